@@ -1,0 +1,241 @@
+//! The WebSocket protocol of `GET /ws`: one typed enum per direction, tagged by `type`.
+//! `docs/protocol.md` documents every message and close code.
+
+use crate::error::ErrorDetail;
+use crate::ids::{ParticipantId, RoomId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// Bumped on every incompatible change to [`ClientMsg`] or [`ServerMsg`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The `Sec-WebSocket-Protocol` a client offers (and the server selects) for this version.
+pub const SUBPROTOCOL: &str = "confab.v1";
+
+/// A client that cannot send an `auth` message (a browser) may instead offer a second
+/// subprotocol `confab.bearer.<access token>`; the server never echoes it back.
+pub const BEARER_SUBPROTOCOL_PREFIX: &str = "confab.bearer.";
+
+/// The largest text message either side may send, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Seconds a new connection has to authenticate.
+pub const AUTH_TIMEOUT_SECS: u64 = 5;
+
+/// WebSocket close codes the server uses. 1000-1011 are RFC 6455's; 4000-4999 are ours.
+pub mod close {
+    /// The client asked to close, or the server is done with the connection.
+    pub const NORMAL: u16 = 1000;
+    /// The server is shutting down; reconnect later.
+    pub const GOING_AWAY: u16 = 1001;
+    /// A binary frame, or a frame the protocol does not allow.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// Origin not allowed (also refused before the upgrade with HTTP 403).
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// A message larger than [`super::MAX_MESSAGE_BYTES`].
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// No `auth` message within [`super::AUTH_TIMEOUT_SECS`].
+    pub const AUTH_TIMEOUT: u16 = 4000;
+    /// The access token was invalid, or its user no longer exists.
+    pub const AUTH_FAILED: u16 = 4001;
+    /// The access token expired and no `reauth` arrived in time.
+    pub const TOKEN_EXPIRED: u16 = 4002;
+    /// The session was revoked (logout, logout-all, password change, session deleted).
+    pub const SESSION_REVOKED: u16 = 4003;
+    /// The client asked for a protocol version the server does not speak.
+    pub const UNSUPPORTED_VERSION: u16 = 4004;
+    /// The client kept sending faster than the per-connection rate limit allows.
+    pub const RATE_LIMITED: u16 = 4005;
+    /// The client did not read its messages fast enough; its queue overflowed.
+    pub const SLOW_CONSUMER: u16 = 4006;
+    /// Nothing (not even a pong) was received for the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4007;
+}
+
+/// An ICE candidate as the browser's `RTCIceCandidateInit` carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mline_index: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username_fragment: Option<String>,
+}
+
+/// A participant in a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    pub participant_id: ParticipantId,
+    pub user_id: UserId,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+}
+
+/// Client -> server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// First message when the token was not given as a subprotocol.
+    Auth {
+        token: String,
+        protocol_version: u32,
+    },
+    /// A fresh access token before the current one expires.
+    Reauth { token: String },
+    /// Application-level ping; answered with `pong` carrying the same nonce.
+    Ping { nonce: u64 },
+    /// Join the call of a room you are a member of (leaves any other call first).
+    JoinCall { room_id: RoomId },
+    /// Leave the call.
+    LeaveCall { room_id: RoomId },
+    /// SDP offer for one participant of the same call.
+    Offer {
+        room_id: RoomId,
+        to: ParticipantId,
+        sdp: String,
+    },
+    /// SDP answer for one participant of the same call.
+    Answer {
+        room_id: RoomId,
+        to: ParticipantId,
+        sdp: String,
+    },
+    /// Trickled ICE candidate for one participant of the same call.
+    IceCandidate {
+        room_id: RoomId,
+        to: ParticipantId,
+        candidate: IceCandidate,
+    },
+    /// Mute / camera state, told to everyone in the call.
+    MediaState {
+        room_id: RoomId,
+        audio_muted: bool,
+        video_muted: bool,
+    },
+}
+
+impl ClientMsg {
+    /// The `type` tag, for error replies.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Auth { .. } => "auth",
+            Self::Reauth { .. } => "reauth",
+            Self::Ping { .. } => "ping",
+            Self::JoinCall { .. } => "join_call",
+            Self::LeaveCall { .. } => "leave_call",
+            Self::Offer { .. } => "offer",
+            Self::Answer { .. } => "answer",
+            Self::IceCandidate { .. } => "ice_candidate",
+            Self::MediaState { .. } => "media_state",
+        }
+    }
+}
+
+/// Server -> client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// Authentication succeeded.
+    Welcome {
+        protocol_version: u32,
+        user_id: UserId,
+        /// This connection's id: what others address `offer`/`answer`/`ice_candidate` to.
+        participant_id: ParticipantId,
+        /// Unix time (seconds) at which the access token expires; send `reauth` before.
+        token_expires_at: i64,
+        /// The server pings this often; the connection is closed after `idle_timeout_secs`
+        /// without any frame from the client.
+        heartbeat_secs: u64,
+        idle_timeout_secs: u64,
+        max_message_bytes: usize,
+    },
+    /// `reauth` succeeded.
+    Reauthenticated { token_expires_at: i64 },
+    /// Answer to `ping`.
+    Pong { nonce: u64 },
+    /// Online users that share a room with you, sent once after `welcome`.
+    PresenceSnapshot { online: Vec<UserId> },
+    /// A user that shares a room with you came online or went offline.
+    Presence { user_id: UserId, online: bool },
+    /// You joined a call: everyone already in it (not you).
+    CallJoined {
+        room_id: RoomId,
+        participants: Vec<Participant>,
+        participant_count: usize,
+    },
+    /// You left a call (you asked, joined another, left the room, or the room was deleted).
+    CallLeft { room_id: RoomId },
+    /// Someone joined your call.
+    ParticipantJoined {
+        room_id: RoomId,
+        participant: Participant,
+        participant_count: usize,
+    },
+    /// Someone left your call.
+    ParticipantLeft {
+        room_id: RoomId,
+        participant_id: ParticipantId,
+        user_id: UserId,
+        participant_count: usize,
+    },
+    /// Relayed SDP offer.
+    Offer {
+        room_id: RoomId,
+        from: ParticipantId,
+        from_user: UserId,
+        sdp: String,
+    },
+    /// Relayed SDP answer.
+    Answer {
+        room_id: RoomId,
+        from: ParticipantId,
+        from_user: UserId,
+        sdp: String,
+    },
+    /// Relayed ICE candidate.
+    IceCandidate {
+        room_id: RoomId,
+        from: ParticipantId,
+        from_user: UserId,
+        candidate: IceCandidate,
+    },
+    /// A participant's mute / camera state changed.
+    MediaState {
+        room_id: RoomId,
+        participant_id: ParticipantId,
+        audio_muted: bool,
+        video_muted: bool,
+    },
+    /// A message was refused; the connection stays open.
+    Error {
+        error: ErrorDetail,
+        /// The `type` of the refused message, when it could be read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_reply_to: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_are_tagged_snake_case() {
+        let room_id = RoomId::new();
+        let msg = ClientMsg::JoinCall { room_id };
+        let json = serde_json::to_value(&msg).expect("serializes");
+        assert_eq!(json["type"], "join_call");
+        assert_eq!(json["room_id"], room_id.to_string());
+        let back: ClientMsg = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn unknown_type_is_an_error_not_a_panic() {
+        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"launch_missiles"}"#).is_err());
+        assert!(serde_json::from_str::<ClientMsg>("not json").is_err());
+    }
+}

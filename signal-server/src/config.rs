@@ -1,0 +1,105 @@
+//! Server configuration: one `clap` struct; every setting is a flag and an environment
+//! variable, and every one has a default so that `confab-server` alone just works.
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Confab's server: accounts, rooms and WebSocket signaling.
+#[derive(Parser, Clone, Debug)]
+#[command(name = "confab-server", version, about)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "CONFAB_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Folder for the SQLite database and the generated JWT secret; created if missing.
+    #[arg(long, env = "CONFAB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `postgres://...` for PostgreSQL, `sqlite://...` for another SQLite
+    /// file. Default: `<data-dir>/confab.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Most database connections the pool opens.
+    #[arg(long, env = "CONFAB_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+
+    /// Secret for signing access tokens (at least 32 bytes). Default: a random 256-bit
+    /// secret generated on first start and kept in `<data-dir>/jwt-secret` (mode 0600).
+    #[arg(long, env = "CONFAB_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "CONFAB_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl: u64,
+
+    /// Lifetime of refresh tokens (and so of an unused session), in seconds.
+    #[arg(long, env = "CONFAB_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl: u64,
+
+    /// Origins allowed to open the WebSocket and to call the API from a browser, comma
+    /// separated. Requests without an Origin header (native clients) are always allowed.
+    #[arg(
+        long,
+        env = "CONFAB_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = "tauri://localhost,http://tauri.localhost,https://tauri.localhost,http://localhost:1420"
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Login and registration attempts allowed per client address per minute.
+    #[arg(long, env = "CONFAB_AUTH_RATE_PER_IP", default_value_t = 20)]
+    pub auth_rate_per_ip: u32,
+
+    /// Login and registration attempts allowed per account (login name) per minute.
+    #[arg(long, env = "CONFAB_AUTH_RATE_PER_ACCOUNT", default_value_t = 10)]
+    pub auth_rate_per_account: u32,
+
+    /// WebSocket messages a connection may send per second (bursts of twice that pass).
+    #[arg(long, env = "CONFAB_WS_RATE", default_value_t = 100)]
+    pub ws_rate: u32,
+
+    /// Seconds between the server's WebSocket pings.
+    #[arg(long, env = "CONFAB_WS_HEARTBEAT", default_value_t = 20)]
+    pub ws_heartbeat: u64,
+
+    /// Seconds without any frame from a client before its connection is closed.
+    #[arg(long, env = "CONFAB_WS_IDLE_TIMEOUT", default_value_t = 60)]
+    pub ws_idle_timeout: u64,
+
+    /// Messages queued for one WebSocket client before it is disconnected as too slow.
+    #[arg(long, env = "CONFAB_WS_QUEUE", default_value_t = 256)]
+    pub ws_queue: usize,
+
+    /// Log format.
+    #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// The configuration with every default, as if no flag or variable were given.
+    pub fn defaults() -> Self {
+        Self::parse_from(["confab-server"])
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("confab.db").display()
+            )
+        })
+    }
+}

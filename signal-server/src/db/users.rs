@@ -1,0 +1,146 @@
+//! The `users` table.
+
+use super::{at, now, uuid};
+use shared::UserId;
+use shared::api::{Me, PublicUser};
+use sqlx::{AnyPool, FromRow};
+
+/// A user row, password hash included; never serialized as is.
+#[derive(FromRow, Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub status_text: Option<String>,
+    pub created_at: i64,
+}
+
+impl UserRow {
+    pub fn user_id(&self) -> anyhow::Result<UserId> {
+        Ok(UserId(uuid(&self.id)?))
+    }
+
+    pub fn me(&self) -> anyhow::Result<Me> {
+        Ok(Me {
+            id: self.user_id()?,
+            username: self.username.clone(),
+            email: self.email.clone(),
+            display_name: self.display_name.clone(),
+            status_text: self.status_text.clone(),
+            created_at: at(self.created_at),
+        })
+    }
+
+    pub fn public(&self) -> anyhow::Result<PublicUser> {
+        Ok(PublicUser {
+            id: self.user_id()?,
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            status_text: self.status_text.clone(),
+        })
+    }
+}
+
+const COLUMNS: &str = "id, username, email, password_hash, display_name, status_text, created_at";
+
+/// Inserts a user; fails with a unique violation when the username or email is taken.
+pub async fn insert(
+    pool: &AnyPool,
+    username: &str,
+    email: &str,
+    password_hash: &str,
+) -> sqlx::Result<UserRow> {
+    let id = UserId::new().to_string();
+    let ts = now();
+    sqlx::query(
+        "insert into users (id, username, email, password_hash, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(&id)
+    .bind(username)
+    .bind(email)
+    .bind(password_hash)
+    .bind(ts)
+    .execute(pool)
+    .await?;
+    Ok(UserRow {
+        id,
+        username: username.to_owned(),
+        email: email.to_owned(),
+        password_hash: password_hash.to_owned(),
+        display_name: None,
+        status_text: None,
+        created_at: ts,
+    })
+}
+
+/// Which of username and email are taken (to say which field conflicts).
+pub async fn taken(pool: &AnyPool, username: &str, email: &str) -> sqlx::Result<(bool, bool)> {
+    let (u, e): (i64, i64) = sqlx::query_as(
+        "select (select count(*) from users where username = $1), \
+                (select count(*) from users where email = $2)",
+    )
+    .bind(username)
+    .bind(email)
+    .fetch_one(pool)
+    .await?;
+    Ok((u > 0, e > 0))
+}
+
+pub async fn by_id(pool: &AnyPool, id: UserId) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from users where id = $1"
+    )))
+    .bind(id.to_string())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Finds a user by username or email (both stored lowercased).
+pub async fn by_login(pool: &AnyPool, login: &str) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {COLUMNS} from users where username = $1 or email = $1"
+    )))
+    .bind(login)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Sets the profile fields; `None` leaves a field unchanged, `Some(None)` clears it.
+pub async fn update_profile(
+    pool: &AnyPool,
+    id: UserId,
+    display_name: Option<Option<String>>,
+    status_text: Option<Option<String>>,
+) -> sqlx::Result<()> {
+    // `case when $n then ...` would need a boolean parameter; the flags are 0/1 integers so
+    // the statement stays portable.
+    sqlx::query(
+        "update users set \
+           display_name = case when $2 = 1 then $3 else display_name end, \
+           status_text = case when $4 = 1 then $5 else status_text end, \
+           updated_at = $6 \
+         where id = $1",
+    )
+    .bind(id.to_string())
+    .bind(i64::from(display_name.is_some()))
+    .bind(display_name.flatten())
+    .bind(i64::from(status_text.is_some()))
+    .bind(status_text.flatten())
+    .bind(now())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash(pool: &AnyPool, id: UserId, hash: &str) -> sqlx::Result<()> {
+    sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
+        .bind(id.to_string())
+        .bind(hash)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    Ok(())
+}

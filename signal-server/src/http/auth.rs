@@ -1,0 +1,327 @@
+//! `/api/auth/*`: registration, login, refresh-token rotation, logout and sessions.
+
+use crate::auth::tokens::{hash_token, random_token};
+use crate::auth::{AuthUser, password, validate};
+use crate::db::{self, sessions::Rotation, users::UserRow};
+use crate::error::{ApiError, FieldErrors};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use shared::api::{
+    AuthResponse, ChangePasswordRequest, LoginRequest, Me, RefreshRequest, RegisterRequest,
+    SessionInfo,
+};
+use shared::{ErrorBody, SessionId, signal::close};
+use std::net::SocketAddr;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(list_sessions))
+        .routes(routes!(delete_session))
+        .routes(routes!(change_password))
+}
+
+/// Creates an account.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest, responses(
+    (status = 201, body = Me),
+    (status = 409, body = ErrorBody, description = "username or email taken (see fields)"),
+    (status = 422, body = ErrorBody, description = "invalid fields"),
+    (status = 429, body = ErrorBody, description = "too many attempts; see Retry-After"),
+))]
+async fn register(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<RegisterRequest>,
+) -> Result<(StatusCode, Json<Me>), ApiError> {
+    let mut errors = FieldErrors::new();
+    let username = validate::username(&req.username, &mut errors);
+    let email = validate::email(&req.email, &mut errors);
+    state
+        .auth_limiter
+        .check(peer.ip(), if email.is_empty() { &username } else { &email })?;
+    validate::new_password(
+        &req.password,
+        &req.confirm_password,
+        "password",
+        &[&username, &email],
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    conflict_if_taken(&state, &username, &email).await?;
+    let hash = password::hash(req.password).await?;
+    let user = match db::users::insert(&state.pool, &username, &email, &hash).await {
+        Ok(user) => user,
+        // Taken between the check and the insert.
+        Err(e) if db::is_unique_violation(&e) => {
+            conflict_if_taken(&state, &username, &email).await?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(user = %user.id, "registered");
+    Ok((StatusCode::CREATED, Json(user.me()?)))
+}
+
+async fn conflict_if_taken(state: &AppState, username: &str, email: &str) -> Result<(), ApiError> {
+    let (username_taken, email_taken) = db::users::taken(&state.pool, username, email).await?;
+    let mut fields = FieldErrors::new();
+    if username_taken {
+        fields.insert("username".into(), "is already taken".into());
+    }
+    if email_taken {
+        fields.insert("email".into(), "is already registered".into());
+    }
+    if fields.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict {
+        message: "an account with these details already exists",
+        fields: Some(fields),
+    })
+}
+
+/// Signs in with email or username; starts a session.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = AuthResponse),
+    (status = 401, body = ErrorBody, description = "wrong login or password (the same answer whether or not the account exists)"),
+    (status = 422, body = ErrorBody),
+    (status = 429, body = ErrorBody, description = "too many attempts; see Retry-After"),
+))]
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<LoginRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    let login = req.login.trim().to_lowercase();
+    let mut errors = FieldErrors::new();
+    if login.is_empty() {
+        errors.insert("login".into(), "is required".into());
+    }
+    if req.password.is_empty() {
+        errors.insert("password".into(), "is required".into());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    state.auth_limiter.check(peer.ip(), &login)?;
+    let user = db::users::by_login(&state.pool, &login).await?;
+    let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let Some(user) = user.filter(|_| ok) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let ip = peer.ip().to_string();
+    let response = start_session(&state, &user, user_agent, Some(&ip)).await?;
+    tracing::info!(user = %user.id, session = %response.session_id, "logged in");
+    Ok(Json(response))
+}
+
+async fn start_session(
+    state: &AppState,
+    user: &UserRow,
+    user_agent: Option<&str>,
+    ip: Option<&str>,
+) -> Result<AuthResponse, ApiError> {
+    let refresh_token = random_token();
+    let ttl = refresh_ttl(state);
+    let user_agent = user_agent.map(|ua| ua.chars().take(256).collect::<String>());
+    let session = db::sessions::create(
+        &state.pool,
+        user.user_id()?,
+        &hash_token(&refresh_token),
+        ttl,
+        user_agent.as_deref(),
+        ip,
+    )
+    .await?;
+    token_pair(state, user, session, refresh_token)
+}
+
+fn refresh_ttl(state: &AppState) -> i64 {
+    i64::try_from(state.config.refresh_token_ttl).unwrap_or(i64::MAX / 4)
+}
+
+fn token_pair(
+    state: &AppState,
+    user: &UserRow,
+    session: SessionId,
+    refresh_token: String,
+) -> Result<AuthResponse, ApiError> {
+    let (access_token, _exp) = state.jwt.issue(user.user_id()?, session)?;
+    Ok(AuthResponse {
+        access_token,
+        refresh_token,
+        token_type: "Bearer".into(),
+        expires_in: state.config.access_token_ttl,
+        refresh_expires_in: state.config.refresh_token_ttl,
+        session_id: session,
+        user: user.me()?,
+    })
+}
+
+/// Exchanges a refresh token for a new pair. Each refresh token works once; presenting a
+/// used one signs out its whole session.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = AuthResponse),
+    (status = 401, body = ErrorBody, description = "invalid or expired (`unauthorized`), or reused (`token_reused`: the session is now revoked)"),
+))]
+async fn refresh(
+    State(state): State<AppState>,
+    Json(req): Json<RefreshRequest>,
+) -> Result<Json<AuthResponse>, ApiError> {
+    if req.refresh_token.trim().is_empty() {
+        return Err(ApiError::field("refresh_token", "is required"));
+    }
+    let new_token = random_token();
+    let rotation = db::sessions::rotate(
+        &state.pool,
+        &hash_token(req.refresh_token.trim()),
+        &hash_token(&new_token),
+        refresh_ttl(&state),
+    )
+    .await?;
+    match rotation {
+        Rotation::Rotated { session, user } => {
+            let user = db::users::by_id(&state.pool, user)
+                .await?
+                .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+            Ok(Json(token_pair(&state, &user, session, new_token)?))
+        }
+        Rotation::Invalid => Err(ApiError::Unauthorized(
+            "the refresh token is invalid or expired",
+        )),
+        Rotation::Reused(session) => {
+            tracing::warn!(%session, "refresh token reused; session revoked");
+            state.hub.kick_session(session, close::SESSION_REVOKED);
+            Err(ApiError::TokenReused)
+        }
+    }
+}
+
+/// Signs out this session: revokes the refresh token and refuses this access token from
+/// now on.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, security(("bearer" = [])), responses(
+    (status = 204, description = "signed out"),
+    (status = 401, body = ErrorBody),
+))]
+async fn logout(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    body: Option<Json<RefreshRequest>>,
+) -> Result<StatusCode, ApiError> {
+    let mut sessions = vec![auth.session_id];
+    if let Some(Json(req)) = body
+        && !req.refresh_token.trim().is_empty()
+        && let Some(other) =
+            db::sessions::session_of_token(&state.pool, &hash_token(req.refresh_token.trim()))
+                .await?
+        && other != auth.session_id
+    {
+        sessions.push(other);
+    }
+    for session in sessions {
+        // Only the caller's own sessions are touched: `revoke` matches on the user.
+        if db::sessions::revoke(&state.pool, auth.user_id, session).await? {
+            state.hub.kick_session(session, close::SESSION_REVOKED);
+        }
+    }
+    db::sessions::deny_access_token(&state.pool, &auth.jti, auth.expires_at).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs out every session of the account, this one included.
+#[utoipa::path(post, path = "/api/auth/logout-all", tag = "auth", security(("bearer" = [])), responses(
+    (status = 204, description = "all sessions signed out"),
+    (status = 401, body = ErrorBody),
+))]
+async fn logout_all(State(state): State<AppState>, auth: AuthUser) -> Result<StatusCode, ApiError> {
+    db::sessions::revoke_all(&state.pool, auth.user_id, None).await?;
+    db::sessions::deny_access_token(&state.pool, &auth.jti, auth.expires_at).await?;
+    state.hub.kick_user(auth.user_id, close::SESSION_REVOKED);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The live sessions (devices) of the account.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, body = Vec<SessionInfo>),
+    (status = 401, body = ErrorBody),
+))]
+async fn list_sessions(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> Result<Json<Vec<SessionInfo>>, ApiError> {
+    Ok(Json(
+        db::sessions::list(&state.pool, auth.user_id, auth.session_id).await?,
+    ))
+}
+
+/// Signs out one session of the account.
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = "auth", security(("bearer" = [])),
+    params(("id" = SessionId, Path, description = "session id")),
+    responses(
+        (status = 204, description = "session signed out"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no such live session of yours"),
+    ))]
+async fn delete_session(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<SessionId>,
+) -> Result<StatusCode, ApiError> {
+    if !db::sessions::revoke(&state.pool, auth.user_id, id).await? {
+        return Err(ApiError::NotFound("no such session"));
+    }
+    state.hub.kick_session(id, close::SESSION_REVOKED);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes the password and signs out every other session.
+#[utoipa::path(post, path = "/api/auth/password", tag = "auth", request_body = ChangePasswordRequest, security(("bearer" = [])), responses(
+    (status = 204, description = "password changed; other sessions signed out"),
+    (status = 401, body = ErrorBody),
+    (status = 422, body = ErrorBody, description = "wrong current password or invalid new one (see fields)"),
+))]
+async fn change_password(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Json(req): Json<ChangePasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let user = db::users::by_id(&state.pool, auth.user_id)
+        .await?
+        .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+    let mut errors = FieldErrors::new();
+    validate::new_password(
+        &req.new_password,
+        &req.confirm_password,
+        "new_password",
+        &[&user.username, &user.email],
+        &mut errors,
+    );
+    if !password::verify(req.current_password, Some(user.password_hash.clone())).await? {
+        errors.insert("current_password".into(), "is incorrect".into());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let hash = password::hash(req.new_password).await?;
+    db::users::set_password_hash(&state.pool, auth.user_id, &hash).await?;
+    for session in
+        db::sessions::revoke_all(&state.pool, auth.user_id, Some(auth.session_id)).await?
+    {
+        state.hub.kick_session(session, close::SESSION_REVOKED);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

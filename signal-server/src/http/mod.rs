@@ -1,0 +1,65 @@
+//! The REST API. Each resource module owns its router; this one stitches them together
+//! with the generated OpenAPI document and the Swagger UI.
+
+pub mod auth;
+pub mod health;
+pub mod rooms;
+pub mod users;
+
+use crate::state::AppState;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Confab API", description = "Accounts, sessions and rooms. Real-time signaling is on the WebSocket at /ws; see docs/protocol.md."),
+    modifiers(&BearerAuth),
+    components(schemas(shared::ErrorBody, shared::ErrorDetail, shared::ErrorCode)),
+    tags(
+        (name = "auth", description = "Registration, login, token refresh and sessions"),
+        (name = "users", description = "Profiles"),
+        (name = "rooms", description = "Rooms, members and invites"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+/// The generated OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(rooms::router())
+        .merge(health::router())
+}
+
+/// REST routes plus `/api/openapi.json` and the Swagger UI at `/api/docs`.
+pub fn router() -> Router<AppState> {
+    let (router, api) = api_router().split_for_parts();
+    router.merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
+}

@@ -1,0 +1,126 @@
+//! Confab's server as a library: `app` builds the router, `Server::start` runs it. The
+//! `confab-server` binary and the black-box tests both go through `Server::start`.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod state;
+pub mod ws;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method, header};
+use config::Config;
+use state::AppState;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+/// Largest REST request body.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The whole HTTP surface: REST API, WebSocket, health checks, API docs.
+pub fn app(state: AppState) -> Router {
+    let origins: Vec<HeaderValue> = state
+        .config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    http::router()
+        .merge(ws::router())
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    pub state: AppState,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Connects to the database (creating and migrating it), binds, and starts serving.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        let secret =
+            auth::tokens::load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)?;
+        let url = config.database_url();
+        let pool = db::connect(&url, config.db_max_connections).await?;
+        tracing::info!(database = %db::redact(&url), "database ready");
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(pool, config, &secret);
+        spawn_housekeeping(state.clone());
+        let router = app(state.clone());
+        let shutdown = state.shutdown.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+            .context("serving")
+        });
+        tracing::info!(%addr, "confab-server listening");
+        Ok(Self { addr, state, task })
+    }
+
+    /// Stops accepting, closes every WebSocket with 1001, waits for requests in flight.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.state.shutdown.cancel();
+        self.state.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(10), self.state.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSocket sessions did not close within 10 s");
+        }
+        let result = self.task.await.context("server task")?;
+        self.state.pool.close().await;
+        result
+    }
+
+    /// Runs until the server task ends on its own (it only does on error).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.context("server task")?
+    }
+}
+
+/// Purges expired tokens and idle rate-limit keys every few minutes, until shutdown.
+fn spawn_housekeeping(state: AppState) {
+    let tasks = state.tasks.clone();
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    state.auth_limiter.purge();
+                    if let Err(e) = db::sessions::purge_expired(&state.pool).await {
+                        tracing::warn!(error = %e, "purging expired sessions failed");
+                    }
+                }
+            }
+        }
+    });
+}

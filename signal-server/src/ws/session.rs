@@ -1,0 +1,561 @@
+//! One WebSocket session: authenticate, then one loop that reads the client's messages,
+//! writes its queue, pings it and watches its token, until either side closes.
+//!
+//! The loop is generic over `Sink`/`Stream`, so tests can drive it without a socket.
+
+use crate::auth::AuthUser;
+use crate::db;
+use crate::state::AppState;
+use crate::ws::hub::{Kick, Outlet, RelayError, encode};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use shared::signal::{
+    AUTH_TIMEOUT_SECS, ClientMsg, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Participant, ServerMsg,
+    close,
+};
+use shared::{ErrorCode, ErrorDetail, ParticipantId, RoomId};
+use std::fmt::Display;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep, sleep_until};
+
+/// A write that takes longer than this means the client stopped reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Messages refused in a row for the rate limit before the connection is closed.
+const RATE_STRIKES: u32 = 50;
+
+/// Runs a session to its end.
+pub async fn run<S, E>(mut socket: S, state: AppState, pre_auth: Option<AuthUser>)
+where
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
+    E: Display,
+{
+    let auth = match pre_auth {
+        Some(auth) => auth,
+        None => match authenticate(&mut socket, &state).await {
+            Some(auth) => auth,
+            None => return,
+        },
+    };
+    let user = match db::users::by_id(&state.pool, auth.user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return close_with(
+                &mut socket,
+                close::AUTH_FAILED,
+                "the account no longer exists",
+            )
+            .await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "loading user for WebSocket");
+            return close_with(&mut socket, close::GOING_AWAY, "server error; retry").await;
+        }
+    };
+    let id = ParticipantId::new();
+    let info = Participant {
+        participant_id: id,
+        user_id: auth.user_id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        audio_muted: false,
+        video_muted: false,
+    };
+    let (tx, rx) = mpsc::channel(state.config.ws_queue.max(1));
+    let kick = Arc::new(Kick::default());
+    let first = state.hub.register(
+        id,
+        auth.session_id,
+        info,
+        Outlet {
+            tx,
+            kick: kick.clone(),
+        },
+    );
+    let mut session = Session::new(state.clone(), id, auth, rx, kick);
+    session.start(&mut socket, first).await;
+    session.serve(&mut socket).await;
+    let last = state.hub.unregister(id);
+    if last {
+        session.announce_presence(false).await;
+    }
+}
+
+/// Waits for the `auth` message. Returns `None` when the connection is over.
+async fn authenticate<S, E>(socket: &mut S, state: &AppState) -> Option<AuthUser>
+where
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
+    E: Display,
+{
+    let deadline = Instant::now() + Duration::from_secs(AUTH_TIMEOUT_SECS);
+    loop {
+        let next = tokio::select! {
+            () = sleep_until(deadline) => {
+                close_with(socket, close::AUTH_TIMEOUT, "no auth message in time").await;
+                return None;
+            }
+            () = state.shutdown.cancelled() => {
+                close_with(socket, close::GOING_AWAY, "server shutting down").await;
+                return None;
+            }
+            next = socket.next() => next,
+        };
+        let text = match next {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+            Some(Ok(_)) => continue,
+        };
+        match serde_json::from_str::<ClientMsg>(&text) {
+            Ok(ClientMsg::Auth {
+                token,
+                protocol_version,
+            }) => {
+                if protocol_version != PROTOCOL_VERSION {
+                    let message = format!("this server speaks protocol version {PROTOCOL_VERSION}");
+                    send_error(socket, ErrorCode::UnsupportedVersion, message, Some("auth")).await;
+                    close_with(
+                        socket,
+                        close::UNSUPPORTED_VERSION,
+                        "unsupported protocol version",
+                    )
+                    .await;
+                    return None;
+                }
+                match AuthUser::from_token(state, &token).await {
+                    Ok(auth) => return Some(auth),
+                    Err(e) => {
+                        send_error(socket, ErrorCode::Unauthorized, e.to_string(), Some("auth"))
+                            .await;
+                        close_with(socket, close::AUTH_FAILED, "authentication failed").await;
+                        return None;
+                    }
+                }
+            }
+            Ok(other) => {
+                let message = "authenticate first: send an auth message";
+                send_error(socket, ErrorCode::AuthState, message, Some(other.kind())).await;
+            }
+            Err(e) => {
+                send_error(socket, ErrorCode::InvalidMessage, e.to_string(), None).await;
+            }
+        }
+    }
+}
+
+struct Session {
+    state: AppState,
+    id: ParticipantId,
+    auth: AuthUser,
+    rx: mpsc::Receiver<Utf8Bytes>,
+    kick: Arc<Kick>,
+    limiter: DefaultDirectRateLimiter,
+    strikes: u32,
+    expiry: Pin<Box<Sleep>>,
+    last_seen: Instant,
+}
+
+/// What the loop does after handling a message.
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+impl Session {
+    fn new(
+        state: AppState,
+        id: ParticipantId,
+        auth: AuthUser,
+        rx: mpsc::Receiver<Utf8Bytes>,
+        kick: Arc<Kick>,
+    ) -> Self {
+        let rate = NonZeroU32::new(state.config.ws_rate.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = rate.saturating_mul(NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN));
+        let expiry = Box::pin(sleep_until(instant_at(auth.expires_at)));
+        Self {
+            state,
+            id,
+            auth,
+            rx,
+            kick,
+            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            strikes: 0,
+            expiry,
+            last_seen: Instant::now(),
+        }
+    }
+
+    /// Sends `welcome` and the presence snapshot; tells co-members we are online.
+    async fn start<S, E>(&mut self, socket: &mut S, first_connection: bool)
+    where
+        S: Sink<Message, Error = E> + Unpin,
+    {
+        let config = &self.state.config;
+        let welcome = ServerMsg::Welcome {
+            protocol_version: PROTOCOL_VERSION,
+            user_id: self.auth.user_id,
+            participant_id: self.id,
+            token_expires_at: self.auth.expires_at,
+            heartbeat_secs: config.ws_heartbeat,
+            idle_timeout_secs: config.ws_idle_timeout,
+            max_message_bytes: MAX_MESSAGE_BYTES,
+        };
+        send(socket, &welcome).await;
+        let co_members = match db::rooms::co_members(&self.state.pool, self.auth.user_id).await {
+            Ok(users) => users,
+            Err(e) => {
+                tracing::warn!(error = %e, "loading co-members for presence");
+                Vec::new()
+            }
+        };
+        let online = self.state.hub.online(&co_members);
+        send(socket, &ServerMsg::PresenceSnapshot { online }).await;
+        if first_connection {
+            self.state.hub.send_to_users(
+                &co_members,
+                ServerMsg::Presence {
+                    user_id: self.auth.user_id,
+                    online: true,
+                },
+            );
+        }
+    }
+
+    async fn announce_presence(&self, online: bool) {
+        if let Ok(co_members) = db::rooms::co_members(&self.state.pool, self.auth.user_id).await {
+            self.state.hub.send_to_users(
+                &co_members,
+                ServerMsg::Presence {
+                    user_id: self.auth.user_id,
+                    online,
+                },
+            );
+        }
+    }
+
+    async fn serve<S, E>(&mut self, socket: &mut S)
+    where
+        S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
+        E: Display,
+    {
+        let heartbeat = Duration::from_secs(self.state.config.ws_heartbeat.max(1));
+        let idle_timeout = Duration::from_secs(self.state.config.ws_idle_timeout.max(1));
+        let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+        let shutdown = self.state.shutdown.clone();
+        let kick = self.kick.clone();
+        let flow = loop {
+            let flow = tokio::select! {
+                () = shutdown.cancelled() => Flow::Close(close::GOING_AWAY, "server shutting down"),
+                code = kick.kicked() => Flow::Close(code, kick_reason(code)),
+                () = &mut self.expiry => Flow::Close(close::TOKEN_EXPIRED, "access token expired; reconnect"),
+                _ = ticker.tick() => {
+                    if self.last_seen.elapsed() > idle_timeout {
+                        Flow::Close(close::IDLE_TIMEOUT, "idle timeout")
+                    } else if write(socket, Message::Ping(Default::default())).await {
+                        Flow::Continue
+                    } else {
+                        break None;
+                    }
+                }
+                queued = self.rx.recv() => match queued {
+                    Some(text) => if write(socket, Message::Text(text)).await { Flow::Continue } else { break None },
+                    None => break None,
+                },
+                inbound = socket.next() => match inbound {
+                    Some(Ok(msg)) => {
+                        self.last_seen = Instant::now();
+                        self.on_frame(socket, msg).await
+                    }
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, participant = %self.id, "WebSocket read failed");
+                        Flow::Close(close::MESSAGE_TOO_BIG, "read failed or message too big")
+                    }
+                    None => break None,
+                },
+            };
+            if let Flow::Close(code, reason) = flow {
+                break Some((code, reason));
+            }
+        };
+        if let Some((code, reason)) = flow {
+            close_with(socket, code, reason).await;
+        }
+    }
+
+    async fn on_frame<S, E>(&mut self, socket: &mut S, msg: Message) -> Flow
+    where
+        S: Sink<Message, Error = E> + Unpin,
+    {
+        match msg {
+            Message::Text(text) => self.on_text(socket, text).await,
+            Message::Binary(_) => {
+                reply_error(
+                    socket,
+                    ErrorCode::InvalidMessage,
+                    "binary frames are not supported; send JSON text",
+                    None,
+                )
+                .await
+            }
+            Message::Close(_) => Flow::Close(close::NORMAL, "bye"),
+            Message::Ping(_) | Message::Pong(_) => Flow::Continue,
+        }
+    }
+
+    async fn on_text<S, E>(&mut self, socket: &mut S, text: Utf8Bytes) -> Flow
+    where
+        S: Sink<Message, Error = E> + Unpin,
+    {
+        if self.limiter.check().is_err() {
+            self.strikes += 1;
+            if self.strikes >= RATE_STRIKES {
+                return Flow::Close(close::RATE_LIMITED, "too many messages");
+            }
+            return reply_error(
+                socket,
+                ErrorCode::RateLimited,
+                "too many messages; this one was dropped",
+                None,
+            )
+            .await;
+        }
+        self.strikes = 0;
+        if text.len() > MAX_MESSAGE_BYTES {
+            let message = format!("messages are limited to {MAX_MESSAGE_BYTES} bytes");
+            return reply_error(socket, ErrorCode::PayloadTooLarge, message, None).await;
+        }
+        let msg = match serde_json::from_str::<ClientMsg>(&text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                let kind = message_type(&text);
+                return reply_error(
+                    socket,
+                    ErrorCode::InvalidMessage,
+                    e.to_string(),
+                    kind.as_deref(),
+                )
+                .await;
+            }
+        };
+        let kind = msg.kind();
+        match self.on_message(msg).await {
+            Ok(Some(reply)) => {
+                send(socket, &reply).await;
+                Flow::Continue
+            }
+            Ok(None) => Flow::Continue,
+            Err((code, message)) => reply_error(socket, code, message, Some(kind)).await,
+        }
+    }
+
+    /// Handles one message. Returns a direct reply, if any, or an error to send back.
+    async fn on_message(
+        &mut self,
+        msg: ClientMsg,
+    ) -> Result<Option<ServerMsg>, (ErrorCode, String)> {
+        let from_user = self.auth.user_id;
+        match msg {
+            ClientMsg::Auth { .. } => Err((ErrorCode::AuthState, "already authenticated".into())),
+            ClientMsg::Reauth { token } => {
+                let auth = AuthUser::from_token(&self.state, &token)
+                    .await
+                    .map_err(|e| (ErrorCode::Unauthorized, e.to_string()))?;
+                if auth.user_id != self.auth.user_id {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "the token belongs to another user".into(),
+                    ));
+                }
+                self.expiry.as_mut().reset(instant_at(auth.expires_at));
+                self.state.hub.set_session(self.id, auth.session_id);
+                let token_expires_at = auth.expires_at;
+                self.auth = auth;
+                Ok(Some(ServerMsg::Reauthenticated { token_expires_at }))
+            }
+            ClientMsg::Ping { nonce } => Ok(Some(ServerMsg::Pong { nonce })),
+            ClientMsg::JoinCall { room_id } => {
+                let room = db::rooms::for_member(&self.state.pool, room_id, self.auth.user_id)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "loading room for join_call");
+                        (ErrorCode::Internal, "internal error".to_owned())
+                    })?
+                    .ok_or((ErrorCode::NotFound, "no such room".to_owned()))?;
+                let max = usize::try_from(room.max_participants).unwrap_or(0);
+                self.state
+                    .hub
+                    .join_call(self.id, room_id, max)
+                    .map_err(|_| (ErrorCode::RoomFull, "the call is full".to_owned()))?;
+                Ok(None)
+            }
+            ClientMsg::LeaveCall { room_id } => {
+                if self.state.hub.leave_call(self.id, room_id) {
+                    Ok(None)
+                } else {
+                    Err(not_in_call(RelayError::NotInCall))
+                }
+            }
+            ClientMsg::Offer { room_id, to, sdp } => self.relay(
+                room_id,
+                to,
+                ServerMsg::Offer {
+                    room_id,
+                    from: self.id,
+                    from_user,
+                    sdp,
+                },
+            ),
+            ClientMsg::Answer { room_id, to, sdp } => self.relay(
+                room_id,
+                to,
+                ServerMsg::Answer {
+                    room_id,
+                    from: self.id,
+                    from_user,
+                    sdp,
+                },
+            ),
+            ClientMsg::IceCandidate {
+                room_id,
+                to,
+                candidate,
+            } => self.relay(
+                room_id,
+                to,
+                ServerMsg::IceCandidate {
+                    room_id,
+                    from: self.id,
+                    from_user,
+                    candidate,
+                },
+            ),
+            ClientMsg::MediaState {
+                room_id,
+                audio_muted,
+                video_muted,
+            } => self
+                .state
+                .hub
+                .media_state(self.id, room_id, audio_muted, video_muted)
+                .map(|()| None)
+                .map_err(not_in_call),
+        }
+    }
+
+    fn relay(
+        &self,
+        room: RoomId,
+        to: ParticipantId,
+        msg: ServerMsg,
+    ) -> Result<Option<ServerMsg>, (ErrorCode, String)> {
+        self.state
+            .hub
+            .relay(self.id, room, to, &msg)
+            .map(|()| None)
+            .map_err(not_in_call)
+    }
+}
+
+fn not_in_call(e: RelayError) -> (ErrorCode, String) {
+    match e {
+        RelayError::NotInCall => (
+            ErrorCode::NotInCall,
+            "you are not in this room's call".into(),
+        ),
+        RelayError::UnknownParticipant => (
+            ErrorCode::UnknownParticipant,
+            "that participant is not in your call".into(),
+        ),
+    }
+}
+
+fn kick_reason(code: u16) -> &'static str {
+    match code {
+        close::SESSION_REVOKED => "session revoked",
+        close::SLOW_CONSUMER => "too slow to read messages",
+        _ => "closed by server",
+    }
+}
+
+/// The `type` of a message that failed to parse, if it has one.
+fn message_type(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Tagged {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_str::<Tagged>(text)
+        .ok()
+        .map(|t| t.kind.chars().take(64).collect())
+}
+
+/// The `Instant` at a unix time (seconds).
+fn instant_at(unix_secs: i64) -> Instant {
+    let remaining = unix_secs.saturating_sub(db::now()).max(0);
+    Instant::now() + Duration::from_secs(u64::try_from(remaining).unwrap_or(0))
+}
+
+async fn write<S, E>(socket: &mut S, msg: Message) -> bool
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, socket.send(msg)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn send<S, E>(socket: &mut S, msg: &ServerMsg) -> bool
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    write(socket, Message::Text(encode(msg))).await
+}
+
+async fn send_error<S, E>(
+    socket: &mut S,
+    code: ErrorCode,
+    message: impl Into<String>,
+    in_reply_to: Option<&str>,
+) -> bool
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    let msg = ServerMsg::Error {
+        error: ErrorDetail {
+            code,
+            message: message.into(),
+            fields: None,
+        },
+        in_reply_to: in_reply_to.map(str::to_owned),
+    };
+    send(socket, &msg).await
+}
+
+async fn reply_error<S, E>(
+    socket: &mut S,
+    code: ErrorCode,
+    message: impl Into<String>,
+    in_reply_to: Option<&str>,
+) -> Flow
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    send_error(socket, code, message, in_reply_to).await;
+    Flow::Continue
+}
+
+async fn close_with<S, E>(socket: &mut S, code: u16, reason: &'static str)
+where
+    S: Sink<Message, Error = E> + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+}
