@@ -15,7 +15,8 @@ pub const SUBPROTOCOL: &str = "confab.v1";
 /// subprotocol `confab.bearer.<access token>`; the server never echoes it back.
 pub const BEARER_SUBPROTOCOL_PREFIX: &str = "confab.bearer.";
 
-/// The largest text message either side may send, in bytes.
+/// The largest text message a client may send, in bytes. A relayed message can be a few
+/// dozen bytes longer (the server adds `from` and `from_user`).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 
 /// Seconds a new connection has to authenticate.
@@ -27,10 +28,8 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down; reconnect later.
     pub const GOING_AWAY: u16 = 1001;
-    /// A binary frame, or a frame the protocol does not allow.
-    pub const UNSUPPORTED_DATA: u16 = 1003;
-    /// Origin not allowed (also refused before the upgrade with HTTP 403).
-    pub const POLICY_VIOLATION: u16 = 1008;
+    /// The client broke the WebSocket framing rules (or the stream failed).
+    pub const PROTOCOL_ERROR: u16 = 1002;
     /// A message larger than [`super::MAX_MESSAGE_BYTES`].
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// No `auth` message within [`super::AUTH_TIMEOUT_SECS`].
@@ -51,7 +50,8 @@ pub mod close {
     pub const IDLE_TIMEOUT: u16 = 4007;
 }
 
-/// An ICE candidate as the browser's `RTCIceCandidateInit` carries it.
+/// An ICE candidate: the fields of the browser's `RTCIceCandidateInit`, in snake_case like
+/// the rest of the protocol (`sdp_mid`, not `sdpMid`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceCandidate {
     pub candidate: String,

@@ -44,6 +44,8 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("the database is not reachable")]
     Unavailable,
+    #[error("this server speaks WebSocket protocol confab.v1; offer it as a subprotocol")]
+    UnsupportedVersion,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -77,6 +79,7 @@ impl ApiError {
             Self::Gone(_) => (StatusCode::GONE, ErrorCode::Gone),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+            Self::UnsupportedVersion => (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedVersion),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }

@@ -187,20 +187,27 @@ impl Hub {
             .collect()
     }
 
-    /// Sends a message to every connection of each of `users`.
-    pub fn send_to_users(&self, users: &[UserId], msg: ServerMsg) {
-        let outlets: Vec<Outlet> = {
-            let s = self.lock();
-            users
-                .iter()
-                .filter_map(|u| s.users.get(u))
-                .flatten()
-                .filter_map(|p| s.conns.get(p))
-                .map(|c| c.outlet.clone())
-                .collect()
-        };
+    /// Tells every connection of `to` whether `user` is online, as the hub sees it now.
+    /// Deciding and queuing under one lock means that when a user drops and reconnects
+    /// quickly, the last presence message anyone gets is the true one.
+    pub fn announce_presence(&self, user: UserId, to: &[UserId]) {
+        let s = self.lock();
+        let online = s.users.contains_key(&user);
+        let outlets: Vec<Outlet> = to
+            .iter()
+            .filter_map(|u| s.users.get(u))
+            .flatten()
+            .filter_map(|p| s.conns.get(p))
+            .map(|c| c.outlet.clone())
+            .collect();
         let mut outbox = Outbox::default();
-        outbox.push(outlets, msg);
+        outbox.push(
+            outlets,
+            ServerMsg::Presence {
+                user_id: user,
+                online,
+            },
+        );
         outbox.flush();
     }
 
@@ -211,16 +218,21 @@ impl Hub {
         let mut outbox = Outbox::default();
         let already_in = s.conns.get(&id).is_some_and(|c| c.call == Some(room));
         if !already_in {
-            leave_call_locked(&mut s, id, &mut outbox);
+            // Full is checked first so that a refused join keeps the caller's current call.
             if s.calls.get(&room).map_or(0, Vec::len) >= max {
-                outbox.flush();
                 return Err(CallFull);
             }
+            leave_call_locked(&mut s, id, &mut outbox);
         }
         let others = others_in_call(&s, room, id);
         let Some(conn) = s.conns.get_mut(&id) else {
             return Ok(());
         };
+        if !already_in {
+            // A new call starts unmuted; the client sends media_state if it is not.
+            conn.info.audio_muted = false;
+            conn.info.video_muted = false;
+        }
         conn.call = Some(room);
         let own = conn.outlet.clone();
         let info = conn.info.clone();

@@ -56,6 +56,18 @@ async fn upgrade(
                 .strip_prefix(BEARER_SUBPROTOCOL_PREFIX)
                 .map(str::to_owned)
         });
+    if bearer.is_some() {
+        // With the token in the subprotocol there is no auth message to carry the
+        // protocol version: the client must offer this version's subprotocol.
+        let offers_version = ws
+            .requested_protocols()
+            .filter_map(|p| p.to_str().ok())
+            .flat_map(|p| p.split(','))
+            .any(|p| p.trim() == SUBPROTOCOL);
+        if !offers_version {
+            return Err(ApiError::UnsupportedVersion);
+        }
+    }
     let pre_auth = match bearer {
         Some(token) => Some(AuthUser::from_token(&state, &token).await?),
         None => None,

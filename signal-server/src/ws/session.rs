@@ -5,6 +5,7 @@
 
 use crate::auth::AuthUser;
 use crate::db;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ws::hub::{Kick, Outlet, RelayError, encode};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
@@ -25,6 +26,9 @@ use tokio::time::{Instant, Sleep, sleep_until};
 
 /// A write that takes longer than this means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Messages refused in a row for the rate limit before the connection is closed.
 const RATE_STRIKES: u32 = 50;
@@ -82,7 +86,7 @@ where
     session.serve(&mut socket).await;
     let last = state.hub.unregister(id);
     if last {
-        session.announce_presence(false).await;
+        session.announce_offline().await;
     }
 }
 
@@ -128,10 +132,24 @@ where
                 }
                 match AuthUser::from_token(state, &token).await {
                     Ok(auth) => return Some(auth),
-                    Err(e) => {
+                    Err(e @ ApiError::Unauthorized(_)) => {
                         send_error(socket, ErrorCode::Unauthorized, e.to_string(), Some("auth"))
                             .await;
                         close_with(socket, close::AUTH_FAILED, "authentication failed").await;
+                        return None;
+                    }
+                    Err(e) => {
+                        // A server fault, not a bad token: the client should retry, not
+                        // send its user back to the login screen.
+                        tracing::error!(error = ?e, "checking a WebSocket token");
+                        send_error(
+                            socket,
+                            ErrorCode::Internal,
+                            "server error; retry",
+                            Some("auth"),
+                        )
+                        .await;
+                        close_with(socket, close::GOING_AWAY, "server error; retry").await;
                         return None;
                     }
                 }
@@ -141,7 +159,14 @@ where
                 send_error(socket, ErrorCode::AuthState, message, Some(other.kind())).await;
             }
             Err(e) => {
-                send_error(socket, ErrorCode::InvalidMessage, e.to_string(), None).await;
+                let kind = message_type(&text);
+                send_error(
+                    socket,
+                    ErrorCode::InvalidMessage,
+                    e.to_string(),
+                    kind.as_deref(),
+                )
+                .await;
             }
         }
     }
@@ -215,25 +240,20 @@ impl Session {
         let online = self.state.hub.online(&co_members);
         send(socket, &ServerMsg::PresenceSnapshot { online }).await;
         if first_connection {
-            self.state.hub.send_to_users(
-                &co_members,
-                ServerMsg::Presence {
-                    user_id: self.auth.user_id,
-                    online: true,
-                },
-            );
+            self.state
+                .hub
+                .announce_presence(self.auth.user_id, &co_members);
         }
     }
 
-    async fn announce_presence(&self, online: bool) {
-        if let Ok(co_members) = db::rooms::co_members(&self.state.pool, self.auth.user_id).await {
-            self.state.hub.send_to_users(
-                &co_members,
-                ServerMsg::Presence {
-                    user_id: self.auth.user_id,
-                    online,
-                },
-            );
+    /// Tells co-members the user went offline (after their last connection closed).
+    async fn announce_offline(&self) {
+        match db::rooms::co_members(&self.state.pool, self.auth.user_id).await {
+            Ok(co_members) => self
+                .state
+                .hub
+                .announce_presence(self.auth.user_id, &co_members),
+            Err(e) => tracing::warn!(error = %e, "loading co-members for presence"),
         }
     }
 
@@ -272,7 +292,7 @@ impl Session {
                     }
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, participant = %self.id, "WebSocket read failed");
-                        Flow::Close(close::MESSAGE_TOO_BIG, "read failed or message too big")
+                        read_error_close(&e)
                     }
                     None => break None,
                 },
@@ -290,6 +310,22 @@ impl Session {
     where
         S: Sink<Message, Error = E> + Unpin,
     {
+        if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+            if self.limiter.check().is_err() {
+                self.strikes += 1;
+                if self.strikes >= RATE_STRIKES {
+                    return Flow::Close(close::RATE_LIMITED, "too many messages");
+                }
+                return reply_error(
+                    socket,
+                    ErrorCode::RateLimited,
+                    "too many messages; this one was dropped",
+                    None,
+                )
+                .await;
+            }
+            self.strikes = 0;
+        }
         match msg {
             Message::Text(text) => self.on_text(socket, text).await,
             Message::Binary(_) => {
@@ -310,20 +346,6 @@ impl Session {
     where
         S: Sink<Message, Error = E> + Unpin,
     {
-        if self.limiter.check().is_err() {
-            self.strikes += 1;
-            if self.strikes >= RATE_STRIKES {
-                return Flow::Close(close::RATE_LIMITED, "too many messages");
-            }
-            return reply_error(
-                socket,
-                ErrorCode::RateLimited,
-                "too many messages; this one was dropped",
-                None,
-            )
-            .await;
-        }
-        self.strikes = 0;
         if text.len() > MAX_MESSAGE_BYTES {
             let message = format!("messages are limited to {MAX_MESSAGE_BYTES} bytes");
             return reply_error(socket, ErrorCode::PayloadTooLarge, message, None).await;
@@ -361,9 +383,16 @@ impl Session {
         match msg {
             ClientMsg::Auth { .. } => Err((ErrorCode::AuthState, "already authenticated".into())),
             ClientMsg::Reauth { token } => {
-                let auth = AuthUser::from_token(&self.state, &token)
-                    .await
-                    .map_err(|e| (ErrorCode::Unauthorized, e.to_string()))?;
+                let auth =
+                    AuthUser::from_token(&self.state, &token)
+                        .await
+                        .map_err(|e| match e {
+                            ApiError::Unauthorized(_) => (ErrorCode::Unauthorized, e.to_string()),
+                            other => {
+                                tracing::error!(error = ?other, "checking a reauth token");
+                                (ErrorCode::Internal, "server error; retry".to_owned())
+                            }
+                        })?;
                 if auth.user_id != self.auth.user_id {
                     return Err((
                         ErrorCode::Forbidden,
@@ -473,6 +502,16 @@ fn not_in_call(e: RelayError) -> (ErrorCode, String) {
     }
 }
 
+/// The close for a failed read. tungstenite reports an over-long frame as a capacity
+/// error ("Space limit exceeded"); axum hides the error type, so only its text tells.
+fn read_error_close(e: &impl Display) -> Flow {
+    if e.to_string().contains("Space limit exceeded") {
+        Flow::Close(close::MESSAGE_TOO_BIG, "message too big")
+    } else {
+        Flow::Close(close::PROTOCOL_ERROR, "WebSocket protocol error")
+    }
+}
+
 fn kick_reason(code: u16) -> &'static str {
     match code {
         close::SESSION_REVOKED => "session revoked",
@@ -549,13 +588,29 @@ where
     Flow::Continue
 }
 
+/// Sends a close frame, then reads (and drops) what the client still sends until its own
+/// close frame, as RFC 6455 asks: dropping a socket with unread input makes the kernel
+/// send a reset, which can destroy the close frame before the client reads it.
 async fn close_with<S, E>(socket: &mut S, code: u16, reason: &'static str)
 where
-    S: Sink<Message, Error = E> + Unpin,
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
 {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
     };
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await;
+    if !matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Close(Some(frame)))).await,
+        Ok(Ok(()))
+    ) {
+        return;
+    }
+    let drain = async {
+        while let Some(Ok(msg)) = socket.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_DRAIN_TIMEOUT, drain).await;
 }

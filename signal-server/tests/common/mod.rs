@@ -1,0 +1,388 @@
+//! Test harness: a real server on an ephemeral port over a real database (a fresh SQLite
+//! file, or a fresh PostgreSQL database), with real HTTP and WebSocket clients.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use shared::signal::{ClientMsg, ServerMsg};
+use signal_server::Server;
+use signal_server::config::Config;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each listed scenario `async fn NAME(db: Db)` once on SQLite and once on
+/// PostgreSQL, as `NAME::sqlite` and `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Db::Postgres).await
+            }
+        }
+    )*};
+}
+
+/// The PostgreSQL server tests create their databases on.
+fn postgres_admin_url() -> String {
+    std::env::var("CONFAB_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A password the server accepts.
+pub const PASSWORD: &str = "Correct-Horse-Battery-9";
+
+pub struct TestServer {
+    pub base: String,
+    pub ws_url: String,
+    pub http: reqwest::Client,
+    server: Option<Server>,
+    dir: PathBuf,
+    database_url: String,
+    pg_database: Option<String>,
+    extra: Vec<String>,
+}
+
+/// A signed-in user.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub id: String,
+    pub name: String,
+    pub token: String,
+    pub refresh: String,
+    pub session: String,
+}
+
+impl TestServer {
+    /// A server with lifted login rate limits (tests log in many users from one address).
+    pub async fn start(db: Db) -> Self {
+        Self::start_with(db, &[]).await
+    }
+
+    /// A server with extra command-line flags, e.g. `["--ws-rate", "5"]`.
+    pub async fn start_with(db: Db, flags: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("confab-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (database_url, pg_database) = match db {
+            Db::Sqlite => (
+                format!("sqlite://{}?mode=rwc", dir.join("confab.db").display()),
+                None,
+            ),
+            Db::Postgres => {
+                let name = format!("confab_test_{}", uuid::Uuid::new_v4().simple());
+                admin_exec(&format!("create database {name}")).await;
+                let admin = postgres_admin_url();
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(b, _)| b)
+                    .to_owned();
+                (format!("{base}/{name}"), Some(name))
+            }
+        };
+        let mut extra: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
+        for flag in ["--auth-rate-per-ip", "--auth-rate-per-account"] {
+            if !flags.contains(&flag) {
+                extra.extend([flag.to_owned(), "100000".to_owned()]);
+            }
+        }
+        let mut this = Self {
+            base: String::new(),
+            ws_url: String::new(),
+            http: reqwest::Client::new(),
+            server: None,
+            dir,
+            database_url,
+            pg_database,
+            extra,
+        };
+        this.boot().await;
+        this
+    }
+
+    async fn boot(&mut self) {
+        let mut args = vec![
+            "confab-server".to_owned(),
+            "--bind".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--data-dir".to_owned(),
+            self.dir.display().to_string(),
+            "--database-url".to_owned(),
+            self.database_url.clone(),
+            "--db-max-connections".to_owned(),
+            "4".to_owned(),
+        ];
+        args.extend(self.extra.iter().cloned());
+        let server = Server::start(Config::parse_from(args)).await.unwrap();
+        self.base = format!("http://{}", server.addr);
+        self.ws_url = format!("ws://{}/ws", server.addr);
+        self.server = Some(server);
+    }
+
+    /// Shuts down gracefully and starts again on the same database and data dir (the
+    /// port changes).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+        self.boot().await;
+    }
+
+    /// Shuts down gracefully (WebSockets get 1001), keeping the database.
+    pub async fn shutdown_only(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.unwrap();
+        }
+    }
+
+    /// Shuts down and deletes the database.
+    pub async fn stop(mut self) {
+        self.shutdown_only().await;
+        if let Some(name) = self.pg_database.take() {
+            admin_exec(&format!("drop database if exists {name} with (force)")).await;
+        }
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+
+    /// Any request; returns the status and the JSON body (Null when empty).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, token, None).await
+    }
+
+    pub async fn register(&self, name: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/auth/register",
+            None,
+            json!({"username": name, "email": format!("{name}@example.com"), "password": PASSWORD, "confirm_password": PASSWORD}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, login: &str, password: &str) -> (StatusCode, Value) {
+        self.post(
+            "/api/auth/login",
+            None,
+            json!({"login": login, "password": password}),
+        )
+        .await
+    }
+
+    /// Registers and logs in.
+    pub async fn user(&self, name: &str) -> TestUser {
+        let (status, body) = self.register(name).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.sign_in(name).await
+    }
+
+    /// Logs in an existing user (a new session).
+    pub async fn sign_in(&self, name: &str) -> TestUser {
+        let (status, body) = self.login(name, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        TestUser {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            name: name.to_owned(),
+            token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+            session: body["session_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates a room owned by `owner`; returns its id.
+    pub async fn room(&self, owner: &TestUser, max: u32) -> String {
+        let (status, body) = self
+            .post(
+                "/api/rooms",
+                Some(&owner.token),
+                json!({"title": "Standup", "max_participants": max}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn join(&self, user: &TestUser, room: &str) -> (StatusCode, Value) {
+        self.post(
+            &format!("/api/rooms/{room}/join"),
+            Some(&user.token),
+            json!({}),
+        )
+        .await
+    }
+
+    /// A WebSocket that authenticated with an `auth` message and got `welcome` and the
+    /// presence snapshot.
+    pub async fn ws(&self, user: &TestUser) -> Ws {
+        let mut ws = Ws::connect(&self.ws_url).await;
+        ws.send(&ClientMsg::Auth {
+            token: user.token.clone(),
+            protocol_version: 1,
+        })
+        .await;
+        let welcome = ws.recv().await;
+        let ServerMsg::Welcome { participant_id, .. } = welcome else {
+            panic!("expected welcome, got {welcome:?}")
+        };
+        ws.participant = participant_id.to_string();
+        assert!(matches!(
+            ws.recv().await,
+            ServerMsg::PresenceSnapshot { .. }
+        ));
+        ws
+    }
+}
+
+async fn admin_exec(sql: &str) {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&postgres_admin_url()).await.expect(
+        "PostgreSQL must be reachable for the postgres tests (set CONFAB_TEST_POSTGRES_URL)",
+    );
+    pool.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+        .await
+        .unwrap();
+    pool.close().await;
+}
+
+/// How long a test waits for a message that should come.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// A WebSocket client speaking the typed protocol.
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// This connection's participant id (after `welcome`).
+    pub participant: String,
+}
+
+impl Ws {
+    pub async fn connect(url: &str) -> Self {
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Self {
+            stream,
+            participant: String::new(),
+        }
+    }
+
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        self.send_text(&serde_json::to_string(msg).unwrap()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::text(text)).await.unwrap();
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// The next protocol message (pings and pongs skipped); panics on close or timeout.
+    pub async fn recv(&mut self) -> ServerMsg {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("timed out waiting for a message")
+                .expect("connection ended")
+                .expect("read failed");
+            match frame {
+                Message::Text(t) => {
+                    return serde_json::from_str(&t)
+                        .unwrap_or_else(|e| panic!("bad message {t}: {e}"));
+                }
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    }
+
+    /// Skips messages until one matches.
+    pub async fn recv_until(&mut self, pred: impl Fn(&ServerMsg) -> bool) -> ServerMsg {
+        loop {
+            let msg = self.recv().await;
+            if pred(&msg) {
+                return msg;
+            }
+        }
+    }
+
+    /// Reads and drops whatever arrives until things are quiet for a moment.
+    pub async fn drain(&mut self) {
+        while let Ok(Some(Ok(_))) =
+            tokio::time::timeout(Duration::from_millis(300), self.stream.next()).await
+        {}
+    }
+
+    /// Asserts nothing arrives for a short while.
+    pub async fn expect_silence(&mut self) {
+        match tokio::time::timeout(Duration::from_millis(300), self.stream.next()).await {
+            Err(_) => {}
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+            Ok(other) => panic!("expected nothing, got {other:?}"),
+        }
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(15), self.stream.next())
+                .await
+                .expect("timed out waiting for close");
+            match frame {
+                Some(Ok(Message::Close(Some(frame)))) => return u16::from(frame.code),
+                Some(Ok(Message::Close(None))) => return u16::from(CloseCode::Status),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => panic!("read failed before a close frame: {e}"),
+                None => panic!("connection ended without a close frame"),
+            }
+        }
+    }
+}
