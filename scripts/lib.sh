@@ -1,0 +1,42 @@
+# Shared helpers for scripts/run.sh and scripts/test.sh. Sourced, not run.
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian/Ubuntu packages that are not installed yet.
+apt_ensure() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "==> installing ${missing[*]}"
+    as_root apt-get update -qq
+    # One retry: an install on this kind of machine once half-failed and moved on.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    for pkg in "${missing[@]}"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || { echo "could not install $pkg" >&2; return 1; }
+    done
+}
+
+# Makes sure a Rust toolchain new enough for the workspace (1.94+) is on PATH.
+rust_ensure() {
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+    if ! command -v cargo >/dev/null 2>&1; then
+        apt_ensure curl ca-certificates
+        echo "==> installing Rust with rustup"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        . "$HOME/.cargo/env"
+    fi
+    local minor
+    minor=$(rustc --version | sed -E 's/rustc 1\.([0-9]+).*/\1/')
+    if [ "$minor" -lt 94 ] && command -v rustup >/dev/null 2>&1; then
+        rustup update stable
+    fi
+    # The server builds bundled SQLite and needs a C compiler and linker.
+    command -v cc >/dev/null 2>&1 || apt_ensure build-essential
+    command -v pkg-config >/dev/null 2>&1 || apt_ensure pkg-config
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests and the server's black-box suite, which runs each story
+# against SQLite and against PostgreSQL. Uses the PostgreSQL at 127.0.0.1:5432 (trust
+# auth, user postgres, database test) when there is one; otherwise installs PostgreSQL
+# and runs a throwaway instance for the duration of the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+rust_ensure
+
+pg_started=""
+cleanup() {
+    if [ -n "$pg_started" ]; then
+        as_root runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir" -m fast stop >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+postgres_ensure() {
+    apt_ensure postgresql-client
+    local shared="postgres://postgres@127.0.0.1:5432/test"
+    if psql "$shared" -qAtc 'select 1' >/dev/null 2>&1; then
+        export CONFAB_TEST_POSTGRES_URL="${CONFAB_TEST_POSTGRES_URL:-$shared}"
+        return
+    fi
+    echo "==> no PostgreSQL at 127.0.0.1:5432: starting a throwaway one on port 55432"
+    apt_ensure postgresql
+    pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+    pg_dir=$(mktemp -d /tmp/confab-pg.XXXXXX)
+    as_root chown postgres "$pg_dir"
+    as_root runuser -u postgres -- "$pg_bin/initdb" -D "$pg_dir" -A trust -U postgres >/dev/null
+    as_root runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/log" -w \
+        -o "-p 55432 -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
+    pg_started=1
+    psql "postgres://postgres@127.0.0.1:55432/postgres" -qc 'create database test'
+    export CONFAB_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:55432/test"
+}
+postgres_ensure
+
+cargo test --workspace --locked
