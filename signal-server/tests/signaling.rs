@@ -279,7 +279,7 @@ async fn presence_reaches_users_who_share_a_room(db: Db) {
     };
     assert_eq!(
         online.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        [ann.id.clone()]
+        std::slice::from_ref(&ann.id)
     );
 
     for device in [&mut laptop, &mut phone] {

@@ -64,6 +64,17 @@ async fn insert_token(
     Ok(())
 }
 
+/// A refresh token with its session's state.
+#[derive(FromRow, Debug)]
+struct TokenRow {
+    session: String,
+    user_id: String,
+    used_at: Option<i64>,
+    token_expires: i64,
+    revoked_at: Option<i64>,
+    session_expires: i64,
+}
+
 /// What became of a refresh-token exchange.
 #[derive(Debug)]
 pub enum Rotation {
@@ -85,15 +96,24 @@ pub async fn rotate(
 ) -> sqlx::Result<Rotation> {
     let ts = now();
     let mut tx = pool.begin().await?;
-    let row: Option<(String, String, Option<i64>, i64, Option<i64>, i64)> = sqlx::query_as(
-        "select t.session_id, s.user_id, t.used_at, t.expires_at, s.revoked_at, s.expires_at \
+    let row: Option<TokenRow> = sqlx::query_as(
+        "select t.session_id as session, s.user_id, t.used_at, t.expires_at as token_expires, \
+                s.revoked_at, s.expires_at as session_expires \
          from refresh_tokens t join sessions s on s.id = t.session_id \
          where t.token_hash = $1",
     )
     .bind(old_hash)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((session, user, used_at, token_expires, revoked_at, session_expires)) = row else {
+    let Some(TokenRow {
+        session,
+        user_id: user,
+        used_at,
+        token_expires,
+        revoked_at,
+        session_expires,
+    }) = row
+    else {
         return Ok(Rotation::Invalid);
     };
     if revoked_at.is_some() || token_expires <= ts || session_expires <= ts {

@@ -153,21 +153,18 @@ impl Hub {
         let mut outbox = Outbox::default();
         leave_call_locked(&mut s, id, &mut outbox);
         outbox.flush();
-        let last = {
-            let Some(conn) = s.conns.remove(&id) else {
-                return false;
-            };
-            let user = conn.info.user_id;
-            let now_empty = s.users.get_mut(&user).is_some_and(|list| {
-                list.retain(|p| *p != id);
-                list.is_empty()
-            });
-            if now_empty {
-                s.users.remove(&user);
-            }
-            now_empty
+        let Some(conn) = s.conns.remove(&id) else {
+            return false;
         };
-        last
+        let user = conn.info.user_id;
+        let now_empty = s.users.get_mut(&user).is_some_and(|list| {
+            list.retain(|p| *p != id);
+            list.is_empty()
+        });
+        if now_empty {
+            s.users.remove(&user);
+        }
+        now_empty
     }
 
     /// Records the session of a connection's new access token (after `reauth`).
