@@ -18,6 +18,10 @@ use shared::signal::{BEARER_SUBPROTOCOL_PREFIX, MAX_MESSAGE_BYTES, SUBPROTOCOL};
 /// larger one arrives.
 const READ_BUFFER_BYTES: usize = 2 * 1024;
 
+/// Queued messages are gathered up to this size before a write (see
+/// `Session::write_queued`); the buffer is allocated only when first used.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Frames above this are cut off by tungstenite (the connection then closes with 1009);
 /// between [`MAX_MESSAGE_BYTES`] and this, the server answers with an error and keeps
 /// the connection.
@@ -76,7 +80,7 @@ async fn upgrade(
     Ok(ws
         .protocols([SUBPROTOCOL])
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)

@@ -27,6 +27,9 @@ use tokio::time::{Instant, Sleep, sleep_until};
 /// A write that takes longer than this means the client stopped reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most queued messages written with one flush.
+const WRITE_BATCH: usize = 64;
+
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -282,7 +285,7 @@ impl Session {
                     }
                 }
                 queued = self.rx.recv() => match queued {
-                    Some(text) => if write(socket, Message::Text(text)).await { Flow::Continue } else { break None },
+                    Some(text) => if self.write_queued(socket, text).await { Flow::Continue } else { break None },
                     None => break None,
                 },
                 inbound = socket.next() => match inbound {
@@ -304,6 +307,25 @@ impl Session {
         if let Some((code, reason)) = flow {
             close_with(socket, code, reason).await;
         }
+    }
+
+    /// Writes a queued message and whatever else is already queued behind it, then
+    /// flushes once: under load one system call carries many messages.
+    async fn write_queued<S, E>(&mut self, socket: &mut S, first: Utf8Bytes) -> bool
+    where
+        S: Sink<Message, Error = E> + Unpin,
+    {
+        let batch = async {
+            socket.feed(Message::Text(first)).await?;
+            for _ in 1..WRITE_BATCH {
+                match self.rx.try_recv() {
+                    Ok(text) => socket.feed(Message::Text(text)).await?,
+                    Err(_) => break,
+                }
+            }
+            socket.flush().await
+        };
+        matches!(tokio::time::timeout(WRITE_TIMEOUT, batch).await, Ok(Ok(())))
     }
 
     async fn on_frame<S, E>(&mut self, socket: &mut S, msg: Message) -> Flow
