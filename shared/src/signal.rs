@@ -24,13 +24,14 @@ pub const AUTH_TIMEOUT_SECS: u64 = 5;
 
 /// WebSocket close codes the server uses. 1000-1011 are RFC 6455's; 4000-4999 are ours.
 pub mod close {
-    /// The client asked to close, or the server is done with the connection.
+    /// Echoed when the client closes (the server never starts a close with it).
     pub const NORMAL: u16 = 1000;
     /// The server is shutting down; reconnect later.
     pub const GOING_AWAY: u16 = 1001;
     /// The client broke the WebSocket framing rules (or the stream failed).
     pub const PROTOCOL_ERROR: u16 = 1002;
-    /// A message larger than [`super::MAX_MESSAGE_BYTES`].
+    /// A frame so large (over four times [`super::MAX_MESSAGE_BYTES`]) that the server
+    /// stopped reading it. Messages above the limit but below this get an error reply.
     pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// No `auth` message within [`super::AUTH_TIMEOUT_SECS`].
     pub const AUTH_TIMEOUT: u16 = 4000;

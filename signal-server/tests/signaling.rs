@@ -674,6 +674,21 @@ async fn calls_are_limited_to_the_room_size() {
     server.stop().await;
 }
 
+/// A client that closes gets its close frame echoed, as RFC 6455 asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_close_is_echoed() {
+    let server = TestServer::start(Db::Sqlite).await;
+    let ann = server.user("ann").await;
+    let mut ws = server.ws(&ann).await;
+    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: close::NORMAL.into(),
+        reason: "bye".into(),
+    };
+    ws.stream.send(Message::Close(Some(frame))).await.unwrap();
+    assert_eq!(ws.closed().await, close::NORMAL);
+    server.stop().await;
+}
+
 /// Shutdown closes open sockets with 1001 "going away".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_sends_going_away() {

@@ -190,7 +190,10 @@ struct Session {
 /// What the loop does after handling a message.
 enum Flow {
     Continue,
+    /// The server closes with this code.
     Close(u16, &'static str),
+    /// The client sent a close frame; tungstenite has queued the echo RFC 6455 asks for.
+    ClientClosed,
 }
 
 impl Session {
@@ -300,8 +303,13 @@ impl Session {
                     None => break None,
                 },
             };
-            if let Flow::Close(code, reason) = flow {
-                break Some((code, reason));
+            match flow {
+                Flow::Continue => {}
+                Flow::Close(code, reason) => break Some((code, reason)),
+                Flow::ClientClosed => {
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, socket.flush()).await;
+                    break None;
+                }
             }
         };
         if let Some((code, reason)) = flow {
@@ -359,7 +367,7 @@ impl Session {
                 )
                 .await
             }
-            Message::Close(_) => Flow::Close(close::NORMAL, "bye"),
+            Message::Close(_) => Flow::ClientClosed,
             Message::Ping(_) | Message::Pong(_) => Flow::Continue,
         }
     }
