@@ -51,6 +51,9 @@ pub enum ErrorCode {
     NotInCall,
     /// WebSocket: the addressed participant is not in the sender's call.
     UnknownParticipant,
+    /// A code this build does not know (sent by a newer server). Never sent by this one.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The body of every error response.

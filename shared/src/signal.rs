@@ -235,6 +235,13 @@ mod tests {
     }
 
     #[test]
+    fn error_codes_from_a_newer_server_still_parse() {
+        let body: crate::ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"brand_new_code","message":"m"}}"#).expect("parses");
+        assert_eq!(body.error.code, crate::ErrorCode::Unknown);
+    }
+
+    #[test]
     fn unknown_type_is_an_error_not_a_panic() {
         assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"launch_missiles"}"#).is_err());
         assert!(serde_json::from_str::<ClientMsg>("not json").is_err());
