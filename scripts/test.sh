@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests and the server's black-box suite, which runs each story
-# against SQLite and against PostgreSQL. Uses the PostgreSQL at 127.0.0.1:5432 (trust
+# Runs every test: unit tests, the server's black-box suite (each story against SQLite and
+# against PostgreSQL), and the client engine's suites (API client, keyring, signaling,
+# media), inside a private D-Bus session with a real gnome-keyring. Uses the PostgreSQL at 127.0.0.1:5432 (trust
 # auth, user postgres, database test) when there is one; otherwise installs PostgreSQL
 # and runs a throwaway instance for the duration of the tests.
 set -euo pipefail
@@ -37,4 +38,10 @@ postgres_ensure() {
 }
 postgres_ensure
 
-cargo test --workspace --locked
+# The client crates link libvpx, libopus and ALSA (bindgen needs clang for the camera
+# bindings); the keyring tests need a Secret Service (gnome-keyring in a private D-Bus
+# session, see scripts/with-keyring.sh).
+apt_ensure clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
+    dbus gnome-keyring libsecret-tools
+
+scripts/with-keyring.sh cargo test --workspace --locked

@@ -237,7 +237,8 @@ mod tests {
     #[test]
     fn error_codes_from_a_newer_server_still_parse() {
         let body: crate::ErrorBody =
-            serde_json::from_str(r#"{"error":{"code":"brand_new_code","message":"m"}}"#).expect("parses");
+            serde_json::from_str(r#"{"error":{"code":"brand_new_code","message":"m"}}"#)
+                .expect("parses");
         assert_eq!(body.error.code, crate::ErrorCode::Unknown);
     }
 
