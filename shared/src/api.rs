@@ -211,6 +211,32 @@ pub struct Invite {
     pub max_uses: Option<u32>,
 }
 
+/// `GET /api/ice-servers`: the STUN and TURN servers for a client's WebRTC peer
+/// connections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IceServersResponse {
+    /// What goes into `RTCConfiguration.iceServers`. Empty when the server has none
+    /// configured: on a LAN or loopback, host candidates suffice.
+    pub ice_servers: Vec<IceServer>,
+    /// Seconds the TURN credentials stay valid; ask again before they run out.
+    pub ttl: u64,
+}
+
+/// One STUN or TURN server entry, shaped like WebRTC's `RTCIceServer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct IceServer {
+    /// `stun:`, `stuns:`, `turn:` or `turns:` URLs of one server.
+    pub urls: Vec<String>,
+    /// TURN only: `<unix expiry>:<user id>`, the TURN REST API scheme of coturn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN only: base64 of HMAC-SHA1(shared secret, username).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
 /// `GET /healthz` and `GET /readyz`
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -73,9 +73,86 @@ pub struct Config {
     #[arg(long, env = "CONFAB_WS_QUEUE", default_value_t = 256)]
     pub ws_queue: usize,
 
+    /// STUN servers offered to clients for WebRTC, comma separated `stun:` (or `stuns:`)
+    /// URLs, e.g. `stun:stun.example.org:3478`. Default: none. On a LAN or loopback, host
+    /// candidates suffice, and a self-hosted server must not send its users to a third
+    /// party's STUN server unasked.
+    #[arg(long, env = "CONFAB_STUN_URLS", value_delimiter = ',', value_parser = stun_url)]
+    pub stun_urls: Vec<String>,
+
+    /// TURN servers offered to clients for WebRTC, comma separated `turn:` or `turns:`
+    /// URLs, e.g. `turn:turn.example.org:3478?transport=udp`. Needs `--turn-secret`: the
+    /// server hands out credentials, never the secret. Default: none.
+    #[arg(
+        long,
+        env = "CONFAB_TURN_URLS",
+        value_delimiter = ',',
+        value_parser = turn_url,
+        requires = "turn_secret"
+    )]
+    pub turn_urls: Vec<String>,
+
+    /// The shared secret of the TURN server (coturn's `static-auth-secret`, with
+    /// `use-auth-secret`); clients get short-lived credentials derived from it.
+    #[arg(
+        long,
+        env = "CONFAB_TURN_SECRET",
+        hide_env_values = true,
+        value_parser = clap::builder::NonEmptyStringValueParser::new()
+    )]
+    pub turn_secret: Option<String>,
+
+    /// Lifetime of the TURN credentials handed to clients, in seconds. coturn checks it on
+    /// every allocation refresh, so it should outlast the longest call.
+    #[arg(
+        long,
+        env = "CONFAB_TURN_CREDENTIAL_TTL",
+        default_value_t = 24 * 3600,
+        value_parser = clap::value_parser!(u64).range(60..=MAX_TURN_CREDENTIAL_TTL)
+    )]
+    pub turn_credential_ttl: u64,
+
     /// Log format.
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Longest TURN credential lifetime accepted: one year.
+const MAX_TURN_CREDENTIAL_TTL: u64 = 365 * 24 * 3600;
+
+/// Parses one `--stun-urls` entry.
+fn stun_url(value: &str) -> Result<String, String> {
+    ice_url(value, &["stun:", "stuns:"])
+}
+
+/// Parses one `--turn-urls` entry.
+fn turn_url(value: &str) -> Result<String, String> {
+    ice_url(value, &["turn:", "turns:"])
+}
+
+/// Checks the scheme and that a host follows it (RFC 7064, RFC 7065). Browsers and
+/// WebRTC stacks refuse a configuration with one bad URL in it, so a typo is better
+/// caught at startup than in every client's call.
+fn ice_url(value: &str, schemes: &[&str]) -> Result<String, String> {
+    let url = value.trim();
+    let expected = schemes.join(" or ");
+    let scheme = schemes
+        .iter()
+        .find(|s| {
+            url.get(..s.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(s))
+        })
+        .ok_or_else(|| format!("{url:?} must start with {expected}"))?;
+    let rest = &url[scheme.len()..];
+    if rest.is_empty() || rest.starts_with(['/', ':', '?']) {
+        return Err(format!(
+            "{url:?} must name a host right after {scheme}, as in {scheme}example.org:3478"
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} must not contain spaces"));
+    }
+    Ok(url.to_owned())
 }
 
 /// How log lines are written.

@@ -548,6 +548,7 @@ async fn health_and_api_docs() {
         "/api/rooms/{id}/leave",
         "/api/rooms/{id}/invites",
         "/api/invites/{token}/accept",
+        "/api/ice-servers",
         "/healthz",
         "/readyz",
     ] {

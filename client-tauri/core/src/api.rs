@@ -13,9 +13,9 @@ use reqwest::{Method, Response, StatusCode, Url, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::api::{
-    AuthResponse, ChangePasswordRequest, CreateInviteRequest, CreateRoomRequest, Health, Invite,
-    LoginRequest, Me, PublicUser, RefreshRequest, RegisterRequest, Room, RoomDetail, SessionInfo,
-    UpdateProfileRequest,
+    AuthResponse, ChangePasswordRequest, CreateInviteRequest, CreateRoomRequest, Health,
+    IceServersResponse, Invite, LoginRequest, Me, PublicUser, RefreshRequest, RegisterRequest,
+    Room, RoomDetail, SessionInfo, UpdateProfileRequest,
 };
 use shared::{ErrorBody, ErrorCode, ErrorDetail, RoomId, SessionId, UserId};
 use std::collections::BTreeMap;
@@ -465,6 +465,16 @@ impl ApiClient {
     /// Joins the room an invite token leads to.
     pub async fn accept_invite(&self, token: &str) -> Result<Room, ApiError> {
         self.authed_json(Method::POST, &["api", "invites", token, "accept"], NO_BODY)
+            .await
+    }
+
+    // --- calls --------------------------------------------------------------------------
+
+    /// The STUN and TURN servers for a call's peer connections, TURN credentials included.
+    /// The credentials expire after `ttl` seconds: fetch them for each call rather than
+    /// once per session. An empty list means host candidates only (a LAN server).
+    pub async fn ice_servers(&self) -> Result<IceServersResponse, ApiError> {
+        self.authed_json(Method::GET, &["api", "ice-servers"], NO_BODY)
             .await
     }
 

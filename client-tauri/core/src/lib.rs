@@ -2,6 +2,7 @@
 //! thin shell, and it runs headless in tests and in `confab-cli`.
 
 pub mod api;
+pub mod call;
 pub mod keystore;
 pub mod negotiation;
 pub mod signaling;

@@ -1046,6 +1046,23 @@ async fn poll_opt<F: Future + Unpin>(fut: &mut Option<F>) -> F::Output {
     }
 }
 
+/// The API client hands out its access tokens, refreshing them shortly before they
+/// expire; a session the server ended means the user must sign in again.
+#[async_trait]
+impl TokenProvider for crate::api::ApiClient {
+    async fn access_token(&self, _request: TokenRequest) -> Result<String, TokenError> {
+        crate::api::ApiClient::access_token(self)
+            .await
+            .map_err(|e| {
+                if e.needs_sign_in() {
+                    TokenError::SignedOut(e.to_string())
+                } else {
+                    TokenError::Unavailable(e.to_string())
+                }
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -414,3 +414,35 @@ async fn changing_the_password_signs_out_the_other_sessions() -> TestResult {
     other.login(&me.username, new_password).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_gets_its_ice_servers_with_turn_credentials() -> TestResult {
+    let server = TestServer::start_with(&[
+        "--stun-urls",
+        "stun:stun.example.org:3478",
+        "--turn-urls",
+        "turn:turn.example.org:3478?transport=udp",
+        "--turn-secret",
+        "s3cr3t",
+        "--turn-credential-ttl",
+        "3600",
+    ])
+    .await;
+    let (api, _) = client(&server)?;
+    let anonymous = api.ice_servers().await.expect_err("not signed in");
+    assert!(matches!(anonymous, ApiError::NotSignedIn), "{anonymous:?}");
+
+    let (api, _, me) = signed_up(&server, "mia").await?;
+    let ice = api.ice_servers().await?;
+    assert_eq!(ice.ttl, 3600);
+    let [stun, turn] = ice.ice_servers.as_slice() else {
+        panic!("expected a STUN and a TURN entry: {ice:?}");
+    };
+    assert_eq!(stun.urls, ["stun:stun.example.org:3478"]);
+    assert_eq!((&stun.username, &stun.credential), (&None, &None));
+    assert_eq!(turn.urls, ["turn:turn.example.org:3478?transport=udp"]);
+    let username = turn.username.as_deref().expect("TURN has a username");
+    assert!(username.ends_with(&format!(":{}", me.id)), "{username}");
+    assert!(turn.credential.as_deref().is_some_and(|c| !c.is_empty()));
+    Ok(())
+}

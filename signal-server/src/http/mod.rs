@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod ice;
 pub mod rooms;
 pub mod users;
 
@@ -15,13 +16,14 @@ use utoipa_swagger_ui::SwaggerUi;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Confab API", description = "Accounts, sessions and rooms. Real-time signaling is on the WebSocket at /ws; see docs/protocol.md."),
+    info(title = "Confab API", description = "Accounts, sessions, rooms and ICE servers. Real-time signaling is on the WebSocket at /ws; see docs/protocol.md."),
     modifiers(&BearerAuth),
     components(schemas(shared::ErrorBody, shared::ErrorDetail, shared::ErrorCode)),
     tags(
         (name = "auth", description = "Registration, login, token refresh and sessions"),
         (name = "users", description = "Profiles"),
         (name = "rooms", description = "Rooms, members and invites"),
+        (name = "calls", description = "STUN and TURN servers for WebRTC"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -55,6 +57,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(users::router())
         .merge(rooms::router())
+        .merge(ice::router())
         .merge(health::router())
 }
 

@@ -1,0 +1,439 @@
+//! Local media: source -> encoder on a capture thread, then one async fan-out that writes
+//! each encoded frame to every peer's track. Encoding happens once per local track, not
+//! once per peer; only RTP packetization is per peer.
+
+use bytes::Bytes;
+use confab_media::audio::opus::OpusEncoder;
+use confab_media::audio::tone::{FrameDuration, ToneSource};
+use confab_media::video::camera::{Camera, CaptureRequest};
+use confab_media::video::pattern::SyntheticVideoSource;
+use confab_media::video::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
+use confab_media::{AUDIO_FRAME_SAMPLES, I420Frame};
+use rtc::media::Sample;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use shared::ParticipantId;
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+
+/// Where local video comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VideoSource {
+    /// The moving test pattern with a frame counter and capture timestamp ("test call").
+    TestPattern { width: u32, height: u32, fps: u32 },
+    /// A camera, by index in `confab_media::video::camera::list_cameras()`.
+    Camera {
+        index: u32,
+        width: u32,
+        height: u32,
+        fps: u32,
+    },
+}
+
+/// Where local audio comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AudioSource {
+    /// A sine tone at this frequency (Hz).
+    Tone { frequency: f64 },
+    /// A microphone, by cpal device id (`None`: the default one).
+    Microphone { device: Option<String> },
+}
+
+/// Encoded media on its way to the peers.
+pub(crate) struct EncodedMedia {
+    pub kind: RtpCodecKind,
+    pub data: Bytes,
+    pub duration: Duration,
+    /// When the source produced it, for the packetizer's send-time extension.
+    pub captured: Instant,
+}
+
+/// A peer's track, to be fed by the fan-out.
+struct Outlet {
+    participant: ParticipantId,
+    /// Only once DTLS is up: before that the packets could not be encrypted anyway.
+    connected: bool,
+    kind: RtpCodecKind,
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    payload_type: u8,
+}
+
+/// The tracks encoded media is written to. Peers add theirs when their connection is
+/// built and remove them when it closes.
+#[derive(Default)]
+pub(crate) struct Fanout {
+    outlets: Mutex<Vec<Outlet>>,
+}
+
+impl Fanout {
+    pub fn add(
+        &self,
+        participant: ParticipantId,
+        kind: RtpCodecKind,
+        track: Arc<TrackLocalStaticSample>,
+        ssrc: u32,
+        payload_type: u8,
+    ) {
+        self.lock().push(Outlet {
+            participant,
+            connected: false,
+            kind,
+            track,
+            ssrc,
+            payload_type,
+        });
+    }
+
+    /// Starts feeding a participant's tracks (its connection is up).
+    pub fn connected(&self, participant: ParticipantId) {
+        for outlet in self
+            .lock()
+            .iter_mut()
+            .filter(|o| o.participant == participant)
+        {
+            outlet.connected = true;
+        }
+    }
+
+    pub fn remove(&self, participant: ParticipantId) {
+        self.lock().retain(|o| o.participant != participant);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Outlet>> {
+        self.outlets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes one encoded frame to every track of its kind.
+    async fn write(&self, media: &EncodedMedia) {
+        let targets: Vec<(Arc<TrackLocalStaticSample>, u32, u8)> = self
+            .lock()
+            .iter()
+            .filter(|o| o.connected && o.kind == media.kind)
+            .map(|o| (Arc::clone(&o.track), o.ssrc, o.payload_type))
+            .collect();
+        let sample = Sample {
+            data: media.data.clone(),
+            duration: media.duration,
+            ..Sample::new(media.captured)
+        };
+        for (track, ssrc, pt) in targets {
+            if let Err(e) = track.sample_writer(ssrc, pt).write_sample(&sample).await {
+                tracing::debug!(error = %e, "writing a sample");
+            }
+        }
+    }
+}
+
+/// Moves encoded media from the capture threads to the tracks, until both threads end.
+pub(crate) async fn run_fanout(fanout: Arc<Fanout>, mut rx: mpsc::Receiver<EncodedMedia>) {
+    while let Some(media) = rx.recv().await {
+        fanout.write(&media).await;
+    }
+}
+
+/// Commands for the video thread.
+#[derive(Debug)]
+pub(crate) enum VideoControl {
+    /// A new peer (or a PLI) needs a frame it can start decoding from.
+    ForceKeyframe,
+    /// Camera off (false) or on (true): while off, nothing is captured or sent.
+    SetEnabled(bool),
+    /// Capture from another source from the next frame on.
+    Switch(VideoSource),
+}
+
+/// Commands for the audio thread.
+#[derive(Debug)]
+pub(crate) enum AudioControl {
+    /// Muted (false) or not (true): while muted, nothing is sent.
+    SetEnabled(bool),
+    Switch(AudioSource),
+}
+
+/// Starts the video capture thread. It stops when the control sender is dropped.
+pub(crate) fn spawn_video(
+    source: VideoSource,
+    bitrate_kbps: u32,
+    out: mpsc::Sender<EncodedMedia>,
+) -> std::io::Result<(std_mpsc::Sender<VideoControl>, thread::JoinHandle<()>)> {
+    let (tx, rx) = std_mpsc::channel();
+    let handle = thread::Builder::new()
+        .name("confab-video".into())
+        .spawn(move || video_thread(source, bitrate_kbps, rx, out))?;
+    Ok((tx, handle))
+}
+
+enum Capture {
+    Pattern(SyntheticVideoSource),
+    Camera(Box<Camera>),
+}
+
+impl Capture {
+    fn open(source: &VideoSource) -> Result<(Self, u32, u32, u32), String> {
+        match *source {
+            VideoSource::TestPattern { width, height, fps } => {
+                let src =
+                    SyntheticVideoSource::new(width, height, fps).map_err(|e| e.to_string())?;
+                Ok((Self::Pattern(src), width, height, fps))
+            }
+            VideoSource::Camera {
+                index,
+                width,
+                height,
+                fps,
+            } => {
+                let camera = Camera::open(index, CaptureRequest { width, height, fps })
+                    .map_err(|e| e.to_string())?;
+                let mode = camera.mode();
+                Ok((
+                    Self::Camera(Box::new(camera)),
+                    mode.width,
+                    mode.height,
+                    mode.fps.max(1),
+                ))
+            }
+        }
+    }
+
+    fn next(&mut self) -> Result<I420Frame, String> {
+        match self {
+            Self::Pattern(src) => Ok(src.next_frame()),
+            // A camera paces itself: capture blocks until its next frame.
+            Self::Camera(camera) => camera.capture().map_err(|e| e.to_string()),
+        }
+    }
+
+    fn paced_by_us(&self) -> bool {
+        matches!(self, Self::Pattern(_))
+    }
+}
+
+fn video_thread(
+    source: VideoSource,
+    bitrate_kbps: u32,
+    control: std_mpsc::Receiver<VideoControl>,
+    out: mpsc::Sender<EncodedMedia>,
+) {
+    let mut current = source;
+    let mut enabled = true;
+    'sources: loop {
+        let (mut capture, width, height, fps) = match Capture::open(&current) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, source = ?current, "cannot open the video source");
+                // Wait for another source (or the end of the call).
+                match control.recv() {
+                    Ok(VideoControl::Switch(next)) => {
+                        current = next;
+                        continue 'sources;
+                    }
+                    Ok(_) => continue 'sources,
+                    Err(_) => return,
+                }
+            }
+        };
+        let mut encoder = match Vp8Encoder::new(Vp8Config::new(width, height, fps, bitrate_kbps)) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create the VP8 encoder");
+                return;
+            }
+        };
+        let interval = Duration::from_secs(1) / fps;
+        let mut next_at = Instant::now();
+        loop {
+            loop {
+                match control.try_recv() {
+                    Ok(VideoControl::ForceKeyframe) => encoder.force_keyframe(),
+                    Ok(VideoControl::SetEnabled(on)) => {
+                        if on && !enabled {
+                            // The peers' decoders lost the reference chain while we were off.
+                            encoder.force_keyframe();
+                        }
+                        enabled = on;
+                    }
+                    Ok(VideoControl::Switch(next)) => {
+                        current = next;
+                        continue 'sources;
+                    }
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            if capture.paced_by_us() || !enabled {
+                next_at += interval;
+                let now = Instant::now();
+                if next_at > now {
+                    thread::sleep(next_at - now);
+                } else {
+                    // Fell behind (a loaded machine): skip ahead rather than burst.
+                    next_at = now;
+                }
+            }
+            if !enabled {
+                continue;
+            }
+            let frame = match capture.next() {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "video capture failed");
+                    thread::sleep(interval);
+                    continue;
+                }
+            };
+            let captured = Instant::now();
+            match encoder.encode(&frame) {
+                Ok(Some(EncodedFrame { data, .. })) => {
+                    let media = EncodedMedia {
+                        kind: RtpCodecKind::Video,
+                        data: Bytes::from(data),
+                        duration: interval,
+                        captured,
+                    };
+                    if out.try_send(media).is_err() {
+                        if out.is_closed() {
+                            return;
+                        }
+                        // A dropped frame breaks every decoder's reference chain: restart
+                        // it with a keyframe.
+                        encoder.force_keyframe();
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "VP8 encoding failed"),
+            }
+        }
+    }
+}
+
+/// Starts the audio capture thread. It stops when the control sender is dropped.
+pub(crate) fn spawn_audio(
+    source: AudioSource,
+    out: mpsc::Sender<EncodedMedia>,
+) -> std::io::Result<(std_mpsc::Sender<AudioControl>, thread::JoinHandle<()>)> {
+    let (tx, rx) = std_mpsc::channel();
+    let handle = thread::Builder::new()
+        .name("confab-audio".into())
+        .spawn(move || audio_thread(source, rx, out))?;
+    Ok((tx, handle))
+}
+
+/// Opus frames are 20 ms: two of the microphone's 10 ms frames.
+const OPUS_FRAME: usize = 2 * AUDIO_FRAME_SAMPLES;
+const OPUS_DURATION: Duration = Duration::from_millis(20);
+
+fn audio_thread(
+    source: AudioSource,
+    control: std_mpsc::Receiver<AudioControl>,
+    out: mpsc::Sender<EncodedMedia>,
+) {
+    let mut encoder = match OpusEncoder::new(32_000, 5) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create the Opus encoder");
+            return;
+        }
+    };
+    let mut current = source;
+    let mut enabled = true;
+    let mut pcm = vec![0i16; OPUS_FRAME];
+    'sources: loop {
+        // The microphone stream is not Send (cpal): it lives and dies on this thread.
+        let mut mic = None;
+        let mut tone = None;
+        match &current {
+            AudioSource::Tone { frequency } => {
+                tone = Some(ToneSource::new(*frequency, 0.5, FrameDuration::Ms20))
+            }
+            AudioSource::Microphone { device } => {
+                match confab_media::audio::capture::MicCapture::start(device.as_deref(), 10) {
+                    Ok(pair) => mic = Some(pair),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot open the microphone");
+                        match control.recv() {
+                            Ok(AudioControl::Switch(next)) => {
+                                current = next;
+                                continue 'sources;
+                            }
+                            Ok(AudioControl::SetEnabled(on)) => {
+                                enabled = on;
+                                continue 'sources;
+                            }
+                            Err(_) => return,
+                        }
+                    }
+                }
+            }
+        }
+        let mut next_at = Instant::now();
+        loop {
+            loop {
+                match control.try_recv() {
+                    Ok(AudioControl::SetEnabled(on)) => enabled = on,
+                    Ok(AudioControl::Switch(next)) => {
+                        current = next;
+                        continue 'sources;
+                    }
+                    Err(std_mpsc::TryRecvError::Empty) => break,
+                    Err(std_mpsc::TryRecvError::Disconnected) => return,
+                }
+            }
+            let captured;
+            if let Some(tone) = tone.as_mut() {
+                next_at += OPUS_DURATION;
+                let now = Instant::now();
+                if next_at > now {
+                    thread::sleep(next_at - now);
+                } else {
+                    next_at = now;
+                }
+                tone.fill(&mut pcm);
+                captured = Instant::now();
+            } else if let Some((_, frames)) = mic.as_ref() {
+                // The microphone paces us: wait for two 10 ms frames.
+                let mut filled = 0;
+                while filled < OPUS_FRAME {
+                    match frames.recv_timeout(Duration::from_millis(200)) {
+                        Ok(frame) => {
+                            pcm[filled..filled + AUDIO_FRAME_SAMPLES]
+                                .copy_from_slice(&frame.samples);
+                            filled += AUDIO_FRAME_SAMPLES;
+                        }
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => break,
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                            tracing::warn!("the microphone stream ended");
+                            continue 'sources;
+                        }
+                    }
+                }
+                if filled < OPUS_FRAME {
+                    continue;
+                }
+                captured = Instant::now();
+            } else {
+                return;
+            }
+            if !enabled {
+                continue;
+            }
+            match encoder.encode(&pcm) {
+                Ok(packet) => {
+                    let media = EncodedMedia {
+                        kind: RtpCodecKind::Audio,
+                        data: Bytes::from(packet),
+                        duration: OPUS_DURATION,
+                        captured,
+                    };
+                    if out.try_send(media).is_err() && out.is_closed() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Opus encoding failed"),
+            }
+        }
+    }
+}

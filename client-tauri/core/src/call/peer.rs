@@ -1,0 +1,442 @@
+//! One peer connection per remote participant: a task that owns the connection and its
+//! negotiation machine, executes the machine's commands, and wires the connection's
+//! events (candidates, state, remote tracks) to signaling and to the receive tasks.
+
+use crate::call::CallEvent;
+use crate::call::codecs::{OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, local_track, media_engine};
+use crate::call::local::{Fanout, VideoControl};
+use crate::call::remote::{Sinks, receive_audio, receive_video};
+use crate::call::stats::{PeerStats, ReceiveCounters, StatsTracker};
+use crate::negotiation::{
+    Command, IceConnectionState, Input, NegotiationConfig, Negotiator, PeerIdentity, SdpKind,
+    SessionDescription,
+};
+use crate::signaling::SignalingSender;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use shared::signal::{ClientMsg, IceCandidate, Participant};
+use shared::{ParticipantId, RoomId};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, StatsSelector,
+    register_default_interceptors,
+};
+
+/// What a peer task is told.
+#[derive(Debug)]
+pub(crate) enum PeerInput {
+    /// An offer, answer or candidate from this participant, via signaling.
+    Signal(Input),
+}
+
+/// Events the peer connection reports, forwarded to the peer task.
+enum PcEvent {
+    NegotiationNeeded,
+    Candidate(RTCIceCandidateInit),
+    IceState(RTCIceConnectionState),
+    State(RTCPeerConnectionState),
+    Track(Arc<dyn TrackRemote>),
+}
+
+/// Forwards the connection's callbacks into the peer task. Unbounded, so the connection's
+/// driver never waits for us (it would deadlock against an operation we are awaiting).
+struct Handler(mpsc::UnboundedSender<PcEvent>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_negotiation_needed(&self) {
+        let _ = self.0.send(PcEvent::NegotiationNeeded);
+    }
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) => {
+                let _ = self.0.send(PcEvent::Candidate(init));
+            }
+            Err(e) => tracing::warn!(error = %e, "unusable local candidate"),
+        }
+    }
+    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
+        let _ = self.0.send(PcEvent::IceState(state));
+    }
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.0.send(PcEvent::State(state));
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let _ = self.0.send(PcEvent::Track(track));
+    }
+}
+
+/// Everything a peer task needs from its call.
+pub(crate) struct PeerSetup {
+    pub room: RoomId,
+    pub local: PeerIdentity,
+    pub remote: Participant,
+    /// True when we joined after them: we make the first offer, they wait for it, so the
+    /// usual case needs one round trip and no glare.
+    pub offer_first: bool,
+    pub signaling: SignalingSender,
+    pub ice_servers: Vec<RTCIceServer>,
+    pub udp_addrs: Vec<String>,
+    pub fanout: Arc<Fanout>,
+    pub video_control: Option<std_mpsc::Sender<VideoControl>>,
+    pub sinks: Sinks,
+    pub events: mpsc::UnboundedSender<CallEvent>,
+}
+
+/// How long the side that waits for the other's offer waits before offering itself.
+const OFFER_WAIT: Duration = Duration::from_secs(3);
+
+/// The handle the call keeps for each peer.
+pub(crate) struct PeerHandle {
+    pub tx: mpsc::UnboundedSender<PeerInput>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PeerHandle {
+    pub fn spawn(setup: PeerSetup) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(setup, rx, cancel.clone()));
+        Self { tx, cancel, task }
+    }
+
+    /// Closes the connection and waits for the task to finish.
+    pub async fn close(self) {
+        self.cancel.cancel();
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "peer task failed");
+        }
+    }
+}
+
+async fn run(
+    setup: PeerSetup,
+    mut rx: mpsc::UnboundedReceiver<PeerInput>,
+    cancel: CancellationToken,
+) {
+    let remote_id = setup.remote.participant_id;
+    let (pc_tx, mut pc_rx) = mpsc::unbounded_channel();
+    let pc = match build(&setup, pc_tx).await {
+        Ok(pc) => pc,
+        Err(e) => {
+            tracing::error!(error = %e, participant = %remote_id, "cannot set up the peer connection");
+            return;
+        }
+    };
+    let mut peer = Peer {
+        negotiator: Negotiator::new(
+            &setup.local,
+            &PeerIdentity {
+                user_id: setup.remote.user_id,
+                participant_id: remote_id,
+            },
+            NegotiationConfig::default(),
+        ),
+        pc,
+        counters: Arc::new(ReceiveCounters::default()),
+        receivers: JoinSet::new(),
+        stats: StatsTracker::new(remote_id, setup.remote.user_id),
+        negotiation_held: !setup.offer_first,
+        negotiation_pending: false,
+        setup,
+    };
+    if !peer.negotiation_held {
+        // webrtc-rs 0.21 queues `negotiationneeded` on add_track without waking its
+        // driver, so the event can arrive late or, on an idle connection, not at all: the
+        // first offer is ours to start.
+        peer.negotiator
+            .handle_input(Input::NegotiationNeeded, Instant::now());
+    }
+    let wait_for_offer = tokio::time::sleep(if peer.negotiation_held {
+        OFFER_WAIT
+    } else {
+        Duration::ZERO
+    });
+    tokio::pin!(wait_for_offer);
+    let mut stats_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    loop {
+        let deadline = peer
+            .negotiator
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std);
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            input = rx.recv() => match input {
+                Some(PeerInput::Signal(input)) => {
+                    if matches!(input, Input::RemoteDescription(_)) {
+                        // Their offer covers our tracks too (the answer sends them).
+                        peer.release_negotiation(false);
+                    }
+                    peer.negotiator.handle_input(input, Instant::now());
+                }
+                None => break,
+            },
+            Some(event) = pc_rx.recv() => peer.on_pc_event(event),
+            () = &mut wait_for_offer, if peer.negotiation_held => {
+                tracing::debug!(participant = %remote_id, "no offer came; offering ourselves");
+                peer.release_negotiation(true);
+            }
+            () = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                peer.negotiator.handle_timeout(Instant::now());
+            }
+            _ = stats_tick.tick() => {
+                let stats = peer.stats().await;
+                let _ = peer.setup.events.send(CallEvent::Stats(stats));
+            }
+        }
+        peer.run_commands().await;
+    }
+    peer.setup.fanout.remove(remote_id);
+    peer.receivers.abort_all();
+    if let Err(e) = peer.pc.close().await {
+        tracing::debug!(error = %e, "closing the peer connection");
+    }
+}
+
+async fn build(
+    setup: &PeerSetup,
+    events: mpsc::UnboundedSender<PcEvent>,
+) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
+    let mut engine = media_engine()?;
+    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(setup.ice_servers.clone())
+        .build();
+    let pc: Arc<dyn PeerConnection> = Arc::new(
+        PeerConnectionBuilder::new()
+            .with_configuration(config)
+            .with_media_engine(engine)
+            .with_interceptor_registry(registry)
+            .with_handler(Arc::new(Handler(events)))
+            .with_udp_addrs(setup.udp_addrs.clone())
+            .build()
+            .await?,
+    );
+    let stream_id = setup.local.participant_id.to_string();
+    for (kind, payload_type) in [
+        (RtpCodecKind::Audio, OPUS_PAYLOAD_TYPE),
+        (RtpCodecKind::Video, VP8_PAYLOAD_TYPE),
+    ] {
+        let (track, ssrc) = local_track(kind, &stream_id)?;
+        pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+            .await?;
+        setup
+            .fanout
+            .add(setup.remote.participant_id, kind, track, ssrc, payload_type);
+    }
+    Ok(pc)
+}
+
+struct Peer {
+    setup: PeerSetup,
+    pc: Arc<dyn PeerConnection>,
+    negotiator: Negotiator,
+    counters: Arc<ReceiveCounters>,
+    receivers: JoinSet<()>,
+    stats: StatsTracker,
+    /// While true, `negotiationneeded` is held back: the other side makes the first offer.
+    negotiation_held: bool,
+    /// A `negotiationneeded` arrived while held.
+    negotiation_pending: bool,
+}
+
+impl Peer {
+    /// Stops holding back negotiation; with `offer_now`, starts an offer regardless of
+    /// whether the connection reported `negotiationneeded` (see the note in `run`).
+    fn release_negotiation(&mut self, offer_now: bool) {
+        if !self.negotiation_held {
+            return;
+        }
+        self.negotiation_held = false;
+        if std::mem::take(&mut self.negotiation_pending) || offer_now {
+            self.negotiator
+                .handle_input(Input::NegotiationNeeded, Instant::now());
+        }
+    }
+
+    fn on_pc_event(&mut self, event: PcEvent) {
+        let now = Instant::now();
+        match event {
+            PcEvent::NegotiationNeeded if self.negotiation_held => self.negotiation_pending = true,
+            PcEvent::NegotiationNeeded => {
+                self.negotiator.handle_input(Input::NegotiationNeeded, now)
+            }
+            PcEvent::Candidate(c) => {
+                let candidate = IceCandidate {
+                    candidate: c.candidate,
+                    sdp_mid: c.sdp_mid,
+                    sdp_mline_index: c.sdp_mline_index,
+                    username_fragment: c.username_fragment,
+                };
+                self.send(ClientMsg::IceCandidate {
+                    room_id: self.setup.room,
+                    to: self.remote(),
+                    candidate,
+                });
+            }
+            PcEvent::IceState(state) => {
+                self.negotiator
+                    .handle_input(Input::IceConnectionState(ice_state(state)), now);
+            }
+            PcEvent::State(state) => {
+                if state == RTCPeerConnectionState::Connected {
+                    self.setup.fanout.connected(self.remote());
+                    if let Some(video) = &self.setup.video_control {
+                        // The new peer's decoder needs a keyframe to start from.
+                        let _ = video.send(VideoControl::ForceKeyframe);
+                    }
+                }
+                let _ = self.setup.events.send(CallEvent::PeerState {
+                    participant_id: self.remote(),
+                    state: state.to_string(),
+                });
+            }
+            PcEvent::Track(track) => {
+                let who = (self.remote(), self.setup.remote.user_id);
+                let sinks = self.setup.sinks.clone();
+                let counters = Arc::clone(&self.counters);
+                self.receivers.spawn(async move {
+                    match track.kind().await {
+                        RtpCodecKind::Video => receive_video(track, who, sinks, counters).await,
+                        RtpCodecKind::Audio => receive_audio(track, who, sinks, counters).await,
+                        _ => {}
+                    }
+                });
+            }
+        }
+    }
+
+    fn remote(&self) -> ParticipantId {
+        self.setup.remote.participant_id
+    }
+
+    fn send(&self, msg: ClientMsg) {
+        if let Err(e) = self.setup.signaling.send(msg) {
+            tracing::debug!(error = %e, participant = %self.remote(), "signaling message not sent");
+        }
+    }
+
+    /// Executes the machine's commands in order, feeding back each completion.
+    async fn run_commands(&mut self) {
+        while let Some(command) = self.negotiator.poll_command() {
+            let completion = match command {
+                Command::CreateOffer { ice_restart } => {
+                    if ice_restart && let Err(e) = self.pc.restart_ice().await {
+                        tracing::warn!(error = %e, "ICE restart");
+                    }
+                    Some(match self.pc.create_offer(None).await {
+                        Ok(offer) => Input::OfferCreated(offer.sdp),
+                        Err(e) => Input::OperationFailed(e.to_string()),
+                    })
+                }
+                Command::CreateAnswer => Some(match self.pc.create_answer(None).await {
+                    Ok(answer) => Input::AnswerCreated(answer.sdp),
+                    Err(e) => Input::OperationFailed(e.to_string()),
+                }),
+                Command::SetLocalDescription(desc) => Some(match to_rtc(desc) {
+                    Ok(desc) => match self.pc.set_local_description(desc).await {
+                        Ok(()) => Input::LocalDescriptionSet,
+                        Err(e) => Input::OperationFailed(e.to_string()),
+                    },
+                    Err(e) => Input::OperationFailed(e.to_string()),
+                }),
+                Command::SetRemoteDescription(desc) => Some(match to_rtc(desc) {
+                    Ok(desc) => match self.pc.set_remote_description(desc).await {
+                        Ok(()) => Input::RemoteDescriptionSet,
+                        Err(e) => Input::OperationFailed(e.to_string()),
+                    },
+                    Err(e) => Input::OperationFailed(e.to_string()),
+                }),
+                Command::Rollback { remote_offer } => {
+                    let result = match RTCSessionDescription::rollback(None) {
+                        Ok(rollback) if remote_offer => {
+                            self.pc.set_remote_description(rollback).await
+                        }
+                        Ok(rollback) => self.pc.set_local_description(rollback).await,
+                        Err(e) => Err(e),
+                    };
+                    Some(match result {
+                        Ok(()) => Input::RolledBack,
+                        Err(e) => Input::OperationFailed(e.to_string()),
+                    })
+                }
+                Command::SendOffer(sdp) => {
+                    self.send(ClientMsg::Offer {
+                        room_id: self.setup.room,
+                        to: self.remote(),
+                        sdp,
+                    });
+                    None
+                }
+                Command::SendAnswer(sdp) => {
+                    self.send(ClientMsg::Answer {
+                        room_id: self.setup.room,
+                        to: self.remote(),
+                        sdp,
+                    });
+                    None
+                }
+                Command::AddRemoteCandidate(c) => {
+                    let init = RTCIceCandidateInit {
+                        candidate: c.candidate,
+                        sdp_mid: c.sdp_mid,
+                        sdp_mline_index: c.sdp_mline_index,
+                        username_fragment: c.username_fragment,
+                        ..Default::default()
+                    };
+                    if let Err(e) = self.pc.add_ice_candidate(init).await {
+                        tracing::debug!(error = %e, "remote candidate refused");
+                    }
+                    None
+                }
+                Command::IgnoreOffer => {
+                    tracing::debug!(participant = %self.remote(), "ignored a colliding offer");
+                    None
+                }
+            };
+            if let Some(input) = completion {
+                if let Input::OperationFailed(e) = &input {
+                    tracing::warn!(error = %e, participant = %self.remote(), "negotiation step failed");
+                }
+                self.negotiator.handle_input(input, Instant::now());
+            }
+        }
+    }
+
+    async fn stats(&mut self) -> PeerStats {
+        let now = Instant::now();
+        let report = self.pc.get_stats(now, StatsSelector::None).await;
+        self.stats.update(now, &report, &self.counters)
+    }
+}
+
+fn to_rtc(desc: SessionDescription) -> webrtc::error::Result<RTCSessionDescription> {
+    match desc.kind {
+        SdpKind::Offer => RTCSessionDescription::offer(desc.sdp),
+        SdpKind::Answer => RTCSessionDescription::answer(desc.sdp),
+    }
+}
+
+fn ice_state(state: RTCIceConnectionState) -> IceConnectionState {
+    match state {
+        RTCIceConnectionState::Checking => IceConnectionState::Checking,
+        RTCIceConnectionState::Connected => IceConnectionState::Connected,
+        RTCIceConnectionState::Completed => IceConnectionState::Completed,
+        RTCIceConnectionState::Disconnected => IceConnectionState::Disconnected,
+        RTCIceConnectionState::Failed => IceConnectionState::Failed,
+        RTCIceConnectionState::Closed => IceConnectionState::Closed,
+        _ => IceConnectionState::New,
+    }
+}
