@@ -13,6 +13,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
+use axum::serve::ListenerExt;
 use config::Config;
 use state::AppState;
 use std::net::SocketAddr;
@@ -72,6 +73,14 @@ impl Server {
         spawn_housekeeping(state.clone());
         let router = app(state.clone());
         let shutdown = state.shutdown.clone();
+        // Signaling is small messages that must leave at once: without TCP_NODELAY, Nagle's
+        // algorithm holds a reply back until the previous one is acknowledged, which with
+        // delayed ACKs costs ~40 ms a round trip.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let task = tokio::spawn(async move {
             axum::serve(
                 listener,

@@ -7,6 +7,7 @@
 //! starts over with new peers after the signaling client reconnects (the server gives
 //! the new connection a new participant id, so the old peer connections are dead).
 
+mod assembler;
 mod codecs;
 mod local;
 mod peer;
@@ -76,6 +77,8 @@ impl CallConfig {
 /// What happens in a call, in order.
 #[derive(Clone, Debug)]
 pub enum CallEvent {
+    /// `join_call` was sent on a fresh signaling connection.
+    Joining,
     /// We are in the call, with these others.
     Joined {
         participant_id: ParticipantId,
@@ -441,6 +444,7 @@ impl CallTask {
                         room_id: self.config.room_id,
                     });
                 }
+                let _ = self.events.send(CallEvent::Joining);
             }
             SignalingEvent::Message(msg) => return self.on_server_msg(msg).await,
             SignalingEvent::Reconnecting { attempt, .. } => {

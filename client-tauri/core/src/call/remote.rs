@@ -2,15 +2,14 @@
 //! Sinks are broadcast channels, which keep the newest frames and make a slow consumer
 //! skip the oldest.
 
+use crate::call::assembler::Vp8Assembler;
 use crate::call::stats::ReceiveCounters;
 use confab_media::audio::mix::{MixInput, Mixer};
 use confab_media::audio::opus::OpusDecoder;
 use confab_media::video::pattern::{Marker, read_marker};
 use confab_media::video::vp8::Vp8Decoder;
 use confab_media::{I420Frame, unix_time_us};
-use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::codec::vp8::Vp8Packet;
 use shared::{ParticipantId, UserId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,9 +45,6 @@ pub(crate) struct Sinks {
     pub mixer: Mixer,
 }
 
-/// Packets a frame may wait for a late packet before it is given up.
-const MAX_LATE_PACKETS: u16 = 64;
-
 /// Ask for a keyframe at most this often while the decoder cannot decode.
 const PLI_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -65,7 +61,7 @@ pub(crate) async fn receive_video(
             return;
         }
     };
-    let mut builder = SampleBuilder::new(MAX_LATE_PACKETS, Vp8Packet::default(), 90_000);
+    let mut assembler = Vp8Assembler::default();
     let mut last_pli: Option<Instant> = None;
     let mut need_keyframe = true;
     while let Some(event) = track.poll().await {
@@ -73,18 +69,17 @@ pub(crate) async fn receive_video(
             continue;
         };
         let media_ssrc = packet.header.ssrc;
-        let now = Instant::now();
-        builder.push(now, packet);
-        while let Some(sample) = builder.pop(now) {
+        for frame in assembler.push(packet) {
             // A gap means the frames that follow reference something we never decoded.
-            if sample.prev_dropped_packets > 0 {
+            if frame.after_loss {
                 need_keyframe = true;
             }
-            let is_keyframe = sample.data.first().is_some_and(|b| b & 0x01 == 0);
+            // Bit 0 of a VP8 frame header is 0 for a keyframe (RFC 6386, 9.1).
+            let is_keyframe = frame.data.first().is_some_and(|b| b & 0x01 == 0);
             if need_keyframe && !is_keyframe {
                 continue;
             }
-            match decoder.decode(&sample.data, 0) {
+            match decoder.decode(&frame.data, 0) {
                 Ok(Some(frame)) => {
                     need_keyframe = false;
                     let decoded_at_us = unix_time_us();
