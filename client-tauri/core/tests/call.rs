@@ -264,3 +264,103 @@ async fn the_call_recovers_when_the_server_restarts() {
     a.leave().await;
     b.leave().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_camera_off_and_switching_sources() {
+    let server = TestServer::start().await;
+    let alice = member(&server, 440.0).await;
+    let bob = member(&server, 660.0).await;
+    let room = room_for(&[&alice, &bob]).await;
+    let (a, _a_events) = join(&alice, room);
+    let (b, mut b_events) = join(&bob, room);
+    sees_video_from(&b, alice.user_id, 10).await;
+
+    // Camera off: bob is told, and alice's frames stop.
+    a.set_camera_off(true);
+    wait_for(&mut b_events, "camera off", |e| {
+        matches!(
+            e,
+            CallEvent::MediaState {
+                video_muted: true,
+                ..
+            }
+        )
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut frames = b.video_frames();
+    let quiet = timeout(Duration::from_secs(1), async {
+        loop {
+            match frames.recv().await {
+                Ok(f) if f.user_id == alice.user_id => return,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "no video arrives while the camera is off");
+
+    // Camera on again: video resumes (from a keyframe).
+    a.set_camera_off(false);
+    wait_for(&mut b_events, "camera on", |e| {
+        matches!(
+            e,
+            CallEvent::MediaState {
+                video_muted: false,
+                ..
+            }
+        )
+    })
+    .await;
+    sees_video_from(&b, alice.user_id, 10).await;
+
+    // Mute: bob is told; switching the audio source to another tone is heard after unmuting.
+    a.set_microphone_muted(true);
+    wait_for(&mut b_events, "mute", |e| {
+        matches!(
+            e,
+            CallEvent::MediaState {
+                audio_muted: true,
+                ..
+            }
+        )
+    })
+    .await;
+    a.switch_audio(AudioSource::Tone { frequency: 1000.0 });
+    a.set_microphone_muted(false);
+    wait_for(&mut b_events, "unmute", |e| {
+        matches!(
+            e,
+            CallEvent::MediaState {
+                audio_muted: false,
+                ..
+            }
+        )
+    })
+    .await;
+    hears_tone_from(&b, alice.user_id, 1000.0, &[440.0, 660.0]).await;
+
+    // Switching the video source (here to a smaller test pattern) keeps the call going.
+    a.switch_video(confab_core::call::VideoSource::TestPattern {
+        width: 320,
+        height: 240,
+        fps: 15,
+    });
+    let deadline = Instant::now() + PATIENCE;
+    let mut frames = b.video_frames();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no 320x240 frames after switching"
+        );
+        if let Ok(Ok(f)) = timeout(Duration::from_secs(1), frames.recv()).await
+            && f.user_id == alice.user_id
+            && f.frame.width() == 320
+        {
+            break;
+        }
+    }
+    a.leave().await;
+    b.leave().await;
+}
