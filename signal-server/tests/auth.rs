@@ -21,6 +21,7 @@ on_both_databases!(
     profiles_show_public_fields_only,
     tampered_or_missing_tokens_are_refused,
     tokens_survive_a_restart,
+    concurrent_refreshes_let_one_through,
 );
 
 async fn registration_succeeds(db: Db) {
@@ -576,5 +577,33 @@ async fn health_and_api_docs() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
     );
+    server.stop().await;
+}
+
+/// The same refresh token presented several times at once: one exchange wins, the next is
+/// reuse (which revokes the session, so any later one is simply invalid), and none is a
+/// server error.
+async fn concurrent_refreshes_let_one_through(db: Db) {
+    let server = TestServer::start(db).await;
+    let nina = server.user("nina").await;
+    let attempts = (0..5).map(|_| {
+        server.post(
+            "/api/auth/refresh",
+            None,
+            json!({"refresh_token": nina.refresh}),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let ok = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    let reused = results
+        .iter()
+        .filter(|(_, b)| b["error"]["code"] == "token_reused")
+        .count();
+    let refused = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!((ok, refused), (1, 4), "{results:?}");
+    assert!(reused >= 1, "{results:?}");
     server.stop().await;
 }

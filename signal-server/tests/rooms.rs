@@ -17,6 +17,7 @@ on_both_databases!(
     leaving_and_deleting,
     invite_links_join_the_room,
     the_whole_flow,
+    concurrent_joins_respect_the_limit,
 );
 
 async fn creating_a_room_needs_a_signed_in_user(db: Db) {
@@ -376,5 +377,41 @@ async fn the_whole_flow(db: Db) {
         server.get("/api/rooms", Some(&guest.token)).await.0,
         StatusCode::UNAUTHORIZED
     );
+    server.stop().await;
+}
+
+/// Many people joining at once: the limit holds, and nobody gets a server error.
+async fn concurrent_joins_respect_the_limit(db: Db) {
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let room = server.room(&ann, 4).await;
+    let mut guests = Vec::new();
+    for i in 0..8 {
+        guests.push(server.user(&format!("guest{i}")).await);
+    }
+    let joins = guests.iter().map(|g| server.join(g, &room));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(joins)
+        .await
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CONFLICT)
+            .count(),
+        5,
+        "{statuses:?}"
+    );
+    let (_, detail) = server
+        .get(&format!("/api/rooms/{room}"), Some(&ann.token))
+        .await;
+    assert_eq!(detail["member_count"], 4);
+    assert_eq!(detail["members"].as_array().unwrap().len(), 4);
     server.stop().await;
 }

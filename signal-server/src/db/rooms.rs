@@ -149,17 +149,12 @@ pub enum Join {
 
 /// Adds a member unless the room is full. Capacity is claimed with a conditional update
 /// of the room row, so two concurrent joins cannot both take the last place.
+///
+/// Every statement of the transaction writes, starting with the first: a SQLite
+/// transaction that reads before it writes cannot wait for the write lock (it fails with
+/// "database is locked" at once), while one that writes first waits its turn.
 pub async fn join(pool: &AnyPool, room: RoomId, user: UserId) -> sqlx::Result<Join> {
     let mut tx = pool.begin().await?;
-    let member: Option<(i64,)> =
-        sqlx::query_as("select 1 from room_members where room_id = $1 and user_id = $2")
-            .bind(room.to_string())
-            .bind(user.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-    if member.is_some() {
-        return Ok(Join::AlreadyMember);
-    }
     let claimed = sqlx::query(
         "update rooms set member_count = member_count + 1 \
          where id = $1 and member_count < max_participants",
@@ -168,19 +163,9 @@ pub async fn join(pool: &AnyPool, room: RoomId, user: UserId) -> sqlx::Result<Jo
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if claimed == 0 {
-        let exists: Option<(i64,)> = sqlx::query_as("select 1 from rooms where id = $1")
-            .bind(room.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        return Ok(if exists.is_some() {
-            Join::Full
-        } else {
-            Join::NoSuchRoom
-        });
-    }
     let inserted = sqlx::query(
-        "insert into room_members (room_id, user_id, joined_at) values ($1, $2, $3) \
+        "insert into room_members (room_id, user_id, joined_at) \
+         select $1, $2, $3 where exists (select 1 from rooms where id = $1) \
          on conflict do nothing",
     )
     .bind(room.to_string())
@@ -189,12 +174,25 @@ pub async fn join(pool: &AnyPool, room: RoomId, user: UserId) -> sqlx::Result<Jo
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    if inserted == 0 {
-        // A concurrent join of the same user won; our claim is rolled back.
-        return Ok(Join::AlreadyMember);
+    match (claimed, inserted) {
+        (1, 1) => {
+            tx.commit().await?;
+            Ok(Join::Joined)
+        }
+        // Dropping the transaction rolls back the claimed place or the stray insert.
+        (_, 0) => {
+            let exists: Option<(i64,)> = sqlx::query_as("select 1 from rooms where id = $1")
+                .bind(room.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            Ok(if exists.is_some() {
+                Join::AlreadyMember
+            } else {
+                Join::NoSuchRoom
+            })
+        }
+        _ => Ok(Join::Full),
     }
-    tx.commit().await?;
-    Ok(Join::Joined)
 }
 
 /// Removes a member. Returns false if they were not one.

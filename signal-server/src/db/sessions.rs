@@ -69,7 +69,6 @@ async fn insert_token(
 struct TokenRow {
     session: String,
     user_id: String,
-    used_at: Option<i64>,
     token_expires: i64,
     revoked_at: Option<i64>,
     session_expires: i64,
@@ -96,6 +95,18 @@ pub async fn rotate(
 ) -> sqlx::Result<Rotation> {
     let ts = now();
     let mut tx = pool.begin().await?;
+    // Marking the token used comes first: it is conditional, so of two concurrent
+    // exchanges only one marks it and the other is treated as reuse; and a SQLite
+    // transaction that writes first waits for the write lock instead of failing with
+    // "database is locked" as one that read first would.
+    let marked = sqlx::query(
+        "update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null",
+    )
+    .bind(old_hash)
+    .bind(ts)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     let row: Option<TokenRow> = sqlx::query_as(
         "select t.session_id as session, s.user_id, t.used_at, t.expires_at as token_expires, \
                 s.revoked_at, s.expires_at as session_expires \
@@ -105,13 +116,14 @@ pub async fn rotate(
     .bind(old_hash)
     .fetch_optional(&mut *tx)
     .await?;
+    // Dropping the transaction below rolls the mark back.
     let Some(TokenRow {
         session,
         user_id: user,
-        used_at,
         token_expires,
         revoked_at,
         session_expires,
+        ..
     }) = row
     else {
         return Ok(Rotation::Invalid);
@@ -120,20 +132,6 @@ pub async fn rotate(
         return Ok(Rotation::Invalid);
     }
     let session_id = SessionId(uuid(&session).map_err(|e| sqlx::Error::Decode(e.into()))?);
-    // Marking the token used is conditional, so of two concurrent exchanges only one wins
-    // and the other is treated as reuse.
-    let marked = if used_at.is_none() {
-        sqlx::query(
-            "update refresh_tokens set used_at = $2 where token_hash = $1 and used_at is null",
-        )
-        .bind(old_hash)
-        .bind(ts)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-    } else {
-        0
-    };
     if marked == 0 {
         revoke_in(&mut tx, session_id, ts).await?;
         tx.commit().await?;

@@ -16,7 +16,7 @@ use shared::signal::{BEARER_SUBPROTOCOL_PREFIX, MAX_MESSAGE_BYTES, SUBPROTOCOL};
 /// tungstenite's read buffer is allocated up front for every connection and defaults to
 /// 128 KiB; signaling messages are a few hundred bytes, and the buffer grows when a
 /// larger one arrives.
-const READ_BUFFER_BYTES: usize = 2 * 1024;
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// Queued messages are gathered up to this size before a write (see
 /// `Session::write_queued`); the buffer is allocated only when first used.
