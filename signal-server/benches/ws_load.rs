@@ -821,8 +821,10 @@ struct IdleReport {
 
 async fn run_idle(target: &Target, args: &IdleArgs) -> Result<IdleReport> {
     let tokens = target.tokens(args.users).await?;
-    // Let the server finish whatever registration left behind before the baseline.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Let the server give back what registration used before the baseline: each login
+    // hashes on a blocking-pool thread, and those threads (with the allocator's memory
+    // for their 19 MiB Argon2 buffers) exit after tokio's 10 s idle keep-alive.
+    tokio::time::sleep(Duration::from_secs(12)).await;
     let before = target.sample();
     eprintln!("opening {} connections...", args.connections);
     let started = Instant::now();
