@@ -44,4 +44,12 @@ postgres_ensure
 apt_ensure clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
     dbus gnome-keyring libsecret-tools
 
-scripts/with-keyring.sh cargo test --workspace --locked
+log=$(mktemp /tmp/confab-test.XXXXXX)
+status=0
+scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
+# One closing line for the whole run: cargo prints one per test binary, the last of which
+# is often a crate's empty doc-test run.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"
+exit "$status"

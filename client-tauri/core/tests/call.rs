@@ -266,7 +266,7 @@ async fn the_call_recovers_when_the_server_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mute_camera_off_and_switching_sources() {
+async fn mute_camera_off_and_switching_devices() {
     let server = TestServer::start().await;
     let alice = member(&server, 440.0).await;
     let bob = member(&server, 660.0).await;

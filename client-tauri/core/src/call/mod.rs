@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 /// How a call is set up.
 #[derive(Clone, Debug)]
@@ -129,6 +129,7 @@ enum CallCommand {
     CameraOff(bool),
     SwitchVideo(VideoSource),
     SwitchAudio(AudioSource),
+    SwitchSpeaker(Option<String>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -170,6 +171,7 @@ impl Call {
         let fanout = Arc::new(Fanout::default());
         let fanout_task = tokio::spawn(local::run_fanout(Arc::clone(&fanout), encoded_rx));
         let speaker = Speaker::start(config.speaker.clone())?;
+        let (mixer_tx, mixer_rx) = watch::channel(speaker.mixer.clone());
         let (video_tx, _) = broadcast::channel(VIDEO_SINK_FRAMES);
         let (audio_tx, _) = broadcast::channel(AUDIO_SINK_FRAMES);
         let (event_tx, event_rx) = mpsc::unbounded_channel();
@@ -182,7 +184,7 @@ impl Call {
             sinks: Sinks {
                 video: video_tx.clone(),
                 audio: audio_tx.clone(),
-                mixer: speaker.mixer.clone(),
+                mixer: mixer_rx,
             },
             events: event_tx,
             local: None,
@@ -192,9 +194,11 @@ impl Call {
             video_muted: false,
             video_control: video.as_ref().map(|(c, _)| c.clone()),
             audio_control: audio.as_ref().map(|(c, _)| c.clone()),
+            speaker: Some(speaker),
+            mixer: mixer_tx,
         };
         let handle = tokio::spawn(async move {
-            task.run(events, command_rx).await;
+            let speaker = task.run(events, command_rx).await;
             // Dropping the controls ends the capture threads; then the fan-out drains.
             let threads = [video.map(|(_, t)| t), audio.map(|(_, t)| t)];
             let _ = tokio::task::spawn_blocking(move || {
@@ -204,7 +208,9 @@ impl Call {
             })
             .await;
             let _ = fanout_task.await;
-            speaker.stop();
+            if let Some(speaker) = speaker {
+                let _ = tokio::task::spawn_blocking(move || speaker.stop()).await;
+            }
         });
         Ok((
             Self {
@@ -245,6 +251,11 @@ impl Call {
     /// Switches the microphone (or to a tone) without leaving the call.
     pub fn switch_audio(&self, source: AudioSource) {
         let _ = self.commands.send(CallCommand::SwitchAudio(source));
+    }
+
+    /// Plays remote audio on another output device (`None`: the default one).
+    pub fn switch_speaker(&self, device: Option<String>) {
+        let _ = self.commands.send(CallCommand::SwitchSpeaker(device));
     }
 
     /// Leaves the call, closes every peer connection and the signaling connection, and
@@ -337,14 +348,18 @@ struct CallTask {
     video_muted: bool,
     video_control: Option<std_mpsc::Sender<VideoControl>>,
     audio_control: Option<std_mpsc::Sender<AudioControl>>,
+    speaker: Option<Speaker>,
+    /// Tells the audio receivers which mixer feeds the current speaker.
+    mixer: watch::Sender<Mixer>,
 }
 
 impl CallTask {
+    /// Runs the call; returns the speaker for the caller to stop off the runtime.
     async fn run(
         mut self,
         mut signaling: SignalingEvents,
         mut commands: mpsc::UnboundedReceiver<CallCommand>,
-    ) {
+    ) -> Option<Speaker> {
         let mut leave_done = None;
         let reason = loop {
             tokio::select! {
@@ -353,7 +368,7 @@ impl CallTask {
                         leave_done = Some(done);
                         break "left the call".to_owned();
                     }
-                    Some(command) => self.on_command(command),
+                    Some(command) => self.on_command(command).await,
                     None => break "the call was dropped".to_owned(),
                 },
                 event = signaling.recv() => match event {
@@ -379,9 +394,10 @@ impl CallTask {
         if let Some(done) = leave_done {
             let _ = done.send(());
         }
+        self.speaker.take()
     }
 
-    fn on_command(&mut self, command: CallCommand) {
+    async fn on_command(&mut self, command: CallCommand) {
         match command {
             CallCommand::MicrophoneMuted(muted) => {
                 self.audio_muted = muted;
@@ -405,6 +421,21 @@ impl CallTask {
             CallCommand::SwitchAudio(source) => {
                 if let Some(c) = &self.audio_control {
                     let _ = c.send(AudioControl::Switch(source));
+                }
+            }
+            CallCommand::SwitchSpeaker(device) => {
+                let started =
+                    tokio::task::spawn_blocking(move || Speaker::start(Some(device))).await;
+                match started {
+                    Ok(Ok(speaker)) => {
+                        // Receivers move to the new mixer with their next packet.
+                        self.mixer.send_replace(speaker.mixer.clone());
+                        if let Some(old) = self.speaker.replace(speaker) {
+                            let _ = tokio::task::spawn_blocking(move || old.stop()).await;
+                        }
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot switch the speaker"),
+                    Err(e) => tracing::warn!(error = %e, "speaker switch task failed"),
                 }
             }
             CallCommand::Leave(_) => {}

@@ -13,7 +13,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use shared::{ParticipantId, UserId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 /// A decoded frame from a remote participant.
@@ -41,8 +41,9 @@ pub struct RemoteAudio {
 pub(crate) struct Sinks {
     pub video: broadcast::Sender<Arc<RemoteVideoFrame>>,
     pub audio: broadcast::Sender<Arc<RemoteAudio>>,
-    /// Remote audio is mixed into the speaker output.
-    pub mixer: Mixer,
+    /// Remote audio is mixed into the current speaker's mixer (it changes when the user
+    /// switches speakers).
+    pub mixer: watch::Receiver<Mixer>,
 }
 
 /// Ask for a keyframe at most this often while the decoder cannot decode.
@@ -130,7 +131,8 @@ pub(crate) async fn receive_audio(
             return;
         }
     };
-    let mut speaker: MixInput = sinks.mixer.add_input();
+    let mut mixer = sinks.mixer.clone();
+    let mut speaker: MixInput = mixer.borrow_and_update().add_input();
     let mut last_seq: Option<u16> = None;
     while let Some(event) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
@@ -164,6 +166,9 @@ pub(crate) async fn receive_audio(
             }
         }
         counters.audio_decoded();
+        if mixer.has_changed().unwrap_or(false) {
+            speaker = mixer.borrow_and_update().add_input();
+        }
         speaker.push(&pcm);
         let _ = sinks.audio.send(Arc::new(RemoteAudio {
             participant_id: who.0,
