@@ -49,6 +49,9 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4006;
     /// Nothing (not even a pong) was received for the idle timeout.
     pub const IDLE_TIMEOUT: u16 = 4007;
+    /// A newer connection of the same session joined the same call (the client
+    /// reconnected); this one is closed. Do not reconnect from it.
+    pub const REPLACED: u16 = 4008;
 }
 
 /// An ICE candidate: the fields of the browser's `RTCIceCandidateInit`, in snake_case like

@@ -652,8 +652,9 @@ async fn calls_are_limited_to_the_room_size() {
     let ben = server.user("ben").await;
     let room = server.room(&ann, 2).await;
     server.join(&ben, &room).await;
+    let ann_elsewhere = server.sign_in("ann").await; // a second device: another session
     let mut a1 = server.ws(&ann).await;
-    let mut a2 = server.ws(&ann).await;
+    let mut a2 = server.ws(&ann_elsewhere).await;
     let mut b = server.ws(&ben).await;
     for ws in [&mut a1, &mut a2] {
         ws.send(&ClientMsg::JoinCall {
@@ -686,6 +687,59 @@ async fn client_close_is_echoed() {
     };
     ws.stream.send(Message::Close(Some(frame))).await.unwrap();
     assert_eq!(ws.closed().await, close::NORMAL);
+    server.stop().await;
+}
+
+/// A client that reconnects (same session, new connection) and re-joins replaces its old
+/// connection in the call, which the others see leave at once instead of after the idle
+/// timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnected_client_replaces_its_old_connection() {
+    let server = TestServer::start(Db::Sqlite).await;
+    let ann = server.user("ann").await;
+    let ben = server.user("ben").await;
+    let room = server.room(&ann, 2).await;
+    server.join(&ben, &room).await;
+    let mut b = server.ws(&ben).await;
+    let mut old = server.ws(&ann).await;
+    for ws in [&mut b, &mut old] {
+        ws.send(&ClientMsg::JoinCall {
+            room_id: room_id(&room),
+        })
+        .await;
+        ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. }))
+            .await;
+    }
+    // The old connection is silently dead (it reads nothing more); a new one joins.
+    let mut new = server.ws(&ann).await;
+    new.send(&ClientMsg::JoinCall {
+        room_id: room_id(&room),
+    })
+    .await;
+    let joined = new
+        .recv_until(|m| matches!(m, ServerMsg::CallJoined { .. } | ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(
+            joined,
+            ServerMsg::CallJoined {
+                participant_count: 2,
+                ..
+            }
+        ),
+        "the full call took it: {joined:?}"
+    );
+    let left = b
+        .recv_until(|m| matches!(m, ServerMsg::ParticipantLeft { .. }))
+        .await;
+    assert!(
+        matches!(left, ServerMsg::ParticipantLeft { participant_id, .. } if participant_id.to_string() == old.participant)
+    );
+    assert!(matches!(
+        b.recv().await,
+        ServerMsg::ParticipantJoined { .. }
+    ));
+    assert_eq!(old.closed().await, close::REPLACED);
     server.stop().await;
 }
 

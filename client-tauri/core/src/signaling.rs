@@ -452,7 +452,9 @@ fn after_close(code: Option<u16>, token_was_renewed: bool, protocol_errors: &mut
         floor: Duration::ZERO,
     };
     match code {
-        Some(close::SESSION_REVOKED | close::UNSUPPORTED_VERSION) => Next::Stop,
+        // REPLACED: a newer connection of this session took our place in the call;
+        // reconnecting would only take it back and start a tug of war.
+        Some(close::SESSION_REVOKED | close::UNSUPPORTED_VERSION | close::REPLACED) => Next::Stop,
         // A refused token gets one more try with a renewed one; a refused renewed token
         // means the session is gone.
         Some(close::AUTH_FAILED) if token_was_renewed => Next::Stop,
@@ -1094,6 +1096,10 @@ mod tests {
         );
         assert_eq!(
             after_close(Some(close::UNSUPPORTED_VERSION), false, &mut errors),
+            Next::Stop
+        );
+        assert_eq!(
+            after_close(Some(close::REPLACED), false, &mut errors),
             Next::Stop
         );
     }

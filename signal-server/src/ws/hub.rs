@@ -215,8 +215,27 @@ impl Hub {
         let mut outbox = Outbox::default();
         let already_in = s.conns.get(&id).is_some_and(|c| c.call == Some(room));
         if !already_in {
+            // A client that reconnected (same session, new connection) replaces its old
+            // connection in the call: that one may be dead without the server knowing yet,
+            // and the others would see a ghost participant until its idle timeout.
+            let session = s.conns.get(&id).map(|c| c.session);
+            let stale: Vec<ParticipantId> = s
+                .calls
+                .get(&room)
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|p| *p != id && s.conns.get(p).map(|c| c.session) == session)
+                .collect();
+            for old in stale {
+                leave_call_locked(&mut s, old, &mut outbox);
+                if let Some(conn) = s.conns.get(&old) {
+                    conn.outlet.kick.kick(close::REPLACED);
+                }
+            }
             // Full is checked first so that a refused join keeps the caller's current call.
             if s.calls.get(&room).map_or(0, Vec::len) >= max {
+                outbox.flush();
                 return Err(CallFull);
             }
             leave_call_locked(&mut s, id, &mut outbox);

@@ -546,6 +546,7 @@ fn kick_reason(code: u16) -> &'static str {
     match code {
         close::SESSION_REVOKED => "session revoked",
         close::SLOW_CONSUMER => "too slow to read messages",
+        close::REPLACED => "replaced by a newer connection of this session",
         _ => "closed by server",
     }
 }
