@@ -40,3 +40,11 @@ rust_ensure() {
     command -v cc >/dev/null 2>&1 || apt_ensure build-essential
     command -v pkg-config >/dev/null 2>&1 || apt_ensure pkg-config
 }
+
+# The native libraries the client crates build against: libvpx, libopus and ALSA, and
+# clang for the camera crate's bindgen; plus the D-Bus session and gnome-keyring that
+# the keyring tests run in (see scripts/with-keyring.sh).
+client_deps_ensure() {
+    apt_ensure pkg-config clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
+        dbus gnome-keyring libsecret-tools
+}

@@ -38,11 +38,7 @@ postgres_ensure() {
 }
 postgres_ensure
 
-# The client crates link libvpx, libopus and ALSA (bindgen needs clang for the camera
-# bindings); the keyring tests need a Secret Service (gnome-keyring in a private D-Bus
-# session, see scripts/with-keyring.sh).
-apt_ensure clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
-    dbus gnome-keyring libsecret-tools
+client_deps_ensure
 
 log=$(mktemp /tmp/confab-test.XXXXXX)
 status=0
