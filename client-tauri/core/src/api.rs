@@ -288,6 +288,23 @@ impl ApiClient {
         self.token(None).await
     }
 
+    /// A new access token even though the current one looks valid: for when a server
+    /// refused it (a new signing secret, a revoked token). Concurrent callers share one
+    /// refresh.
+    pub async fn renew_access_token(&self) -> Result<String, ApiError> {
+        let current = self
+            .inner
+            .session
+            .lock()
+            .await
+            .as_ref()
+            .map(|s| s.access_token.clone());
+        match current {
+            Some(token) => self.token(Some(&token)).await,
+            None => Err(ApiError::NotSignedIn),
+        }
+    }
+
     // --- auth ---------------------------------------------------------------------------
 
     /// Creates an account. It does not sign in; call [`ApiClient::login`] next.

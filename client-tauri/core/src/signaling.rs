@@ -1052,16 +1052,18 @@ async fn poll_opt<F: Future + Unpin>(fut: &mut Option<F>) -> F::Output {
 /// expire; a session the server ended means the user must sign in again.
 #[async_trait]
 impl TokenProvider for crate::api::ApiClient {
-    async fn access_token(&self, _request: TokenRequest) -> Result<String, TokenError> {
-        crate::api::ApiClient::access_token(self)
-            .await
-            .map_err(|e| {
-                if e.needs_sign_in() {
-                    TokenError::SignedOut(e.to_string())
-                } else {
-                    TokenError::Unavailable(e.to_string())
-                }
-            })
+    async fn access_token(&self, request: TokenRequest) -> Result<String, TokenError> {
+        let token = match request {
+            TokenRequest::Connect => crate::api::ApiClient::access_token(self).await,
+            TokenRequest::Renew => self.renew_access_token().await,
+        };
+        token.map_err(|e| {
+            if e.needs_sign_in() {
+                TokenError::SignedOut(e.to_string())
+            } else {
+                TokenError::Unavailable(e.to_string())
+            }
+        })
     }
 }
 

@@ -648,3 +648,40 @@ async fn a_token_refused_even_after_renewal_stops_the_client() {
     assert_eq!(asked.load(Ordering::SeqCst), 2);
     client.close().await;
 }
+
+/// With the API client as its token provider, a client whose still-fresh token is refused
+/// (here: the server restarted with a new signing secret) renews it through a refresh and
+/// reconnects, instead of giving up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_fresh_token_is_renewed_through_the_api_client() {
+    let mut server =
+        TestServer::start_with(&["--jwt-secret", "first-secret-0123456789abcdef0123456789"]).await;
+    let api = confab_core::api::ApiClient::new(
+        &server.base,
+        Arc::new(confab_core::keystore::MemoryStore::new()),
+    )
+    .expect("client");
+    let name = unique("renew");
+    api.register(&RegisterRequest {
+        username: name.clone(),
+        email: format!("{name}@example.com"),
+        password: PASSWORD.to_owned(),
+        confirm_password: PASSWORD.to_owned(),
+    })
+    .await
+    .expect("register");
+    api.login(&name, PASSWORD).await.expect("login");
+    let (client, mut events) = SignalingClient::start(config(&server), Arc::new(api.clone()));
+    let first = connected(&mut events).await;
+
+    server
+        .restart_with(&["--jwt-secret", "second-secret-0123456789abcdef012345678"])
+        .await;
+
+    let again = connected(&mut events).await;
+    assert_ne!(
+        again, first,
+        "a new connection, authenticated with a renewed token"
+    );
+    client.close().await;
+}
