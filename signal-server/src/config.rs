@@ -165,11 +165,6 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// The configuration with every default, as if no flag or variable were given.
-    pub fn defaults() -> Self {
-        Self::parse_from(["confab-server"])
-    }
-
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {

@@ -62,11 +62,6 @@ impl Jwt {
         }
     }
 
-    /// Lifetime of the tokens this issues, in seconds.
-    pub fn ttl_secs(&self) -> i64 {
-        self.ttl_secs
-    }
-
     /// A new access token and its expiry (unix seconds).
     pub fn issue(&self, user: UserId, session: SessionId) -> anyhow::Result<(String, i64)> {
         let now = crate::db::now();

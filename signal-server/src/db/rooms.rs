@@ -245,16 +245,6 @@ pub async fn co_members(pool: &AnyPool, user: UserId) -> anyhow::Result<Vec<User
     rows.into_iter().map(|(s,)| Ok(UserId(uuid(&s)?))).collect()
 }
 
-/// The members of a room.
-pub async fn member_ids(pool: &AnyPool, room: RoomId) -> anyhow::Result<Vec<UserId>> {
-    let rows: Vec<(String,)> =
-        sqlx::query_as("select user_id from room_members where room_id = $1")
-            .bind(room.to_string())
-            .fetch_all(pool)
-            .await?;
-    rows.into_iter().map(|(s,)| Ok(UserId(uuid(&s)?))).collect()
-}
-
 pub async fn create_invite(
     pool: &AnyPool,
     room: RoomId,

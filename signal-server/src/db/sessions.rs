@@ -164,7 +164,7 @@ async fn revoke_in(
     Ok(())
 }
 
-/// The session a refresh token belongs to, if it belongs to `user`.
+/// The session a refresh token belongs to (the caller checks whose it is).
 pub async fn session_of_token(pool: &AnyPool, token_hash: &str) -> sqlx::Result<Option<SessionId>> {
     let row: Option<(String,)> =
         sqlx::query_as("select session_id from refresh_tokens where token_hash = $1")

@@ -47,11 +47,6 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The generated OpenAPI document.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
-}
-
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())

@@ -401,11 +401,6 @@ impl Hub {
             outbox.flush();
         }
     }
-
-    /// Open connections.
-    pub fn connection_count(&self) -> usize {
-        self.lock().conns.len()
-    }
 }
 
 fn others_in_call(s: &HubState, room: RoomId, except: ParticipantId) -> Vec<(Outlet, Participant)> {

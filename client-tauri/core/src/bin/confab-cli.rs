@@ -3,8 +3,10 @@
 //! and prints per-participant statistics every second. Tests, demos and load runs use it.
 
 use clap::{Args, Parser, Subcommand};
-use confab_core::api::{ApiClient, ApiError};
-use confab_core::call::{AudioSource, Call, CallConfig, CallEvent, RTCIceServer, VideoSource};
+use confab_core::api::ApiClient;
+use confab_core::call::{
+    AudioSource, Call, CallConfig, CallEvent, RTCIceServer, VideoSource, rtc_ice_servers,
+};
 use confab_core::keystore::MemoryStore;
 use confab_core::signaling::{SignalingClient, SignalingConfig};
 use confab_media::audio::device::{list_input_devices, list_output_devices};
@@ -266,17 +268,8 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
 /// STUN/TURN servers from the server; none (host candidates only) if it has none.
 async fn ice_servers(api: &ApiClient) -> Vec<RTCIceServer> {
     match api.ice_servers().await {
-        Ok(response) => response
-            .ice_servers
-            .into_iter()
-            .map(|s| RTCIceServer {
-                urls: s.urls,
-                username: s.username.unwrap_or_default(),
-                credential: s.credential.unwrap_or_default(),
-            })
-            .collect(),
+        Ok(response) => rtc_ice_servers(response.ice_servers),
         Err(e) => {
-            let e: ApiError = e;
             eprintln!("no ICE servers from the server ({e}); using host candidates only");
             Vec::new()
         }

@@ -35,6 +35,18 @@ use std::thread;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+/// The server's ICE servers (`GET /api/ice-servers`) in the form peer connections take.
+pub fn rtc_ice_servers(servers: Vec<shared::api::IceServer>) -> Vec<RTCIceServer> {
+    servers
+        .into_iter()
+        .map(|s| RTCIceServer {
+            urls: s.urls,
+            username: s.username.unwrap_or_default(),
+            credential: s.credential.unwrap_or_default(),
+        })
+        .collect()
+}
+
 /// How a call is set up.
 #[derive(Clone, Debug)]
 pub struct CallConfig {
