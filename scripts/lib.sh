@@ -48,3 +48,44 @@ client_deps_ensure() {
     apt_ensure pkg-config clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
         dbus gnome-keyring libsecret-tools
 }
+
+# What the desktop app builds against: Tauri's system libraries (WebKitGTK 4.1, GTK 3,
+# libsoup 3, ...), and Node.js with npm for the UI.
+desktop_deps_ensure() {
+    apt_ensure build-essential pkg-config libssl-dev file libwebkit2gtk-4.1-dev libgtk-3-dev \
+        libayatana-appindicator3-dev librsvg2-dev libxdo-dev libsoup-3.0-dev \
+        libjavascriptcoregtk-4.1-dev
+    if ! command -v npm >/dev/null 2>&1; then
+        apt_ensure nodejs npm
+    fi
+    local major
+    major=$(node --version | sed -E 's/^v([0-9]+).*/\1/')
+    if [ "$major" -lt 20 ]; then
+        echo "Node.js 20.19 or newer is needed for the UI build (found $(node --version))." >&2
+        echo "Install it (e.g. from NodeSource) and run this again." >&2
+        return 1
+    fi
+}
+
+# Installs the UI's npm packages (exactly as locked) when they changed, and builds the UI
+# into client-tauri/ui/dist, which the desktop app embeds when it is compiled.
+ui_build() {
+    (
+        cd client-tauri/ui
+        if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+            echo "==> npm ci (client-tauri/ui)"
+            npm ci --no-audit --no-fund --loglevel=error
+        fi
+        echo "==> building the UI"
+        npm run --silent build
+    )
+}
+
+# The desktop end-to-end test's tools: Xvfb, WebKitWebDriver and tauri-driver.
+desktop_test_tools_ensure() {
+    apt_ensure xvfb xauth webkit2gtk-driver
+    if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
+        echo "==> installing tauri-driver"
+        cargo install tauri-driver --version 2.1.0 --locked
+    fi
+}

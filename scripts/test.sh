@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, the server's black-box suite (each story against SQLite and
-# against PostgreSQL), and the client engine's suites (API client, keyring, signaling,
-# media), inside a private D-Bus session with a real gnome-keyring. Uses the PostgreSQL at 127.0.0.1:5432 (trust
+# Runs every test: the UI's linter and unit tests (Vitest), then the Rust tests: unit
+# tests, the server's black-box suite (each story against SQLite and against PostgreSQL),
+# the client engine's suites (API client, keyring, signaling, calls, media) and the
+# desktop app's end-to-end test in a real window under Xvfb, all inside a private D-Bus
+# session with a real gnome-keyring. Uses the PostgreSQL at 127.0.0.1:5432 (trust
 # auth, user postgres, database test) when there is one; otherwise installs PostgreSQL
 # and runs a throwaway instance for the duration of the tests.
 set -euo pipefail
@@ -39,13 +41,22 @@ postgres_ensure() {
 postgres_ensure
 
 client_deps_ensure
+desktop_deps_ensure
+desktop_test_tools_ensure
+# The app embeds the built UI, so the UI is built before cargo compiles the app.
+ui_build
 
 log=$(mktemp /tmp/confab-test.XXXXXX)
 status=0
-scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
-# One closing line for the whole run: cargo prints one per test binary, the last of which
-# is often a crate's empty doc-test run.
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+echo "==> UI: lint and unit tests"
+(cd client-tauri/ui && npm run --silent lint && npx vitest run) 2>&1 | tee "$log" || status=$?
+echo "==> cargo test"
+scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee -a "$log" || status=$?
+# One closing line for the whole run: cargo prints one per test binary (the last of which
+# is often a crate's empty doc-test run), Vitest one "Tests" line.
+sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '
+    /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    /^ *Tests +[0-9]/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    END { printf "tests: %d passed, %d failed\n", p, f }'
 rm -f "$log"
 exit "$status"

@@ -3,12 +3,13 @@
 //! once per peer; only RTP packetization is per peer.
 
 use bytes::Bytes;
+use confab_media::audio::capture::MicCapture;
 use confab_media::audio::opus::OpusEncoder;
 use confab_media::audio::tone::{FrameDuration, ToneSource};
 use confab_media::video::camera::{Camera, CaptureRequest};
 use confab_media::video::pattern::SyntheticVideoSource;
 use confab_media::video::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
-use confab_media::{AUDIO_FRAME_SAMPLES, I420Frame};
+use confab_media::{AUDIO_FRAME_SAMPLES, AudioFrame, I420Frame};
 use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared::ParticipantId;
@@ -16,7 +17,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc, watch};
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 /// Where local video comes from.
@@ -159,21 +160,46 @@ pub(crate) fn spawn_video(
     source: VideoSource,
     bitrate_kbps: u32,
     out: mpsc::Sender<EncodedMedia>,
+    tap: LocalTap,
 ) -> std::io::Result<(std_mpsc::Sender<VideoControl>, thread::JoinHandle<()>)> {
     let (tx, rx) = std_mpsc::channel();
     let handle = thread::Builder::new()
         .name("confab-video".into())
-        .spawn(move || video_thread(source, bitrate_kbps, rx, out))?;
+        .spawn(move || video_thread(source, bitrate_kbps, rx, out, tap))?;
     Ok((tx, handle))
 }
 
-enum Capture {
+/// Where the local media is shown to the user: captured frames before encoding (only
+/// copied while someone is subscribed) and the microphone's level.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalTap {
+    pub video: broadcast::Sender<Arc<I420Frame>>,
+    pub level: Arc<watch::Sender<f32>>,
+}
+
+impl LocalTap {
+    pub fn new() -> Self {
+        Self {
+            video: broadcast::channel(2).0,
+            level: Arc::new(watch::channel(0.0).0),
+        }
+    }
+
+    /// Shows a frame to the subscribers, if there are any.
+    pub fn frame(&self, frame: &I420Frame) {
+        if self.video.receiver_count() > 0 {
+            let _ = self.video.send(Arc::new(frame.clone()));
+        }
+    }
+}
+
+pub(crate) enum Capture {
     Pattern(SyntheticVideoSource),
     Camera(Box<Camera>),
 }
 
 impl Capture {
-    fn open(source: &VideoSource) -> Result<(Self, u32, u32, u32), String> {
+    pub fn open(source: &VideoSource) -> Result<(Self, u32, u32, u32), String> {
         match *source {
             VideoSource::TestPattern { width, height, fps } => {
                 let src =
@@ -199,7 +225,7 @@ impl Capture {
         }
     }
 
-    fn next(&mut self) -> Result<I420Frame, String> {
+    pub fn next(&mut self) -> Result<I420Frame, String> {
         match self {
             Self::Pattern(src) => Ok(src.next_frame()),
             // A camera paces itself: capture blocks until its next frame.
@@ -207,7 +233,7 @@ impl Capture {
         }
     }
 
-    fn paced_by_us(&self) -> bool {
+    pub fn paced_by_us(&self) -> bool {
         matches!(self, Self::Pattern(_))
     }
 }
@@ -217,6 +243,7 @@ fn video_thread(
     bitrate_kbps: u32,
     control: std_mpsc::Receiver<VideoControl>,
     out: mpsc::Sender<EncodedMedia>,
+    tap: LocalTap,
 ) {
     let mut current = source;
     let mut enabled = true;
@@ -286,6 +313,7 @@ fn video_thread(
                 }
             };
             let captured = Instant::now();
+            tap.frame(&frame);
             match encoder.encode(&frame) {
                 Ok(Some(EncodedFrame { data, .. })) => {
                     let media = EncodedMedia {
@@ -310,26 +338,110 @@ fn video_thread(
     }
 }
 
+/// Opus frames are 20 ms: two of the microphone's 10 ms frames.
+const OPUS_FRAME: usize = 2 * AUDIO_FRAME_SAMPLES;
+const OPUS_DURATION: Duration = Duration::from_millis(20);
+
+/// An open audio source, read 20 ms at a time.
+pub(crate) enum AudioInput {
+    Tone {
+        tone: ToneSource,
+        next_at: Instant,
+    },
+    // The microphone stream is not Send (cpal): it lives and dies on the thread that
+    // opened it.
+    Mic {
+        _capture: MicCapture,
+        frames: std_mpsc::Receiver<AudioFrame>,
+    },
+}
+
+/// What reading 20 ms of audio gave.
+pub(crate) enum AudioRead {
+    /// `pcm` holds the next 20 ms.
+    Frame,
+    /// Nothing this time (the microphone was late); try again.
+    Late,
+    /// The source is gone (the device went away).
+    Ended,
+}
+
+impl AudioInput {
+    pub fn open(source: &AudioSource) -> Result<Self, String> {
+        match source {
+            AudioSource::Tone { frequency } => Ok(Self::Tone {
+                tone: ToneSource::new(*frequency, 0.5, FrameDuration::Ms20),
+                next_at: Instant::now(),
+            }),
+            AudioSource::Microphone { device } => {
+                let (capture, frames) =
+                    MicCapture::start(device.as_deref(), 10).map_err(|e| e.to_string())?;
+                Ok(Self::Mic {
+                    _capture: capture,
+                    frames,
+                })
+            }
+        }
+    }
+
+    /// Fills `pcm` (20 ms) from the source, paced in real time.
+    pub fn read(&mut self, pcm: &mut [i16; OPUS_FRAME]) -> AudioRead {
+        match self {
+            Self::Tone { tone, next_at } => {
+                *next_at += OPUS_DURATION;
+                let now = Instant::now();
+                if *next_at > now {
+                    thread::sleep(*next_at - now);
+                } else {
+                    *next_at = now;
+                }
+                tone.fill(pcm);
+                AudioRead::Frame
+            }
+            Self::Mic { frames, .. } => {
+                // The microphone paces us: wait for two 10 ms frames.
+                let mut filled = 0;
+                while filled < OPUS_FRAME {
+                    match frames.recv_timeout(Duration::from_millis(200)) {
+                        Ok(frame) => {
+                            pcm[filled..filled + AUDIO_FRAME_SAMPLES]
+                                .copy_from_slice(&frame.samples);
+                            filled += AUDIO_FRAME_SAMPLES;
+                        }
+                        Err(std_mpsc::RecvTimeoutError::Timeout) => return AudioRead::Late,
+                        Err(std_mpsc::RecvTimeoutError::Disconnected) => return AudioRead::Ended,
+                    }
+                }
+                AudioRead::Frame
+            }
+        }
+    }
+}
+
+/// The peak level (0..1) of 20 ms of audio, for a level meter.
+pub(crate) fn peak_level(pcm: &[i16]) -> f32 {
+    let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    f32::from(peak) / 32768.0
+}
+
 /// Starts the audio capture thread. It stops when the control sender is dropped.
 pub(crate) fn spawn_audio(
     source: AudioSource,
     out: mpsc::Sender<EncodedMedia>,
+    tap: LocalTap,
 ) -> std::io::Result<(std_mpsc::Sender<AudioControl>, thread::JoinHandle<()>)> {
     let (tx, rx) = std_mpsc::channel();
     let handle = thread::Builder::new()
         .name("confab-audio".into())
-        .spawn(move || audio_thread(source, rx, out))?;
+        .spawn(move || audio_thread(source, rx, out, tap))?;
     Ok((tx, handle))
 }
-
-/// Opus frames are 20 ms: two of the microphone's 10 ms frames.
-const OPUS_FRAME: usize = 2 * AUDIO_FRAME_SAMPLES;
-const OPUS_DURATION: Duration = Duration::from_millis(20);
 
 fn audio_thread(
     source: AudioSource,
     control: std_mpsc::Receiver<AudioControl>,
     out: mpsc::Sender<EncodedMedia>,
+    tap: LocalTap,
 ) {
     let mut encoder = match OpusEncoder::new(32_000, 5) {
         Ok(e) => e,
@@ -340,36 +452,26 @@ fn audio_thread(
     };
     let mut current = source;
     let mut enabled = true;
-    let mut pcm = vec![0i16; OPUS_FRAME];
+    let mut pcm = [0i16; OPUS_FRAME];
     'sources: loop {
-        // The microphone stream is not Send (cpal): it lives and dies on this thread.
-        let mut mic = None;
-        let mut tone = None;
-        match &current {
-            AudioSource::Tone { frequency } => {
-                tone = Some(ToneSource::new(*frequency, 0.5, FrameDuration::Ms20))
-            }
-            AudioSource::Microphone { device } => {
-                match confab_media::audio::capture::MicCapture::start(device.as_deref(), 10) {
-                    Ok(pair) => mic = Some(pair),
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot open the microphone");
-                        match control.recv() {
-                            Ok(AudioControl::Switch(next)) => {
-                                current = next;
-                                continue 'sources;
-                            }
-                            Ok(AudioControl::SetEnabled(on)) => {
-                                enabled = on;
-                                continue 'sources;
-                            }
-                            Err(_) => return,
-                        }
+        let mut input = match AudioInput::open(&current) {
+            Ok(input) => input,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the microphone");
+                tap.level.send_replace(0.0);
+                match control.recv() {
+                    Ok(AudioControl::Switch(next)) => {
+                        current = next;
+                        continue 'sources;
                     }
+                    Ok(AudioControl::SetEnabled(on)) => {
+                        enabled = on;
+                        continue 'sources;
+                    }
+                    Err(_) => return,
                 }
             }
-        }
-        let mut next_at = Instant::now();
+        };
         loop {
             loop {
                 match control.try_recv() {
@@ -382,41 +484,17 @@ fn audio_thread(
                     Err(std_mpsc::TryRecvError::Disconnected) => return,
                 }
             }
-            let captured;
-            if let Some(tone) = tone.as_mut() {
-                next_at += OPUS_DURATION;
-                let now = Instant::now();
-                if next_at > now {
-                    thread::sleep(next_at - now);
-                } else {
-                    next_at = now;
+            match input.read(&mut pcm) {
+                AudioRead::Frame => {}
+                AudioRead::Late => continue,
+                AudioRead::Ended => {
+                    tracing::warn!("the microphone stream ended");
+                    continue 'sources;
                 }
-                tone.fill(&mut pcm);
-                captured = Instant::now();
-            } else if let Some((_, frames)) = mic.as_ref() {
-                // The microphone paces us: wait for two 10 ms frames.
-                let mut filled = 0;
-                while filled < OPUS_FRAME {
-                    match frames.recv_timeout(Duration::from_millis(200)) {
-                        Ok(frame) => {
-                            pcm[filled..filled + AUDIO_FRAME_SAMPLES]
-                                .copy_from_slice(&frame.samples);
-                            filled += AUDIO_FRAME_SAMPLES;
-                        }
-                        Err(std_mpsc::RecvTimeoutError::Timeout) => break,
-                        Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                            tracing::warn!("the microphone stream ended");
-                            continue 'sources;
-                        }
-                    }
-                }
-                if filled < OPUS_FRAME {
-                    continue;
-                }
-                captured = Instant::now();
-            } else {
-                return;
             }
+            let captured = Instant::now();
+            tap.level
+                .send_replace(if enabled { peak_level(&pcm) } else { 0.0 });
             if !enabled {
                 continue;
             }

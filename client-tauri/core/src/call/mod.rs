@@ -11,10 +11,13 @@ mod assembler;
 mod codecs;
 mod local;
 mod peer;
+mod preview;
 mod remote;
 mod stats;
 
+pub use confab_media::I420Frame;
 pub use local::{AudioSource, VideoSource};
+pub use preview::{Preview, PreviewError};
 pub use remote::{RemoteAudio, RemoteVideoFrame};
 pub use stats::PeerStats;
 pub use webrtc::peer_connection::RTCIceServer;
@@ -23,7 +26,7 @@ use crate::negotiation::{Input, PeerIdentity, SessionDescription};
 use crate::signaling::{SignalingClient, SignalingEvent, SignalingEvents, SignalingSender};
 use confab_media::audio::mix::{Mixer, mix_buffer};
 use confab_media::audio::playback::Playback;
-use local::{AudioControl, EncodedMedia, Fanout, VideoControl};
+use local::{AudioControl, EncodedMedia, Fanout, LocalTap, VideoControl};
 use peer::{PeerHandle, PeerInput, PeerSetup};
 use remote::Sinks;
 use shared::signal::{ClientMsg, Participant, ServerMsg};
@@ -152,6 +155,7 @@ pub struct Call {
     task: Option<tokio::task::JoinHandle<()>>,
     video: broadcast::Sender<Arc<RemoteVideoFrame>>,
     audio: broadcast::Sender<Arc<RemoteAudio>>,
+    local: LocalTap,
 }
 
 /// Remote frames a slow consumer may fall behind by before it skips the oldest.
@@ -167,16 +171,18 @@ impl Call {
         config: CallConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<CallEvent>), CallError> {
         let (encoded_tx, encoded_rx) = mpsc::channel::<EncodedMedia>(16);
+        let tap = LocalTap::new();
         let video = match config.video.clone() {
             Some(source) => Some(local::spawn_video(
                 source,
                 config.video_kbps,
                 encoded_tx.clone(),
+                tap.clone(),
             )?),
             None => None,
         };
         let audio = match config.audio.clone() {
-            Some(source) => Some(local::spawn_audio(source, encoded_tx.clone())?),
+            Some(source) => Some(local::spawn_audio(source, encoded_tx.clone(), tap.clone())?),
             None => None,
         };
         drop(encoded_tx);
@@ -230,6 +236,7 @@ impl Call {
                 task: Some(handle),
                 video: video_tx,
                 audio: audio_tx,
+                local: tap,
             },
             event_rx,
         ))
@@ -243,6 +250,17 @@ impl Call {
     /// Decoded remote audio (20 ms chunks), as mixed into the speaker.
     pub fn remote_audio(&self) -> broadcast::Receiver<Arc<RemoteAudio>> {
         self.audio.subscribe()
+    }
+
+    /// Our own captured video (before encoding), for the local preview tile. Frames are
+    /// only copied while a receiver exists.
+    pub fn local_video(&self) -> broadcast::Receiver<Arc<I420Frame>> {
+        self.local.video.subscribe()
+    }
+
+    /// Our microphone's peak level (0..1) over the last 20 ms; 0 while muted.
+    pub fn microphone_level(&self) -> watch::Receiver<f32> {
+        self.local.level.subscribe()
     }
 
     /// Stops sending audio (and tells the others), or resumes.

@@ -1,0 +1,211 @@
+//! The desktop app's figures: idle memory of its whole process tree (the app, WebKit's
+//! web and network processes), and what rendering remote video costs.
+//!
+//! `bench/desktop-bench.sh` runs it against the release build (and adds the `.deb`
+//! size); by hand:
+//!
+//! ```sh
+//! cargo build --release -p signal-server -p confab-core
+//! cargo bench -p confab-app --features custom-protocol --bench desktop
+//! ```
+//!
+//! Render cost: in a 1:1 call the app and a `confab-cli` peer do the same call work
+//! (capture, VP8 encode and decode at 640x480 30 fps, Opus both ways); the app also
+//! converts each remote frame to RGBA, hands it to the webview and draws it. So the
+//! app tree's CPU minus the peer's CPU is what the render path costs (plus the app's
+//! local preview tile). The conversion alone is timed too.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use confab_app::frames::{BoardFrame, encode};
+use confab_media::video::pattern::SyntheticVideoSource;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{Desktop, eventually};
+
+/// Clock ticks per second for /proc/<pid>/stat times (Linux's USER_HZ).
+const TICKS: f64 = 100.0;
+
+fn page_kib() -> u64 {
+    4
+}
+
+/// (pid, parent, name, rss KiB, cpu ticks) of every process.
+fn processes() -> Vec<(u32, u32, String, u64, u64)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The name is in parentheses and may contain spaces.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_owned();
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let field = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        // After the name: state(0) ppid(1) ... utime(11) stime(12) ... rss(21) pages.
+        out.push((
+            pid,
+            u32::try_from(field(1)).unwrap_or(0),
+            name,
+            field(21) * page_kib(),
+            field(11) + field(12),
+        ));
+    }
+    out
+}
+
+/// The app's process and its descendants: (name, rss KiB, cpu ticks) per pid.
+fn app_tree(app: &Path) -> HashMap<u32, (String, u64, u64)> {
+    let all = processes();
+    let app = std::fs::canonicalize(app).unwrap_or_else(|_| app.to_path_buf());
+    let mut tree: Vec<u32> = all
+        .iter()
+        .filter(|(pid, ..)| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).ok() == Some(app.clone())
+        })
+        .map(|(pid, ..)| *pid)
+        .collect();
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(all.iter().filter(|p| p.1 == parent).map(|p| p.0));
+        i += 1;
+    }
+    all.into_iter()
+        .filter(|p| tree.contains(&p.0))
+        .map(|(pid, _, name, rss, cpu)| (pid, (name, rss, cpu)))
+        .collect()
+}
+
+fn cpu_ticks_of(pid: u32) -> u64 {
+    processes()
+        .into_iter()
+        .find(|p| p.0 == pid)
+        .map_or(0, |p| p.4)
+}
+
+fn print_tree(label: &str, tree: &HashMap<u32, (String, u64, u64)>) -> u64 {
+    let total: u64 = tree.values().map(|t| t.1).sum();
+    println!(
+        "{label}: {:.1} MiB RSS in {} processes",
+        total as f64 / 1024.0,
+        tree.len()
+    );
+    let mut rows: Vec<_> = tree.values().collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.1));
+    for (name, rss, _) in rows {
+        println!("  {name:<24} {:>8.1} MiB", *rss as f64 / 1024.0);
+    }
+    total
+}
+
+fn conversion_cost() {
+    let mut source = SyntheticVideoSource::new(640, 480, 30).expect("pattern");
+    let frames: Vec<_> = (0..30).map(|_| Arc::new(source.next_frame())).collect();
+    let runs = 300;
+    let started = Instant::now();
+    for i in 0..runs {
+        let frame = BoardFrame {
+            seq: i as u64,
+            participant: None,
+            frame: Arc::clone(&frames[i % frames.len()]),
+        };
+        std::hint::black_box(encode(&frame));
+    }
+    let per_frame = started.elapsed() / runs as u32;
+    println!(
+        "I420 -> RGBA + header, 640x480: {:.0} us per frame = {:.1} % of a core at 30 fps",
+        per_frame.as_secs_f64() * 1e6,
+        per_frame.as_secs_f64() * 30.0 * 100.0
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        println!("desktop: bench");
+        return;
+    }
+    conversion_cost();
+    let app = std::env::var_os("CONFAB_APP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_confab")));
+    println!("app: {}", app.display());
+    let desktop = Desktop::start(&app).await;
+    desktop.sign_up(&Desktop::unique("bench")).await;
+    // Idle on the rooms screen.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle = print_tree("idle (rooms screen)", &app_tree(&app));
+
+    let room = desktop.create_room("bench").await;
+    let cli = desktop.cli_participant(&room, &Desktop::unique("peer"), 90);
+    desktop.join_call_with_test_pattern(&room).await;
+    let client = &desktop.client;
+    eventually(60, "remote frames", || async {
+        support::attr_u64(
+            client,
+            ".tile[data-local='false'][data-frames]",
+            "data-frames",
+        )
+        .await
+        .filter(|n| *n > 30)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let window = Duration::from_secs(20);
+    let cli_pid = cli.0.id();
+    let before = app_tree(&app);
+    let cli_before = cpu_ticks_of(cli_pid);
+    let drawn_before = drawn(client).await;
+    tokio::time::sleep(window).await;
+    let after = app_tree(&app);
+    let cli_after = cpu_ticks_of(cli_pid);
+    let drawn_after = drawn(client).await;
+
+    let pct = |ticks: u64| ticks as f64 / TICKS / window.as_secs_f64() * 100.0;
+    println!(
+        "in a 1:1 call, 640x480 30 fps both ways, over {} s:",
+        window.as_secs()
+    );
+    let mut app_total = 0;
+    for (pid, (name, _, cpu)) in &after {
+        let used = cpu.saturating_sub(before.get(pid).map_or(0, |b| b.2));
+        app_total += used;
+        println!("  {name:<24} {:>6.1} % of a core", pct(used));
+    }
+    let cli_used = cli_after.saturating_sub(cli_before);
+    println!("  app tree total           {:>6.1} %", pct(app_total));
+    println!("  confab-cli peer (no UI)  {:>6.1} %", pct(cli_used));
+    println!(
+        "  render path (app tree - peer): {:.1} % of a core",
+        pct(app_total) - pct(cli_used)
+    );
+    println!(
+        "  frames drawn by the webview: {:.1} per second (remote + local preview)",
+        (drawn_after - drawn_before) / window.as_secs_f64()
+    );
+    print_tree("in the call", &after);
+    println!("idle RSS of the app tree: {:.1} MiB", idle as f64 / 1024.0);
+}
+
+/// Frames the UI has drawn so far (its `window.__confabRenderStats`).
+async fn drawn(client: &fantoccini::Client) -> f64 {
+    client
+        .execute(
+            "return (window.__confabRenderStats || {frames: 0}).frames;",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0)
+}

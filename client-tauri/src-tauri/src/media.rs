@@ -1,0 +1,287 @@
+//! The local preview and the call: starting and stopping them, moving their frames to
+//! the frame board, and turning the core's call events into UI events.
+
+use crate::error::AppError;
+use crate::events::{CallEvent, MicLevel};
+use crate::frames::{FrameBoard, LOCAL};
+use crate::views::{AudioChoice, CallSettings, ParticipantView, VideoChoice};
+use confab_core::api::ApiClient;
+use confab_core::call::{
+    Call, CallConfig, CallEvent as CoreEvent, I420Frame, Preview, RemoteVideoFrame, rtc_ice_servers,
+};
+use confab_core::signaling::{SignalingClient, SignalingConfig};
+use shared::RoomId;
+use std::sync::Arc;
+use std::time::Duration;
+use tauri::{AppHandle, Runtime};
+use tauri_specta::Event;
+use tokio::sync::{Mutex, broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// The level meter is updated this often.
+const LEVEL_INTERVAL: Duration = Duration::from_millis(100);
+/// Target video bitrate of a call, kbit/s.
+const VIDEO_KBPS: u32 = 800;
+
+/// Tasks that die with what they serve.
+#[derive(Debug, Default)]
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Tasks {
+    fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.0.push(tokio::spawn(task));
+    }
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct RunningPreview {
+    preview: Preview,
+    _tasks: Tasks,
+}
+
+#[derive(Debug)]
+struct RunningCall {
+    room_id: RoomId,
+    call: Call,
+    _tasks: Tasks,
+}
+
+/// The preview or the call (never both: they would fight over the camera).
+#[derive(Debug, Default)]
+pub struct Media {
+    board: Arc<FrameBoard>,
+    preview: Mutex<Option<RunningPreview>>,
+    call: Mutex<Option<RunningCall>>,
+}
+
+impl Media {
+    pub fn board(&self) -> &FrameBoard {
+        &self.board
+    }
+
+    /// (Re)starts the preview with these sources.
+    pub async fn start_preview<R: Runtime>(
+        &self,
+        app: AppHandle<R>,
+        video: VideoChoice,
+        audio: AudioChoice,
+    ) -> Result<(), AppError> {
+        if self.call.lock().await.is_some() {
+            return Err(AppError::call("A call is running; leave it first."));
+        }
+        let mut slot = self.preview.lock().await;
+        stop_preview(slot.take(), &self.board).await;
+        let (video, audio) = (video.source(), audio.source());
+        let preview = tokio::task::spawn_blocking(move || Preview::start(video, audio))
+            .await
+            .map_err(AppError::device)?
+            .map_err(AppError::device)?;
+        let mut tasks = Tasks::default();
+        tasks.spawn(pump_local(preview.frames(), Arc::clone(&self.board)));
+        tasks.spawn(pump_level(app, preview.level()));
+        *slot = Some(RunningPreview {
+            preview,
+            _tasks: tasks,
+        });
+        Ok(())
+    }
+
+    pub async fn stop_preview(&self) {
+        let running = self.preview.lock().await.take();
+        stop_preview(running, &self.board).await;
+    }
+
+    /// Joins the room's call. The preview stops first, handing the devices over.
+    pub async fn join_call<R: Runtime>(
+        &self,
+        app: AppHandle<R>,
+        client: ApiClient,
+        room_id: RoomId,
+        settings: CallSettings,
+    ) -> Result<(), AppError> {
+        let mut slot = self.call.lock().await;
+        if slot.is_some() {
+            return Err(AppError::call("You are already in a call."));
+        }
+        self.stop_preview().await;
+        let ice_servers = match client.ice_servers().await {
+            Ok(response) => rtc_ice_servers(response.ice_servers),
+            Err(e) => {
+                tracing::warn!(error = %e, "no ICE servers from the server; host candidates only");
+                Vec::new()
+            }
+        };
+        let (signaling, events) = SignalingClient::start(
+            SignalingConfig::new(client.ws_url().to_string()),
+            Arc::new(client),
+        );
+        let config = CallConfig {
+            room_id,
+            video: settings.video.source(),
+            audio: settings.audio.source(),
+            speaker: Some(settings.speaker.clone()),
+            video_kbps: VIDEO_KBPS,
+            ice_servers,
+            udp_addrs: vec!["0.0.0.0:0".to_owned()],
+        };
+        let (call, mut events) =
+            Call::start(signaling, events, config).map_err(|e| AppError::call(e.to_string()))?;
+        call.set_microphone_muted(settings.muted);
+        call.set_camera_off(settings.camera_off);
+        let mut tasks = Tasks::default();
+        tasks.spawn(pump_local(call.local_video(), Arc::clone(&self.board)));
+        tasks.spawn(pump_remote(call.video_frames(), Arc::clone(&self.board)));
+        tasks.spawn(pump_level(app.clone(), call.microphone_level()));
+        let board = Arc::clone(&self.board);
+        tasks.spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let CoreEvent::ParticipantLeft { participant_id, .. } = &event {
+                    board.remove(&participant_id.to_string());
+                }
+                let ended = matches!(event, CoreEvent::Ended { .. });
+                if let Err(e) = CallEvent::from(event).emit(&app) {
+                    tracing::warn!(error = %e, "cannot send a call event to the window");
+                }
+                if ended {
+                    break;
+                }
+            }
+        });
+        *slot = Some(RunningCall {
+            room_id,
+            call,
+            _tasks: tasks,
+        });
+        Ok(())
+    }
+
+    /// Hangs up. Leaving when not in a call is fine (the call may have ended by itself).
+    pub async fn leave_call(&self) {
+        let running = self.call.lock().await.take();
+        if let Some(running) = running {
+            tracing::info!(room = %running.room_id, "leaving the call");
+            running.call.leave().await;
+        }
+        self.board.clear();
+    }
+
+    /// Runs `f` on the current call.
+    pub async fn with_call(&self, f: impl FnOnce(&Call)) -> Result<(), AppError> {
+        let slot = self.call.lock().await;
+        let running = slot
+            .as_ref()
+            .ok_or_else(|| AppError::call("You are not in a call."))?;
+        f(&running.call);
+        Ok(())
+    }
+}
+
+async fn stop_preview(running: Option<RunningPreview>, board: &FrameBoard) {
+    if let Some(RunningPreview { preview, _tasks }) = running {
+        drop(_tasks);
+        let _ = tokio::task::spawn_blocking(move || preview.stop()).await;
+    }
+    board.remove(LOCAL);
+}
+
+async fn pump_local(mut frames: broadcast::Receiver<Arc<I420Frame>>, board: Arc<FrameBoard>) {
+    loop {
+        match frames.recv().await {
+            Ok(frame) => board.publish(LOCAL, None, frame),
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+async fn pump_remote(
+    mut frames: broadcast::Receiver<Arc<RemoteVideoFrame>>,
+    board: Arc<FrameBoard>,
+) {
+    loop {
+        match frames.recv().await {
+            Ok(remote) => {
+                let id = remote.participant_id.0;
+                // The board wants the picture alone; the decoder's frame is shared, so
+                // this is one copy per decoded frame (a few hundred KB at 640x480).
+                let frame = Arc::new(remote.frame.clone());
+                board.publish(&id.to_string(), Some(id), frame);
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+async fn pump_level<R: Runtime>(app: AppHandle<R>, level: watch::Receiver<f32>) {
+    let mut tick = tokio::time::interval(LEVEL_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        if level.has_changed().is_err() {
+            break;
+        }
+        let value = *level.borrow();
+        if (MicLevel { level: value }).emit(&app).is_err() {
+            break;
+        }
+    }
+}
+
+impl From<CoreEvent> for CallEvent {
+    fn from(event: CoreEvent) -> Self {
+        match event {
+            CoreEvent::Joining => Self::Joining,
+            CoreEvent::Joined {
+                participant_id,
+                participants,
+            } => Self::Joined {
+                participant_id: participant_id.to_string(),
+                participants: participants
+                    .into_iter()
+                    .map(ParticipantView::from)
+                    .collect(),
+            },
+            CoreEvent::ParticipantJoined(p) => Self::ParticipantJoined {
+                participant: p.into(),
+            },
+            CoreEvent::ParticipantLeft {
+                participant_id,
+                user_id,
+            } => Self::ParticipantLeft {
+                participant_id: participant_id.to_string(),
+                user_id: user_id.to_string(),
+            },
+            CoreEvent::MediaState {
+                participant_id,
+                audio_muted,
+                video_muted,
+            } => Self::MediaState {
+                participant_id: participant_id.to_string(),
+                audio_muted,
+                video_muted,
+            },
+            CoreEvent::PeerState {
+                participant_id,
+                state,
+            } => Self::PeerState {
+                participant_id: participant_id.to_string(),
+                state,
+            },
+            CoreEvent::Stats(stats) => Self::Stats {
+                stats: stats.into(),
+            },
+            CoreEvent::Reconnecting { attempt } => Self::Reconnecting { attempt },
+            CoreEvent::Error { message, .. } => Self::Error { message },
+            CoreEvent::Ended { reason } => Self::Ended { reason },
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The signed-in session and everything that goes through the REST API: picking the
+//! server, signing up and in (and staying signed in through the keyring), rooms and
+//! invites. Tokens stay in here and in the token store; the UI only ever gets views.
+
+use crate::error::AppError;
+use crate::settings::Settings;
+use crate::views::{AppInfo, InviteLink, MeView, RoomView, SignUpForm, rfc3339};
+use confab_core::api::{ApiClient, ApiError};
+use confab_core::keystore::{AccountKey, OpenedStore};
+use shared::RoomId;
+use shared::api::{CreateInviteRequest, CreateRoomRequest, RegisterRequest};
+use tokio::sync::RwLock;
+use url::Url;
+
+/// The user's session with one server.
+#[derive(Debug)]
+pub struct Session {
+    settings: Settings,
+    store: OpenedStore,
+    client: RwLock<Option<ApiClient>>,
+}
+
+/// Invite links are valid this long.
+const INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
+
+impl Session {
+    pub fn new(settings: Settings, store: OpenedStore) -> Self {
+        Self {
+            settings,
+            store,
+            client: RwLock::new(None),
+        }
+    }
+
+    pub fn app_info(&self) -> AppInfo {
+        AppInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            server_url: self.settings.get().server_url,
+            secure_storage: self.store.fallback_reason.is_none(),
+            storage_note: self.store.fallback_reason.clone(),
+        }
+    }
+
+    /// Checks that a Confab server answers at `url` and remembers it. Signs out of the
+    /// previous server's session in this window (its token stays in the keyring).
+    pub async fn set_server(&self, url: &str) -> Result<String, AppError> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err(AppError::field("server", "Enter the server's address."));
+        }
+        let client = ApiClient::new(url, self.store.store.clone())?;
+        match client.health().await {
+            Ok(_) => {}
+            Err(ApiError::Transport(e)) => {
+                return Err(AppError::field(
+                    "server",
+                    format!("No answer from {url}: {e}."),
+                ));
+            }
+            Err(_) => {
+                return Err(AppError::field(
+                    "server",
+                    format!("{url} does not look like a Confab server."),
+                ));
+            }
+        }
+        let normalized = client.server_url().to_string();
+        self.settings.update(|s| {
+            if s.server_url.as_deref() != Some(normalized.as_str()) {
+                s.username = None;
+            }
+            s.server_url = Some(normalized.clone());
+        });
+        *self.client.write().await = None;
+        Ok(normalized)
+    }
+
+    /// Signs in again with the refresh token saved in the keyring, if there is one the
+    /// server still accepts. `None`: the user has to sign in.
+    pub async fn restore(&self) -> Result<Option<MeView>, AppError> {
+        let saved = self.settings.get();
+        let (Some(server), Some(username)) = (saved.server_url, saved.username) else {
+            return Ok(None);
+        };
+        let base = Url::parse(&server).map_err(|e| AppError::field("server", e.to_string()))?;
+        let account = AccountKey::new(&base, &username);
+        match ApiClient::resume(&server, self.store.store.clone(), &account).await {
+            Ok(client) => {
+                let me = client.current_user().await.map(MeView::from);
+                *self.client.write().await = Some(client);
+                Ok(me)
+            }
+            Err(e) if e.needs_sign_in() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates the account, then signs in with it.
+    pub async fn sign_up(&self, form: SignUpForm) -> Result<MeView, AppError> {
+        let client = self.new_client()?;
+        let request = RegisterRequest {
+            username: form.username.trim().to_owned(),
+            email: form.email.trim().to_owned(),
+            password: form.password,
+            confirm_password: form.confirm_password,
+        };
+        client.register(&request).await?;
+        self.sign_in_with(client, &request.username, &request.password)
+            .await
+    }
+
+    pub async fn log_in(&self, login: &str, password: &str) -> Result<MeView, AppError> {
+        let client = self.new_client()?;
+        self.sign_in_with(client, login.trim(), password).await
+    }
+
+    async fn sign_in_with(
+        &self,
+        client: ApiClient,
+        login: &str,
+        password: &str,
+    ) -> Result<MeView, AppError> {
+        let me = client.login(login, password).await?;
+        let username = me.username.clone();
+        self.settings.update(|s| s.username = Some(username));
+        *self.client.write().await = Some(client);
+        Ok(me.into())
+    }
+
+    /// Ends the session on the server and forgets it here, keyring included. Signed out
+    /// locally even when the server cannot be told.
+    pub async fn log_out(&self) -> Result<(), AppError> {
+        let client = self.client.write().await.take();
+        self.settings.update(|s| s.username = None);
+        match client {
+            Some(client) => Ok(client.logout().await?),
+            None => Ok(()),
+        }
+    }
+
+    /// The signed-in client.
+    pub async fn client(&self) -> Result<ApiClient, AppError> {
+        self.client
+            .read()
+            .await
+            .clone()
+            .ok_or_else(AppError::signed_out)
+    }
+
+    fn new_client(&self) -> Result<ApiClient, AppError> {
+        let server = self
+            .settings
+            .get()
+            .server_url
+            .ok_or_else(|| AppError::field("server", "Pick a server first."))?;
+        Ok(ApiClient::new(&server, self.store.store.clone())?)
+    }
+
+    async fn me(&self, client: &ApiClient) -> Result<shared::UserId, AppError> {
+        client
+            .current_user()
+            .await
+            .map(|me| me.id)
+            .ok_or_else(AppError::signed_out)
+    }
+
+    pub async fn list_rooms(&self) -> Result<Vec<RoomView>, AppError> {
+        let client = self.client().await?;
+        let rooms = client.rooms().await?;
+        let me = self.me(&client).await?;
+        Ok(rooms.into_iter().map(|r| RoomView::new(r, me)).collect())
+    }
+
+    pub async fn create_room(
+        &self,
+        title: &str,
+        max_participants: Option<u32>,
+    ) -> Result<RoomView, AppError> {
+        let client = self.client().await?;
+        let request = CreateRoomRequest {
+            title: title.trim().to_owned(),
+            max_participants,
+        };
+        let room = client.create_room(&request).await?;
+        Ok(RoomView::new(room, self.me(&client).await?))
+    }
+
+    /// Joins a room by id, invite link or invite token.
+    pub async fn join_room(&self, target: &str) -> Result<RoomView, AppError> {
+        let client = self.client().await?;
+        let room = match JoinTarget::parse(target)? {
+            JoinTarget::Room(id) => client.join_room(id).await?,
+            JoinTarget::Invite(token) => client.accept_invite(&token).await?,
+        };
+        Ok(RoomView::new(room, self.me(&client).await?))
+    }
+
+    pub async fn leave_room(&self, room_id: &str) -> Result<(), AppError> {
+        let client = self.client().await?;
+        Ok(client.leave_room(parse_room_id(room_id)?).await?)
+    }
+
+    /// A new invite link to the room: `<server>/invite/<token>`, which the join box
+    /// accepts on any Confab app signed in to the same server.
+    pub async fn create_invite(&self, room_id: &str) -> Result<InviteLink, AppError> {
+        let client = self.client().await?;
+        let request = CreateInviteRequest {
+            expires_in: Some(INVITE_TTL_SECS),
+            max_uses: None,
+        };
+        let invite = client
+            .create_invite(parse_room_id(room_id)?, &request)
+            .await?;
+        let url = client
+            .server_url()
+            .join(&format!("invite/{}", invite.token))
+            .map_err(|e| AppError::Server {
+                message: e.to_string(),
+            })?;
+        Ok(InviteLink {
+            url: url.to_string(),
+            token: invite.token,
+            expires_at: rfc3339(invite.expires_at),
+        })
+    }
+}
+
+pub fn parse_room_id(id: &str) -> Result<RoomId, AppError> {
+    id.trim()
+        .parse()
+        .map_err(|_| AppError::field("roomId", "Not a room id."))
+}
+
+/// What the user pasted into the join box.
+#[derive(Debug, PartialEq, Eq)]
+pub enum JoinTarget {
+    Room(RoomId),
+    Invite(String),
+}
+
+impl JoinTarget {
+    pub fn parse(input: &str) -> Result<Self, AppError> {
+        let input = input.trim();
+        let invalid = || {
+            AppError::field(
+                "target",
+                "Paste a room id, an invite link or an invite code.",
+            )
+        };
+        if input.is_empty() {
+            return Err(invalid());
+        }
+        if let Ok(id) = input.parse::<RoomId>() {
+            return Ok(Self::Room(id));
+        }
+        let token = match Url::parse(input) {
+            Ok(url) => {
+                let segments: Vec<&str> = url
+                    .path_segments()
+                    .map(Iterator::collect)
+                    .unwrap_or_default();
+                match segments.iter().rposition(|s| *s == "invite") {
+                    Some(i) if i + 2 == segments.len() => segments[i + 1].to_owned(),
+                    _ => return Err(invalid()),
+                }
+            }
+            Err(_) => input.to_owned(),
+        };
+        let token_like = (16..=128).contains(&token.len())
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if token_like {
+            Ok(Self::Invite(token))
+        } else {
+            Err(invalid())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_join_box_takes_a_room_id_an_invite_link_or_a_code() {
+        let id = "6f1c0a4e-2b7d-4c1e-9a35-0d2f5b8e7c11";
+        assert_eq!(
+            JoinTarget::parse(&format!("  {id} ")).ok(),
+            Some(JoinTarget::Room(id.parse().expect("uuid")))
+        );
+        let token = "abcDEF123_-abcDEF123_-";
+        for link in [
+            format!("http://127.0.0.1:8080/invite/{token}"),
+            format!("https://chat.example.com/confab/invite/{token}"),
+            token.to_owned(),
+        ] {
+            assert_eq!(
+                JoinTarget::parse(&link).ok(),
+                Some(JoinTarget::Invite(token.to_owned())),
+                "{link}"
+            );
+        }
+        for bad in [
+            "",
+            "hello",
+            "http://x/rooms/abc",
+            "http://x/invite/",
+            "has spaces in it for sure",
+            "http://x/invite/tok/extra",
+        ] {
+            assert!(
+                matches!(JoinTarget::parse(bad), Err(AppError::Invalid { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}

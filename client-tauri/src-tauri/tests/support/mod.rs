@@ -1,0 +1,326 @@
+//! What the desktop end-to-end test and the desktop benchmark share: a real
+//! `confab-server`, Xvfb, tauri-driver with WebKitWebDriver, a WebDriver session with the
+//! app, and small helpers to drive its window.
+
+#![allow(dead_code)]
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "Correct-Horse-Battery-9";
+
+/// A child process killed when the test ends, however it ends.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start listening on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A binary built next to this test (the workspace's other binaries).
+pub fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test path");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (cargo test --workspace does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A program this test needs from the system: on PATH, in cargo's bin folder, or at one
+/// of `candidates`.
+pub fn tool(name: &str, candidates: &[&str], hint: &str) -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")))
+        .map(|c| c.join("bin"));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(cargo_bin)
+        .map(|dir| dir.join(name))
+        .chain(candidates.iter().map(PathBuf::from))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name} not found: {hint} (scripts/test.sh installs it)"))
+}
+
+pub struct Display {
+    pub name: String,
+    _xvfb: Reaped,
+}
+
+pub fn start_xvfb() -> Display {
+    let xvfb = tool("Xvfb", &["/usr/bin/Xvfb"], "apt-get install xvfb");
+    for number in 90..140 {
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+        if socket.exists() || Path::new(&format!("/tmp/.X{number}-lock")).exists() {
+            continue;
+        }
+        let child = Command::new(&xvfb)
+            .args([
+                &format!(":{number}"),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting Xvfb");
+        let xvfb = Reaped(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if socket.exists() {
+            return Display {
+                name: format!(":{number}"),
+                _xvfb: xvfb,
+            };
+        }
+    }
+    panic!("no free X display for Xvfb");
+}
+
+pub async fn find(client: &Client, css: &str) -> Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on screen: {e}"))
+}
+
+pub async fn type_into(client: &Client, css: &str, text: &str) {
+    let field = find(client, css).await;
+    field.clear().await.expect("clear");
+    field.send_keys(text).await.expect("type");
+}
+
+pub async fn click(client: &Client, css: &str) {
+    find(client, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Polls `read` until it gives `Some`, for up to `secs`.
+pub async fn within<T, F, Fut>(secs: u64, mut read: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(value) = read().await {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Polls `read` until it gives `Some`, or fails with `what` after `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    within(secs, read)
+        .await
+        .unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// The window's markup, for a failure message.
+pub async fn page_source(client: &Client) -> String {
+    client
+        .source()
+        .await
+        .unwrap_or_else(|e| format!("(no page source: {e})"))
+}
+
+pub async fn attr_u64(client: &Client, css: &str, attr: &str) -> Option<u64> {
+    let el = client.find(Locator::Css(css)).await.ok()?;
+    el.attr(attr).await.ok()??.parse().ok()
+}
+
+/// A server, a display, tauri-driver and a WebDriver session with the app.
+pub struct Desktop {
+    pub client: Client,
+    pub server_url: String,
+    // Dropped in this order: the driver (and the app with it), the display, the server,
+    // then their files.
+    _driver: Reaped,
+    pub display: Display,
+    _server: Reaped,
+    pub work: tempfile::TempDir,
+}
+
+impl Desktop {
+    /// Starts everything, on a first run of `app` (no saved server or account).
+    pub async fn start(app: &Path) -> Self {
+        let tauri_driver = tool("tauri-driver", &[], "cargo install tauri-driver --locked");
+        let webkit_driver = tool(
+            "WebKitWebDriver",
+            &["/usr/bin/WebKitWebDriver"],
+            "apt-get install webkit2gtk-driver",
+        );
+        let work = tempfile::tempdir().expect("temp dir");
+        let server_port = free_port();
+        let server_url = format!("http://127.0.0.1:{server_port}");
+        let server = Reaped(
+            Command::new(workspace_bin("confab-server"))
+                .args(["--bind", &format!("127.0.0.1:{server_port}")])
+                .args([
+                    "--data-dir",
+                    &work.path().join("server").display().to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting confab-server"),
+        );
+        wait_for_port(server_port, "confab-server");
+
+        let display = start_xvfb();
+        let (driver_port, native_port) = (free_port(), free_port());
+        let driver = Reaped(
+            Command::new(tauri_driver)
+                .args(["--port", &driver_port.to_string()])
+                .args(["--native-port", &native_port.to_string()])
+                .arg("--native-driver")
+                .arg(webkit_driver)
+                .env("DISPLAY", &display.name)
+                .env("XDG_CONFIG_HOME", work.path().join("config"))
+                .env("XDG_DATA_HOME", work.path().join("data"))
+                .env("XDG_CACHE_HOME", work.path().join("cache"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting tauri-driver"),
+        );
+        wait_for_port(driver_port, "tauri-driver");
+
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "tauri:options".into(),
+            serde_json::json!({ "application": app }),
+        );
+        caps.insert("browserName".into(), "wry".into());
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{driver_port}"))
+            .await
+            .expect("a WebDriver session with the app");
+        Self {
+            client,
+            server_url,
+            work,
+            _driver: driver,
+            display,
+            _server: server,
+        }
+    }
+
+    /// Picks this server and signs up as `username`; ends on the rooms screen.
+    pub async fn sign_up(&self, username: &str) {
+        let c = &self.client;
+        type_into(c, "#server-url", &self.server_url).await;
+        click(c, "#server-continue").await;
+        find(c, "#signup-form").await;
+        type_into(c, "#signup-username", username).await;
+        type_into(c, "#signup-email", &format!("{username}@example.com")).await;
+        type_into(c, "#signup-password", PASSWORD).await;
+        type_into(c, "#signup-confirm", PASSWORD).await;
+        click(c, "#signup-submit").await;
+        find(c, "#rooms-list").await;
+    }
+
+    /// Creates a room; returns its id.
+    pub async fn create_room(&self, title: &str) -> String {
+        let c = &self.client;
+        type_into(c, "#room-title", title).await;
+        click(c, "#room-create").await;
+        let room = find(c, "#rooms-list li[data-room-id]").await;
+        room.attr("data-room-id")
+            .await
+            .expect("attr")
+            .expect("a room id")
+    }
+
+    /// A `confab-cli` participant in `room` sending the test pattern and a tone.
+    pub fn cli_participant(&self, room: &str, user: &str, secs: u64) -> Reaped {
+        Reaped(
+            Command::new(workspace_bin("confab-cli"))
+                .args(["call", "--server", &self.server_url, "--room", room])
+                .args(["--user", user, "--register", "--synthetic"])
+                .args(["--udp-addr", "127.0.0.1:0", "--duration", &secs.to_string()])
+                .env("CONFAB_PASSWORD", PASSWORD)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting confab-cli"),
+        )
+    }
+
+    /// From the rooms screen: pre-join `room` with the test pattern and tone, then join.
+    pub async fn join_call_with_test_pattern(&self, room: &str) {
+        let c = &self.client;
+        click(c, &format!("li[data-room-id='{room}'] .room-call")).await;
+        find(c, "#prejoin").await;
+        for checkbox in ["#use-test-pattern", "#use-test-tone"] {
+            let el = find(c, checkbox).await;
+            if el.prop("checked").await.expect("checked").as_deref() != Some("true") {
+                el.click().await.expect("tick");
+            }
+        }
+        // The preview shows the local test pattern before joining.
+        eventually(30, "local preview frames", || {
+            attr_u64(c, "#prejoin [data-frames]", "data-frames")
+        })
+        .await;
+        click(c, "#join-call").await;
+        find(c, "#call-view").await;
+    }
+
+    /// Unique-enough names for one run.
+    pub fn unique(prefix: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        format!("{prefix}_{:x}{nanos:x}", std::process::id())
+    }
+}
