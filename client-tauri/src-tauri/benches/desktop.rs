@@ -18,7 +18,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use confab_app::frames::{BoardFrame, encode};
+use confab_app::frames::{BoardFrame, Picture, encode};
 use confab_media::video::pattern::SyntheticVideoSource;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,27 @@ fn cpu_ticks_of(pid: u32) -> u64 {
         .map_or(0, |p| p.4)
 }
 
+/// CPU ticks per thread name of one process (threads of the same name added up).
+fn threads(pid: u32) -> HashMap<String, u64> {
+    let mut out = HashMap::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let field = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        *out.entry(stat[open + 1..close].to_owned()).or_default() += field(11) + field(12);
+    }
+    out
+}
+
 fn print_tree(label: &str, tree: &HashMap<u32, (String, u64, u64)>) -> u64 {
     let total: u64 = tree.values().map(|t| t.1).sum();
     println!(
@@ -115,16 +136,28 @@ fn conversion_cost() {
     for i in 0..runs {
         let frame = BoardFrame {
             seq: i as u64,
-            participant: None,
-            frame: Arc::clone(&frames[i % frames.len()]),
+            picture: Picture::Local(Arc::clone(&frames[i % frames.len()])),
         };
-        std::hint::black_box(encode(&frame));
+        std::hint::black_box(encode(&frame, 0, 0));
     }
     let per_frame = started.elapsed() / runs as u32;
     println!(
         "I420 -> RGBA + header, 640x480: {:.0} us per frame = {:.1} % of a core at 30 fps",
         per_frame.as_secs_f64() * 1e6,
         per_frame.as_secs_f64() * 30.0 * 100.0
+    );
+    let started = Instant::now();
+    for i in 0..runs {
+        let frame = BoardFrame {
+            seq: i as u64,
+            picture: Picture::Local(Arc::clone(&frames[i % frames.len()])),
+        };
+        std::hint::black_box(encode(&frame, 396, 297));
+    }
+    let per_frame = started.elapsed() / runs as u32;
+    println!(
+        "same, scaled to fit 396x297 (a tile in a 1024x720 window): {:.0} us per frame",
+        per_frame.as_secs_f64() * 1e6,
     );
 }
 
@@ -164,10 +197,12 @@ async fn main() {
     let window = Duration::from_secs(20);
     let cli_pid = cli.0.id();
     let before = app_tree(&app);
+    let threads_before: HashMap<u32, _> = before.keys().map(|pid| (*pid, threads(*pid))).collect();
     let cli_before = cpu_ticks_of(cli_pid);
     let drawn_before = drawn(client).await;
     tokio::time::sleep(window).await;
     let after = app_tree(&app);
+    let threads_after: HashMap<u32, _> = after.keys().map(|pid| (*pid, threads(*pid))).collect();
     let cli_after = cpu_ticks_of(cli_pid);
     let drawn_after = drawn(client).await;
 
@@ -181,6 +216,20 @@ async fn main() {
         let used = cpu.saturating_sub(before.get(pid).map_or(0, |b| b.2));
         app_total += used;
         println!("  {name:<24} {:>6.1} % of a core", pct(used));
+    }
+    for (pid, (name, ..)) in &after {
+        let (Some(b), Some(a)) = (threads_before.get(pid), threads_after.get(pid)) else {
+            continue;
+        };
+        let mut busy: Vec<(u64, &String)> = a
+            .iter()
+            .map(|(t, ticks)| (ticks.saturating_sub(b.get(t).copied().unwrap_or(0)), t))
+            .filter(|(used, _)| pct(*used) >= 2.0)
+            .collect();
+        busy.sort_by_key(|(used, _)| std::cmp::Reverse(*used));
+        for (used, thread) in busy {
+            println!("    {name} / {thread:<20} {:>6.1} %", pct(used));
+        }
     }
     let cli_used = cli_after.saturating_sub(cli_before);
     println!("  app tree total           {:>6.1} %", pct(app_total));

@@ -111,21 +111,26 @@ pub async fn stop_preview(state: State<'_, AppState>) -> Result<()> {
     Ok(())
 }
 
-/// The next frame of `source` ("local" or a participant id) newer than `after`; empty
-/// when none came within a second.
+/// The next frame of `source` ("local" or a participant id) newer than `after`, scaled
+/// to fit `max_width` x `max_height` device pixels (0: full size); empty when none came
+/// within a second.
 #[tauri::command]
 #[specta::specta]
 pub async fn next_frame(
     state: State<'_, AppState>,
     source: String,
     after: u32,
+    max_width: u32,
+    max_height: u32,
 ) -> Result<FrameBytes> {
     let frame = state
         .media
         .board()
         .next(&source, u64::from(after), frames::WAIT)
         .await;
-    Ok(frame.map_or(FrameBytes(Vec::new()), |f| frames::encode(&f)))
+    Ok(frame.map_or(FrameBytes(Vec::new()), |f| {
+        frames::encode(&f, max_width, max_height)
+    }))
 }
 
 #[tauri::command]

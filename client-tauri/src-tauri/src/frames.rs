@@ -2,8 +2,10 @@
 //! local camera, each remote participant) on a board; the UI pulls each tile's next
 //! frame with `next_frame` when it is ready to draw it. Pulling is the flow control: a
 //! busy webview simply asks less often, frames it never asks for are never converted,
-//! and nothing queues up. A frame goes out as a 40-byte header plus RGBA pixels
-//! (see `ui/src/video/frame.ts` for the reading side):
+//! and nothing queues up. The reader also says how large it shows the picture, and a
+//! larger frame is scaled down to that first: moving a pixel from here into the webview
+//! costs far more than scaling it away (see the README's performance section). A frame
+//! goes out as a 40-byte header plus RGBA pixels (`ui/src/media/frames.ts` reads it):
 //!
 //! | bytes  | field                                                        |
 //! |--------|--------------------------------------------------------------|
@@ -15,7 +17,7 @@
 //! | 16..24 | sequence number of the frame for its source (u64 LE)         |
 //! | 24..40 | participant id (UUID bytes), zero for local                  |
 
-use confab_core::call::I420Frame;
+use confab_core::call::{I420Frame, RemoteVideoFrame};
 use confab_media::video::pattern::read_marker;
 use specta::Type;
 use std::collections::HashMap;
@@ -33,12 +35,45 @@ pub const LOCAL: &str = "local";
 /// How long `next_frame` waits for a new frame before answering "nothing yet".
 pub const WAIT: Duration = Duration::from_secs(1);
 
+/// A picture on the board: our own capture or a decoded remote frame, shared with the
+/// pipeline that made it rather than copied.
+#[derive(Clone, Debug)]
+pub enum Picture {
+    Local(Arc<I420Frame>),
+    Remote(Arc<RemoteVideoFrame>),
+}
+
+impl Picture {
+    pub fn image(&self) -> &I420Frame {
+        match self {
+            Self::Local(frame) => frame,
+            Self::Remote(remote) => &remote.frame,
+        }
+    }
+
+    /// The participant it comes from (`None`: ours).
+    pub fn participant(&self) -> Option<Uuid> {
+        match self {
+            Self::Local(_) => None,
+            Self::Remote(remote) => Some(remote.participant_id.0),
+        }
+    }
+
+    /// The test pattern's frame counter painted into it, if any. Remote frames were
+    /// already read on decoding.
+    pub fn counter(&self) -> Option<u32> {
+        match self {
+            Self::Local(frame) => read_marker(frame).map(|m| m.counter),
+            Self::Remote(remote) => remote.marker.map(|m| m.counter),
+        }
+    }
+}
+
 /// One frame as it sits on the board, not yet converted for the webview.
 #[derive(Debug)]
 pub struct BoardFrame {
     pub seq: u64,
-    pub participant: Option<Uuid>,
-    pub frame: Arc<I420Frame>,
+    pub picture: Picture,
 }
 
 /// The newest frame of every source.
@@ -56,15 +91,11 @@ impl FrameBoard {
             .clone()
     }
 
-    /// Puts a frame up as `key`'s newest.
-    pub fn publish(&self, key: &str, participant: Option<Uuid>, frame: Arc<I420Frame>) {
+    /// Puts a picture up as `key`'s newest.
+    pub fn publish(&self, key: &str, picture: Picture) {
         self.sender(key).send_modify(|slot| {
             let seq = slot.as_ref().map_or(1, |f| f.seq + 1);
-            *slot = Some(Arc::new(BoardFrame {
-                seq,
-                participant,
-                frame,
-            }));
+            *slot = Some(Arc::new(BoardFrame { seq, picture }));
         });
     }
 
@@ -113,42 +144,115 @@ impl Type for FrameBytes {
     }
 }
 
-/// Header plus RGBA pixels of a board frame.
-pub fn encode(frame: &BoardFrame) -> FrameBytes {
-    let image = &frame.frame;
-    let (width, height) = (image.width(), image.height());
+/// The size to send a `width` x `height` frame at when it is shown in at most
+/// `max_width` x `max_height` pixels (0: no limit): scaled down to fit, aspect kept,
+/// never up.
+pub fn fit(width: u32, height: u32, max_width: u32, max_height: u32) -> (u32, u32) {
+    let limit = |max: u32| if max == 0 { u32::MAX } else { max.max(2) };
+    let (max_width, max_height) = (limit(max_width), limit(max_height));
+    if width <= max_width && height <= max_height {
+        return (width, height);
+    }
+    let scale = f64::min(
+        f64::from(max_width) / f64::from(width),
+        f64::from(max_height) / f64::from(height),
+    );
+    // Both results are below the original u32 sizes. Even, so chroma halves exactly.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let scaled = |v: u32| (((f64::from(v) * scale) as u32) & !1).max(2);
+    (scaled(width), scaled(height))
+}
+
+/// Header plus RGBA pixels of a board frame, scaled down to fit `max_width` x
+/// `max_height` (0: no limit).
+pub fn encode(frame: &BoardFrame, max_width: u32, max_height: u32) -> FrameBytes {
+    let image = frame.picture.image();
+    let (full_width, full_height) = (image.width(), image.height());
+    let (width, height) = fit(full_width, full_height, max_width, max_height);
     let rgba_len = width as usize * height as usize * 4;
     let mut out = vec![0u8; HEADER_LEN + rgba_len];
-    out[0] = u8::from(frame.participant.is_some());
+    let participant = frame.picture.participant();
+    out[0] = u8::from(participant.is_some());
     out[4..8].copy_from_slice(&width.to_le_bytes());
     out[8..12].copy_from_slice(&height.to_le_bytes());
-    let counter = read_marker(image).map_or(u32::MAX, |m| m.counter);
+    let counter = frame.picture.counter().unwrap_or(u32::MAX);
     out[12..16].copy_from_slice(&counter.to_le_bytes());
     out[16..24].copy_from_slice(&frame.seq.to_le_bytes());
-    if let Some(id) = frame.participant {
+    if let Some(id) = participant {
         out[24..40].copy_from_slice(id.as_bytes());
     }
+    if (width, height) == (full_width, full_height) {
+        to_rgba(image, &mut out[HEADER_LEN..]);
+    } else {
+        // Scaling the planes first moves 1.5 bytes per pixel instead of 4.
+        match scale_i420(image, width, height) {
+            Ok(small) => to_rgba(&small, &mut out[HEADER_LEN..]),
+            Err(e) => tracing::warn!(error = %e, "cannot scale a frame for display"),
+        }
+    }
+    FrameBytes(out)
+}
+
+fn to_rgba(image: &I420Frame, rgba: &mut [u8]) {
     let planar = YuvPlanarImage {
         y_plane: image.y(),
-        y_stride: width,
+        y_stride: image.width(),
         u_plane: image.u(),
         u_stride: image.chroma_width(),
         v_plane: image.v(),
         v_stride: image.chroma_width(),
-        width,
-        height,
+        width: image.width(),
+        height: image.height(),
     };
     // Our frames are BT.601 studio range (what libvpx and the capture conversion use).
     if let Err(e) = yuv::yuv420_to_rgba(
         &planar,
-        &mut out[HEADER_LEN..],
-        width * 4,
+        rgba,
+        image.width() * 4,
         YuvRange::Limited,
         YuvStandardMatrix::Bt601,
     ) {
         tracing::warn!(error = %e, "cannot convert a frame for display");
     }
-    FrameBytes(out)
+}
+
+/// `image` scaled to `width` x `height` (both even), plane by plane.
+fn scale_i420(image: &I420Frame, width: u32, height: u32) -> Result<I420Frame, String> {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+    let mut small =
+        I420Frame::black(width, height, image.timestamp_us()).map_err(|e| e.to_string())?;
+    let (cw, ch) = (small.chroma_width(), small.chroma_height());
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    let mut resizer = Resizer::new();
+    let (y, u, v) = small.planes_mut();
+    let planes = [
+        (image.y(), image.width(), image.height(), y, width, height),
+        (
+            image.u(),
+            image.chroma_width(),
+            image.chroma_height(),
+            u,
+            cw,
+            ch,
+        ),
+        (
+            image.v(),
+            image.chroma_width(),
+            image.chroma_height(),
+            v,
+            cw,
+            ch,
+        ),
+    ];
+    for (src, sw, sh, dst, dw, dh) in planes {
+        let from = ImageRef::new(sw, sh, src, PixelType::U8).map_err(|e| e.to_string())?;
+        let mut to = Image::from_slice_u8(dw, dh, dst, PixelType::U8).map_err(|e| e.to_string())?;
+        resizer
+            .resize(&from, &mut to, &options)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(small)
 }
 
 #[cfg(test)]
@@ -160,7 +264,6 @@ mod tests {
     async fn a_reader_gets_the_newest_frame_and_waits_for_the_next() {
         let board = Arc::new(FrameBoard::default());
         let mut source = SyntheticVideoSource::new(320, 240, 30).expect("pattern");
-        let id = Uuid::new_v4();
         assert!(
             board
                 .next("p", 0, Duration::from_millis(20))
@@ -168,7 +271,7 @@ mod tests {
                 .is_none()
         );
         for _ in 0..3 {
-            board.publish("p", Some(id), Arc::new(source.next_frame()));
+            board.publish("p", Picture::Local(Arc::new(source.next_frame())));
         }
         let newest = board.next("p", 0, WAIT).await.expect("a frame");
         assert_eq!(newest.seq, 3, "older frames are skipped, not queued");
@@ -177,7 +280,7 @@ mod tests {
             tokio::spawn(async move { board.next("p", 3, WAIT).await.map(|f| f.seq) })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        board.publish("p", Some(id), Arc::new(source.next_frame()));
+        board.publish("p", Picture::Local(Arc::new(source.next_frame())));
         assert_eq!(waiter.await.expect("join"), Some(4));
     }
 
@@ -185,21 +288,28 @@ mod tests {
     fn the_encoded_frame_carries_its_header_and_real_colours() {
         let mut source = SyntheticVideoSource::new(320, 240, 30).expect("pattern");
         source.next_frame();
-        let frame = Arc::new(source.next_frame());
+        let frame = source.next_frame();
+        let marker = read_marker(&frame).expect("marker");
         let id = Uuid::new_v4();
-        let bytes = encode(&BoardFrame {
+        let remote = RemoteVideoFrame {
+            participant_id: shared::ParticipantId(id),
+            user_id: shared::UserId(Uuid::new_v4()),
+            frame,
+            marker: Some(marker),
+            decoded_at_us: 0,
+        };
+        let board_frame = BoardFrame {
             seq: 7,
-            participant: Some(id),
-            frame: Arc::clone(&frame),
-        })
-        .0;
+            picture: Picture::Remote(Arc::new(remote)),
+        };
+        let bytes = encode(&board_frame, 0, 0).0;
         assert_eq!(bytes.len(), HEADER_LEN + 320 * 240 * 4);
         assert_eq!(bytes[0], 1);
         assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().expect("4")), 320);
         assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().expect("4")), 240);
         assert_eq!(
             u32::from_le_bytes(bytes[12..16].try_into().expect("4")),
-            read_marker(&frame).expect("marker").counter
+            marker.counter
         );
         assert_eq!(u64::from_le_bytes(bytes[16..24].try_into().expect("8")), 7);
         assert_eq!(&bytes[24..40], id.as_bytes());
@@ -208,5 +318,30 @@ mod tests {
         assert!(pixels.chunks(4).all(|p| p[3] == 255));
         let distinct: std::collections::HashSet<&[u8]> = pixels.chunks(4).collect();
         assert!(distinct.len() > 8, "{} colours", distinct.len());
+
+        // Shown in a 160x160 box: sent at 160x120, the same picture smaller.
+        let small = encode(&board_frame, 160, 160).0;
+        assert_eq!(small.len(), HEADER_LEN + 160 * 120 * 4);
+        assert_eq!(u32::from_le_bytes(small[4..8].try_into().expect("4")), 160);
+        assert_eq!(u32::from_le_bytes(small[8..12].try_into().expect("4")), 120);
+        let centre = |bytes: &[u8], w: usize, h: usize| {
+            let i = HEADER_LEN + ((h / 2) * w + w / 2) * 4;
+            bytes[i..i + 3].to_vec()
+        };
+        let (a, b) = (centre(&bytes, 320, 240), centre(&small, 160, 120));
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) < 40),
+            "centre pixel {a:?} vs {b:?}"
+        );
+    }
+
+    #[test]
+    fn frames_are_scaled_down_to_fit_and_never_up() {
+        assert_eq!(fit(640, 480, 0, 0), (640, 480));
+        assert_eq!(fit(640, 480, 1280, 960), (640, 480));
+        assert_eq!(fit(640, 480, 320, 480), (320, 240));
+        assert_eq!(fit(640, 480, 800, 240), (320, 240));
+        assert_eq!(fit(640, 480, 1, 1), (2, 2));
+        assert_eq!(fit(640, 480, 397, 297), (396, 296), "even sizes");
     }
 }

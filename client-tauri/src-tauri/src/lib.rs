@@ -72,6 +72,22 @@ pub fn export_bindings(path: &std::path::Path) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Draws the window without WebKitGTK's GPU compositing. The UI is flat DOM plus 2D
+/// canvases, which WebKit's CPU path draws well; the GPU path drew each video frame through
+/// a GL upload (on machines without a GPU driver, Mesa's software GL) and, measured with
+/// the desktop bench, tripled the web process's CPU for the same frames.
+fn software_rendering(webview: tauri::webview::PlatformWebview) {
+    #[cfg(target_os = "linux")]
+    {
+        use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+        if let Some(settings) = webview.inner().settings() {
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = webview;
+}
+
 /// Runs the app until its window closes.
 pub fn run() {
     tracing_subscriber::fmt()
@@ -88,6 +104,9 @@ pub fn run() {
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
             builder.mount_events(app);
+            if let Some(window) = app.get_webview_window("main") {
+                window.with_webview(software_rendering)?;
+            }
             let config = app.path().app_config_dir()?;
             let store = confab_core::keystore::open_default();
             app.manage(AppState {

@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::events::{CallEvent, MicLevel};
-use crate::frames::{FrameBoard, LOCAL};
+use crate::frames::{FrameBoard, LOCAL, Picture};
 use crate::views::{AudioChoice, CallSettings, ParticipantView, VideoChoice};
 use confab_core::api::ApiClient;
 use confab_core::call::{
@@ -12,6 +12,7 @@ use confab_core::call::{
 use confab_core::signaling::{SignalingClient, SignalingConfig};
 use shared::RoomId;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tauri::{AppHandle, Runtime};
 use tauri_specta::Event;
@@ -51,6 +52,8 @@ struct RunningPreview {
 struct RunningCall {
     room_id: RoomId,
     call: Call,
+    /// Set when the call ended by itself (the room was deleted, the session ended).
+    ended: Arc<AtomicBool>,
     _tasks: Tasks,
 }
 
@@ -108,6 +111,9 @@ impl Media {
         settings: CallSettings,
     ) -> Result<(), AppError> {
         let mut slot = self.call.lock().await;
+        if let Some(running) = slot.take_if(|c| c.ended.load(Ordering::Relaxed)) {
+            running.call.leave().await;
+        }
         if slot.is_some() {
             return Err(AppError::call("You are already in a call."));
         }
@@ -141,6 +147,8 @@ impl Media {
         tasks.spawn(pump_remote(call.video_frames(), Arc::clone(&self.board)));
         tasks.spawn(pump_level(app.clone(), call.microphone_level()));
         let board = Arc::clone(&self.board);
+        let ended_flag = Arc::new(AtomicBool::new(false));
+        let ended_by_itself = Arc::clone(&ended_flag);
         tasks.spawn(async move {
             while let Some(event) = events.recv().await {
                 if let CoreEvent::ParticipantLeft { participant_id, .. } = &event {
@@ -151,6 +159,7 @@ impl Media {
                     tracing::warn!(error = %e, "cannot send a call event to the window");
                 }
                 if ended {
+                    ended_by_itself.store(true, Ordering::Relaxed);
                     break;
                 }
             }
@@ -158,6 +167,7 @@ impl Media {
         *slot = Some(RunningCall {
             room_id,
             call,
+            ended: ended_flag,
             _tasks: tasks,
         });
         Ok(())
@@ -195,7 +205,7 @@ async fn stop_preview(running: Option<RunningPreview>, board: &FrameBoard) {
 async fn pump_local(mut frames: broadcast::Receiver<Arc<I420Frame>>, board: Arc<FrameBoard>) {
     loop {
         match frames.recv().await {
-            Ok(frame) => board.publish(LOCAL, None, frame),
+            Ok(frame) => board.publish(LOCAL, Picture::Local(frame)),
             Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => break,
         }
@@ -209,11 +219,8 @@ async fn pump_remote(
     loop {
         match frames.recv().await {
             Ok(remote) => {
-                let id = remote.participant_id.0;
-                // The board wants the picture alone; the decoder's frame is shared, so
-                // this is one copy per decoded frame (a few hundred KB at 640x480).
-                let frame = Arc::new(remote.frame.clone());
-                board.publish(&id.to_string(), Some(id), frame);
+                let key = remote.participant_id.to_string();
+                board.publish(&key, Picture::Remote(remote));
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => break,

@@ -5,18 +5,13 @@ vi.mock("./bindings", () => ({
     setServer: vi.fn(),
     listRooms: vi.fn(),
     startPreview: vi.fn(async () => ({ status: "ok", data: null })),
+    nextFrame: vi.fn(),
   },
   events: {},
-}));
-vi.mock("@tauri-apps/api/core", () => ({
-  Channel: class {
-    onmessage: unknown = null;
-  },
 }));
 
 const bindings = await import("./bindings");
 const { api, ApiError, openFrameFeed, toAppError } = await import("./api");
-type Loose = Record<string, ReturnType<typeof vi.fn> | undefined>;
 
 describe("api", () => {
   it("returns the data of an ok result", async () => {
@@ -49,38 +44,25 @@ describe("api", () => {
     });
   });
 
-  it("passes a fresh channel to startPreview when the bindings have no nextFrame", async () => {
-    const feed = openFrameFeed(() => {});
-    expect(feed.mode).toBe("push");
-    await api.startPreview({ kind: "testPattern" }, { kind: "tone" }, feed);
-    const args = vi.mocked(bindings.commands.startPreview).mock.calls[0] as unknown[];
-    expect(args.slice(0, 2)).toEqual([{ kind: "testPattern" }, { kind: "tone" }]);
-    expect(args[2]).toHaveProperty("onmessage");
-  });
-
-  it("pulls frames with nextFrame when the bindings have it", async () => {
-    const commands = bindings.commands as unknown as Loose;
+  it("pulls frames with nextFrame", async () => {
     const frame = new Uint8Array(40 + 4 * 4);
     frame[4] = 2; // 2x2 local frame
     frame[8] = 2;
     frame[16] = 3; // seq 3
-    commands.nextFrame = vi.fn(async () => ({ status: "ok", data: frame.buffer }));
-    try {
+    vi.mocked(bindings.commands.nextFrame).mockResolvedValue({ status: "ok", data: frame.buffer });
+    {
       const got: ArrayBuffer[] = [];
       const feed = openFrameFeed((buf) => {
         got.push(buf);
         feed.close();
       });
-      expect(feed.mode).toBe("pull");
       await api.startPreview({ kind: "testPattern" }, { kind: "tone" }, feed);
       const args = vi.mocked(bindings.commands.startPreview).mock.calls.at(-1) as unknown[];
-      expect(args).toHaveLength(2); // no channel in pull mode
+      expect(args).toEqual([{ kind: "testPattern" }, { kind: "tone" }]);
       feed.setSources(["local"]);
       await new Promise((r) => setTimeout(r, 0));
-      expect(commands.nextFrame).toHaveBeenCalledWith("local", 0);
+      expect(bindings.commands.nextFrame).toHaveBeenCalledWith("local", 0, 0, 0);
       expect(got).toEqual([frame.buffer]);
-    } finally {
-      delete commands.nextFrame;
     }
   });
 });

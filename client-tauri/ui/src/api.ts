@@ -4,9 +4,8 @@
 //   (the generator may call them MeView_Serialize or Me);
 // - commands that return a Result are unwrapped: the data is returned, an error is thrown
 //   as an ApiError carrying the AppError;
-// - video frames arrive through whichever transport the bindings offer (see media/feed.ts).
+// - video frames are pulled with nextFrame (see media/feed.ts).
 
-import { Channel } from "@tauri-apps/api/core";
 import { commands, events } from "./bindings";
 import { FrameFeed, type PullFn } from "./media/feed";
 
@@ -44,7 +43,6 @@ export type CallEvent = PayloadOf<typeof events.callEvent>;
 export type MicLevel = PayloadOf<typeof events.micLevel>;
 export type ParticipantView = Extract<CallEvent, { type: "participantJoined" }>["participant"];
 export type StatsView = Extract<CallEvent, { type: "stats" }>["stats"];
-export type SessionEnded = { reason: string };
 
 export type Listenable<T> = {
   listen(cb: (e: { payload: T }) => void): Promise<() => void>;
@@ -52,9 +50,6 @@ export type Listenable<T> = {
 
 export const callEvents: Listenable<CallEvent> = events.callEvent;
 export const micLevelEvents: Listenable<MicLevel> = events.micLevel;
-/** "Signed out elsewhere / refresh failed"; null while the Rust side does not emit it. */
-export const sessionEndedEvents: Listenable<SessionEnded> | null =
-  (events as unknown as { sessionEnded?: Listenable<SessionEnded> }).sessionEnded ?? null;
 
 export class ApiError extends Error {
   readonly error: AppError;
@@ -102,16 +97,6 @@ async function unwrap<T>(pending: Promise<Res<T>>): Promise<T> {
   throw new ApiError(toAppError(result.error));
 }
 
-/** Calls a command with arguments its generated signature may not list (the frame channel). */
-type LooseCommand = (...args: unknown[]) => Promise<Res<unknown>>;
-const loose = commands as unknown as Record<string, LooseCommand | undefined>;
-
-function call(name: string, ...args: unknown[]): Promise<null> {
-  const f = loose[name];
-  if (!f) return Promise.reject(new ApiError(toAppError(`${name} is not available`)));
-  return unwrap(f(...args)) as Promise<null>;
-}
-
 export const api = {
   appInfo: (): Promise<AppInfo> => commands.appInfo(),
   setServer: (url: string) => unwrap(commands.setServer(url)),
@@ -125,11 +110,15 @@ export const api = {
   leaveRoom: (roomId: string) => unwrap(commands.leaveRoom(roomId)),
   createInvite: (roomId: string) => unwrap(commands.createInvite(roomId)),
   listDevices: () => unwrap(commands.listDevices()),
-  startPreview: (video: VideoChoice, audio: AudioChoice, feed: FrameFeed) =>
-    call("startPreview", video, audio, ...feed.startArgs()),
+  startPreview: (video: VideoChoice, audio: AudioChoice, feed: FrameFeed) => {
+    feed.restart();
+    return unwrap(commands.startPreview(video, audio));
+  },
   stopPreview: () => unwrap(commands.stopPreview()),
-  joinCall: (roomId: string, settings: CallSettings, feed: FrameFeed) =>
-    call("joinCall", roomId, settings, ...feed.startArgs()),
+  joinCall: (roomId: string, settings: CallSettings, feed: FrameFeed) => {
+    feed.restart();
+    return unwrap(commands.joinCall(roomId, settings));
+  },
   leaveCall: () => unwrap(commands.leaveCall()),
   setMuted: (muted: boolean) => unwrap(commands.setMuted(muted)),
   setCameraOff: (off: boolean) => unwrap(commands.setCameraOff(off)),
@@ -147,20 +136,19 @@ function toBuffer(data: unknown): ArrayBuffer | null {
   return null;
 }
 
-/** The pull transport, when the bindings have `nextFrame`. */
-function pullFn(): PullFn | null {
-  const next = loose.nextFrame;
-  if (!next) return null;
-  return async (source, after) => toBuffer(await unwrap(next(source, after)));
-}
+/** Asks Rust for a source's next frame: an ArrayBuffer, or null/empty when none came. */
+const pull: PullFn = async (source, after, [width, height]) =>
+  toBuffer(await unwrap(commands.nextFrame(source, after, width, height)));
 
-/** A new frame feed for one screen (pre-join or call); close it when leaving. */
-export function openFrameFeed(onFrame: (buf: ArrayBuffer) => void): FrameFeed {
-  return new FrameFeed(onFrame, pullFn(), (cb) => {
-    const ch = new Channel<ArrayBuffer>();
-    ch.onmessage = cb;
-    return ch;
-  });
+/**
+ * A new frame feed for one screen (pre-join or call); close it when leaving. `sizeOf`
+ * says how large each source is shown, so frames come no larger.
+ */
+export function openFrameFeed(
+  onFrame: (buf: ArrayBuffer) => void,
+  sizeOf?: (source: string) => [number, number],
+): FrameFeed {
+  return new FrameFeed(onFrame, pull, undefined, sizeOf);
 }
 
 /**

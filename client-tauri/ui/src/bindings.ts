@@ -22,10 +22,11 @@ export const commands = {
 	startPreview: (video: VideoChoice, audio: AudioChoice_Deserialize) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("start_preview", { video, audio })),
 	stopPreview: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("stop_preview")),
 	/**
-	 *  The next frame of `source` ("local" or a participant id) newer than `after`; empty
-	 *  when none came within a second.
+	 *  The next frame of `source` ("local" or a participant id) newer than `after`, scaled
+	 *  to fit `max_width` x `max_height` device pixels (0: full size); empty when none came
+	 *  within a second.
 	 */
-	nextFrame: (source: string, after: number) => typedError<unknown, AppError_Serialize>(__TAURI_INVOKE("next_frame", { source, after })),
+	nextFrame: (source: string, after: number, maxWidth: number, maxHeight: number) => typedError<unknown, AppError_Serialize>(__TAURI_INVOKE("next_frame", { source, after, maxWidth, maxHeight })),
 	joinCall: (roomId: string, settings: CallSettings_Deserialize) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("join_call", { roomId, settings })),
 	leaveCall: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("leave_call")),
 	setMuted: (muted: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_muted", { muted })),

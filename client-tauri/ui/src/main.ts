@@ -1,10 +1,9 @@
-// Entry point: theme, then where to start (Server, Auth or Rooms), and the app-wide
-// "session ended" event.
+// Entry point: theme, then where to start (Server, Auth or Rooms).
 
 import "./styles/base.css";
 import "./styles/screens.css";
 import "./styles/call.css";
-import { api, sessionEndedEvents, subscribe } from "./api";
+import { api } from "./api";
 import { createApp } from "./app";
 import { describeError } from "./forms";
 import { renderStats } from "./media/renderer";
@@ -18,12 +17,6 @@ async function boot(): Promise<void> {
   const root = document.getElementById("app");
   if (!root) throw new Error("#app missing");
   const app = createApp(root, renderScreen);
-
-  if (sessionEndedEvents) {
-    subscribe(sessionEndedEvents, ({ reason }) => {
-      if (app.me) app.signedOut(reason);
-    });
-  }
 
   let info: Awaited<ReturnType<typeof api.appInfo>>;
   try {

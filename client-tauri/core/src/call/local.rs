@@ -169,6 +169,34 @@ pub(crate) fn spawn_video(
     Ok((tx, handle))
 }
 
+/// A fixed-rate clock for sources that are not paced by hardware (the test pattern, the
+/// tone, a paused camera).
+pub(crate) struct Pacer {
+    interval: Duration,
+    next_at: Instant,
+}
+
+impl Pacer {
+    pub fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            next_at: Instant::now(),
+        }
+    }
+
+    /// Sleeps until the next tick. When it fell behind (a loaded machine) it skips ahead
+    /// rather than bursting.
+    pub fn wait(&mut self) {
+        self.next_at += self.interval;
+        let now = Instant::now();
+        if self.next_at > now {
+            thread::sleep(self.next_at - now);
+        } else {
+            self.next_at = now;
+        }
+    }
+}
+
 /// Where the local media is shown to the user: captured frames before encoding (only
 /// copied while someone is subscribed) and the microphone's level.
 #[derive(Clone, Debug)]
@@ -185,10 +213,10 @@ impl LocalTap {
         }
     }
 
-    /// Shows a frame to the subscribers, if there are any.
-    pub fn frame(&self, frame: &I420Frame) {
+    /// Shows a frame to the subscribers, if there are any (shared, not copied).
+    pub fn frame(&self, frame: &Arc<I420Frame>) {
         if self.video.receiver_count() > 0 {
-            let _ = self.video.send(Arc::new(frame.clone()));
+            let _ = self.video.send(Arc::clone(frame));
         }
     }
 }
@@ -271,7 +299,7 @@ fn video_thread(
             }
         };
         let interval = Duration::from_secs(1) / fps;
-        let mut next_at = Instant::now();
+        let mut pacer = Pacer::new(interval);
         loop {
             loop {
                 match control.try_recv() {
@@ -292,20 +320,13 @@ fn video_thread(
                 }
             }
             if capture.paced_by_us() || !enabled {
-                next_at += interval;
-                let now = Instant::now();
-                if next_at > now {
-                    thread::sleep(next_at - now);
-                } else {
-                    // Fell behind (a loaded machine): skip ahead rather than burst.
-                    next_at = now;
-                }
+                pacer.wait();
             }
             if !enabled {
                 continue;
             }
             let frame = match capture.next() {
-                Ok(f) => f,
+                Ok(f) => Arc::new(f),
                 Err(e) => {
                     tracing::warn!(error = %e, "video capture failed");
                     thread::sleep(interval);
@@ -346,7 +367,7 @@ const OPUS_DURATION: Duration = Duration::from_millis(20);
 pub(crate) enum AudioInput {
     Tone {
         tone: ToneSource,
-        next_at: Instant,
+        pacer: Pacer,
     },
     // The microphone stream is not Send (cpal): it lives and dies on the thread that
     // opened it.
@@ -371,7 +392,7 @@ impl AudioInput {
         match source {
             AudioSource::Tone { frequency } => Ok(Self::Tone {
                 tone: ToneSource::new(*frequency, 0.5, FrameDuration::Ms20),
-                next_at: Instant::now(),
+                pacer: Pacer::new(OPUS_DURATION),
             }),
             AudioSource::Microphone { device } => {
                 let (capture, frames) =
@@ -387,14 +408,8 @@ impl AudioInput {
     /// Fills `pcm` (20 ms) from the source, paced in real time.
     pub fn read(&mut self, pcm: &mut [i16; OPUS_FRAME]) -> AudioRead {
         match self {
-            Self::Tone { tone, next_at } => {
-                *next_at += OPUS_DURATION;
-                let now = Instant::now();
-                if *next_at > now {
-                    thread::sleep(*next_at - now);
-                } else {
-                    *next_at = now;
-                }
+            Self::Tone { tone, pacer } => {
+                pacer.wait();
                 tone.fill(pcm);
                 AudioRead::Frame
             }

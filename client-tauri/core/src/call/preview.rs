@@ -2,14 +2,14 @@
 //! tone) run without encoding, so the user sees themselves and a level meter. The
 //! pre-join screen uses it; a call has the same tap on its own capture threads.
 
-use crate::call::local::{AudioInput, AudioRead, Capture, LocalTap, peak_level};
+use crate::call::local::{AudioInput, AudioRead, Capture, LocalTap, Pacer, peak_level};
 use crate::call::{AudioSource, VideoSource};
 use confab_media::{AUDIO_FRAME_SAMPLES, I420Frame};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 /// Why a preview could not start.
@@ -116,19 +116,13 @@ fn video_preview(
         }
     };
     let interval = Duration::from_secs(1) / fps.max(1);
-    let mut next_at = Instant::now();
+    let mut pacer = Pacer::new(interval);
     while !stop.load(Ordering::Relaxed) {
         if capture.paced_by_us() {
-            next_at += interval;
-            let now = Instant::now();
-            if next_at > now {
-                thread::sleep(next_at - now);
-            } else {
-                next_at = now;
-            }
+            pacer.wait();
         }
         match capture.next() {
-            Ok(frame) => tap.frame(&frame),
+            Ok(frame) => tap.frame(&Arc::new(frame)),
             Err(e) => {
                 tracing::warn!(error = %e, "preview capture failed");
                 thread::sleep(interval);
@@ -169,6 +163,7 @@ fn audio_preview(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn a_test_pattern_and_tone_preview_shows_frames_and_a_level() -> Result<(), PreviewError> {

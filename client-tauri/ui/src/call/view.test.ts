@@ -5,7 +5,7 @@ import { buildFrame, PARTICIPANT_BYTES, PARTICIPANT_ID } from "../test/frames";
 
 let emit: (ev: CallEvent) => void = () => {};
 let pushFrame: (buf: ArrayBuffer) => void = () => {};
-const feed = { startArgs: () => [], setSources: vi.fn(), close: vi.fn() };
+const feed = { restart: vi.fn(), setSources: vi.fn(), close: vi.fn() };
 
 vi.mock("../api", async (importOriginal) => {
   const real = await importOriginal<typeof import("../api")>();

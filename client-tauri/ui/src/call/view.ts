@@ -35,7 +35,7 @@ export function callScreen(app: App, room: RoomView, initial: CallSettings): Scr
   const stats = new StatsPanel();
   const devices = new DevicesPanel(settings, (err) => app.fail(err));
   const renderer = new FrameRenderer(tiles.lookup);
-  const feed = openFrameFeed(renderer.push);
+  const feed = openFrameFeed(renderer.push, renderer.displaySize);
   const status = h("p", { id: "call-status", class: "call-status", role: "status" });
   let finished = false;
 

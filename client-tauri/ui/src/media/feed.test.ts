@@ -4,22 +4,7 @@ import { FrameFeed, type PullFn } from "./feed";
 
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
-describe("FrameFeed, push mode", () => {
-  it("hands a fresh channel to every start and pulls nothing", () => {
-    const onFrame = vi.fn();
-    const makeChannel = vi.fn(() => ({}));
-    const feed = new FrameFeed(onFrame, null, makeChannel);
-    expect(feed.mode).toBe("push");
-    const [a] = feed.startArgs();
-    const [b] = feed.startArgs();
-    expect(a).not.toBe(b);
-    expect(makeChannel).toHaveBeenCalledTimes(2);
-    expect(makeChannel).toHaveBeenCalledWith(onFrame);
-    feed.setSources(["local"]); // no-op
-  });
-});
-
-describe("FrameFeed, pull mode", () => {
+describe("FrameFeed", () => {
   /** A fake nextFrame: answers from a queue per source, then waits until released. */
   function fakeRust() {
     const queues = new Map<string, (ArrayBuffer | null)[]>();
@@ -37,19 +22,26 @@ describe("FrameFeed, pull mode", () => {
     return { pull, push, calls, waiting };
   }
 
+  it("asks for frames no larger than the source is shown", async () => {
+    const pull = vi.fn(async () => null);
+    const feed = new FrameFeed(
+      vi.fn(),
+      pull,
+      () => Promise.resolve(),
+      (source) => (source === "local" ? [320, 240] : [0, 0]),
+    );
+    feed.setSources(["local"]);
+    await tick();
+    feed.close();
+    expect(pull).toHaveBeenCalledWith("local", 0, [320, 240]);
+  });
+
   it("pulls each source in turn, asking for frames newer than the last one", async () => {
     const rust = fakeRust();
     rust.push("local", buildFrame({ source: 0, seq: 5n }));
     rust.push("local", buildFrame({ source: 0, seq: 9n }));
     const onFrame = vi.fn();
-    const feed = new FrameFeed(
-      onFrame,
-      rust.pull,
-      () => null,
-      () => Promise.resolve(),
-    );
-    expect(feed.mode).toBe("pull");
-    expect(feed.startArgs()).toEqual([]);
+    const feed = new FrameFeed(onFrame, rust.pull, () => Promise.resolve());
     feed.setSources(["local"]);
     await tick();
     await tick();
@@ -64,12 +56,7 @@ describe("FrameFeed, pull mode", () => {
 
   it("starts and stops loops as participants come and go", async () => {
     const rust = fakeRust();
-    const feed = new FrameFeed(
-      vi.fn(),
-      rust.pull,
-      () => null,
-      () => Promise.resolve(),
-    );
+    const feed = new FrameFeed(vi.fn(), rust.pull, () => Promise.resolve());
     feed.setSources(["local", "p1"]);
     feed.setSources(["local", "p1"]); // no duplicate loops
     expect(rust.calls.map(([s]) => s).sort()).toEqual(["local", "p1"]);
@@ -90,12 +77,7 @@ describe("FrameFeed, pull mode", () => {
     const rust = fakeRust();
     rust.push("local", buildFrame({ source: 0, seq: 7n }));
     rust.push("local", new ArrayBuffer(0));
-    const feed = new FrameFeed(
-      vi.fn(),
-      rust.pull,
-      () => null,
-      () => Promise.resolve(),
-    );
+    const feed = new FrameFeed(vi.fn(), rust.pull, () => Promise.resolve());
     feed.setSources(["local"]);
     await new Promise((r) => setTimeout(r, 150));
     expect(rust.calls.slice(0, 3)).toEqual([
@@ -111,12 +93,7 @@ describe("FrameFeed, pull mode", () => {
     rust.push("local", buildFrame({ source: 0, seq: 1n }));
     rust.push("local", buildFrame({ source: 0, seq: 2n }));
     let drawn: () => void = () => {};
-    const feed = new FrameFeed(
-      vi.fn(),
-      rust.pull,
-      () => null,
-      () => new Promise((r) => (drawn = r)),
-    );
+    const feed = new FrameFeed(vi.fn(), rust.pull, () => new Promise((r) => (drawn = r)));
     feed.setSources(["local"]);
     await tick();
     expect(rust.calls).toHaveLength(1);
@@ -134,12 +111,7 @@ describe("FrameFeed, pull mode", () => {
         n++;
         return n === 1 ? Promise.reject(new Error("no call")) : new Promise(() => {});
       };
-      const feed = new FrameFeed(
-        vi.fn(),
-        pull,
-        () => null,
-        () => Promise.resolve(),
-      );
+      const feed = new FrameFeed(vi.fn(), pull, () => Promise.resolve());
       feed.setSources(["local"]);
       await vi.advanceTimersByTimeAsync(600);
       expect(n).toBe(2);

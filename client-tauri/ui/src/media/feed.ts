@@ -1,15 +1,20 @@
-// Where frames come from. Two transports, one consumer (the renderer's push(buf)):
-// - push: Rust sends frames through a Tauri Channel<ArrayBuffer> handed to startPreview /
-//   joinCall (a fresh channel per call, since a channel numbers its messages from 0);
-// - pull: the UI asks `nextFrame(source, after)` per source ("local" or a participant id)
-//   in a loop, one request in flight per source, the next one after the previous frame had
-//   an animation frame to be drawn. An empty answer means "nothing new within a second".
-// Both deliver the same 40-byte-header messages (see frames.ts).
+// Where frames come from: the UI pulls them. Per source ("local" or a participant id) it
+// asks `nextFrame(source, after)` in a loop, one request in flight per source, the next one
+// after the previous frame had an animation frame to be drawn. That is the flow control: a
+// busy webview asks less often and Rust never queues frames for it. An empty answer means
+// "nothing new within a second". Frames are 40-byte-header messages (see frames.ts).
 
 import { parseFrameHeader } from "./frames";
 
-/** Asks for `source`'s first frame newer than `after`; null or empty when none came. */
-export type PullFn = (source: string, after: number) => Promise<ArrayBuffer | null>;
+/**
+ * Asks for `source`'s first frame newer than `after`, at most `size` device pixels
+ * ([0, 0]: full size); null or empty when none came.
+ */
+export type PullFn = (
+  source: string,
+  after: number,
+  size: [number, number],
+) => Promise<ArrayBuffer | null>;
 
 const RETRY_MS = 500;
 /** An empty answer faster than this is not a real wait: pause before asking again. */
@@ -25,29 +30,20 @@ export class FrameFeed {
 
   constructor(
     private readonly onFrame: (buf: ArrayBuffer) => void,
-    private readonly pull: PullFn | null,
-    private readonly makeChannel: (onFrame: (buf: ArrayBuffer) => void) => unknown,
+    private readonly pull: PullFn,
     private readonly ready: () => Promise<void> = nextAnimationFrame,
+    /** How large `source` is shown, in device pixels (frames are sent no larger). */
+    private readonly sizeOf: (source: string) => [number, number] = () => [0, 0],
   ) {}
 
-  get mode(): "push" | "pull" {
-    return this.pull ? "pull" : "push";
-  }
-
-  /**
-   * Extra arguments for startPreview / joinCall: a fresh channel in push mode, none in pull
-   * mode. Rust restarts its sequence numbers with a new preview or call, so the pull
-   * cursors start over too.
-   */
-  startArgs(): unknown[] {
-    if (!this.pull) return [this.makeChannel(this.onFrame)];
+  /** Rust numbers frames afresh with each preview or call: start the cursors over. */
+  restart(): void {
     this.cursors.clear();
-    return [];
   }
 
-  /** Sources to pull ("local" and remote participant ids); no-op in push mode. */
+  /** Sources to pull ("local" and remote participant ids). */
   setSources(ids: Iterable<string>): void {
-    if (!this.pull || this.closed) return;
+    if (this.closed) return;
     const wanted = new Set(ids);
     for (const id of this.sources) {
       if (!wanted.has(id)) {
@@ -77,7 +73,7 @@ export class FrameFeed {
       const started = Date.now();
       let buf: ArrayBuffer | null;
       try {
-        buf = await pull(source, this.cursors.get(source) ?? 0);
+        buf = await pull(source, this.cursors.get(source) ?? 0, this.sizeOf(source));
       } catch {
         await sleep(RETRY_MS);
         continue;

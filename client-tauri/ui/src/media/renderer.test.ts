@@ -114,6 +114,16 @@ describe("FrameRenderer", () => {
     expect(renderStats().frames).toBe(0);
   });
 
+  it("reports how many device pixels a tile's canvas covers", () => {
+    vi.spyOn(remote.canvas, "getBoundingClientRect").mockReturnValue({
+      width: 396,
+      height: 297.4,
+    } as DOMRect);
+    vi.stubGlobal("devicePixelRatio", 2);
+    expect(renderer.displaySize(PARTICIPANT_ID)).toEqual([792, 595]);
+    expect(renderer.displaySize("nobody")).toEqual([0, 0]);
+  });
+
   it("stops drawing after destroy", () => {
     renderer.push(buildFrame({ source: 0 }));
     renderer.destroy();

@@ -1,4 +1,4 @@
-// Draws video frames from the channel onto per-tile canvases. Frames are coalesced with
+// Draws video frames onto per-tile canvases. Frames are coalesced with
 // requestAnimationFrame: between two animation frames only the newest frame of each tile is
 // kept (older ones are dropped undrawn), then each is drawn once with putImageData straight
 // from the message's ArrayBuffer (no copy).
@@ -49,7 +49,19 @@ export class FrameRenderer {
     private readonly cancel: (id: number) => void = (id) => cancelAnimationFrame(id),
   ) {}
 
-  /** Channel handler: queue a frame message for the next animation frame. */
+  /**
+   * How many device pixels `key`'s canvas covers on screen, so Rust can send frames no
+   * larger than that; [0, 0] (no limit) while it is not laid out.
+   */
+  readonly displaySize = (key: string): [number, number] => {
+    const target = this.lookup(key);
+    if (!target) return [0, 0];
+    const box = target.canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    return [Math.round(box.width * dpr), Math.round(box.height * dpr)];
+  };
+
+  /** Queues a frame message for the next animation frame. */
   readonly push = (buf: ArrayBuffer): void => {
     if (this.stopped) return;
     const header = parseFrameHeader(buf);

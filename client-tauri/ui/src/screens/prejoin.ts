@@ -59,7 +59,7 @@ export function prejoinScreen(app: App, room: RoomView): Screen {
   const renderer = new FrameRenderer((key) =>
     key === LOCAL_KEY ? { tile: canvas, canvas } : null,
   );
-  const feed = openFrameFeed(renderer.push);
+  const feed = openFrameFeed(renderer.push, renderer.displaySize);
   feed.setSources([LOCAL_KEY]);
 
   // startPreview calls run one at a time; changes made meanwhile restart it once more.
