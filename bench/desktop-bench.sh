@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The desktop app's figures: the size of its .deb, the idle memory of its whole process
 # tree, and what rendering remote video costs (client-tauri/src-tauri/benches/desktop.rs).
-# Builds the release app and the .deb first (`tauri build --bundles deb`).
+# Builds the release app and the .deb first (scripts/package.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -10,8 +10,7 @@ client_deps_ensure
 desktop_deps_ensure
 desktop_test_tools_ensure
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confab-target}"
-(cd client-tauri/ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
-(cd client-tauri && ui/node_modules/.bin/tauri build --bundles deb)
+scripts/package.sh --bundles deb
 deb=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -n 1)
 echo "==> $(basename "$deb"): $(stat -c %s "$deb") bytes ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | grep -E 'Installed-Size|Depends'
