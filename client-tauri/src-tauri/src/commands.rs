@@ -2,7 +2,7 @@
 //! build.rs and capabilities/main.json). Each one only hands over to the session or the
 //! media state.
 
-use crate::error::AppError;
+use crate::error::{AppError, DeviceKind};
 use crate::frames::{self, FrameBytes};
 use crate::session::parse_room_id;
 use crate::views::{
@@ -90,7 +90,7 @@ pub async fn create_invite(state: State<'_, AppState>, room_id: String) -> Resul
 pub async fn list_devices() -> Result<Devices> {
     tokio::task::spawn_blocking(devices::list)
         .await
-        .map_err(AppError::device)
+        .map_err(|e| AppError::device(DeviceKind::Other, e))
 }
 
 #[tauri::command]

@@ -43,9 +43,10 @@ pub enum AppError {
     /// The server failed or answered something unexpected.
     #[error("{message}")]
     Server { message: String },
-    /// A camera, microphone or speaker could not be used.
+    /// A camera, microphone or speaker could not be used; `device` says which kind, so
+    /// the UI can offer the test pattern or tone instead.
     #[error("{message}")]
-    Device { message: String },
+    Device { message: String, device: DeviceKind },
     /// Something about the call (none running, one already running).
     #[error("{message}")]
     Call { message: String },
@@ -73,10 +74,33 @@ impl AppError {
         }
     }
 
-    pub fn device(message: impl std::fmt::Display) -> Self {
+    pub fn device(device: DeviceKind, message: impl std::fmt::Display) -> Self {
         Self::Device {
             message: message.to_string(),
+            device,
         }
+    }
+}
+
+/// Which kind of device an error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub enum DeviceKind {
+    Camera,
+    Microphone,
+    /// Listing devices, or a failure not tied to one device.
+    Other,
+}
+
+impl From<confab_core::call::PreviewError> for AppError {
+    fn from(e: confab_core::call::PreviewError) -> Self {
+        use confab_core::call::PreviewError;
+        let kind = match &e {
+            PreviewError::Camera(_) => DeviceKind::Camera,
+            PreviewError::Microphone(_) => DeviceKind::Microphone,
+            PreviewError::Thread(_) => DeviceKind::Other,
+        };
+        Self::device(kind, e)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The local preview and the call: starting and stopping them, moving their frames to
 //! the frame board, and turning the core's call events into UI events.
 
-use crate::error::AppError;
+use crate::error::{AppError, DeviceKind};
 use crate::events::{CallEvent, MicLevel};
 use crate::frames::{FrameBoard, LOCAL, Picture};
 use crate::views::{AudioChoice, CallSettings, ParticipantView, VideoChoice};
@@ -85,8 +85,7 @@ impl Media {
         let (video, audio) = (video.source(), audio.source());
         let preview = tokio::task::spawn_blocking(move || Preview::start(video, audio))
             .await
-            .map_err(AppError::device)?
-            .map_err(AppError::device)?;
+            .map_err(|e| AppError::device(DeviceKind::Other, e))??;
         let mut tasks = Tasks::default();
         tasks.spawn(pump_local(preview.frames(), Arc::clone(&self.board)));
         tasks.spawn(pump_level(app, preview.level()));

@@ -58,8 +58,11 @@ export type AppError_Deserialize =
 { kind: "unreachable"; message: string } | 
 /**  The server failed or answered something unexpected. */
 { kind: "server"; message: string } | 
-/**  A camera, microphone or speaker could not be used. */
-{ kind: "device"; message: string } | 
+/**
+ *  A camera, microphone or speaker could not be used; `device` says which kind, so
+ *  the UI can offer the test pattern or tone instead.
+ */
+{ kind: "device"; message: string; device: DeviceKind } | 
 /**  Something about the call (none running, one already running). */
 { kind: "call"; message: string };
 
@@ -75,8 +78,11 @@ export type AppError_Serialize =
 { kind: "unreachable"; message: string } | 
 /**  The server failed or answered something unexpected. */
 { kind: "server"; message: string } | 
-/**  A camera, microphone or speaker could not be used. */
-{ kind: "device"; message: string } | 
+/**
+ *  A camera, microphone or speaker could not be used; `device` says which kind, so
+ *  the UI can offer the test pattern or tone instead.
+ */
+{ kind: "device"; message: string; device: DeviceKind } | 
 /**  Something about the call (none running, one already running). */
 { kind: "call"; message: string };
 
@@ -194,6 +200,11 @@ export type CameraDevice = {
 	index: number,
 	name: string,
 };
+
+/**  Which kind of device an error is about. */
+export type DeviceKind = "camera" | "microphone" | 
+/**  Listing devices, or a failure not tied to one device. */
+"other";
 
 /**  Cameras, microphones and speakers, plus notes on what is missing. */
 export type Devices = {

@@ -99,3 +99,21 @@ describe("DevicePicker", () => {
     }
   });
 });
+
+describe("DevicePicker.useTestSource", () => {
+  it("ticks the test tone or pattern and disables the device select", () => {
+    const picker = new DevicePicker(full);
+    const changes: string[] = [];
+    picker.onChange((what) => changes.push(what));
+    expect(picker.audio).toEqual({ kind: "microphone", id: null });
+    picker.useTestSource("audio");
+    expect(picker.audio).toEqual({ kind: "tone" });
+    const tone = picker.el.querySelector<HTMLInputElement>("#use-test-tone");
+    const mic = picker.el.querySelector<HTMLSelectElement>("#mic-select");
+    expect(tone?.checked).toBe(true);
+    expect(mic?.disabled).toBe(true);
+    picker.useTestSource("video");
+    expect(picker.video).toEqual({ kind: "testPattern" });
+    expect(changes).toEqual([]);
+  });
+});

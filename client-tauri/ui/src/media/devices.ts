@@ -57,6 +57,8 @@ export class DevicePicker {
   readonly el: HTMLElement;
   readonly state: DeviceState;
   private readonly listeners: ((what: DeviceChange) => void)[] = [];
+  /** Ticks "test pattern" (video) or "test tone" (audio), without a change event. */
+  readonly useTestSource: (which: "video" | "audio") => void;
 
   /** Ids are `${prefix}camera-select`, `${prefix}mic-select`, `${prefix}use-test-pattern`... */
   constructor(devices: Devices, prefix = "", state: DeviceState = initialDeviceState(devices)) {
@@ -112,6 +114,13 @@ export class DevicePicker {
       this.emit("speaker");
     });
     sync();
+    this.useTestSource = (which) => {
+      const box = which === "video" ? pattern : tone;
+      box.checked = true;
+      if (which === "video") this.state.testPattern = true;
+      else this.state.tone = true;
+      sync();
+    };
 
     this.el = h(
       "div",

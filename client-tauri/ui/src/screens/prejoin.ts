@@ -1,13 +1,21 @@
 // Pre-join screen: pick camera, microphone and speaker with a live preview and mic level,
 // choose to start muted or with the camera off, then join the call.
 
-import { api, type Devices, micLevelEvents, openFrameFeed, type RoomView, subscribe } from "../api";
+import {
+  ApiError,
+  api,
+  type Devices,
+  micLevelEvents,
+  openFrameFeed,
+  type RoomView,
+  subscribe,
+} from "../api";
 import type { App, Screen } from "../app";
 import { h } from "../dom";
 import { describeError } from "../forms";
 import { DevicePicker } from "../media/devices";
 import { FrameRenderer, LOCAL_KEY } from "../media/renderer";
-import { toastError } from "../toasts";
+import { toastError, toastInfo } from "../toasts";
 
 const NO_DEVICES: Devices = { cameras: [], microphones: [], speakers: [], notes: [] };
 
@@ -20,6 +28,21 @@ function toggle(id: string, label: string): HTMLButtonElement {
 }
 
 const pressed = (b: HTMLButtonElement) => b.getAttribute("aria-pressed") === "true";
+
+/** The synthetic source to fall back on when `err` says a camera or microphone failed. */
+export function testSourceFor(
+  err: unknown,
+  picker: Pick<DevicePicker, "state">,
+): { which: "video" | "audio"; name: string } | null {
+  if (!(err instanceof ApiError) || err.error.kind !== "device") return null;
+  if (err.error.device === "camera" && !picker.state.testPattern) {
+    return { which: "video", name: "test pattern" };
+  }
+  if (err.error.device === "microphone" && !picker.state.tone) {
+    return { which: "audio", name: "test tone" };
+  }
+  return null;
+}
 
 export function prejoinScreen(app: App, room: RoomView): Screen {
   let alive = true;
@@ -78,7 +101,17 @@ export function prejoinScreen(app: App, room: RoomView): Screen {
           await api.startPreview(picker.video, picker.audio, feed);
           previewing = true;
         } catch (err) {
-          if (alive) app.fail(err);
+          const fallback = testSourceFor(err, picker);
+          if (alive && fallback) {
+            // A listed device that will not open: carry on with the synthetic source.
+            picker.useTestSource(fallback.which);
+            toastInfo(
+              `${describeError(err).replace(/\.$/, "")}. Using the ${fallback.name} instead.`,
+            );
+            again = true;
+          } else if (alive) {
+            app.fail(err);
+          }
         }
       } while (again && alive && !joining);
       running = null;
