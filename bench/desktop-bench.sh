@@ -5,12 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-rust_ensure
-client_deps_ensure
-desktop_deps_ensure
-desktop_test_tools_ensure
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confab-target}"
+# Also installs what the app builds against.
 scripts/package.sh --bundles deb
+rust_ensure
+desktop_test_tools_ensure
 deb=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -n 1)
 echo "==> $(basename "$deb"): $(stat -c %s "$deb") bytes ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | grep -E 'Installed-Size|Depends'

@@ -19,6 +19,7 @@
 mod support;
 
 use confab_app::frames::{BoardFrame, Picture, encode};
+use confab_core::call::I420Frame;
 use confab_media::video::pattern::SyntheticVideoSource;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -128,9 +129,8 @@ fn print_tree(label: &str, tree: &HashMap<u32, (String, u64, u64)>) -> u64 {
     total
 }
 
-fn conversion_cost() {
-    let mut source = SyntheticVideoSource::new(640, 480, 30).expect("pattern");
-    let frames: Vec<_> = (0..30).map(|_| Arc::new(source.next_frame())).collect();
+/// Average time to encode a 640x480 frame for a tile of at most `max` (0: full size).
+fn encode_time(frames: &[Arc<I420Frame>], max: (u32, u32)) -> Duration {
     let runs = 300;
     let started = Instant::now();
     for i in 0..runs {
@@ -138,26 +138,24 @@ fn conversion_cost() {
             seq: i as u64,
             picture: Picture::Local(Arc::clone(&frames[i % frames.len()])),
         };
-        std::hint::black_box(encode(&frame, 0, 0));
+        std::hint::black_box(encode(&frame, max.0, max.1));
     }
-    let per_frame = started.elapsed() / runs as u32;
+    started.elapsed() / runs as u32
+}
+
+fn conversion_cost() {
+    let mut source = SyntheticVideoSource::new(640, 480, 30).expect("pattern");
+    let frames: Vec<_> = (0..30).map(|_| Arc::new(source.next_frame())).collect();
+    let full = encode_time(&frames, (0, 0));
     println!(
         "I420 -> RGBA + header, 640x480: {:.0} us per frame = {:.1} % of a core at 30 fps",
-        per_frame.as_secs_f64() * 1e6,
-        per_frame.as_secs_f64() * 30.0 * 100.0
+        full.as_secs_f64() * 1e6,
+        full.as_secs_f64() * 30.0 * 100.0
     );
-    let started = Instant::now();
-    for i in 0..runs {
-        let frame = BoardFrame {
-            seq: i as u64,
-            picture: Picture::Local(Arc::clone(&frames[i % frames.len()])),
-        };
-        std::hint::black_box(encode(&frame, 396, 297));
-    }
-    let per_frame = started.elapsed() / runs as u32;
+    let tile = encode_time(&frames, (396, 297));
     println!(
         "same, scaled to fit 396x297 (a tile in a 1024x720 window): {:.0} us per frame",
-        per_frame.as_secs_f64() * 1e6,
+        tile.as_secs_f64() * 1e6,
     );
 }
 
