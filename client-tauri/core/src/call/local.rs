@@ -197,8 +197,8 @@ impl Pacer {
     }
 }
 
-/// Where the local media is shown to the user: captured frames before encoding (only
-/// copied while someone is subscribed) and the microphone's level.
+/// Where the local media is shown to the user: captured frames before encoding (shared
+/// with the encoder, and sent only while someone is subscribed) and the microphone's level.
 #[derive(Clone, Debug)]
 pub(crate) struct LocalTap {
     pub video: broadcast::Sender<Arc<I420Frame>>,

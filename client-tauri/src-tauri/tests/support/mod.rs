@@ -126,12 +126,26 @@ pub async fn type_into(client: &Client, css: &str, text: &str) {
     field.send_keys(text).await.expect("type");
 }
 
+/// Clicks `css`, retrying for a while: a toast can lie over a button for a few seconds,
+/// and a user would wait for it too.
 pub async fn click(client: &Client, css: &str) {
-    find(client, css)
-        .await
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let error = match find(client, css).await.click().await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            if let Ok(png) = client.screenshot().await {
+                let _ = std::fs::write(std::env::temp_dir().join("confab-e2e-failure.png"), png);
+            }
+            panic!(
+                "click {css}: {error:?} (screenshot in the temp dir: confab-e2e-failure.png)\n{}",
+                page_source(client).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Polls `read` until it gives `Some`, for up to `secs`.
