@@ -30,8 +30,25 @@ use support::{Desktop, eventually};
 /// Clock ticks per second for /proc/<pid>/stat times (Linux's USER_HZ).
 const TICKS: f64 = 100.0;
 
-fn page_kib() -> u64 {
-    4
+/// Page size in KiB (x86-64 Linux).
+const PAGE_KIB: u64 = 4;
+
+/// The name and the fields after it of a `/proc/.../stat` file. The name is in
+/// parentheses and may contain spaces.
+fn parse_stat(path: &Path) -> Option<(String, Vec<u64>)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields = stat
+        .get(close + 2..)?
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0))
+        .collect();
+    Some((stat[open + 1..close].to_owned(), fields))
+}
+
+/// After the name: state(0) ppid(1) ... utime(11) stime(12) ... rss(21) pages.
+fn field(fields: &[u64], i: usize) -> u64 {
+    fields.get(i).copied().unwrap_or(0)
 }
 
 /// (pid, parent, name, rss KiB, cpu ticks) of every process.
@@ -41,23 +58,15 @@ fn processes() -> Vec<(u32, u32, String, u64, u64)> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Some((name, f)) = parse_stat(&entry.path().join("stat")) else {
             continue;
         };
-        // The name is in parentheses and may contain spaces.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_owned();
-        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let field = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        // After the name: state(0) ppid(1) ... utime(11) stime(12) ... rss(21) pages.
         out.push((
             pid,
-            u32::try_from(field(1)).unwrap_or(0),
+            u32::try_from(field(&f, 1)).unwrap_or(0),
             name,
-            field(21) * page_kib(),
-            field(11) + field(12),
+            field(&f, 21) * PAGE_KIB,
+            field(&f, 11) + field(&f, 12),
         ));
     }
     out
@@ -101,15 +110,9 @@ fn threads(pid: u32) -> HashMap<String, u64> {
         .flatten()
         .flatten()
     {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        let field = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        *out.entry(stat[open + 1..close].to_owned()).or_default() += field(11) + field(12);
+        if let Some((name, f)) = parse_stat(&entry.path().join("stat")) {
+            *out.entry(name).or_default() += field(&f, 11) + field(&f, 12);
+        }
     }
     out
 }

@@ -120,6 +120,22 @@ export function setBusy(form: HTMLFormElement, busy: boolean): void {
   }
 }
 
+/** Runs a form's submission with the form marked busy; a failure goes to `onError`. */
+export async function whileBusy(
+  form: HTMLFormElement,
+  action: () => Promise<void>,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  setBusy(form, true);
+  try {
+    await action();
+  } catch (err) {
+    onError(err);
+  } finally {
+    setBusy(form, false);
+  }
+}
+
 /** Like showApiError, but a signed-out error goes to the app (which shows the Auth screen). */
 export function reportFormError(
   app: { fail(err: unknown): void },

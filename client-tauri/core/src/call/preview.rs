@@ -44,28 +44,26 @@ impl Preview {
             threads: Vec::new(),
         };
         if let Some(source) = video {
-            let (opened_tx, opened_rx) = std_mpsc::channel();
             let (tap, stop) = (preview.tap.clone(), Arc::clone(&preview.stop));
-            preview.threads.push(
-                thread::Builder::new()
-                    .name("confab-preview-video".into())
-                    .spawn(move || video_preview(&source, &tap, &stop, &opened_tx))?,
-            );
-            if let Ok(Err(e)) | Err(e) = opened_rx.recv().map_err(|e| e.to_string()) {
-                return Err(PreviewError::Camera(e));
-            }
+            let opened = spawn_opened(
+                &mut preview.threads,
+                "confab-preview-video",
+                move |opened| {
+                    video_preview(&source, &tap, &stop, &opened);
+                },
+            )?;
+            opened.map_err(PreviewError::Camera)?;
         }
         if let Some(source) = audio {
-            let (opened_tx, opened_rx) = std_mpsc::channel();
             let (tap, stop) = (preview.tap.clone(), Arc::clone(&preview.stop));
-            preview.threads.push(
-                thread::Builder::new()
-                    .name("confab-preview-audio".into())
-                    .spawn(move || audio_preview(&source, &tap, &stop, &opened_tx))?,
-            );
-            if let Ok(Err(e)) | Err(e) = opened_rx.recv().map_err(|e| e.to_string()) {
-                return Err(PreviewError::Microphone(e));
-            }
+            let opened = spawn_opened(
+                &mut preview.threads,
+                "confab-preview-audio",
+                move |opened| {
+                    audio_preview(&source, &tap, &stop, &opened);
+                },
+            )?;
+            opened.map_err(PreviewError::Microphone)?;
         }
         Ok(preview)
     }
@@ -97,6 +95,24 @@ impl Drop for Preview {
     fn drop(&mut self) {
         self.halt();
     }
+}
+
+/// Starts a capture thread (kept in `threads`) and waits until it says whether its
+/// source opened.
+fn spawn_opened(
+    threads: &mut Vec<thread::JoinHandle<()>>,
+    name: &str,
+    body: impl FnOnce(std_mpsc::Sender<Result<(), String>>) + Send + 'static,
+) -> std::io::Result<Result<(), String>> {
+    let (opened_tx, opened_rx) = std_mpsc::channel();
+    threads.push(
+        thread::Builder::new()
+            .name(name.into())
+            .spawn(move || body(opened_tx))?,
+    );
+    Ok(opened_rx
+        .recv()
+        .unwrap_or_else(|_| Err("the capture thread ended".to_owned())))
 }
 
 fn video_preview(

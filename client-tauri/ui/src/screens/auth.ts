@@ -3,7 +3,14 @@
 import { api } from "../api";
 import type { App, Screen } from "../app";
 import { h } from "../dom";
-import { type FieldMap, field, formError, setBusy, showApiError, showFieldErrors } from "../forms";
+import {
+  type FieldMap,
+  field,
+  formError,
+  showApiError,
+  showFieldErrors,
+  whileBusy,
+} from "../forms";
 import {
   normalizeUsername,
   PASSWORD_MAX,
@@ -72,15 +79,14 @@ function signUpForm(app: App): HTMLFormElement {
       confirmPassword: confirm.input.value,
     };
     if (showFieldErrors(form, fields, validateSignUp(values))) return;
-    setBusy(form, true);
-    try {
-      app.me = await api.signUp(values);
-      app.go({ name: "rooms" });
-    } catch (err) {
-      showApiError(form, fields, err);
-    } finally {
-      setBusy(form, false);
-    }
+    await whileBusy(
+      form,
+      async () => {
+        app.me = await api.signUp(values);
+        app.go({ name: "rooms" });
+      },
+      (err) => showApiError(form, fields, err),
+    );
   });
   return form;
 }
@@ -117,15 +123,14 @@ function logInForm(app: App): HTMLFormElement {
     e.preventDefault();
     const who = login.input.value.trim();
     if (showFieldErrors(form, fields, validateLogIn(who, password.input.value))) return;
-    setBusy(form, true);
-    try {
-      app.me = await api.logIn(who, password.input.value);
-      app.go({ name: "rooms" });
-    } catch (err) {
-      showApiError(form, fields, err);
-    } finally {
-      setBusy(form, false);
-    }
+    await whileBusy(
+      form,
+      async () => {
+        app.me = await api.logIn(who, password.input.value);
+        app.go({ name: "rooms" });
+      },
+      (err) => showApiError(form, fields, err),
+    );
   });
   return form;
 }

@@ -8,8 +8,8 @@ import {
   field,
   formError,
   reportFormError,
-  setBusy,
   showFieldErrors,
+  whileBusy,
 } from "../forms";
 import { appHeader } from "../header";
 import { toastSuccess } from "../toasts";
@@ -133,17 +133,16 @@ function createForm(app: App, reload: () => Promise<void>): HTMLFormElement {
     if (te) errors.title = te;
     if (me) errors.max_participants = me;
     if (showFieldErrors(form, fields, errors)) return;
-    setBusy(form, true);
-    try {
-      const room = await api.createRoom(title.input.value.trim(), Number(max.input.value));
-      toastSuccess(`Room “${room.title}” created`);
-      title.input.value = "";
-      await reload();
-    } catch (err) {
-      reportFormError(app, form, fields, err);
-    } finally {
-      setBusy(form, false);
-    }
+    await whileBusy(
+      form,
+      async () => {
+        const room = await api.createRoom(title.input.value.trim(), Number(max.input.value));
+        toastSuccess(`Room “${room.title}” created`);
+        title.input.value = "";
+        await reload();
+      },
+      (err) => reportFormError(app, form, fields, err),
+    );
   });
   return form;
 }
@@ -172,17 +171,16 @@ function joinForm(app: App, reload: () => Promise<void>): HTMLFormElement {
     ) {
       return;
     }
-    setBusy(form, true);
-    try {
-      const room = await api.joinRoom(value);
-      toastSuccess(`You joined “${room.title}”`);
-      target.input.value = "";
-      await reload();
-    } catch (err) {
-      reportFormError(app, form, fields, err);
-    } finally {
-      setBusy(form, false);
-    }
+    await whileBusy(
+      form,
+      async () => {
+        const room = await api.joinRoom(value);
+        toastSuccess(`You joined “${room.title}”`);
+        target.input.value = "";
+        await reload();
+      },
+      (err) => reportFormError(app, form, fields, err),
+    );
   });
   return form;
 }

@@ -3,7 +3,7 @@
 import { api } from "../api";
 import type { App, Screen } from "../app";
 import { h } from "../dom";
-import { describeError, field, setBusy, setFieldError } from "../forms";
+import { describeError, field, setFieldError, whileBusy } from "../forms";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8080";
 
@@ -34,16 +34,17 @@ export function serverScreen(app: App, current: string | null = null): Screen {
       url.input.focus();
       return;
     }
-    setBusy(form, true);
-    try {
-      app.serverUrl = await api.setServer(value);
-      app.go({ name: "auth", tab: current ? "login" : "signup" });
-    } catch (err) {
-      setFieldError(url.input, describeError(err));
-      url.input.focus();
-    } finally {
-      setBusy(form, false);
-    }
+    await whileBusy(
+      form,
+      async () => {
+        app.serverUrl = await api.setServer(value);
+        app.go({ name: "auth", tab: current ? "login" : "signup" });
+      },
+      (err) => {
+        setFieldError(url.input, describeError(err));
+        url.input.focus();
+      },
+    );
   });
   const el = h(
     "section",
