@@ -3,7 +3,7 @@
 //! Request fields default to empty when missing so the server can answer a missing field
 //! with a field error ("is required") instead of a generic parse error.
 
-use crate::ids::{RoomId, SessionId, UserId};
+use crate::ids::{ContactRequestId, MessageId, RoomId, SessionId, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -27,6 +27,32 @@ pub const ROOM_MIN_PARTICIPANTS: u32 = 2;
 pub const ROOM_MAX_PARTICIPANTS: u32 = 16;
 /// Participant limit when the creator gives none.
 pub const ROOM_DEFAULT_PARTICIPANTS: u32 = 8;
+/// Most members a group holds unless the server is configured otherwise.
+pub const GROUP_DEFAULT_MAX_MEMBERS: u32 = 250;
+/// Longest message body, in characters.
+pub const MESSAGE_BODY_MAX: usize = 4000;
+/// Longest `Idempotency-Key` / `client_id`, in characters.
+pub const CLIENT_ID_MAX: usize = 64;
+/// Messages in a page when the client asks for no number.
+pub const MESSAGE_PAGE_DEFAULT: u32 = 20;
+/// Most messages in one page.
+pub const MESSAGE_PAGE_MAX: u32 = 100;
+/// Most messages (or changed messages) in one catch-up page.
+pub const CHANGES_PAGE_MAX: u32 = 1000;
+/// Characters of a message body shown in a room's last-message preview.
+pub const PREVIEW_CHARS: usize = 100;
+/// Most distinct reactions on one message.
+pub const REACTIONS_MAX: usize = 20;
+/// Groups of at most this many members send read and delivery receipts.
+pub const RECEIPTS_MAX_MEMBERS: u32 = 25;
+/// Most pending outgoing contact requests per user.
+pub const PENDING_REQUESTS_MAX: u32 = 20;
+/// Fewest characters of a user search.
+pub const USER_SEARCH_MIN: usize = 2;
+/// Most users a search returns.
+pub const USER_SEARCH_MAX: usize = 20;
+/// Unread and mention counts stop counting here (the client shows "9999+").
+pub const UNREAD_COUNT_CAP: u32 = 9999;
 
 /// `POST /api/auth/register`
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -97,6 +123,10 @@ pub struct Me {
     pub email: String,
     pub display_name: Option<String>,
     pub status_text: Option<String>,
+    /// Whether others see when you have read their messages (`read` events). Your own
+    /// devices always learn of your read marker.
+    #[serde(default = "yes")]
+    pub share_read_receipts: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
@@ -118,6 +148,11 @@ pub struct PublicUser {
 pub struct UpdateProfileRequest {
     pub display_name: Option<String>,
     pub status_text: Option<String>,
+    pub share_read_receipts: Option<bool>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One login session of the signed-in user.
@@ -148,26 +183,152 @@ pub struct CreateRoomRequest {
     pub max_participants: Option<u32>,
 }
 
+/// What a room is for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    /// Exactly two users, at most one per pair, opened from a contact.
+    Direct,
+    /// A titled room with an owner, admins and members.
+    #[default]
+    Group,
+    /// A room inside a community (not created by this version).
+    Channel,
+}
+
+impl RoomKind {
+    /// The name stored in the database and used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Group => "group",
+            Self::Channel => "channel",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "direct" => Some(Self::Direct),
+            "group" => Some(Self::Group),
+            "channel" => Some(Self::Channel),
+            _ => None,
+        }
+    }
+}
+
 /// A room, as its members see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Room {
     pub id: RoomId,
+    #[serde(default)]
+    pub kind: RoomKind,
+    /// A group's title; empty for a direct room (show the other user instead).
     pub title: String,
     pub owner_id: UserId,
+    /// The call's capacity (2-16); not a membership limit.
     pub max_participants: u32,
     pub member_count: u32,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-/// Whether a member owns the room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A member's standing in a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RoomRole {
+    /// One per group: manages admins; leaving hands the room to the oldest admin.
     Owner,
+    /// Adds and removes members, renames the room, deletes others' messages.
+    Admin,
     Member,
+}
+
+impl RoomRole {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owner => "owner",
+            Self::Admin => "admin",
+            Self::Member => "member",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "owner" => Some(Self::Owner),
+            "admin" => Some(Self::Admin),
+            "member" => Some(Self::Member),
+            _ => None,
+        }
+    }
+
+    /// Owner or admin.
+    pub fn is_admin(self) -> bool {
+        matches!(self, Self::Owner | Self::Admin)
+    }
+}
+
+/// Whether someone is around.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceStatus {
+    Online,
+    /// Connected, but the user has been away from the device for a while.
+    Idle,
+    #[default]
+    Offline,
+}
+
+/// The last message of a room, as the room list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessagePreview {
+    pub message_id: MessageId,
+    pub seq: u64,
+    /// None for a system message.
+    pub author: Option<PublicUser>,
+    pub kind: MessageKind,
+    /// The first [`PREVIEW_CHARS`] characters of the body.
+    pub body: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/rooms`: one room of mine with what the room list shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomSummary {
+    #[serde(flatten)]
+    pub room: Room,
+    /// For a direct room: the other user.
+    pub other_user: Option<PublicUser>,
+    /// For a direct room: the other user's presence (offline when hidden from you).
+    pub other_presence: Option<PresenceStatus>,
+    pub my_role: RoomRole,
+    /// The newest message that is not deleted.
+    pub last_message: Option<MessagePreview>,
+    /// Messages after my read marker, not mine, not deleted, not from users I block
+    /// (at most [`UNREAD_COUNT_CAP`]).
+    pub unread_count: u32,
+    /// Unread messages that mention me (at most [`UNREAD_COUNT_CAP`]).
+    pub mention_count: u32,
+    /// My read marker: the seq of the last message I have read.
+    pub last_read_seq: u64,
+    /// The seq of the newest message.
+    pub last_seq: u64,
+    /// The room's change counter: every change (message, edit, delete, reaction) takes
+    /// the next one. A client that has seen every change up to `rev` is up to date.
+    pub rev: u64,
+    /// I muted this room: no notifications (unread counts still count).
+    pub muted: bool,
+    /// People in the room's call right now (0: no call).
+    pub call_participants: u32,
 }
 
 /// A member of a room.
@@ -187,6 +348,227 @@ pub struct RoomDetail {
     #[serde(flatten)]
     pub room: Room,
     pub members: Vec<RoomMember>,
+}
+
+/// `PATCH /api/rooms/{id}` (admins): absent fields stay as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct UpdateRoomRequest {
+    pub title: Option<String>,
+    pub max_participants: Option<u32>,
+}
+
+/// `PATCH /api/rooms/{id}/settings`: my own settings for a room.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct RoomSettingsRequest {
+    pub muted: Option<bool>,
+}
+
+/// `POST /api/rooms/{id}/members` (admins add one of their contacts).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddMemberRequest {
+    pub user_id: UserId,
+}
+
+/// `PATCH /api/rooms/{id}/members/{user_id}` (the owner makes or unmakes admins).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateMemberRequest {
+    /// `admin` or `member`.
+    pub role: RoomRole,
+}
+
+/// `POST /api/rooms/{id}/read`: moves my read marker forward (never back).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadRequest {
+    pub seq: u64,
+}
+
+/// What kind of timeline entry a message is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Written by a user.
+    #[default]
+    Text,
+    /// System: a direct call nobody answered. `author` is the caller; `body` says
+    /// "Missed call" or "Missed video call".
+    MissedCall,
+}
+
+impl MessageKind {
+    /// The name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::MissedCall => "missed_call",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "text" => Some(Self::Text),
+            "missed_call" => Some(Self::MissedCall),
+            _ => None,
+        }
+    }
+}
+
+/// One emoji on a message and who put it there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    pub emoji: String,
+    /// In the order they reacted.
+    pub users: Vec<UserId>,
+}
+
+/// A message in a room's timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Message {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    /// Its place in the room: 1, 2, 3 ... with no gaps.
+    pub seq: u64,
+    /// The room change (`rev`) that last touched it: its creation, edit, deletion or
+    /// latest reaction.
+    pub rev: u64,
+    pub kind: MessageKind,
+    /// None only for system messages without a user behind them.
+    pub author: Option<UserId>,
+    /// Empty once deleted.
+    pub body: String,
+    pub reply_to: Option<MessageId>,
+    pub reactions: Vec<Reaction>,
+    /// Members the body mentions with `@username` (groups only).
+    pub mentions: Vec<UserId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub edited_at: Option<OffsetDateTime>,
+    /// A tombstone: the seq stays, the body is gone.
+    pub deleted: bool,
+    /// The author's idempotency key.
+    pub client_id: Option<String>,
+    /// True when the author is someone you block: clients collapse it. Never true in
+    /// what other users receive.
+    #[serde(default)]
+    pub author_blocked: bool,
+}
+
+/// `POST /api/rooms/{id}/messages` (with an `Idempotency-Key` header).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct SendMessageRequest {
+    /// 1-4000 characters, not blank.
+    pub body: String,
+    pub reply_to: Option<MessageId>,
+}
+
+/// `PATCH /api/rooms/{id}/messages/{message_id}`
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct EditMessageRequest {
+    pub body: String,
+}
+
+/// `GET /api/rooms/{id}/messages`: messages in ascending seq.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub has_more_before: bool,
+    pub has_more_after: bool,
+}
+
+/// `GET /api/rooms/{id}/changes?since=REV`: every message created or changed after
+/// `since`, in ascending `rev` (each message once, as it is now). Apply them, then ask
+/// again from `rev` while `has_more`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangesPage {
+    pub messages: Vec<Message>,
+    /// The rev these messages bring you up to (ask again from here).
+    pub rev: u64,
+    pub has_more: bool,
+    /// My read marker now.
+    pub last_read_seq: u64,
+}
+
+/// A contact (friend).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Contact {
+    pub user: PublicUser,
+    pub presence: PresenceStatus,
+    /// Our direct room, once either of us opened it.
+    pub direct_room_id: Option<RoomId>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+}
+
+/// A pending contact request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactRequest {
+    pub id: ContactRequestId,
+    pub from: PublicUser,
+    pub to: PublicUser,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// `GET /api/contacts/requests`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactRequests {
+    pub incoming: Vec<ContactRequest>,
+    pub outgoing: Vec<ContactRequest>,
+}
+
+/// `POST /api/contacts/requests`
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendContactRequest {
+    pub user_id: UserId,
+}
+
+/// Answer to `POST /api/contacts/requests`: 201 with `pending` and the request, or 200
+/// with `accepted` and the contact when they had already asked you.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ContactRequestOutcome {
+    pub status: ContactRequestStatus,
+    pub request: Option<ContactRequest>,
+    pub contact: Option<Contact>,
+}
+
+/// See [`ContactRequestOutcome`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ContactRequestStatus {
+    Pending,
+    Accepted,
+}
+
+/// `GET /api/blocks`: someone I block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BlockedUser {
+    pub user: PublicUser,
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
 }
 
 /// `POST /api/rooms/{id}/invites`; the body may be empty.

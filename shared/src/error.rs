@@ -29,6 +29,10 @@ pub enum ErrorCode {
     Conflict,
     /// The room or its call has reached its participant limit.
     RoomFull,
+    /// You may not message, add or call this user (not a contact, or not reachable for
+    /// you). Deliberately the same answer whatever the reason, so a block cannot be told
+    /// apart from a privacy setting.
+    CannotMessageUser,
     /// The resource existed but is no longer usable (expired or used-up invite).
     Gone,
     /// The body or message is larger than allowed.

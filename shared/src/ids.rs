@@ -58,3 +58,11 @@ uuid_id!(
     /// devices is two participants.
     ParticipantId
 );
+uuid_id!(
+    /// A chat message (or a system message such as a missed call) in a room's timeline.
+    MessageId
+);
+uuid_id!(
+    /// A pending contact (friend) request.
+    ContactRequestId
+);

@@ -11,4 +11,4 @@ pub mod ids;
 pub mod signal;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use ids::{ParticipantId, RoomId, SessionId, UserId};
+pub use ids::{ContactRequestId, MessageId, ParticipantId, RoomId, SessionId, UserId};

@@ -1,15 +1,25 @@
 //! The WebSocket protocol of `GET /ws`: one typed enum per direction, tagged by `type`.
 //! `docs/protocol.md` documents every message and close code.
 
+use crate::api::{Contact, ContactRequest, Message, PresenceStatus, Reaction, Room, RoomSummary};
 use crate::error::ErrorDetail;
-use crate::ids::{ParticipantId, RoomId, UserId};
+use crate::ids::{ContactRequestId, MessageId, ParticipantId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change to [`ClientMsg`] or [`ServerMsg`].
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The `Sec-WebSocket-Protocol` a client offers (and the server selects) for this version.
-pub const SUBPROTOCOL: &str = "confab.v1";
+pub const SUBPROTOCOL: &str = "confab.v2";
+
+/// A client sends `typing` at most this often per room.
+pub const TYPING_INTERVAL_MS: u64 = 3000;
+
+/// The server forgets a `typing` after this long without another.
+pub const TYPING_EXPIRY_MS: u64 = 8000;
+
+/// A direct call rings this long before it counts as missed.
+pub const RING_TIMEOUT_SECS: u64 = 30;
 
 /// A client that cannot send an `auth` message (a browser) may instead offer a second
 /// subprotocol `confab.bearer.<access token>`; the server never echoes it back.
@@ -78,7 +88,42 @@ pub struct Participant {
     pub video_muted: bool,
 }
 
-/// Client -> server.
+/// Someone's presence, as a snapshot entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEntry {
+    pub user_id: UserId,
+    pub status: PresenceStatus,
+}
+
+/// What a client may set its own presence to (offline is having no connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnPresence {
+    Online,
+    Idle,
+}
+
+/// Why a ring stopped on a device that was ringing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingEnd {
+    /// Answered (on this or another of the callee's devices).
+    Answered,
+    /// Declined (on this or another of the callee's devices).
+    Declined,
+    /// The caller hung up first.
+    Cancelled,
+    /// Nobody answered in time.
+    Missed,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Client -> server. Any client message may also carry `"request_id": <u64>`; the
+/// server's direct reply to it (`error`, `message_ack`, `call_joined`) carries it back,
+/// so a client with several requests in flight can match replies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
@@ -91,8 +136,16 @@ pub enum ClientMsg {
     Reauth { token: String },
     /// Application-level ping; answered with `pong` carrying the same nonce.
     Ping { nonce: u64 },
-    /// Join the call of a room you are a member of (leaves any other call first).
-    JoinCall { room_id: RoomId },
+    /// Join the call of a room you are a member of (leaves any other call first). In a
+    /// direct room, starting the call rings the other user; `video: false` is an audio
+    /// call (joined with the camera off).
+    JoinCall {
+        room_id: RoomId,
+        #[serde(default = "yes")]
+        video: bool,
+    },
+    /// Refuse a ringing direct call (on every one of your devices).
+    DeclineCall { room_id: RoomId },
     /// Leave the call.
     LeaveCall { room_id: RoomId },
     /// SDP offer for one participant of the same call.
@@ -119,6 +172,23 @@ pub enum ClientMsg {
         audio_muted: bool,
         video_muted: bool,
     },
+    /// Send a message; answered with `message_ack` (or an `error` carrying `client_id`).
+    /// `client_id` is the idempotency key: sending it again returns the same message.
+    SendMessage {
+        room_id: RoomId,
+        client_id: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+    },
+    /// I am typing in this room (at most every [`TYPING_INTERVAL_MS`]).
+    Typing { room_id: RoomId },
+    /// I have read up to `seq`: moves my read marker forward.
+    Read { room_id: RoomId, seq: u64 },
+    /// This device has received messages up to `seq`.
+    Delivered { room_id: RoomId, seq: u64 },
+    /// Online, or idle (away from the device).
+    SetPresence { status: OwnPresence },
 }
 
 impl ClientMsg {
@@ -129,6 +199,12 @@ impl ClientMsg {
             Self::Reauth { .. } => "reauth",
             Self::Ping { .. } => "ping",
             Self::JoinCall { .. } => "join_call",
+            Self::DeclineCall { .. } => "decline_call",
+            Self::SendMessage { .. } => "send_message",
+            Self::Typing { .. } => "typing",
+            Self::Read { .. } => "read",
+            Self::Delivered { .. } => "delivered",
+            Self::SetPresence { .. } => "set_presence",
             Self::LeaveCall { .. } => "leave_call",
             Self::Offer { .. } => "offer",
             Self::Answer { .. } => "answer",
@@ -160,15 +236,20 @@ pub enum ServerMsg {
     Reauthenticated { token_expires_at: i64 },
     /// Answer to `ping`.
     Pong { nonce: u64 },
-    /// Online users that share a room with you, sent once after `welcome`.
-    PresenceSnapshot { online: Vec<UserId> },
-    /// A user that shares a room with you came online or went offline.
-    Presence { user_id: UserId, online: bool },
+    /// Contacts and co-members who are online or idle, sent once after `welcome`.
+    PresenceSnapshot { online: Vec<PresenceEntry> },
+    /// A contact or co-member came online, went idle or went offline.
+    Presence {
+        user_id: UserId,
+        status: PresenceStatus,
+    },
     /// You joined a call: everyone already in it (not you).
     CallJoined {
         room_id: RoomId,
         participants: Vec<Participant>,
         participant_count: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<u64>,
     },
     /// You left a call (you asked, joined another, left the room, or the room was deleted).
     CallLeft { room_id: RoomId },
@@ -219,7 +300,84 @@ pub enum ServerMsg {
         /// The `type` of the refused message, when it could be read.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         in_reply_to: Option<String>,
+        /// The refused message's `request_id`, when it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<u64>,
+        /// The refused `send_message`'s `client_id`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
     },
+    /// Your `send_message` was stored (or had been: a retry gets the original).
+    MessageAck {
+        client_id: String,
+        message: Message,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<u64>,
+    },
+    /// A new message in one of your rooms (`message.rev` is the room's change number).
+    MessageCreated { message: Message },
+    /// A message was edited.
+    MessageUpdated { message: Message },
+    /// A message was deleted: `message` is its tombstone.
+    MessageDeleted { message: Message },
+    /// A message's reactions changed; `rev` is the room's change number.
+    ReactionChanged {
+        room_id: RoomId,
+        message_id: MessageId,
+        rev: u64,
+        reactions: Vec<Reaction>,
+    },
+    /// Someone is typing (`expires_in_ms` > 0) or stopped (0).
+    Typing {
+        room_id: RoomId,
+        user_id: UserId,
+        expires_in_ms: u64,
+    },
+    /// A member read up to `seq` (also sent to your own other devices for your marker).
+    Read {
+        room_id: RoomId,
+        user_id: UserId,
+        seq: u64,
+    },
+    /// A member's device received messages up to `seq`.
+    Delivered {
+        room_id: RoomId,
+        user_id: UserId,
+        seq: u64,
+    },
+    /// You became a member of a room.
+    RoomAdded { room: RoomSummary },
+    /// A room of yours changed (title, members, call capacity, owner).
+    RoomUpdated { room: Room },
+    /// You are no longer a member of this room (left, removed, or it was deleted).
+    RoomRemoved { room_id: RoomId },
+    /// Someone asked to become your contact.
+    ContactRequest { request: ContactRequest },
+    /// A contact request to or from you went away (declined, cancelled).
+    ContactRequestRemoved { request_id: ContactRequestId },
+    /// You have a new contact.
+    ContactAdded { contact: Contact },
+    /// A contact is gone (removed, or blocked by either side).
+    ContactRemoved { user_id: UserId },
+    /// A direct call is ringing for you.
+    CallRinging {
+        room_id: RoomId,
+        from: UserId,
+        video: bool,
+    },
+    /// A ring on this device stopped.
+    CallRingStopped { room_id: RoomId, reason: RingEnd },
+    /// The user you called declined.
+    CallDeclined { room_id: RoomId, by: UserId },
+    /// A direct call went unanswered (the caller and the callee both get it).
+    CallMissed { room_id: RoomId },
+    /// A call started in a room of yours, or its participant count changed.
+    CallStarted {
+        room_id: RoomId,
+        participant_count: usize,
+    },
+    /// The call in a room of yours ended.
+    CallEnded { room_id: RoomId },
 }
 
 #[cfg(test)]
@@ -229,12 +387,25 @@ mod tests {
     #[test]
     fn client_messages_are_tagged_snake_case() {
         let room_id = RoomId::new();
-        let msg = ClientMsg::JoinCall { room_id };
+        let msg = ClientMsg::JoinCall {
+            room_id,
+            video: true,
+        };
         let json = serde_json::to_value(&msg).expect("serializes");
         assert_eq!(json["type"], "join_call");
         assert_eq!(json["room_id"], room_id.to_string());
         let back: ClientMsg = serde_json::from_value(json).expect("parses");
         assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn a_join_without_video_is_a_video_call() {
+        let msg: ClientMsg = serde_json::from_str(&format!(
+            r#"{{"type":"join_call","room_id":"{}"}}"#,
+            RoomId::new()
+        ))
+        .expect("parses");
+        assert!(matches!(msg, ClientMsg::JoinCall { video: true, .. }));
     }
 
     #[test]

@@ -1372,7 +1372,10 @@ impl RelayClient {
             let _permit = limit.acquire().await?;
             connect(&self.url, &self.token).await?
         };
-        let join = ClientMsg::JoinCall { room_id: self.room };
+        let join = ClientMsg::JoinCall {
+            room_id: self.room,
+            video: true,
+        };
         ws.send(Message::text(serde_json::to_string(&join)?))
             .await
             .context("sending join_call")?;
@@ -1495,7 +1498,9 @@ async fn read_loop(
                     None => shared.problem(|| format!("candidate from a stranger: {from}")),
                 }
             }
-            Ok(ServerMsg::Error { error, in_reply_to }) => {
+            Ok(ServerMsg::Error {
+                error, in_reply_to, ..
+            }) => {
                 shared.server_errors.fetch_add(1, Relaxed);
                 shared.problem(|| {
                     format!(

@@ -69,6 +69,15 @@ pub struct Config {
     #[arg(long, env = "CONFAB_WS_IDLE_TIMEOUT", default_value_t = 60)]
     pub ws_idle_timeout: u64,
 
+    /// Chat messages one user may send per second, over REST and WebSocket together
+    /// (bursts of three times that pass).
+    #[arg(long, env = "CONFAB_MESSAGE_RATE", default_value_t = 5)]
+    pub message_rate: u32,
+
+    /// Most members a group may hold.
+    #[arg(long, env = "CONFAB_MAX_GROUP_MEMBERS", default_value_t = shared::api::GROUP_DEFAULT_MAX_MEMBERS)]
+    pub max_group_members: u32,
+
     /// Messages queued for one WebSocket client before it is disconnected as too slow.
     #[arg(long, env = "CONFAB_WS_QUEUE", default_value_t = 256)]
     pub ws_queue: usize,

@@ -38,6 +38,9 @@ pub enum ApiError {
     },
     #[error("the room is full")]
     RoomFull,
+    /// The same answer for "not a contact" and "blocked", on purpose.
+    #[error("you cannot message this user")]
+    CannotMessageUser,
     #[error("{0}")]
     Gone(&'static str),
     #[error("too many attempts; retry in {retry_after} s")]
@@ -76,11 +79,32 @@ impl ApiError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
             Self::RoomFull => (StatusCode::CONFLICT, ErrorCode::RoomFull),
+            Self::CannotMessageUser => (StatusCode::FORBIDDEN, ErrorCode::CannotMessageUser),
             Self::Gone(_) => (StatusCode::GONE, ErrorCode::Gone),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
             Self::UnsupportedVersion => (StatusCode::BAD_REQUEST, ErrorCode::UnsupportedVersion),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
+        }
+    }
+}
+
+impl ApiError {
+    /// The error as the WebSocket sends it. Internal detail is logged here, since no
+    /// middleware sees WebSocket replies.
+    pub fn detail(&self) -> ErrorDetail {
+        if let Self::Internal(e) = self {
+            tracing::error!(error = %format!("{e:#}"), "internal error on the WebSocket");
+        }
+        let fields = match self {
+            Self::Validation(f) => Some(f.clone()),
+            Self::Conflict { fields, .. } => fields.clone(),
+            _ => None,
+        };
+        ErrorDetail {
+            code: self.status_and_code().1,
+            message: self.to_string(),
+            fields,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `confab-server` binary and the black-box tests both go through `Server::start`.
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -69,8 +70,11 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(pool, config, &secret);
+        let (state, missed_calls) = AppState::new(pool, config, &secret);
         spawn_housekeeping(state.clone());
+        state
+            .tasks
+            .spawn(chat::record_missed_calls(state.clone(), missed_calls));
         let router = app(state.clone());
         let shutdown = state.shutdown.clone();
         // Signaling is small messages that must leave at once: without TCP_NODELAY, Nagle's
@@ -115,16 +119,20 @@ impl Server {
     }
 }
 
-/// Purges expired tokens and idle rate-limit keys every few minutes, until shutdown.
+/// Purges expired tokens and idle rate-limit keys every few minutes, and ends typing
+/// and rings that ran out every half second, until shutdown.
 fn spawn_housekeeping(state: AppState) {
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
+        let mut expiry = tokio::time::interval(Duration::from_millis(500));
         loop {
             tokio::select! {
                 _ = state.shutdown.cancelled() => break,
+                _ = expiry.tick() => state.hub.expire(std::time::Instant::now()),
                 _ = tick.tick() => {
                     state.auth_limiter.purge();
+                    state.message_limiter.retain_recent();
                     if let Err(e) = db::sessions::purge_expired(&state.pool).await {
                         tracing::warn!(error = %e, "purging expired sessions failed");
                     }

@@ -3,9 +3,13 @@
 use crate::auth::ratelimit::AuthLimiter;
 use crate::auth::tokens::Jwt;
 use crate::config::Config;
-use crate::ws::hub::Hub;
+use crate::ws::hub::{Hub, MissedCall};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use shared::UserId;
 use sqlx::AnyPool;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -17,6 +21,8 @@ pub struct AppState {
     pub jwt: Arc<Jwt>,
     pub auth_limiter: Arc<AuthLimiter>,
     pub hub: Arc<Hub>,
+    /// Chat sends per user, REST and WebSocket together.
+    pub message_limiter: Arc<DefaultKeyedRateLimiter<UserId>>,
     /// Cancelled when the server shuts down; WebSocket sessions then close with 1001.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket session tasks, so shutdown can wait for their close frames.
@@ -24,18 +30,30 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(pool: AnyPool, config: Config, jwt_secret: &[u8]) -> Self {
-        Self {
+    /// The state and the hub's missed-call queue (see `chat::record_missed_calls`).
+    pub fn new(
+        pool: AnyPool,
+        config: Config,
+        jwt_secret: &[u8],
+    ) -> (Self, mpsc::UnboundedReceiver<MissedCall>) {
+        let (hub, missed) = Hub::new();
+        let rate = NonZeroU32::new(config.message_rate.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = rate.saturating_mul(NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN));
+        let state = Self {
             pool,
             jwt: Arc::new(Jwt::new(jwt_secret, config.access_token_ttl)),
             auth_limiter: Arc::new(AuthLimiter::new(
                 config.auth_rate_per_ip,
                 config.auth_rate_per_account,
             )),
-            hub: Arc::new(Hub::default()),
+            hub: Arc::new(hub),
+            message_limiter: Arc::new(RateLimiter::keyed(
+                Quota::per_second(rate).allow_burst(burst),
+            )),
             config: Arc::new(config),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-        }
+        };
+        (state, missed)
     }
 }

@@ -5,6 +5,8 @@
 
 mod common;
 
+use shared::api::PresenceStatus;
+
 use common::{Db, TestServer, Ws};
 use futures_util::SinkExt;
 use reqwest::StatusCode;
@@ -47,6 +49,7 @@ async fn offers_answers_and_candidates_are_relayed_within_a_call(db: Db) {
 
     a.send(&ClientMsg::JoinCall {
         room_id: room_id(&room),
+        video: true,
     })
     .await;
     let ServerMsg::CallJoined {
@@ -64,6 +67,7 @@ async fn offers_answers_and_candidates_are_relayed_within_a_call(db: Db) {
 
     b.send(&ClientMsg::JoinCall {
         room_id: room_id(&room),
+        video: true,
     })
     .await;
     let ServerMsg::CallJoined {
@@ -189,6 +193,7 @@ async fn nothing_is_relayed_outside_the_call(db: Db) {
     for ws in [&mut a, &mut b] {
         ws.send(&ClientMsg::JoinCall {
             room_id: room_id(&room),
+            video: true,
         })
         .await;
         ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. }))
@@ -235,6 +240,7 @@ async fn nothing_is_relayed_outside_the_call(db: Db) {
     // A non-member cannot join the call, and cannot reach anyone in it.
     d.send(&ClientMsg::JoinCall {
         room_id: room_id(&room),
+        video: true,
     })
     .await;
     assert_eq!(error_code(&d.recv().await), Some(ErrorCode::NotFound));
@@ -270,7 +276,7 @@ async fn presence_reaches_users_who_share_a_room(db: Db) {
     let mut b = Ws::connect(&server.ws_url).await;
     b.send(&ClientMsg::Auth {
         token: ben.token.clone(),
-        protocol_version: 1,
+        protocol_version: shared::signal::PROTOCOL_VERSION,
     })
     .await;
     assert!(matches!(b.recv().await, ServerMsg::Welcome { .. }));
@@ -278,14 +284,17 @@ async fn presence_reaches_users_who_share_a_room(db: Db) {
         panic!("expected the snapshot")
     };
     assert_eq!(
-        online.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        online
+            .iter()
+            .map(|e| e.user_id.to_string())
+            .collect::<Vec<_>>(),
         std::slice::from_ref(&ann.id)
     );
 
     for device in [&mut laptop, &mut phone] {
         let msg = device.recv().await;
         assert!(
-            matches!(&msg, ServerMsg::Presence { user_id, online: true } if user_id.to_string() == ben.id),
+            matches!(&msg, ServerMsg::Presence { user_id, status: PresenceStatus::Online } if user_id.to_string() == ben.id),
             "{msg:?}"
         );
     }
@@ -295,7 +304,7 @@ async fn presence_reaches_users_who_share_a_room(db: Db) {
     for device in [&mut laptop, &mut phone] {
         let msg = device.recv().await;
         assert!(
-            matches!(&msg, ServerMsg::Presence { user_id, online: false } if user_id.to_string() == ben.id),
+            matches!(&msg, ServerMsg::Presence { user_id, status: PresenceStatus::Offline } if user_id.to_string() == ben.id),
             "{msg:?}"
         );
     }
@@ -313,6 +322,7 @@ async fn leaving_or_deleting_the_room_ends_the_call_for_that_user(db: Db) {
     for ws in [&mut a, &mut b] {
         ws.send(&ClientMsg::JoinCall {
             room_id: room_id(&room),
+            video: true,
         })
         .await;
         ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. }))
@@ -352,16 +362,16 @@ async fn websocket_authentication() {
     let server = TestServer::start(Db::Sqlite).await;
     let ann = server.user("ann").await;
 
-    // Token as a subprotocol: the server selects confab.v1 and never echoes the token.
+    // Token as a subprotocol: the server selects confab.v2 and never echoes the token.
     let mut req = server.ws_url.as_str().into_client_request().unwrap();
     req.headers_mut().insert(
         "sec-websocket-protocol",
-        format!("confab.v1, confab.bearer.{}", ann.token)
+        format!("confab.v2, confab.bearer.{}", ann.token)
             .parse()
             .unwrap(),
     );
     let (stream, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
-    assert_eq!(resp.headers()["sec-websocket-protocol"], "confab.v1");
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "confab.v2");
     let mut ws = Ws {
         stream,
         participant: String::new(),
@@ -369,7 +379,7 @@ async fn websocket_authentication() {
     assert!(matches!(
         ws.recv().await,
         ServerMsg::Welcome {
-            protocol_version: 1,
+            protocol_version: 2,
             ..
         }
     ));
@@ -378,7 +388,7 @@ async fn websocket_authentication() {
     let mut req = server.ws_url.as_str().into_client_request().unwrap();
     req.headers_mut().insert(
         "sec-websocket-protocol",
-        "confab.v1, confab.bearer.garbage".parse().unwrap(),
+        "confab.v2, confab.bearer.garbage".parse().unwrap(),
     );
     assert!(tokio_tungstenite::connect_async(req).await.is_err());
 
@@ -386,7 +396,7 @@ async fn websocket_authentication() {
     let mut ws = Ws::connect(&server.ws_url).await;
     ws.send(&ClientMsg::Auth {
         token: "garbage".into(),
-        protocol_version: 1,
+        protocol_version: shared::signal::PROTOCOL_VERSION,
     })
     .await;
     assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::Unauthorized));
@@ -476,7 +486,7 @@ async fn bad_messages_get_errors_not_disconnects() {
     );
     ws.send(&ClientMsg::Auth {
         token: ann.token.clone(),
-        protocol_version: 1,
+        protocol_version: shared::signal::PROTOCOL_VERSION,
     })
     .await;
     assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::AuthState));
@@ -614,6 +624,7 @@ async fn slow_consumers_are_disconnected() {
     for ws in [&mut a, &mut b] {
         ws.send(&ClientMsg::JoinCall {
             room_id: room_id(&room),
+            video: true,
         })
         .await;
         ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. }))
@@ -659,6 +670,7 @@ async fn calls_are_limited_to_the_room_size() {
     for ws in [&mut a1, &mut a2] {
         ws.send(&ClientMsg::JoinCall {
             room_id: room_id(&room),
+            video: true,
         })
         .await;
         ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. }))
@@ -666,6 +678,7 @@ async fn calls_are_limited_to_the_room_size() {
     }
     b.send(&ClientMsg::JoinCall {
         room_id: room_id(&room),
+        video: true,
     })
     .await;
     let reply = b
@@ -705,6 +718,7 @@ async fn a_reconnected_client_replaces_its_old_connection() {
     for ws in [&mut b, &mut old] {
         ws.send(&ClientMsg::JoinCall {
             room_id: room_id(&room),
+            video: true,
         })
         .await;
         ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. }))
@@ -714,6 +728,7 @@ async fn a_reconnected_client_replaces_its_old_connection() {
     let mut new = server.ws(&ann).await;
     new.send(&ClientMsg::JoinCall {
         room_id: room_id(&room),
+        video: true,
     })
     .await;
     let joined = new

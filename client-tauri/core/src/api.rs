@@ -841,6 +841,7 @@ mod tests {
                 email: "alice@example.com".into(),
                 display_name: None,
                 status_text: None,
+                share_read_receipts: true,
                 created_at: time::OffsetDateTime::UNIX_EPOCH,
             },
         };

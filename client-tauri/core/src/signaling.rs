@@ -241,6 +241,8 @@ pub enum SendError {
 struct CallIntent {
     /// The room of the last `join_call` sent and not left since.
     wanted: Option<RoomId>,
+    /// Whether that join was a video call (a reconnect re-joins the same way).
+    wanted_video: bool,
     /// The call the server last confirmed on this connection.
     confirmed: Option<RoomId>,
 }
@@ -301,7 +303,10 @@ impl SignalingSender {
             return Err(SendError::NotConnected);
         }
         match msg {
-            ClientMsg::JoinCall { room_id } => call.wanted = Some(room_id),
+            ClientMsg::JoinCall { room_id, video } => {
+                call.wanted = Some(room_id);
+                call.wanted_video = video;
+            }
             ClientMsg::LeaveCall { room_id } if call.wanted == Some(room_id) => call.wanted = None,
             _ => {}
         }
@@ -705,7 +710,8 @@ impl Reader {
             let call = self.shared.call();
             if let Some(room_id) = call.wanted {
                 info!(%room_id, "re-joining the call after connecting");
-                if let Ok(text) = serde_json::to_string(&ClientMsg::JoinCall { room_id }) {
+                let video = call.wanted_video;
+                if let Ok(text) = serde_json::to_string(&ClientMsg::JoinCall { room_id, video }) {
                     let _ = control_tx.send(text);
                 }
             }
@@ -816,7 +822,7 @@ impl Reader {
                                     expires_at = *token_expires_at;
                                     reauth_at = Some(Instant::now() + self.reauth_delay(expires_at));
                                 }
-                                ServerMsg::Error { error, in_reply_to: Some(kind) } if kind == "reauth" => {
+                                ServerMsg::Error { error, in_reply_to: Some(kind), .. } if kind == "reauth" => {
                                     warn!(code = ?error.code, message = %error.message, "reauth refused");
                                     reauth_at = Some(Instant::now() + reauth_retry_delay(secs_until(expires_at)));
                                 }

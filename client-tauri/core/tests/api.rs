@@ -85,6 +85,7 @@ async fn alice_signs_up_opens_a_room_and_bob_joins_by_invite() -> TestResult {
         .update_me(&UpdateProfileRequest {
             display_name: Some("Alice".into()),
             status_text: None,
+            share_read_receipts: None,
         })
         .await?;
     assert_eq!(me.display_name.as_deref(), Some("Alice"));

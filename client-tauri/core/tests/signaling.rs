@@ -364,12 +364,21 @@ async fn meet_in_call(server: &TestServer) -> Call {
     let alice_id = connected(&mut alice_events).await;
     let bob_id = connected(&mut bob_events).await;
 
-    alice.send(ClientMsg::JoinCall { room_id: room }).unwrap();
+    alice
+        .send(ClientMsg::JoinCall {
+            room_id: room,
+            video: true,
+        })
+        .unwrap();
     message(&mut alice_events, "alice's call_joined", |m| {
         matches!(m, ServerMsg::CallJoined { room_id, .. } if *room_id == room).then_some(())
     })
     .await;
-    bob.send(ClientMsg::JoinCall { room_id: room }).unwrap();
+    bob.send(ClientMsg::JoinCall {
+        room_id: room,
+        video: true,
+    })
+    .unwrap();
     sees_in_call(&mut bob_events, room, alice_id).await;
     sees_in_call(&mut alice_events, room, bob_id).await;
     Call {

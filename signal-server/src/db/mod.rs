@@ -2,6 +2,8 @@
 //! queries use `$n` placeholders (both databases accept them), ids are UUID strings and
 //! times are unix seconds, the subset of types both backends share.
 
+pub mod contacts;
+pub mod messages;
 pub mod rooms;
 pub mod sessions;
 pub mod users;

@@ -1,14 +1,15 @@
 //! Rooms, their members and invite links.
 
-use super::users::UserRow;
+use super::users::PublicUserRow;
 use super::{at, now, uuid};
-use shared::api::{Room, RoomMember, RoomRole};
+use shared::api::{Room, RoomKind, RoomMember, RoomRole};
 use shared::{RoomId, UserId};
 use sqlx::{AnyPool, FromRow};
 
 #[derive(FromRow, Debug)]
 pub struct RoomRow {
     pub id: String,
+    pub kind: String,
     pub title: String,
     pub owner_id: String,
     pub max_participants: i64,
@@ -16,10 +17,23 @@ pub struct RoomRow {
     pub created_at: i64,
 }
 
+/// The columns of a `RoomRow`, with the `rooms` table aliased as `r`.
+pub const ROOM_COLUMNS: &str =
+    "r.id, r.kind, r.title, r.owner_id, r.max_participants, r.member_count, r.created_at";
+
 impl RoomRow {
+    pub fn room_id(&self) -> anyhow::Result<RoomId> {
+        Ok(RoomId(uuid(&self.id)?))
+    }
+
+    pub fn kind(&self) -> anyhow::Result<RoomKind> {
+        RoomKind::parse(&self.kind).ok_or_else(|| anyhow::anyhow!("bad room kind {:?}", self.kind))
+    }
+
     pub fn room(&self) -> anyhow::Result<Room> {
         Ok(Room {
             id: RoomId(uuid(&self.id)?),
+            kind: self.kind()?,
             title: self.title.clone(),
             owner_id: UserId(uuid(&self.owner_id)?),
             max_participants: u32::try_from(self.max_participants)?,
@@ -38,6 +52,7 @@ pub async fn create(
 ) -> sqlx::Result<RoomRow> {
     let row = RoomRow {
         id: RoomId::new().to_string(),
+        kind: RoomKind::Group.as_str().to_owned(),
         title: title.to_owned(),
         owner_id: owner.to_string(),
         max_participants: i64::from(max_participants),
@@ -56,21 +71,22 @@ pub async fn create(
     .bind(row.created_at)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("insert into room_members (room_id, user_id, joined_at) values ($1, $2, $3)")
-        .bind(&row.id)
-        .bind(&row.owner_id)
-        .bind(row.created_at)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "insert into room_members (room_id, user_id, joined_at, role) values ($1, $2, $3, 'owner')",
+    )
+    .bind(&row.id)
+    .bind(&row.owner_id)
+    .bind(row.created_at)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(row)
 }
 
 pub async fn by_id(pool: &AnyPool, id: RoomId) -> sqlx::Result<Option<RoomRow>> {
-    sqlx::query_as(
-        "select id, title, owner_id, max_participants, member_count, created_at \
-         from rooms where id = $1",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {ROOM_COLUMNS} from rooms r where r.id = $1"
+    )))
     .bind(id.to_string())
     .fetch_optional(pool)
     .await
@@ -78,11 +94,10 @@ pub async fn by_id(pool: &AnyPool, id: RoomId) -> sqlx::Result<Option<RoomRow>> 
 
 /// The room if `user` is a member of it.
 pub async fn for_member(pool: &AnyPool, id: RoomId, user: UserId) -> sqlx::Result<Option<RoomRow>> {
-    sqlx::query_as(
-        "select r.id, r.title, r.owner_id, r.max_participants, r.member_count, r.created_at \
-         from rooms r join room_members m on m.room_id = r.id \
-         where r.id = $1 and m.user_id = $2",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {ROOM_COLUMNS} from rooms r join room_members m on m.room_id = r.id \
+         where r.id = $1 and m.user_id = $2"
+    )))
     .bind(id.to_string())
     .bind(user.to_string())
     .fetch_optional(pool)
@@ -91,11 +106,10 @@ pub async fn for_member(pool: &AnyPool, id: RoomId, user: UserId) -> sqlx::Resul
 
 /// Rooms a user owns or joined, newest first.
 pub async fn of_user(pool: &AnyPool, user: UserId) -> sqlx::Result<Vec<RoomRow>> {
-    sqlx::query_as(
-        "select r.id, r.title, r.owner_id, r.max_participants, r.member_count, r.created_at \
-         from rooms r join room_members m on m.room_id = r.id \
-         where m.user_id = $1 order by m.joined_at desc, r.id",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {ROOM_COLUMNS} from rooms r join room_members m on m.room_id = r.id \
+         where m.user_id = $1 order by m.joined_at desc, r.id"
+    )))
     .bind(user.to_string())
     .fetch_all(pool)
     .await
@@ -105,17 +119,17 @@ pub async fn of_user(pool: &AnyPool, user: UserId) -> sqlx::Result<Vec<RoomRow>>
 struct MemberRow {
     joined_at: i64,
     #[sqlx(flatten)]
-    user: UserRow,
+    user: PublicUserRow,
 }
 
 /// The members of a room, owner first, then by join time.
 pub async fn members(pool: &AnyPool, room: &RoomRow) -> anyhow::Result<Vec<RoomMember>> {
-    let rows: Vec<MemberRow> = sqlx::query_as(
-        "select m.joined_at, u.id, u.username, u.email, u.password_hash, u.display_name, \
-                u.status_text, u.created_at \
+    let rows: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select m.joined_at, {} \
          from room_members m join users u on u.id = m.user_id \
          where m.room_id = $1 order by m.joined_at, u.username",
-    )
+        PublicUserRow::columns("u")
+    )))
     .bind(&room.id)
     .fetch_all(pool)
     .await?;

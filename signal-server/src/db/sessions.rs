@@ -188,6 +188,9 @@ pub async fn revoke(pool: &AnyPool, user: UserId, session: SessionId) -> sqlx::R
 }
 
 /// Revokes every session of a user except `keep`. Returns the revoked ids.
+///
+/// One statement: a session created while a logout-all runs is either revoked and
+/// returned (so its connections are closed) or created after it, never left out of both.
 pub async fn revoke_all(
     pool: &AnyPool,
     user: UserId,
@@ -195,19 +198,13 @@ pub async fn revoke_all(
 ) -> sqlx::Result<Vec<SessionId>> {
     let keep = keep.map(|s| s.to_string()).unwrap_or_default();
     let rows: Vec<(String,)> = sqlx::query_as(
-        "select id from sessions where user_id = $1 and revoked_at is null and id <> $2",
-    )
-    .bind(user.to_string())
-    .bind(&keep)
-    .fetch_all(pool)
-    .await?;
-    sqlx::query(
-        "update sessions set revoked_at = $3 where user_id = $1 and revoked_at is null and id <> $2",
+        "update sessions set revoked_at = $3 \
+         where user_id = $1 and revoked_at is null and id <> $2 returning id",
     )
     .bind(user.to_string())
     .bind(&keep)
     .bind(now())
-    .execute(pool)
+    .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().filter_map(|(s,)| s.parse().ok()).collect())
 }

@@ -15,6 +15,35 @@ pub struct UserRow {
     pub display_name: Option<String>,
     pub status_text: Option<String>,
     pub created_at: i64,
+    pub receipts_hidden_at: Option<i64>,
+}
+
+/// The public columns of a user, for listings that join `users` (members, contacts):
+/// never the password hash or the email.
+#[derive(FromRow, Debug, Clone)]
+pub struct PublicUserRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: Option<String>,
+    pub status_text: Option<String>,
+}
+
+impl PublicUserRow {
+    /// The columns to select, prefixed with a table alias (`u.id, u.username, ...`).
+    pub fn columns(alias: &str) -> String {
+        ["id", "username", "display_name", "status_text"]
+            .map(|c| format!("{alias}.{c}"))
+            .join(", ")
+    }
+
+    pub fn public(&self) -> anyhow::Result<PublicUser> {
+        Ok(PublicUser {
+            id: UserId(uuid(&self.id)?),
+            username: self.username.clone(),
+            display_name: self.display_name.clone(),
+            status_text: self.status_text.clone(),
+        })
+    }
 }
 
 impl UserRow {
@@ -29,6 +58,7 @@ impl UserRow {
             email: self.email.clone(),
             display_name: self.display_name.clone(),
             status_text: self.status_text.clone(),
+            share_read_receipts: self.receipts_hidden_at.is_none(),
             created_at: at(self.created_at),
         })
     }
@@ -43,7 +73,8 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, username, email, password_hash, display_name, status_text, created_at";
+const COLUMNS: &str =
+    "id, username, email, password_hash, display_name, status_text, created_at, receipts_hidden_at";
 
 /// Inserts a user; fails with a unique violation when the username or email is taken.
 pub async fn insert(
@@ -73,6 +104,7 @@ pub async fn insert(
         display_name: None,
         status_text: None,
         created_at: ts,
+        receipts_hidden_at: None,
     })
 }
 
@@ -114,6 +146,7 @@ pub async fn update_profile(
     id: UserId,
     display_name: Option<Option<String>>,
     status_text: Option<Option<String>>,
+    share_read_receipts: Option<bool>,
 ) -> sqlx::Result<()> {
     // `case when $n then ...` would need a boolean parameter; the flags are 0/1 integers so
     // the statement stays portable.
@@ -121,6 +154,9 @@ pub async fn update_profile(
         "update users set \
            display_name = case when $2 = 1 then $3 else display_name end, \
            status_text = case when $4 = 1 then $5 else status_text end, \
+           receipts_hidden_at = case when $7 = 1 then null \
+                                     when $7 = 0 then coalesce(receipts_hidden_at, $6) \
+                                     else receipts_hidden_at end, \
            updated_at = $6 \
          where id = $1",
     )
@@ -130,6 +166,8 @@ pub async fn update_profile(
     .bind(i64::from(status_text.is_some()))
     .bind(status_text.flatten())
     .bind(now())
+    // 1: share, 0: hide, -1: unchanged
+    .bind(share_read_receipts.map_or(-1_i64, i64::from))
     .execute(pool)
     .await?;
     Ok(())

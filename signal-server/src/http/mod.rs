@@ -2,8 +2,10 @@
 //! with the generated OpenAPI document and the Swagger UI.
 
 pub mod auth;
+pub mod contacts;
 pub mod health;
 pub mod ice;
+pub mod messages;
 pub mod rooms;
 pub mod users;
 
@@ -23,6 +25,8 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "auth", description = "Registration, login, token refresh and sessions"),
         (name = "users", description = "Profiles"),
         (name = "rooms", description = "Rooms, members and invites"),
+        (name = "contacts", description = "User search, contacts, contact requests, blocks and direct rooms"),
+        (name = "messages", description = "Room timelines: messages, edits, reactions, catch-up, read markers"),
         (name = "calls", description = "STUN and TURN servers for WebRTC"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -52,6 +56,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(auth::router())
         .merge(users::router())
         .merge(rooms::router())
+        .merge(contacts::router())
+        .merge(messages::router())
         .merge(ice::router())
         .merge(health::router())
 }

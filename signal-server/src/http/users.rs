@@ -50,7 +50,14 @@ async fn update_me(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    db::users::update_profile(&state.pool, auth.user_id, display_name, status_text).await?;
+    db::users::update_profile(
+        &state.pool,
+        auth.user_id,
+        display_name,
+        status_text,
+        req.share_read_receipts,
+    )
+    .await?;
     me(State(state), auth).await
 }
 

@@ -6,11 +6,16 @@
 //! messages, the hot path, are serialized after it is released.
 
 use axum::extract::ws::Utf8Bytes;
-use shared::signal::{Participant, ServerMsg, close};
+use shared::api::PresenceStatus;
+use shared::signal::{
+    OwnPresence, Participant, PresenceEntry, RING_TIMEOUT_SECS, RingEnd, ServerMsg,
+    TYPING_EXPIRY_MS, TYPING_INTERVAL_MS, close,
+};
 use shared::{ParticipantId, RoomId, SessionId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 
 /// Tells a session task to close its connection with a code.
@@ -59,13 +64,92 @@ struct Conn {
     outlet: Outlet,
     call: Option<RoomId>,
     info: Participant,
+    presence: OwnPresence,
+}
+
+/// A running call: who is in it, and which members hear that it runs.
+#[derive(Debug, Default)]
+struct CallState {
+    participants: Vec<ParticipantId>,
+    /// The room's members when the call started: they get `call_started` / `call_ended`.
+    members: Vec<UserId>,
+}
+
+/// A direct call ringing for its callee.
+#[derive(Debug, Clone)]
+struct Ring {
+    caller: UserId,
+    callee: UserId,
+    video: bool,
+    deadline: Instant,
+}
+
+/// Someone typing in a room, until `deadline`.
+#[derive(Debug)]
+struct TypingState {
+    deadline: Instant,
+    /// When the last `typing` went out: repeats within the client's interval refresh the
+    /// deadline without another broadcast.
+    announced: Instant,
+    /// The connection that typed: its disconnect clears it.
+    conn: ParticipantId,
+    /// Who was told (and so is told when it stops).
+    audience: Vec<UserId>,
 }
 
 #[derive(Debug, Default)]
 struct HubState {
     conns: HashMap<ParticipantId, Conn>,
     users: HashMap<UserId, Vec<ParticipantId>>,
-    calls: HashMap<RoomId, Vec<ParticipantId>>,
+    calls: HashMap<RoomId, CallState>,
+    rings: HashMap<RoomId, Ring>,
+    typing: HashMap<(RoomId, UserId), TypingState>,
+}
+
+impl HubState {
+    fn status(&self, user: UserId) -> PresenceStatus {
+        let mut status = PresenceStatus::Offline;
+        for id in self.users.get(&user).into_iter().flatten() {
+            match self.conns.get(id).map(|c| c.presence) {
+                Some(OwnPresence::Online) => return PresenceStatus::Online,
+                Some(OwnPresence::Idle) => status = PresenceStatus::Idle,
+                None => {}
+            }
+        }
+        status
+    }
+
+    /// Every connection of these users.
+    fn outlets_of<'a>(&'a self, users: impl IntoIterator<Item = &'a UserId>) -> Vec<Outlet> {
+        users
+            .into_iter()
+            .filter_map(|u| self.users.get(u))
+            .flatten()
+            .filter_map(|p| self.conns.get(p))
+            .map(|c| c.outlet.clone())
+            .collect()
+    }
+}
+
+/// A direct call that rang out unanswered (or that its caller hung up on): the server
+/// writes a "missed call" message for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissedCall {
+    pub room: RoomId,
+    pub caller: UserId,
+    pub callee: UserId,
+    pub video: bool,
+}
+
+/// What a joining connection asks of a call besides joining it.
+#[derive(Debug, Default)]
+pub struct CallContext {
+    /// The room's members, told that a call runs.
+    pub members: Vec<UserId>,
+    /// In a direct room: the other member, rung when this join starts the call.
+    pub ring: Option<UserId>,
+    /// Whether the caller's camera is on (an audio call otherwise).
+    pub video: bool,
 }
 
 /// Membership events gathered under the lock, each serialized once and queued to all its
@@ -110,12 +194,24 @@ pub enum RelayError {
 pub struct CallFull;
 
 /// Connection registry and call membership.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Hub {
     state: Mutex<HubState>,
+    missed: mpsc::UnboundedSender<MissedCall>,
 }
 
 impl Hub {
+    /// A hub and the receiving end of its missed calls, which the server turns into
+    /// timeline messages.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<MissedCall>) {
+        let (missed, rx) = mpsc::unbounded_channel();
+        let hub = Self {
+            state: Mutex::default(),
+            missed,
+        };
+        (hub, rx)
+    }
+
     fn lock(&self) -> MutexGuard<'_, HubState> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters more than refusing every later connection would, so keep going.
@@ -139,6 +235,7 @@ impl Hub {
                 outlet,
                 call: None,
                 info,
+                presence: OwnPresence::Online,
             },
         );
         let conns = s.users.entry(user).or_default();
@@ -151,7 +248,16 @@ impl Hub {
     pub fn unregister(&self, id: ParticipantId) -> bool {
         let mut s = self.lock();
         let mut outbox = Outbox::default();
-        leave_call_locked(&mut s, id, &mut outbox);
+        leave_call_locked(&mut s, id, &mut outbox, &self.missed);
+        let typed: Vec<(RoomId, UserId)> = s
+            .typing
+            .iter()
+            .filter(|(_, t)| t.conn == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in typed {
+            stop_typing_locked(&mut s, key, &mut outbox);
+        }
         outbox.flush();
         let Some(conn) = s.conns.remove(&id) else {
             return false;
@@ -174,43 +280,204 @@ impl Hub {
         }
     }
 
-    /// Which of `users` have at least one connection.
-    pub fn online(&self, users: &[UserId]) -> Vec<UserId> {
+    /// Which of `users` are online or idle, and which.
+    pub fn online(&self, users: &[UserId]) -> Vec<PresenceEntry> {
         let s = self.lock();
         users
             .iter()
-            .copied()
-            .filter(|u| s.users.contains_key(u))
+            .map(|u| PresenceEntry {
+                user_id: *u,
+                status: s.status(*u),
+            })
+            .filter(|e| e.status != PresenceStatus::Offline)
             .collect()
     }
 
-    /// Tells every connection of `to` whether `user` is online, as the hub sees it now.
+    /// One user's presence.
+    pub fn status(&self, user: UserId) -> PresenceStatus {
+        self.lock().status(user)
+    }
+
+    /// Tells every connection of `to` the presence of `user`, as the hub sees it now.
     /// Deciding and queuing under one lock means that when a user drops and reconnects
     /// quickly, the last presence message anyone gets is the true one.
     pub fn announce_presence(&self, user: UserId, to: &[UserId]) {
         let s = self.lock();
-        let online = s.users.contains_key(&user);
-        let outlets: Vec<Outlet> = to
-            .iter()
-            .filter_map(|u| s.users.get(u))
-            .flatten()
-            .filter_map(|p| s.conns.get(p))
-            .map(|c| c.outlet.clone())
-            .collect();
+        let status = s.status(user);
         let mut outbox = Outbox::default();
         outbox.push(
-            outlets,
+            s.outlets_of(to),
             ServerMsg::Presence {
                 user_id: user,
-                online,
+                status,
             },
         );
         outbox.flush();
     }
 
+    /// Sets one connection's own presence. Returns true when the user's presence (over
+    /// all their connections) changed, so the caller announces it.
+    pub fn set_presence(&self, id: ParticipantId, presence: OwnPresence) -> bool {
+        let mut s = self.lock();
+        let Some(user) = s.conns.get(&id).map(|c| c.info.user_id) else {
+            return false;
+        };
+        let before = s.status(user);
+        if let Some(conn) = s.conns.get_mut(&id) {
+            conn.presence = presence;
+        }
+        s.status(user) != before
+    }
+
+    /// Queues one message, serialized once, to every connection of `users` except
+    /// `except` (the sender's own connection, when it got a direct reply instead).
+    pub fn send_to_users(&self, users: &[UserId], msg: &ServerMsg, except: Option<ParticipantId>) {
+        let outlets: Vec<Outlet> = {
+            let s = self.lock();
+            users
+                .iter()
+                .filter_map(|u| s.users.get(u))
+                .flatten()
+                .filter(|p| Some(**p) != except)
+                .filter_map(|p| s.conns.get(p))
+                .map(|c| c.outlet.clone())
+                .collect()
+        };
+        if outlets.is_empty() {
+            return;
+        }
+        let bytes = encode(msg);
+        for outlet in outlets {
+            outlet.deliver(bytes.clone());
+        }
+    }
+
+    /// Queues a different message to each user (for per-recipient views such as
+    /// `room_added`).
+    pub fn send_each(&self, messages: Vec<(UserId, ServerMsg)>) {
+        let mut outbox = Outbox::default();
+        {
+            let s = self.lock();
+            for (user, msg) in messages {
+                outbox.push(s.outlets_of([&user]), msg);
+            }
+        }
+        outbox.flush();
+    }
+
+    /// Whether any connection of `user` is in `room`'s call.
+    pub fn in_call(&self, room: RoomId, user: UserId) -> bool {
+        let s = self.lock();
+        s.calls.get(&room).is_some_and(|c| {
+            c.participants
+                .iter()
+                .any(|p| s.conns.get(p).is_some_and(|c| c.info.user_id == user))
+        })
+    }
+
+    /// How many are in `room`'s call.
+    pub fn call_size(&self, room: RoomId) -> usize {
+        self.lock()
+            .calls
+            .get(&room)
+            .map_or(0, |c| c.participants.len())
+    }
+
+    /// Records that `user` is typing in `room` and tells `audience` (the other members
+    /// who may see it), unless this repeats a `typing` sent within the client's interval.
+    pub fn typing(&self, id: ParticipantId, room: RoomId, user: UserId, audience: Vec<UserId>) {
+        let now = Instant::now();
+        let deadline = now + Duration::from_millis(TYPING_EXPIRY_MS);
+        let mut s = self.lock();
+        let mut outbox = Outbox::default();
+        let repeat = s.typing.get(&(room, user)).is_some_and(|t| {
+            now.duration_since(t.announced) < Duration::from_millis(TYPING_INTERVAL_MS)
+        });
+        if repeat {
+            if let Some(t) = s.typing.get_mut(&(room, user)) {
+                t.deadline = deadline;
+                t.conn = id;
+            }
+            return;
+        }
+        outbox.push(
+            s.outlets_of(&audience),
+            ServerMsg::Typing {
+                room_id: room,
+                user_id: user,
+                expires_in_ms: TYPING_EXPIRY_MS,
+            },
+        );
+        s.typing.insert(
+            (room, user),
+            TypingState {
+                deadline,
+                announced: now,
+                conn: id,
+                audience,
+            },
+        );
+        outbox.flush();
+    }
+
+    /// `user` sent a message in `room` (or left it): they are no longer typing there.
+    pub fn stop_typing(&self, room: RoomId, user: UserId) {
+        let mut s = self.lock();
+        let mut outbox = Outbox::default();
+        stop_typing_locked(&mut s, (room, user), &mut outbox);
+        outbox.flush();
+    }
+
+    /// Ends what has run out: typing older than its expiry, rings nobody answered.
+    /// Called about once a second.
+    pub fn expire(&self, now: Instant) {
+        let mut s = self.lock();
+        let mut outbox = Outbox::default();
+        let stale: Vec<(RoomId, UserId)> = s
+            .typing
+            .iter()
+            .filter(|(_, t)| t.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            stop_typing_locked(&mut s, key, &mut outbox);
+        }
+        let rung_out: Vec<RoomId> = s
+            .rings
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for room in rung_out {
+            end_ring_locked(&mut s, room, RingEnd::Missed, &mut outbox, &self.missed);
+        }
+        outbox.flush();
+    }
+
+    /// The callee refuses a ringing call. Returns false if nothing rang for `user` there.
+    pub fn decline_call(&self, room: RoomId, user: UserId) -> bool {
+        let mut s = self.lock();
+        if s.rings.get(&room).is_none_or(|r| r.callee != user) {
+            return false;
+        }
+        let mut outbox = Outbox::default();
+        end_ring_locked(&mut s, room, RingEnd::Declined, &mut outbox, &self.missed);
+        outbox.flush();
+        true
+    }
+
     /// Puts a connection in a room's call (leaving any other call first). The joiner is
     /// sent `call_joined` with everyone already there; they are sent `participant_joined`.
-    pub fn join_call(&self, id: ParticipantId, room: RoomId, max: usize) -> Result<(), CallFull> {
+    /// The room's members hear `call_started`; a join that starts a direct call rings the
+    /// other member, and the callee joining answers the ring.
+    pub fn join_call(
+        &self,
+        id: ParticipantId,
+        room: RoomId,
+        max: usize,
+        context: CallContext,
+        request_id: Option<u64>,
+    ) -> Result<(), CallFull> {
         let mut s = self.lock();
         let mut outbox = Outbox::default();
         let already_in = s.conns.get(&id).is_some_and(|c| c.call == Some(room));
@@ -223,22 +490,22 @@ impl Hub {
                 .calls
                 .get(&room)
                 .into_iter()
-                .flatten()
+                .flat_map(|c| c.participants.iter())
                 .copied()
                 .filter(|p| *p != id && s.conns.get(p).map(|c| c.session) == session)
                 .collect();
             for old in stale {
-                leave_call_locked(&mut s, old, &mut outbox);
+                leave_call_locked(&mut s, old, &mut outbox, &self.missed);
                 if let Some(conn) = s.conns.get(&old) {
                     conn.outlet.kick.kick(close::REPLACED);
                 }
             }
             // Full is checked first so that a refused join keeps the caller's current call.
-            if s.calls.get(&room).map_or(0, Vec::len) >= max {
+            if s.calls.get(&room).map_or(0, |c| c.participants.len()) >= max {
                 outbox.flush();
                 return Err(CallFull);
             }
-            leave_call_locked(&mut s, id, &mut outbox);
+            leave_call_locked(&mut s, id, &mut outbox, &self.missed);
         }
         let others = others_in_call(&s, room, id);
         let Some(conn) = s.conns.get_mut(&id) else {
@@ -252,15 +519,43 @@ impl Hub {
         conn.call = Some(room);
         let own = conn.outlet.clone();
         let info = conn.info.clone();
+        let user = info.user_id;
         let participant_count = others.len() + 1;
         if !already_in {
-            s.calls.entry(room).or_default().push(id);
+            let starts = !s.calls.contains_key(&room);
+            let call = s.calls.entry(room).or_default();
+            call.participants.push(id);
+            if starts {
+                call.members = context.members;
+            }
             let msg = ServerMsg::ParticipantJoined {
                 room_id: room,
                 participant: info,
                 participant_count,
             };
             outbox.push(others.iter().map(|(o, _)| o.clone()).collect(), msg);
+            announce_call_size(&s, room, &mut outbox);
+            if s.rings.get(&room).is_some_and(|r| r.callee == user) {
+                end_ring_locked(&mut s, room, RingEnd::Answered, &mut outbox, &self.missed);
+            } else if let (true, Some(callee)) = (starts, context.ring) {
+                s.rings.insert(
+                    room,
+                    Ring {
+                        caller: user,
+                        callee,
+                        video: context.video,
+                        deadline: Instant::now() + Duration::from_secs(RING_TIMEOUT_SECS),
+                    },
+                );
+                outbox.push(
+                    s.outlets_of([&callee]),
+                    ServerMsg::CallRinging {
+                        room_id: room,
+                        from: user,
+                        video: context.video,
+                    },
+                );
+            }
         }
         let participants = others.into_iter().map(|(_, p)| p).collect();
         outbox.push(
@@ -269,6 +564,7 @@ impl Hub {
                 room_id: room,
                 participants,
                 participant_count,
+                request_id,
             },
         );
         outbox.flush();
@@ -282,7 +578,7 @@ impl Hub {
             return false;
         }
         let mut outbox = Outbox::default();
-        leave_call_locked(&mut s, id, &mut outbox);
+        leave_call_locked(&mut s, id, &mut outbox, &self.missed);
         outbox.flush();
         true
     }
@@ -373,12 +669,12 @@ impl Hub {
                 .calls
                 .get(&room)
                 .into_iter()
-                .flatten()
+                .flat_map(|c| c.participants.iter())
                 .copied()
                 .filter(|p| s.conns.get(p).is_some_and(|c| c.info.user_id == user))
                 .collect();
             for id in ids {
-                leave_call_locked(&mut s, id, &mut outbox);
+                leave_call_locked(&mut s, id, &mut outbox, &self.missed);
             }
             outbox.flush();
         }
@@ -389,7 +685,13 @@ impl Hub {
         let mut outbox = Outbox::default();
         {
             let mut s = self.lock();
-            for id in s.calls.remove(&room).unwrap_or_default() {
+            s.rings.remove(&room);
+            let call = s.calls.remove(&room).unwrap_or_default();
+            outbox.push(
+                s.outlets_of(&call.members),
+                ServerMsg::CallEnded { room_id: room },
+            );
+            for id in call.participants {
                 if let Some(conn) = s.conns.get_mut(&id) {
                     conn.call = None;
                     outbox.push(
@@ -407,16 +709,44 @@ fn others_in_call(s: &HubState, room: RoomId, except: ParticipantId) -> Vec<(Out
     s.calls
         .get(&room)
         .into_iter()
-        .flatten()
+        .flat_map(|c| c.participants.iter())
         .filter(|p| **p != except)
         .filter_map(|p| s.conns.get(p))
         .map(|c| (c.outlet.clone(), c.info.clone()))
         .collect()
 }
 
+/// Tells the room's members, those not in the call, how many are in it now.
+fn announce_call_size(s: &HubState, room: RoomId, outbox: &mut Outbox) {
+    let Some(call) = s.calls.get(&room) else {
+        return;
+    };
+    let outlets = call
+        .members
+        .iter()
+        .filter_map(|u| s.users.get(u))
+        .flatten()
+        .filter(|p| !call.participants.contains(p))
+        .filter_map(|p| s.conns.get(p))
+        .map(|c| c.outlet.clone())
+        .collect();
+    outbox.push(
+        outlets,
+        ServerMsg::CallStarted {
+            room_id: room,
+            participant_count: call.participants.len(),
+        },
+    );
+}
+
 /// Takes `id` out of its call, queuing `participant_left` for the others and `call_left`
-/// for itself.
-fn leave_call_locked(s: &mut HubState, id: ParticipantId, outbox: &mut Outbox) {
+/// for itself; the last one out ends the call (and a ring its caller gave up on).
+fn leave_call_locked(
+    s: &mut HubState,
+    id: ParticipantId,
+    outbox: &mut Outbox,
+    missed: &mpsc::UnboundedSender<MissedCall>,
+) {
     let Some(conn) = s.conns.get_mut(&id) else {
         return;
     };
@@ -424,15 +754,12 @@ fn leave_call_locked(s: &mut HubState, id: ParticipantId, outbox: &mut Outbox) {
     let user_id = conn.info.user_id;
     let own = conn.outlet.clone();
     let remaining = match s.calls.get_mut(&room) {
-        Some(list) => {
-            list.retain(|p| *p != id);
-            list.clone()
+        Some(call) => {
+            call.participants.retain(|p| *p != id);
+            call.participants.clone()
         }
         None => Vec::new(),
     };
-    if remaining.is_empty() {
-        s.calls.remove(&room);
-    }
     let outlets = remaining
         .iter()
         .filter_map(|p| s.conns.get(p))
@@ -448,4 +775,81 @@ fn leave_call_locked(s: &mut HubState, id: ParticipantId, outbox: &mut Outbox) {
         },
     );
     outbox.push(vec![own], ServerMsg::CallLeft { room_id: room });
+    let caller_gave_up = s.rings.get(&room).is_some_and(|r| {
+        r.caller == user_id
+            && !remaining
+                .iter()
+                .any(|p| s.conns.get(p).is_some_and(|c| c.info.user_id == user_id))
+    });
+    if caller_gave_up {
+        end_ring_locked(s, room, RingEnd::Cancelled, outbox, missed);
+    }
+    if remaining.is_empty() {
+        if let Some(call) = s.calls.remove(&room) {
+            outbox.push(
+                s.outlets_of(&call.members),
+                ServerMsg::CallEnded { room_id: room },
+            );
+        }
+    } else {
+        announce_call_size(s, room, outbox);
+    }
+}
+
+/// Stops a ring: the callee's devices stop ringing; a decline tells the caller; a ring
+/// nobody answered (or the caller hung up on) is a missed call for both.
+fn end_ring_locked(
+    s: &mut HubState,
+    room: RoomId,
+    reason: RingEnd,
+    outbox: &mut Outbox,
+    missed: &mpsc::UnboundedSender<MissedCall>,
+) {
+    let Some(ring) = s.rings.remove(&room) else {
+        return;
+    };
+    outbox.push(
+        s.outlets_of([&ring.callee]),
+        ServerMsg::CallRingStopped {
+            room_id: room,
+            reason,
+        },
+    );
+    match reason {
+        RingEnd::Answered => {}
+        RingEnd::Declined => outbox.push(
+            s.outlets_of([&ring.caller]),
+            ServerMsg::CallDeclined {
+                room_id: room,
+                by: ring.callee,
+            },
+        ),
+        RingEnd::Missed | RingEnd::Cancelled => {
+            outbox.push(
+                s.outlets_of([&ring.caller, &ring.callee]),
+                ServerMsg::CallMissed { room_id: room },
+            );
+            // The receiver lives as long as the server; if it is gone, so is the server.
+            let _ = missed.send(MissedCall {
+                room,
+                caller: ring.caller,
+                callee: ring.callee,
+                video: ring.video,
+            });
+        }
+    }
+}
+
+fn stop_typing_locked(s: &mut HubState, key: (RoomId, UserId), outbox: &mut Outbox) {
+    let Some(t) = s.typing.remove(&key) else {
+        return;
+    };
+    outbox.push(
+        s.outlets_of(&t.audience),
+        ServerMsg::Typing {
+            room_id: key.0,
+            user_id: key.1,
+            expires_in_ms: 0,
+        },
+    );
 }

@@ -4,6 +4,7 @@
 //! The loop is generic over `Sink`/`Stream`, so tests can drive it without a socket.
 
 use crate::auth::AuthUser;
+use crate::chat;
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -11,6 +12,7 @@ use crate::ws::hub::{Kick, Outlet, RelayError, encode};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use shared::api::RoomKind;
 use shared::signal::{
     AUTH_TIMEOUT_SECS, ClientMsg, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, Participant, ServerMsg,
     close,
@@ -236,13 +238,14 @@ impl Session {
             max_message_bytes: MAX_MESSAGE_BYTES,
         };
         send(socket, &welcome).await;
-        let co_members = match db::rooms::co_members(&self.state.pool, self.auth.user_id).await {
-            Ok(users) => users,
-            Err(e) => {
-                tracing::warn!(error = %e, "loading co-members for presence");
-                Vec::new()
-            }
-        };
+        let co_members =
+            match db::contacts::presence_audience(&self.state.pool, self.auth.user_id).await {
+                Ok(users) => users,
+                Err(e) => {
+                    tracing::warn!(error = %e, "loading contacts and co-members for presence");
+                    Vec::new()
+                }
+            };
         let online = self.state.hub.online(&co_members);
         send(socket, &ServerMsg::PresenceSnapshot { online }).await;
         if first_connection {
@@ -252,14 +255,15 @@ impl Session {
         }
     }
 
-    /// Tells co-members the user went offline (after their last connection closed).
+    /// Tells contacts and co-members the user's presence changed (went offline after
+    /// their last connection closed, or idle).
     async fn announce_offline(&self) {
-        match db::rooms::co_members(&self.state.pool, self.auth.user_id).await {
-            Ok(co_members) => self
+        match db::contacts::presence_audience(&self.state.pool, self.auth.user_id).await {
+            Ok(audience) => self
                 .state
                 .hub
-                .announce_presence(self.auth.user_id, &co_members),
-            Err(e) => tracing::warn!(error = %e, "loading co-members for presence"),
+                .announce_presence(self.auth.user_id, &audience),
+            Err(e) => tracing::warn!(error = %e, "loading contacts and co-members for presence"),
         }
     }
 
@@ -394,13 +398,32 @@ impl Session {
             }
         };
         let kind = msg.kind();
-        match self.on_message(msg).await {
+        // Only messages that carry one pay for a second look.
+        let request_id = if text.contains("\"request_id\"") {
+            request_id(&text)
+        } else {
+            None
+        };
+        let client_id = match &msg {
+            ClientMsg::SendMessage { client_id, .. } => Some(client_id.clone()),
+            _ => None,
+        };
+        match self.on_message(msg, request_id).await {
             Ok(Some(reply)) => {
                 send(socket, &reply).await;
                 Flow::Continue
             }
             Ok(None) => Flow::Continue,
-            Err((code, message)) => reply_error(socket, code, message, Some(kind)).await,
+            Err(error) => {
+                let msg = ServerMsg::Error {
+                    error,
+                    in_reply_to: Some(kind.to_owned()),
+                    request_id,
+                    client_id,
+                };
+                send(socket, &msg).await;
+                Flow::Continue
+            }
         }
     }
 
@@ -408,6 +431,80 @@ impl Session {
     async fn on_message(
         &mut self,
         msg: ClientMsg,
+        request_id: Option<u64>,
+    ) -> Result<Option<ServerMsg>, ErrorDetail> {
+        let from_user = self.auth.user_id;
+        let api = |e: ApiError| e.detail();
+        match msg {
+            ClientMsg::SendMessage {
+                room_id,
+                client_id,
+                body,
+                reply_to,
+            } => {
+                let (message, _) = chat::send(
+                    &self.state,
+                    from_user,
+                    room_id,
+                    &client_id,
+                    &body,
+                    reply_to,
+                    Some(self.id),
+                )
+                .await
+                .map_err(api)?;
+                Ok(Some(ServerMsg::MessageAck {
+                    client_id,
+                    message,
+                    request_id,
+                }))
+            }
+            ClientMsg::Typing { room_id } => {
+                chat::typing(&self.state, self.id, from_user, room_id)
+                    .await
+                    .map_err(api)?;
+                Ok(None)
+            }
+            ClientMsg::Read { room_id, seq } => {
+                chat::mark(&self.state, from_user, room_id, seq, true)
+                    .await
+                    .map_err(api)?;
+                Ok(None)
+            }
+            ClientMsg::Delivered { room_id, seq } => {
+                chat::mark(&self.state, from_user, room_id, seq, false)
+                    .await
+                    .map_err(api)?;
+                Ok(None)
+            }
+            ClientMsg::SetPresence { status } => {
+                if self.state.hub.set_presence(self.id, status) {
+                    self.announce_offline().await;
+                }
+                Ok(None)
+            }
+            ClientMsg::DeclineCall { room_id } => {
+                if self.state.hub.decline_call(room_id, from_user) {
+                    Ok(None)
+                } else {
+                    Err(detail(
+                        ErrorCode::NotFound,
+                        "no call is ringing for you in this room",
+                    ))
+                }
+            }
+            other => self
+                .on_call_message(other, request_id)
+                .await
+                .map_err(|(code, message)| detail(code, message)),
+        }
+    }
+
+    /// Call signaling (and the session messages of protocol v1).
+    async fn on_call_message(
+        &mut self,
+        msg: ClientMsg,
+        request_id: Option<u64>,
     ) -> Result<Option<ServerMsg>, (ErrorCode, String)> {
         let from_user = self.auth.user_id;
         match msg {
@@ -436,7 +533,7 @@ impl Session {
                 Ok(Some(ServerMsg::Reauthenticated { token_expires_at }))
             }
             ClientMsg::Ping { nonce } => Ok(Some(ServerMsg::Pong { nonce })),
-            ClientMsg::JoinCall { room_id } => {
+            ClientMsg::JoinCall { room_id, video } => {
                 let room = db::rooms::for_member(&self.state.pool, room_id, self.auth.user_id)
                     .await
                     .map_err(|e| {
@@ -444,10 +541,17 @@ impl Session {
                         (ErrorCode::Internal, "internal error".to_owned())
                     })?
                     .ok_or((ErrorCode::NotFound, "no such room".to_owned()))?;
+                let kind = room.kind().unwrap_or(RoomKind::Group);
+                let context = chat::call_context(&self.state, room_id, from_user, kind, video)
+                    .await
+                    .map_err(|e| {
+                        let d = e.detail();
+                        (d.code, d.message)
+                    })?;
                 let max = usize::try_from(room.max_participants).unwrap_or(0);
                 self.state
                     .hub
-                    .join_call(self.id, room_id, max)
+                    .join_call(self.id, room_id, max, context, request_id)
                     .map_err(|_| (ErrorCode::RoomFull, "the call is full".to_owned()))?;
                 Ok(None)
             }
@@ -502,6 +606,13 @@ impl Session {
                 .media_state(self.id, room_id, audio_muted, video_muted)
                 .map(|()| None)
                 .map_err(not_in_call),
+            // Handled by `on_message`.
+            ClientMsg::SendMessage { .. }
+            | ClientMsg::Typing { .. }
+            | ClientMsg::Read { .. }
+            | ClientMsg::Delivered { .. }
+            | ClientMsg::SetPresence { .. }
+            | ClientMsg::DeclineCall { .. } => Ok(None),
         }
     }
 
@@ -517,6 +628,25 @@ impl Session {
             .map(|()| None)
             .map_err(not_in_call)
     }
+}
+
+fn detail(code: ErrorCode, message: impl Into<String>) -> ErrorDetail {
+    ErrorDetail {
+        code,
+        message: message.into(),
+        fields: None,
+    }
+}
+
+/// The `request_id` of a client message, if it has one.
+fn request_id(text: &str) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        request_id: Option<u64>,
+    }
+    serde_json::from_str::<Meta>(text)
+        .ok()
+        .and_then(|m| m.request_id)
 }
 
 fn not_in_call(e: RelayError) -> (ErrorCode, String) {
@@ -596,12 +726,10 @@ where
     S: Sink<Message, Error = E> + Unpin,
 {
     let msg = ServerMsg::Error {
-        error: ErrorDetail {
-            code,
-            message: message.into(),
-            fields: None,
-        },
+        error: detail(code, message),
         in_reply_to: in_reply_to.map(str::to_owned),
+        request_id: None,
+        client_id: None,
     };
     send(socket, &msg).await
 }

@@ -266,7 +266,7 @@ impl TestServer {
         let mut ws = Ws::connect(&self.ws_url).await;
         ws.send(&ClientMsg::Auth {
             token: user.token.clone(),
-            protocol_version: 1,
+            protocol_version: shared::signal::PROTOCOL_VERSION,
         })
         .await;
         let welcome = ws.recv().await;

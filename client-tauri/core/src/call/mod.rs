@@ -503,6 +503,7 @@ impl CallTask {
                 if first {
                     let _ = self.sender.send(ClientMsg::JoinCall {
                         room_id: self.config.room_id,
+                        video: self.config.video.is_some(),
                     });
                 }
                 let _ = self.events.send(CallEvent::Joining);
