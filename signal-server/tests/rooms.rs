@@ -159,14 +159,22 @@ async fn only_members_see_a_room(db: Db) {
     server.stop().await;
 }
 
+/// A group holds up to `--max-group-members`; `max_participants` only caps its call.
 async fn a_full_room_refuses_joins(db: Db) {
-    let server = TestServer::start(db).await;
+    let server = TestServer::start_with(db, &["--max-group-members", "3"]).await;
     let ann = server.user("ann").await;
     let room = server.room(&ann, 2).await;
     let ben = server.user("ben").await;
     let cat = server.user("cat").await;
+    let dan = server.user("dan").await;
     assert_eq!(server.join(&ben, &room).await.0, StatusCode::OK);
     let (status, body) = server.join(&cat, &room).await;
+    assert_eq!(
+        (status, &body["member_count"]),
+        (StatusCode::OK, &json!(3)),
+        "a call for two does not stop a third member: {body}"
+    );
+    let (status, body) = server.join(&dan, &room).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "room_full");
 
@@ -179,7 +187,7 @@ async fn a_full_room_refuses_joins(db: Db) {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(server.join(&cat, &room).await.0, StatusCode::OK);
+    assert_eq!(server.join(&dan, &room).await.0, StatusCode::OK);
     server.stop().await;
 }
 
@@ -187,27 +195,18 @@ async fn leaving_and_deleting(db: Db) {
     let server = TestServer::start(db).await;
     let ann = server.user("ann").await;
     let ben = server.user("ben").await;
+    let cat = server.user("cat").await;
     let room = server.room(&ann, 4).await;
     server.join(&ben, &room).await;
+    server.join(&cat, &room).await;
 
-    let (status, body) = server
-        .post(
-            &format!("/api/rooms/{room}/leave"),
-            Some(&ann.token),
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        status,
-        StatusCode::CONFLICT,
-        "the owner deletes rather than leaves: {body}"
-    );
     let (status, body) = server
         .delete(&format!("/api/rooms/{room}"), Some(&ben.token))
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("forbidden"))
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "only the owner deletes a group"
     );
 
     assert_eq!(
@@ -245,17 +244,20 @@ async fn leaving_and_deleting(db: Db) {
             .delete(&format!("/api/rooms/{room}"), Some(&ann.token))
             .await
             .0,
-        StatusCode::NO_CONTENT
+        StatusCode::NO_CONTENT,
+        "the owner deletes the group with its members in it"
     );
-    assert_eq!(
-        server
-            .get(&format!("/api/rooms/{room}"), Some(&ann.token))
-            .await
-            .0,
-        StatusCode::NOT_FOUND
-    );
-    let (_, list) = server.get("/api/rooms", Some(&ann.token)).await;
-    assert_eq!(list, json!([]));
+    for user in [&ann, &cat] {
+        assert_eq!(
+            server
+                .get(&format!("/api/rooms/{room}"), Some(&user.token))
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        let (_, list) = server.get("/api/rooms", Some(&user.token)).await;
+        assert_eq!(list, json!([]));
+    }
     server.stop().await;
 }
 
@@ -380,11 +382,12 @@ async fn the_whole_flow(db: Db) {
     server.stop().await;
 }
 
-/// Many people joining at once: the limit holds, and nobody gets a server error.
+/// Many people joining at once: the member limit holds (not the call's capacity), and
+/// nobody gets a server error.
 async fn concurrent_joins_respect_the_limit(db: Db) {
-    let server = TestServer::start(db).await;
+    let server = TestServer::start_with(db, &["--max-group-members", "4"]).await;
     let ann = server.user("ann").await;
-    let room = server.room(&ann, 4).await;
+    let room = server.room(&ann, 2).await;
     let mut guests = Vec::new();
     for i in 0..8 {
         guests.push(server.user(&format!("guest{i}")).await);
