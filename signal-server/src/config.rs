@@ -74,6 +74,10 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MESSAGE_RATE", default_value_t = 5)]
     pub message_rate: u32,
 
+    /// Seconds a direct call rings before it counts as missed.
+    #[arg(long, env = "CONFAB_RING_TIMEOUT", default_value_t = shared::signal::RING_TIMEOUT_SECS)]
+    pub ring_timeout: u64,
+
     /// Most members a group may hold.
     #[arg(long, env = "CONFAB_MAX_GROUP_MEMBERS", default_value_t = shared::api::GROUP_DEFAULT_MAX_MEMBERS)]
     pub max_group_members: u32,

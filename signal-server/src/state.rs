@@ -36,7 +36,7 @@ impl AppState {
         config: Config,
         jwt_secret: &[u8],
     ) -> (Self, mpsc::UnboundedReceiver<MissedCall>) {
-        let (hub, missed) = Hub::new();
+        let (hub, missed) = Hub::new(std::time::Duration::from_secs(config.ring_timeout));
         let rate = NonZeroU32::new(config.message_rate.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = rate.saturating_mul(NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN));
         let state = Self {

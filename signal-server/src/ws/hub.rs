@@ -8,8 +8,8 @@
 use axum::extract::ws::Utf8Bytes;
 use shared::api::PresenceStatus;
 use shared::signal::{
-    OwnPresence, Participant, PresenceEntry, RING_TIMEOUT_SECS, RingEnd, ServerMsg,
-    TYPING_EXPIRY_MS, TYPING_INTERVAL_MS, close,
+    OwnPresence, Participant, PresenceEntry, RingEnd, ServerMsg, TYPING_EXPIRY_MS,
+    TYPING_INTERVAL_MS, close,
 };
 use shared::{ParticipantId, RoomId, SessionId, UserId};
 use std::collections::HashMap;
@@ -198,16 +198,19 @@ pub struct CallFull;
 pub struct Hub {
     state: Mutex<HubState>,
     missed: mpsc::UnboundedSender<MissedCall>,
+    ring_timeout: Duration,
 }
 
 impl Hub {
     /// A hub and the receiving end of its missed calls, which the server turns into
     /// timeline messages.
-    pub fn new() -> (Self, mpsc::UnboundedReceiver<MissedCall>) {
+    /// A direct call rings for `ring_timeout` before it is missed.
+    pub fn new(ring_timeout: Duration) -> (Self, mpsc::UnboundedReceiver<MissedCall>) {
         let (missed, rx) = mpsc::unbounded_channel();
         let hub = Self {
             state: Mutex::default(),
             missed,
+            ring_timeout,
         };
         (hub, rx)
     }
@@ -544,7 +547,7 @@ impl Hub {
                         caller: user,
                         callee,
                         video: context.video,
-                        deadline: Instant::now() + Duration::from_secs(RING_TIMEOUT_SECS),
+                        deadline: Instant::now() + self.ring_timeout,
                     },
                 );
                 outbox.push(
