@@ -71,8 +71,16 @@ async fn send_message(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let (message, created) =
-        chat::send(&state, auth.user_id, id, &key, &req.body, req.reply_to, None).await?;
+    let (message, created) = chat::send(
+        &state,
+        auth.user_id,
+        id,
+        &key,
+        &req.body,
+        req.reply_to,
+        None,
+    )
+    .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
