@@ -80,6 +80,15 @@ impl TestServer {
 
     /// A server with extra command-line flags, e.g. `["--ws-rate", "5"]`.
     pub async fn start_with(db: Db, flags: &[&str]) -> Self {
+        let mut this = Self::unstarted(db, flags).await;
+        this.boot().await;
+        this
+    }
+
+    /// A fresh database and data folder with no server running on them yet: for tests
+    /// that run the real `confab-server` binary themselves (set `base` and `ws_url` to
+    /// where it listens). `stop` still removes the database.
+    pub async fn unstarted(db: Db, flags: &[&str]) -> Self {
         let dir = std::env::temp_dir().join(format!("confab-test-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let (database_url, pg_database) = match db {
@@ -104,7 +113,7 @@ impl TestServer {
                 extra.extend([flag.to_owned(), "100000".to_owned()]);
             }
         }
-        let mut this = Self {
+        Self {
             base: String::new(),
             ws_url: String::new(),
             http: reqwest::Client::new(),
@@ -113,9 +122,17 @@ impl TestServer {
             database_url,
             pg_database,
             extra,
-        };
-        this.boot().await;
-        this
+        }
+    }
+
+    /// The database URL the server runs on.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// The server's data folder.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     async fn boot(&mut self) {
