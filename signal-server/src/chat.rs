@@ -61,8 +61,7 @@ pub fn mentioned_usernames(body: &str) -> Vec<String> {
     let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
     let mut out: Vec<String> = Vec::new();
     let mut prev: Option<char> = None;
-    let mut chars = body.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
+    for (i, c) in body.char_indices() {
         if c == '@' && !prev.is_some_and(is_name) {
             let rest = &body[i + 1..];
             let end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
