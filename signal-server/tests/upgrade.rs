@@ -2,6 +2,10 @@
 //! only the first schema (`migrations/0001_init.sql`, applied by sqlx just as the
 //! previous release applied it) and rows written the way that release wrote them, then
 //! the new server started on it.
+//!
+//! The server here is started on a database the test also writes to directly, which
+//! `common::TestServer` does not offer; so the unread cap, which needs more messages than
+//! a test could send through the rate limit, is tested here too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +21,7 @@ use signal_server::config::Config;
 use sqlx::AnyPool;
 use std::path::{Path, PathBuf};
 
-on_both_databases!(an_old_database_upgrades_in_place);
+on_both_databases!(an_old_database_upgrades_in_place, counts_stop_at_the_cap);
 
 fn postgres_admin_url() -> String {
     std::env::var("CONFAB_TEST_POSTGRES_URL")
@@ -246,6 +250,39 @@ impl Client {
     }
 }
 
+/// Starts the server of this build on the database at `url`.
+async fn start(dir: &Path, url: &str) -> (Server, Client) {
+    let config = Config::parse_from([
+        "confab-server",
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        &dir.display().to_string(),
+        "--database-url",
+        url,
+        "--db-max-connections",
+        "4",
+        "--auth-rate-per-ip",
+        "100000",
+        "--auth-rate-per-account",
+        "100000",
+    ]);
+    let server = Server::start(config).await.unwrap();
+    let client = Client {
+        base: format!("http://{}", server.addr),
+        http: reqwest::Client::new(),
+    };
+    (server, client)
+}
+
+async fn finish(server: Server, dir: &Path, pg_name: Option<String>) {
+    server.shutdown().await.unwrap();
+    if let Some(name) = pg_name {
+        admin_exec(&format!("drop database if exists {name} with (force)")).await;
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
 fn entry<'a>(list: &'a Value, room: &str) -> &'a Value {
     list.as_array()
         .unwrap()
@@ -265,26 +302,7 @@ async fn an_old_database_upgrades_in_place(db: Db) {
     pool.close().await;
 
     // The new server migrates the old database as it starts.
-    let config = Config::parse_from([
-        "confab-server",
-        "--bind",
-        "127.0.0.1:0",
-        "--data-dir",
-        &dir.display().to_string(),
-        "--database-url",
-        &url,
-        "--db-max-connections",
-        "4",
-        "--auth-rate-per-ip",
-        "100000",
-        "--auth-rate-per-account",
-        "100000",
-    ]);
-    let server = Server::start(config).await.unwrap();
-    let client = Client {
-        base: format!("http://{}", server.addr),
-        http: reqwest::Client::new(),
-    };
+    let (server, client) = start(&dir, &url).await;
     let applied: Vec<(i64,)> =
         sqlx::query_as("select version from _sqlx_migrations order by version")
             .fetch_all(&server.state.pool)
@@ -405,9 +423,105 @@ async fn an_old_database_upgrades_in_place(db: Db) {
     assert_eq!(detail["owner_id"], old.ben.as_str());
     assert_eq!(detail["members"][0]["role"], "owner");
 
-    server.shutdown().await.unwrap();
-    if let Some(name) = pg_name {
-        admin_exec(&format!("drop database if exists {name} with (force)")).await;
+    finish(server, &dir, pg_name).await;
+}
+
+/// Unread and mention counts stop at `UNREAD_COUNT_CAP` however many messages wait.
+async fn counts_stop_at_the_cap(db: Db) {
+    sqlx::any::install_default_drivers();
+    let dir = std::env::temp_dir().join(format!("confab-cap-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (url, pg_name) = fresh_database(db, &dir).await;
+    let (server, client) = start(&dir, &url).await;
+    for name in ["ann", "ben"] {
+        let (status, body) = client
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"username": name, "email": format!("{name}@example.com"),
+                       "password": PASSWORD, "confirm_password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    std::fs::remove_dir_all(&dir).ok();
+    let ann = client.login("ann").await;
+    let ben = client.login("ben").await;
+    let (_, room) = client
+        .post("/api/rooms", Some(&ann), json!({"title": "Busy"}))
+        .await;
+    let room = room["id"].as_str().unwrap().to_owned();
+    let (status, _) = client
+        .post(&format!("/api/rooms/{room}/join"), Some(&ben), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, me) = client.get("/api/users/me", &ben).await;
+    let ben_id = me["id"].as_str().unwrap().to_owned();
+    let (_, me) = client.get("/api/users/me", &ann).await;
+    let ann_id = me["id"].as_str().unwrap().to_owned();
+
+    // Ben's messages, each mentioning Ann, written straight into the timeline.
+    let cap = u64::from(shared::api::UNREAD_COUNT_CAP);
+    let total = cap + 51;
+    let pool = &server.state.pool;
+    let now = signal_server::db::now();
+    let mut seq = 0;
+    while seq < total {
+        let batch: Vec<(String, i64)> = (seq + 1..=(seq + 500).min(total))
+            .map(|s| (uuid::Uuid::new_v4().to_string(), i64::try_from(s).unwrap()))
+            .collect();
+        seq += batch.len() as u64;
+        let rows = (0..batch.len())
+            .map(|i| {
+                format!(
+                    "(${}, $1, ${}, ${}, 'text', $2, 'hey @ann', $3)",
+                    2 * i + 4,
+                    2 * i + 5,
+                    2 * i + 5
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "insert into messages (id, room_id, seq, rev, kind, author_id, body, created_at) values {rows}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&room)
+            .bind(&ben_id)
+            .bind(now);
+        for (id, s) in &batch {
+            query = query.bind(id).bind(*s);
+        }
+        query.execute(pool).await.unwrap();
+        let rows = (0..batch.len())
+            .map(|i| format!("(${}, $1, $2, ${})", 2 * i + 3, 2 * i + 4))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "insert into message_mentions (message_id, room_id, user_id, seq) values {rows}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&room)
+            .bind(&ann_id);
+        for (id, s) in &batch {
+            query = query.bind(id).bind(*s);
+        }
+        query.execute(pool).await.unwrap();
+    }
+    let total = i64::try_from(total).unwrap();
+    sqlx::query("update rooms set last_seq = $2, last_rev = $2 where id = $1")
+        .bind(&room)
+        .bind(total)
+        .execute(pool)
+        .await
+        .unwrap();
+
+    let (_, list) = client.get("/api/rooms", &ann).await;
+    let busy = entry(&list, &room);
+    assert_eq!(busy["unread_count"], cap);
+    assert_eq!(busy["mention_count"], cap);
+    assert_eq!(busy["last_seq"], total);
+    assert_eq!(busy["last_message"]["seq"], total);
+    let (_, list) = client.get("/api/rooms", &ben).await;
+    assert_eq!(entry(&list, &room)["unread_count"], 0, "his own");
+    finish(server, &dir, pg_name).await;
 }
