@@ -23,6 +23,7 @@ on_both_databases!(
     a_direct_call_rings_until_answered_declined_or_missed,
     group_members_see_a_call_running,
     a_blocked_author_is_flagged_and_never_notifies,
+    contacts_see_each_other_online_idle_and_offline,
 );
 
 async fn send(
@@ -509,5 +510,123 @@ async fn a_blocked_author_is_flagged_and_never_notifies(db: Db) {
         .await;
     assert!(matches!(cat_ws.recv().await, ServerMsg::Typing { .. }));
     ann_ws.expect_silence().await;
+    server.stop().await;
+}
+
+async fn contacts_see_each_other_online_idle_and_offline(db: Db) {
+    use shared::api::PresenceStatus;
+    use shared::signal::OwnPresence;
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    // Contacts who share no room.
+    server
+        .post(
+            "/api/contacts/requests",
+            Some(&ann.token),
+            json!({"user_id": bob.id}),
+        )
+        .await;
+    let (status, _) = server
+        .post(
+            "/api/contacts/requests",
+            Some(&bob.token),
+            json!({"user_id": ann.id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut ann_ws = server.ws(&ann).await;
+    ann_ws.drain().await;
+    let presence = |m: &ServerMsg| matches!(m, ServerMsg::Presence { .. });
+
+    let mut bob_ws = server.ws(&bob).await;
+    let msg = ann_ws.recv_until(presence).await;
+    assert!(
+        matches!(
+            msg,
+            ServerMsg::Presence {
+                status: PresenceStatus::Online,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+    bob_ws
+        .send(&ClientMsg::SetPresence {
+            status: OwnPresence::Idle,
+        })
+        .await;
+    let msg = ann_ws.recv_until(presence).await;
+    assert!(
+        matches!(
+            msg,
+            ServerMsg::Presence {
+                status: PresenceStatus::Idle,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+    // A second device that is active makes Bob online again.
+    let bob2 = server.sign_in("bob").await;
+    let _bob_phone = server.ws(&bob2).await;
+    let msg = ann_ws.recv_until(presence).await;
+    assert!(
+        matches!(
+            msg,
+            ServerMsg::Presence {
+                status: PresenceStatus::Online,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+    bob_ws
+        .send(&ClientMsg::SetPresence {
+            status: OwnPresence::Idle,
+        })
+        .await;
+    ann_ws.expect_silence().await;
+    let (_, contacts) = server.get("/api/contacts", Some(&ann.token)).await;
+    assert_eq!(contacts[0]["presence"], "online", "{contacts}");
+    drop(_bob_phone);
+    let msg = ann_ws.recv_until(presence).await;
+    assert!(
+        matches!(
+            msg,
+            ServerMsg::Presence {
+                status: PresenceStatus::Idle,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+    bob_ws.stream.close(None).await.unwrap();
+    let msg = ann_ws.recv_until(presence).await;
+    assert!(
+        matches!(
+            msg,
+            ServerMsg::Presence {
+                status: PresenceStatus::Offline,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+
+    // A fresh connection's snapshot lists contacts who are around.
+    let _bob_again = server.ws(&bob).await;
+    let mut ws = Ws::connect(&server.ws_url).await;
+    ws.send(&ClientMsg::Auth {
+        token: ann.token.clone(),
+        protocol_version: shared::signal::PROTOCOL_VERSION,
+    })
+    .await;
+    assert!(matches!(ws.recv().await, ServerMsg::Welcome { .. }));
+    let ServerMsg::PresenceSnapshot { online } = ws.recv().await else {
+        panic!("expected the snapshot")
+    };
+    assert_eq!(online.len(), 1);
+    assert_eq!(online[0].user_id.to_string(), bob.id);
     server.stop().await;
 }

@@ -77,7 +77,10 @@ where
     };
     let (tx, rx) = mpsc::channel(state.config.ws_queue.max(1));
     let kick = Arc::new(Kick::default());
-    let first = state.hub.register(
+    // A user's presence is the best of their connections': a new one can turn "idle"
+    // into "online", and closing one can leave only idle ones behind.
+    let before = state.hub.status(auth.user_id);
+    state.hub.register(
         id,
         auth.session_id,
         info,
@@ -87,11 +90,13 @@ where
         },
     );
     let mut session = Session::new(state.clone(), id, auth, rx, kick);
-    session.start(&mut socket, first).await;
+    let changed = state.hub.status(session.auth.user_id) != before;
+    session.start(&mut socket, changed).await;
     session.serve(&mut socket).await;
-    let last = state.hub.unregister(id);
-    if last {
-        session.announce_offline().await;
+    let before = state.hub.status(session.auth.user_id);
+    state.hub.unregister(id);
+    if state.hub.status(session.auth.user_id) != before {
+        session.announce_presence().await;
     }
 }
 
@@ -222,8 +227,9 @@ impl Session {
         }
     }
 
-    /// Sends `welcome` and the presence snapshot; tells co-members we are online.
-    async fn start<S, E>(&mut self, socket: &mut S, first_connection: bool)
+    /// Sends `welcome` and the presence snapshot; tells contacts and co-members when this
+    /// connection changed the user's presence.
+    async fn start<S, E>(&mut self, socket: &mut S, presence_changed: bool)
     where
         S: Sink<Message, Error = E> + Unpin,
     {
@@ -248,16 +254,16 @@ impl Session {
             };
         let online = self.state.hub.online(&co_members);
         send(socket, &ServerMsg::PresenceSnapshot { online }).await;
-        if first_connection {
+        if presence_changed {
             self.state
                 .hub
                 .announce_presence(self.auth.user_id, &co_members);
         }
     }
 
-    /// Tells contacts and co-members the user's presence changed (went offline after
-    /// their last connection closed, or idle).
-    async fn announce_offline(&self) {
+    /// Tells contacts and co-members the user's presence changed (online, idle, or
+    /// offline after their last connection closed).
+    async fn announce_presence(&self) {
         match db::contacts::presence_audience(&self.state.pool, self.auth.user_id).await {
             Ok(audience) => self
                 .state
@@ -479,7 +485,7 @@ impl Session {
             }
             ClientMsg::SetPresence { status } => {
                 if self.state.hub.set_presence(self.id, status) {
-                    self.announce_offline().await;
+                    self.announce_presence().await;
                 }
                 Ok(None)
             }
