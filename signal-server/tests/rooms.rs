@@ -33,6 +33,7 @@ on_both_databases!(
     membership_changes_reach_websockets,
     non_members_learn_nothing,
     bad_input_gets_json_errors,
+    everyone_leaving_at_once,
 );
 
 async fn creating_a_room_needs_a_signed_in_user(db: Db) {
@@ -1733,5 +1734,61 @@ async fn bad_input_gets_json_errors(db: Db) {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
     assert!(doc["paths"]["/api/rooms/{id}"].get("patch").is_some());
+    server.stop().await;
+}
+
+/// Members (the owner and admins among them) leaving all at once: no errors, one owner
+/// at every step, and the last one out deletes the group.
+async fn everyone_leaving_at_once(db: Db) {
+    let server = TestServer::start(db).await;
+    let owner = server.user("owner").await;
+    let room = server.room(&owner, 8).await;
+    let mut users = vec![owner.clone()];
+    for i in 0..7 {
+        let user = server.user(&format!("user{i}")).await;
+        server.join(&user, &room).await;
+        if i % 2 == 0 {
+            set_role(&server, &owner, &room, &user, "admin").await;
+        }
+        users.push(user);
+    }
+    // Half go first, all at once: the rest still have exactly one owner.
+    let (first, rest) = users.split_at(4);
+    let statuses =
+        futures_util::future::join_all(first.iter().map(|u| leave(&server, u, &room))).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::NO_CONTENT),
+        "{statuses:?}"
+    );
+    let members = roles(&server, &rest[0], &room).await;
+    assert_eq!(members.len(), 4, "{members:?}");
+    assert_eq!(
+        members.iter().filter(|(_, r)| r == "owner").count(),
+        1,
+        "{members:?}"
+    );
+    let (_, detail) = server
+        .get(&format!("/api/rooms/{room}"), Some(&rest[0].token))
+        .await;
+    assert_eq!(detail["member_count"], 4);
+    let owner_name = &members[0].0;
+    let owner_id = rest
+        .iter()
+        .find(|u| &u.name == owner_name)
+        .unwrap()
+        .id
+        .clone();
+    assert_eq!(detail["owner_id"], owner_id.as_str());
+
+    let statuses =
+        futures_util::future::join_all(rest.iter().map(|u| leave(&server, u, &room))).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::NO_CONTENT),
+        "{statuses:?}"
+    );
+    for u in &users {
+        assert!(room_list(&server, u).await.is_empty());
+    }
+    assert_eq!(server.join(&users[0], &room).await.0, StatusCode::NOT_FOUND);
     server.stop().await;
 }
