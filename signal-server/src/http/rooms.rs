@@ -150,16 +150,18 @@ fn announce_removed(state: &AppState, room: RoomId, user: UserId) {
 }
 
 /// A title and call capacity, checked as create and update both want them. `title` is
-/// None when absent from an update (a create passes `Some`).
+/// None when absent from an update (a create passes `Some`); `blank` says what is wrong
+/// with an empty one.
 fn room_fields(
     title: Option<&str>,
+    blank: &str,
     max_participants: Option<u32>,
 ) -> Result<(Option<String>, Option<u32>), ApiError> {
     let mut errors = FieldErrors::new();
     let title = title.and_then(|t| {
         let value = text_field(t, "title", ROOM_TITLE_MAX, &mut errors);
         if value.is_none() && !errors.contains_key("title") {
-            errors.insert("title".into(), "is required".into());
+            errors.insert("title".into(), blank.into());
         }
         value
     });
@@ -192,6 +194,7 @@ async fn create_room(
 ) -> Result<(StatusCode, Json<Room>), ApiError> {
     let (title, max) = room_fields(
         Some(&req.title),
+        "is required",
         Some(req.max_participants.unwrap_or(ROOM_DEFAULT_PARTICIPANTS)),
     )?;
     let (Some(title), Some(max)) = (title, max) else {
@@ -273,7 +276,11 @@ async fn update_room(
     Path(id): Path<RoomId>,
     Json(req): Json<UpdateRoomRequest>,
 ) -> Result<Json<Room>, ApiError> {
-    let (title, max) = room_fields(req.title.as_deref(), req.max_participants)?;
+    let (title, max) = room_fields(
+        req.title.as_deref(),
+        "must not be empty",
+        req.max_participants,
+    )?;
     let (row, role) = db::rooms::membership(&state.pool, id, auth.user_id)
         .await?
         .ok_or(NO_SUCH_ROOM)?;
