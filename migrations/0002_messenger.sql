@@ -68,6 +68,9 @@ create table message_reactions (
     user_id text not null references users (id) on delete cascade,
     emoji text not null,
     created_at bigint not null,
+    -- the room rev the reaction was added at: orders reactions exactly, where created_at
+    -- (whole seconds) ties
+    rev bigint not null,
     primary key (message_id, user_id, emoji)
 );
 

@@ -508,13 +508,14 @@ pub async fn react(
             return Ok(Changed::TooManyReactions);
         }
         sqlx::query(
-            "insert into message_reactions (message_id, user_id, emoji, created_at) \
-             values ($1, $2, $3, $4) on conflict do nothing",
+            "insert into message_reactions (message_id, user_id, emoji, created_at, rev) \
+             values ($1, $2, $3, $4, $5) on conflict do nothing",
         )
         .bind(id.to_string())
         .bind(user.to_string())
         .bind(emoji)
         .bind(now())
+        .bind(rev)
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -651,7 +652,7 @@ pub async fn decorate(
         let list = list.join(", ");
         let mut q = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(format!(
             "select message_id, emoji, user_id from message_reactions \
-             where message_id in ({list}) order by created_at, user_id"
+             where message_id in ({list}) order by rev, user_id"
         )));
         for r in chunk {
             q = q.bind(&r.id);

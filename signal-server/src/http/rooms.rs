@@ -124,6 +124,22 @@ async fn announce_joined(state: &AppState, room: RoomId, user: UserId) -> anyhow
     state
         .hub
         .send_to_users(&[user], &ServerMsg::RoomAdded { room: summary }, None);
+    // Co-members see each other's presence from now on (never across a block).
+    let hidden = db::contacts::block_relations(&state.pool, user).await?;
+    let visible: Vec<UserId> = others.into_iter().filter(|u| !hidden.contains(u)).collect();
+    state.hub.announce_presence(user, &visible);
+    let around: Vec<ServerMsg> = state
+        .hub
+        .online(&visible)
+        .into_iter()
+        .map(|e| ServerMsg::Presence {
+            user_id: e.user_id,
+            status: e.status,
+        })
+        .collect();
+    state
+        .hub
+        .send_each(around.into_iter().map(|m| (user, m)).collect());
     Ok(())
 }
 
