@@ -25,6 +25,7 @@ on_both_databases!(
     read_markers_and_receipts,
     an_offline_client_catches_up_exactly,
     history_survives_a_restart,
+    sends_are_rate_limited_per_user,
 );
 
 /// Sends a message over REST with an idempotency key.
@@ -940,5 +941,58 @@ async fn history_survives_a_restart(db: Db) {
     let mut ws: Ws = server.ws(&ann).await;
     ws.send(&ClientMsg::Ping { nonce: 1 }).await;
     assert!(matches!(ws.recv().await, ServerMsg::Pong { nonce: 1 }));
+    server.stop().await;
+}
+
+async fn sends_are_rate_limited_per_user(db: Db) {
+    let server = TestServer::start_with(db, &["--message-rate", "2"]).await;
+    let ann = server.user("ann").await;
+    let room = group(&server, &ann, &[]).await;
+    // A burst of three times the rate passes, then 429 with Retry-After.
+    let mut limited = None;
+    for i in 0..20 {
+        let resp = server
+            .http
+            .post(format!("{}/api/rooms/{room}/messages", server.base))
+            .bearer_auth(&ann.token)
+            .header("idempotency-key", format!("burst-{i}"))
+            .json(&json!({"body": "spam"}))
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = resp.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+            limited = Some((i, retry));
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
+    let (at, retry) = limited.expect("the burst ends");
+    assert!((6..10).contains(&at), "burst of about 6: refused at {at}");
+    assert!((1..=2).contains(&retry), "{retry}");
+    // The WebSocket shares the limit and answers with the error, keeping the connection.
+    let mut ws = server.ws(&ann).await;
+    ws.send(&ClientMsg::SendMessage {
+        room_id: room.parse().unwrap(),
+        client_id: "ws-1".into(),
+        body: "more".into(),
+        reply_to: None,
+    })
+    .await;
+    let msg = ws.recv().await;
+    assert!(
+        matches!(&msg, ServerMsg::Error { error, client_id: Some(c), .. } if error.code == ErrorCode::RateLimited && c == "ws-1"),
+        "{msg:?}"
+    );
+    // A refused send stored nothing, so the same key later succeeds.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = send(&server, &ann, &room, "ws-1", "more").await;
+    assert_eq!(status, StatusCode::CREATED);
     server.stop().await;
 }
