@@ -13,11 +13,16 @@ use reqwest::{Method, Response, StatusCode, Url, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::api::{
-    AuthResponse, ChangePasswordRequest, CreateInviteRequest, CreateRoomRequest, Health,
-    IceServersResponse, Invite, LoginRequest, Me, PublicUser, RefreshRequest, RegisterRequest,
-    Room, RoomDetail, SessionInfo, UpdateProfileRequest,
+    AddMemberRequest, AuthResponse, BlockedUser, ChangePasswordRequest, ChangesPage, Contact,
+    ContactRequestOutcome, ContactRequests, CreateInviteRequest, CreateRoomRequest,
+    EditMessageRequest, Health, IceServersResponse, Invite, LoginRequest, Me, Message, MessagePage,
+    PublicUser, ReadRequest, RefreshRequest, RegisterRequest, Room, RoomDetail, RoomMember,
+    RoomRole, RoomSettingsRequest, RoomSummary, SendContactRequest, SendMessageRequest,
+    SessionInfo, UpdateMemberRequest, UpdateProfileRequest, UpdateRoomRequest,
 };
-use shared::{ErrorBody, ErrorCode, ErrorDetail, RoomId, SessionId, UserId};
+use shared::{
+    ContactRequestId, ErrorBody, ErrorCode, ErrorDetail, MessageId, RoomId, SessionId, UserId,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -485,6 +490,339 @@ impl ApiClient {
             .await
     }
 
+    // --- room lists and group management -------------------------------------------
+
+    /// Every room of mine as the room list shows it: kind, title, other user and their
+    /// presence (direct rooms), last message, unread and mention counts, read marker,
+    /// and the room's change counter `rev` (the catch-up cursor).
+    pub async fn room_summaries(&self) -> Result<Vec<RoomSummary>, ApiError> {
+        self.authed_json(Method::GET, &["api", "rooms"], NO_BODY)
+            .await
+    }
+
+    /// Renames a group or changes its call capacity (admins).
+    pub async fn update_room(&self, id: RoomId, req: &UpdateRoomRequest) -> Result<Room, ApiError> {
+        let id = id.to_string();
+        self.authed_json(Method::PATCH, &["api", "rooms", &id], Some(req))
+            .await
+    }
+
+    /// Adds one of my contacts to a group (admins).
+    pub async fn add_member(&self, room: RoomId, user: UserId) -> Result<RoomMember, ApiError> {
+        let room = room.to_string();
+        let req = AddMemberRequest { user_id: user };
+        self.authed_json(
+            Method::POST,
+            &["api", "rooms", &room, "members"],
+            Some(&req),
+        )
+        .await
+    }
+
+    /// Removes a member from a group (admins); my own id leaves the room.
+    pub async fn remove_member(&self, room: RoomId, user: UserId) -> Result<(), ApiError> {
+        let (room, user) = (room.to_string(), user.to_string());
+        self.authed_empty(
+            Method::DELETE,
+            &["api", "rooms", &room, "members", &user],
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// Makes a member an admin or a plain member again (the owner).
+    pub async fn update_member(
+        &self,
+        room: RoomId,
+        user: UserId,
+        role: RoomRole,
+    ) -> Result<RoomMember, ApiError> {
+        let (room, user) = (room.to_string(), user.to_string());
+        let req = UpdateMemberRequest { role };
+        self.authed_json(
+            Method::PATCH,
+            &["api", "rooms", &room, "members", &user],
+            Some(&req),
+        )
+        .await
+    }
+
+    /// My own settings for a room (muted); answers with the room as my list shows it.
+    pub async fn room_settings(
+        &self,
+        room: RoomId,
+        req: &RoomSettingsRequest,
+    ) -> Result<RoomSummary, ApiError> {
+        let room = room.to_string();
+        self.authed_json(
+            Method::PATCH,
+            &["api", "rooms", &room, "settings"],
+            Some(req),
+        )
+        .await
+    }
+
+    // --- messages -----------------------------------------------------------------------
+
+    /// Sends a message with the client-made idempotency `key`. Returns the stored message
+    /// and whether it was stored by this call (false: the key had been used for this same
+    /// message already, and the server answered with the original). Retrying with the
+    /// same key after any failure never makes a second message.
+    pub async fn send_message(
+        &self,
+        room: RoomId,
+        key: &str,
+        req: &SendMessageRequest,
+    ) -> Result<(Message, bool), ApiError> {
+        let room = room.to_string();
+        let resp = self
+            .authed_with(
+                Method::POST,
+                &["api", "rooms", &room, "messages"],
+                &[],
+                Some(key),
+                Some(req),
+            )
+            .await?;
+        let created = resp.status() == StatusCode::CREATED;
+        Ok((json(resp).await?, created))
+    }
+
+    /// A page of a room's timeline, in ascending seq.
+    pub async fn messages(
+        &self,
+        room: RoomId,
+        anchor: PageAnchor,
+        limit: Option<u32>,
+    ) -> Result<MessagePage, ApiError> {
+        let room = room.to_string();
+        let mut query = Vec::new();
+        match anchor {
+            PageAnchor::Latest => {}
+            PageAnchor::Before(seq) => query.push(("before", seq.to_string())),
+            PageAnchor::After(seq) => query.push(("after", seq.to_string())),
+            PageAnchor::Around(seq) => query.push(("around", seq.to_string())),
+        }
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let resp = self
+            .authed_with(
+                Method::GET,
+                &["api", "rooms", &room, "messages"],
+                &query,
+                None,
+                NO_BODY,
+            )
+            .await?;
+        json(resp).await
+    }
+
+    /// Every message created or changed after rev `since`, in ascending rev (one page;
+    /// ask again from the answer's `rev` while `has_more`).
+    pub async fn changes(
+        &self,
+        room: RoomId,
+        since: u64,
+        limit: Option<u32>,
+    ) -> Result<ChangesPage, ApiError> {
+        let room = room.to_string();
+        let mut query = vec![("since", since.to_string())];
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let resp = self
+            .authed_with(
+                Method::GET,
+                &["api", "rooms", &room, "changes"],
+                &query,
+                None,
+                NO_BODY,
+            )
+            .await?;
+        json(resp).await
+    }
+
+    /// Edits my message.
+    pub async fn edit_message(
+        &self,
+        room: RoomId,
+        message: MessageId,
+        body: &str,
+    ) -> Result<Message, ApiError> {
+        let (room, message) = (room.to_string(), message.to_string());
+        let req = EditMessageRequest {
+            body: body.to_owned(),
+        };
+        self.authed_json(
+            Method::PATCH,
+            &["api", "rooms", &room, "messages", &message],
+            Some(&req),
+        )
+        .await
+    }
+
+    /// Deletes a message (mine, or any in a group I administer); answers the tombstone.
+    pub async fn delete_message(
+        &self,
+        room: RoomId,
+        message: MessageId,
+    ) -> Result<Message, ApiError> {
+        let (room, message) = (room.to_string(), message.to_string());
+        self.authed_json(
+            Method::DELETE,
+            &["api", "rooms", &room, "messages", &message],
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// Adds (`add`) or removes my reaction `emoji` (one emoji) on a message.
+    pub async fn react(
+        &self,
+        room: RoomId,
+        message: MessageId,
+        emoji: &str,
+        add: bool,
+    ) -> Result<Message, ApiError> {
+        let (room, message) = (room.to_string(), message.to_string());
+        let method = if add { Method::PUT } else { Method::DELETE };
+        self.authed_json(
+            method,
+            &[
+                "api",
+                "rooms",
+                &room,
+                "messages",
+                &message,
+                "reactions",
+                emoji,
+            ],
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// Moves my read marker forward to `seq`; answers the marker now.
+    pub async fn mark_read(&self, room: RoomId, seq: u64) -> Result<u64, ApiError> {
+        let room = room.to_string();
+        let marker: ReadRequest = self
+            .authed_json(
+                Method::POST,
+                &["api", "rooms", &room, "read"],
+                Some(&ReadRequest { seq }),
+            )
+            .await?;
+        Ok(marker.seq)
+    }
+
+    // --- contacts -----------------------------------------------------------------------
+
+    /// Users whose username starts with `q` or whose display name contains it (2+
+    /// characters; at most 20; the exact username first).
+    pub async fn search_users(&self, q: &str) -> Result<Vec<PublicUser>, ApiError> {
+        let resp = self
+            .authed_with(
+                Method::GET,
+                &["api", "users", "search"],
+                &[("q", q.to_owned())],
+                None,
+                NO_BODY,
+            )
+            .await?;
+        json(resp).await
+    }
+
+    /// My contacts, with presence and our direct room.
+    pub async fn contacts(&self) -> Result<Vec<Contact>, ApiError> {
+        self.authed_json(Method::GET, &["api", "contacts"], NO_BODY)
+            .await
+    }
+
+    /// Ends a contact (our direct room stays readable, read-only).
+    pub async fn remove_contact(&self, user: UserId) -> Result<(), ApiError> {
+        let user = user.to_string();
+        self.authed_empty(Method::DELETE, &["api", "contacts", &user], NO_BODY)
+            .await
+    }
+
+    /// Asks `user` to become my contact; when they had asked me already we are contacts
+    /// at once (`accepted`).
+    pub async fn send_contact_request(
+        &self,
+        user: UserId,
+    ) -> Result<ContactRequestOutcome, ApiError> {
+        let req = SendContactRequest { user_id: user };
+        self.authed_json(Method::POST, &["api", "contacts", "requests"], Some(&req))
+            .await
+    }
+
+    /// Pending contact requests to and from me.
+    pub async fn contact_requests(&self) -> Result<ContactRequests, ApiError> {
+        self.authed_json(Method::GET, &["api", "contacts", "requests"], NO_BODY)
+            .await
+    }
+
+    /// Accepts a request to me; answers the new contact.
+    pub async fn accept_contact_request(&self, id: ContactRequestId) -> Result<Contact, ApiError> {
+        let id = id.to_string();
+        self.authed_json(
+            Method::POST,
+            &["api", "contacts", "requests", &id, "accept"],
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// Declines a request to me.
+    pub async fn decline_contact_request(&self, id: ContactRequestId) -> Result<(), ApiError> {
+        let id = id.to_string();
+        self.authed_empty(
+            Method::POST,
+            &["api", "contacts", "requests", &id, "decline"],
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// Withdraws a request I sent.
+    pub async fn cancel_contact_request(&self, id: ContactRequestId) -> Result<(), ApiError> {
+        let id = id.to_string();
+        self.authed_empty(
+            Method::DELETE,
+            &["api", "contacts", "requests", &id],
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// The users I block.
+    pub async fn blocks(&self) -> Result<Vec<BlockedUser>, ApiError> {
+        self.authed_json(Method::GET, &["api", "blocks"], NO_BODY)
+            .await
+    }
+
+    /// Blocks a user (also ends our contact). Idempotent.
+    pub async fn block(&self, user: UserId) -> Result<(), ApiError> {
+        let user = user.to_string();
+        self.authed_empty(Method::PUT, &["api", "blocks", &user], NO_BODY)
+            .await
+    }
+
+    /// Unblocks a user (does not make us contacts again). Idempotent.
+    pub async fn unblock(&self, user: UserId) -> Result<(), ApiError> {
+        let user = user.to_string();
+        self.authed_empty(Method::DELETE, &["api", "blocks", &user], NO_BODY)
+            .await
+    }
+
+    /// The one direct room with a contact, created on first use.
+    pub async fn open_direct(&self, user: UserId) -> Result<Room, ApiError> {
+        let user = user.to_string();
+        self.authed_json(Method::POST, &["api", "contacts", &user, "direct"], NO_BODY)
+            .await
+    }
+
     // --- calls --------------------------------------------------------------------------
 
     /// The STUN and TURN servers for a call's peer connections, TURN credentials included.
@@ -533,13 +871,31 @@ impl ApiClient {
         segments: &[&str],
         body: Option<&B>,
     ) -> Result<Response, ApiError> {
-        let url = self.url(segments);
+        self.authed_with(method, segments, &[], None, body).await
+    }
+
+    /// [`ApiClient::authed`] with a query string and an optional `Idempotency-Key`.
+    async fn authed_with<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, String)],
+        idempotency_key: Option<&str>,
+        body: Option<&B>,
+    ) -> Result<Response, ApiError> {
+        let mut url = self.url(segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
         let send = |token: &str| {
             let mut req = self
                 .inner
                 .http
                 .request(method.clone(), url.clone())
                 .bearer_auth(token);
+            if let Some(key) = idempotency_key {
+                req = req.header("idempotency-key", key);
+            }
             if let Some(body) = body {
                 req = req.json(body);
             }
@@ -707,6 +1063,20 @@ impl Inner {
             tracing::warn!(%account, error = %e, "could not delete the saved refresh token");
         }
     }
+}
+
+/// Where a page of a room's timeline starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PageAnchor {
+    /// The newest messages.
+    #[default]
+    Latest,
+    /// Messages with seq below this one.
+    Before(u64),
+    /// Messages with seq above this one.
+    After(u64),
+    /// Messages around this seq, it included.
+    Around(u64),
 }
 
 /// For calls without a body.

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod call;
+pub mod connection;
 pub mod keystore;
 pub mod negotiation;
+pub mod outbox;
 pub mod signaling;

@@ -1,9 +1,11 @@
 //! A call: one mesh of peer connections, one per other participant of a room's call,
 //! fed by one local capture/encode pipeline and feeding decoded remote media to sinks.
 //!
-//! [`Call::start`] takes a connected [`SignalingClient`]; the call task then joins the
-//! room's call, creates a peer for everyone already there (we offer to them) and for
-//! everyone who joins later (they offer to us), routes signaling to the right peer, and
+//! [`Call::start`] takes a [`SignalingClient`] of its own; [`Call::start_borrowed`] runs
+//! on a socket someone else owns (the session's [`crate::connection::Connection`]), fed
+//! the signaling events by its owner. Either way the call task then joins the room's
+//! call, creates a peer for everyone already there (we offer to them) and for everyone
+//! who joins later (they offer to us), routes signaling to the right peer, and
 //! starts over with new peers after the signaling client reconnects (the server gives
 //! the new connection a new participant id, so the old peer connections are dead).
 
@@ -170,6 +172,27 @@ impl Call {
         events: SignalingEvents,
         config: CallConfig,
     ) -> Result<(Self, mpsc::UnboundedReceiver<CallEvent>), CallError> {
+        let sender = signaling.sender();
+        Self::spawn(sender, Some(signaling), Feed::Owned(events), config)
+    }
+
+    /// Starts the call on a signaling connection it does not own: `sender` sends on it
+    /// and `events` brings its events (its current `Connected` first, if it is up). The
+    /// call leaves the room's call when it ends but leaves the connection open.
+    pub fn start_borrowed(
+        sender: SignalingSender,
+        events: mpsc::UnboundedReceiver<SignalingEvent>,
+        config: CallConfig,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<CallEvent>), CallError> {
+        Self::spawn(sender, None, Feed::Borrowed(events), config)
+    }
+
+    fn spawn(
+        sender: SignalingSender,
+        signaling: Option<SignalingClient>,
+        events: Feed,
+        config: CallConfig,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<CallEvent>), CallError> {
         let (encoded_tx, encoded_rx) = mpsc::channel::<EncodedMedia>(16);
         let tap = LocalTap::new();
         let video = match config.video.clone() {
@@ -195,8 +218,8 @@ impl Call {
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let task = CallTask {
-            sender: signaling.sender(),
-            signaling: Some(signaling),
+            sender,
+            signaling,
             config,
             fanout,
             sinks: Sinks {
@@ -288,8 +311,8 @@ impl Call {
         let _ = self.commands.send(CallCommand::SwitchSpeaker(device));
     }
 
-    /// Leaves the call, closes every peer connection and the signaling connection, and
-    /// waits until capture has stopped.
+    /// Leaves the call, closes every peer connection and the signaling connection (when
+    /// the call owns it), and waits until capture has stopped.
     pub async fn leave(mut self) {
         let (done_tx, done_rx) = oneshot::channel();
         if self.commands.send(CallCommand::Leave(done_tx)).is_ok() {
@@ -363,7 +386,25 @@ impl Speaker {
     }
 }
 
+/// Where a call's signaling events come from.
+enum Feed {
+    /// Its own client.
+    Owned(SignalingEvents),
+    /// A connection it borrows.
+    Borrowed(mpsc::UnboundedReceiver<SignalingEvent>),
+}
+
+impl Feed {
+    async fn recv(&mut self) -> Option<SignalingEvent> {
+        match self {
+            Self::Owned(events) => events.recv().await,
+            Self::Borrowed(events) => events.recv().await,
+        }
+    }
+}
+
 struct CallTask {
+    /// The signaling client, when the call owns it (closed when the call ends).
     signaling: Option<SignalingClient>,
     sender: SignalingSender,
     config: CallConfig,
@@ -387,7 +428,7 @@ impl CallTask {
     /// Runs the call; returns the speaker for the caller to stop off the runtime.
     async fn run(
         mut self,
-        mut signaling: SignalingEvents,
+        mut signaling: Feed,
         mut commands: mpsc::UnboundedReceiver<CallCommand>,
     ) -> Option<Speaker> {
         let mut leave_done = None;
