@@ -1,15 +1,38 @@
 #!/usr/bin/env bash
-# Runs the WebSocket benchmarks of the README in one go: confab-server (idle connections and
-# the room relay) and, for comparison, the Django Channels + Daphne peer doing the same.
-# Figures are printed; each scenario's last line is `RESULT {json}`.
+# Runs the WebSocket benchmarks of the README in one go: confab-server (idle connections, the
+# room relay, then chat: persisted messages in group rooms on SQLite and PostgreSQL, and the
+# catch-up and paging figures) and, for comparison, the Django Channels + Daphne peer doing
+# the same. Figures are printed; each scenario's last line is `RESULT {json}`.
+#
+# Usage: bash bench/ws-bench.sh          everything
+#        bash bench/ws-bench.sh chat     only the chat runs (Confab's and the peer's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confab-target}"
+only="${1:-all}"
+case "$only" in
+    all | chat) ;;
+    *) echo "usage: $0 [chat]" >&2; exit 2 ;;
+esac
 bench() { cargo bench -q -p signal-server --bench ws_load -- "$@" 2>&1 | grep -v '^\s*$'; }
 
-echo "### confab-server: idle";  bench idle
-echo "### confab-server: relay"; bench relay
-echo "### confab-server: relay --rate 160"; bench relay --rate 160
+if [[ $only == all ]]; then
+    echo "### confab-server: idle";  bench idle
+    echo "### confab-server: relay"; bench relay
+    echo "### confab-server: relay --rate 160"; bench relay --rate 160
+fi
+
+# Chat: the issue's two room shapes, each at the goal's 5,000 messages/s (10 per client per
+# second), and the 5-member rooms on PostgreSQL too. The same PostgreSQL as the tests
+# (a fresh database per run, dropped afterwards).
+echo "### confab-server: chat 100 rooms x 5, SQLite, 10 msg/s per client"
+bench chat --rooms 100 --per-room 5 --rate 10
+echo "### confab-server: chat 10 rooms x 50, SQLite, 10 msg/s per client"
+bench chat --rooms 10 --per-room 50 --rate 10
+echo "### confab-server: chat 100 rooms x 5, PostgreSQL, 10 msg/s per client"
+bench chat --rooms 100 --per-room 5 --rate 10 --database postgres
+echo "### confab-server: catch-up of 10,000 messages, pages of 50 in 1,000,000"
+bench history
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export PEER_JWT_SECRET="bench-secret-0123456789abcdef0123456789"
@@ -21,9 +44,17 @@ for _ in $(seq 100); do
     sleep 0.2
 done
 daphne=$(pgrep -f "daphne .* -p $port" | head -n 1)
-echo "### Django Channels + Daphne: idle"
-bench idle --peer-ws-url "ws://127.0.0.1:$port/ws" --peer-pid "$daphne"
-# Daphne takes a while to finish closing 10,000 connections.
-sleep 30
-echo "### Django Channels + Daphne: relay at 2 msg/s per client"
-bench relay --rate 2 --peer-ws-url "ws://127.0.0.1:$port/ws" --peer-pid "$daphne"
+if [[ $only == all ]]; then
+    echo "### Django Channels + Daphne: idle"
+    bench idle --peer-ws-url "ws://127.0.0.1:$port/ws" --peer-pid "$daphne"
+    # Daphne takes a while to finish closing 10,000 connections.
+    sleep 30
+    echo "### Django Channels + Daphne: relay at 2 msg/s per client"
+    bench relay --rate 2 --peer-ws-url "ws://127.0.0.1:$port/ws" --peer-pid "$daphne"
+fi
+# The same 100 rooms x 5 members at 50 and 100 messages/s in all (the issue's figures).
+for rate in 0.1 0.2; do
+    echo "### Django Channels + Daphne: chat 100 rooms x 5, $rate msg/s per client"
+    bench chat --rooms 100 --per-room 5 --rate "$rate" \
+        --peer-ws-url "ws://127.0.0.1:$port/chat" --peer-pid "$daphne"
+done

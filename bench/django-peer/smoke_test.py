@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+import urllib.request
 import uuid
 
 import jwt
@@ -66,6 +67,7 @@ async def auth(ws, token, user):
 
 
 async def run(url, secret):
+    """The relay consumer at URL (.../ws), then the chat consumer beside it."""
     u1, u2 = str(uuid.uuid4()), str(uuid.uuid4())
     room = str(uuid.uuid4())
     candidate = {"candidate": "candidate:1 1 udp 2122260223 192.0.2.10 54321 typ host",
@@ -137,6 +139,45 @@ async def run(url, secret):
         check(left["participant_id"] == p2 and left["user_id"] == u2 and left["participant_count"] == 1,
               f"participant_left: {left}")
         print("ok  disconnect -> participant_left")
+
+    await run_chat(url.rsplit("/", 1)[0], secret)
+
+
+async def run_chat(base, secret):
+    """The chat consumer at BASE/chat/<room>, and the history endpoint beside it."""
+    u1, u2 = str(uuid.uuid4()), str(uuid.uuid4())
+    room = str(uuid.uuid4())
+    url = f"{base}/chat/{room}"
+    async with connect(url, open_timeout=TIMEOUT) as c1, connect(url, open_timeout=TIMEOUT) as c2:
+        await c1.send(json.dumps({"type": "auth", "token": mint(secret, u1), "protocol_version": 2}))
+        await recv(c1, "welcome")
+        await recv(c1, "presence_snapshot")
+        await auth(c2, mint(secret, u2), u2)
+        send = {"type": "send_message", "room_id": room, "client_id": "k1", "body": "hello"}
+        await c1.send(json.dumps(send))
+        ack = await recv(c1, "message_ack")
+        created = await recv(c2, "message_created")
+        m = ack["message"]
+        check(ack["client_id"] == "k1" and m["body"] == "hello" and m["author"] == u1
+              and m["room_id"] == room and created["message"] == m, f"ack {ack}, created {created}")
+        print(f"ok  chat: send_message -> message_ack (seq {m['seq']}) and message_created")
+        await c1.send(json.dumps({**send, "room_id": str(uuid.uuid4()), "client_id": "k2"}))
+        err = await recv(c1, "error")
+        check(err["error"]["code"] == "not_found" and err["client_id"] == "k2", str(err))
+        await c1.send(json.dumps({**send, "body": "  ", "client_id": "k3"}))
+        err = await recv(c1, "error")
+        check(err["error"]["code"] == "validation" and err["client_id"] == "k3", str(err))
+        print("ok  chat: another room -> not_found; blank body -> validation")
+    http = base.replace("ws://", "http://", 1)
+    request = urllib.request.Request(
+        f"{http}/api/rooms/{room}/messages?after=0&limit=100",
+        headers={"Authorization": "Bearer " + mint(secret, u2)},
+    )
+    # No proxy from the environment: the peer is on loopback.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    page = json.loads(await asyncio.to_thread(lambda: opener.open(request, timeout=TIMEOUT).read()))
+    check([x["seq"] for x in page["messages"]] == [m["seq"]] and not page["has_more_after"], str(page))
+    print("ok  history: GET /api/rooms/<id>/messages?after=0 pages the stored message")
 
 
 def main():

@@ -1,11 +1,16 @@
-//! `ws_load`: a load generator for the signaling WebSocket (`GET /ws`).
+//! `ws_load`: a load generator for the signaling WebSocket (`GET /ws`), and the timeline's
+//! history figures.
 //!
-//! Two scenarios, picked by a subcommand (cargo appends `--bench`, which is ignored):
+//! Four scenarios, picked by a subcommand (cargo appends `--bench`, which is ignored):
 //!
 //! ```text
 //! cargo bench -p signal-server --bench ws_load -- idle  [--connections 10000] [--users 100]
 //! cargo bench -p signal-server --bench ws_load -- relay [--rooms 100] [--per-room 5]
 //!     [--rate 80] [--duration 20] [--warmup 3]
+//! cargo bench -p signal-server --bench ws_load -- chat  [--rooms 100] [--per-room 5]
+//!     [--rate 10] [--duration 20] [--warmup 3] [--database sqlite|postgres]
+//! cargo bench -p signal-server --bench ws_load -- history [--catchup-messages 10000]
+//!     [--fill 1000000] [--pages 1000] [--database sqlite|postgres]
 //! ```
 //!
 //! * `idle` opens many authenticated connections that do nothing and reports the server's
@@ -13,20 +18,32 @@
 //! * `relay` puts clients in calls of `--per-room` participants, has each send
 //!   `ice_candidate` messages round-robin to the others at `--rate` messages per second,
 //!   and reports delivered throughput, latency percentiles, losses and the server's CPU.
+//! * `chat` puts clients in group rooms of `--per-room` members, has each send
+//!   `send_message` at `--rate` messages per second over its one WebSocket, and reports
+//!   acknowledged (persisted) messages per second, `message_created` deliveries per second,
+//!   send-to-ack and send-to-delivery latency, and a loss check: every client's received
+//!   seqs (its acks and the others' messages) against the room's timeline as the server's
+//!   REST API pages it out of the database afterwards.
+//! * `history` times a catch-up (`GET /changes?since=0` through `--catchup-messages`
+//!   messages sent through the API) and random pages of 50 (`?before=SEQ&limit=50`) in a
+//!   room holding `--fill` messages written straight into the database.
 //!
 //! By default it spawns the `confab-server` binary built with this bench (fresh data
-//! folder, free port on 127.0.0.1, rate limits lifted) and sets up users and rooms through
-//! the REST API. With `--peer-ws-url` it instead targets another server speaking the same
+//! folder, free port on 127.0.0.1, rate limits lifted; `--database postgres` gives it a
+//! fresh PostgreSQL database, dropped afterwards) and sets up users and rooms through the
+//! REST API. With `--peer-ws-url` it instead targets another server speaking the same
 //! WebSocket messages: access tokens are minted here as HS256 JWTs (`--peer-secret`) and
-//! rooms are random ids, and `--peer-pid` names the process (tree) to measure.
+//! rooms are random ids, and `--peer-pid` names the process (tree) to measure. In `chat`
+//! the peer's URL gets `/<room id>` appended (a connection per room, as Django Channels'
+//! chat apps route it) and its `GET /api/rooms/{id}/messages?after=` pages the loss check.
 //!
 //! `--server-bin` spawns another build instead (to measure a change); the spawned server
 //! inherits the environment except `CONFAB_*` and `DATABASE_URL`, so allocator settings
 //! such as `MALLOC_ARENA_MAX` reach it.
 //!
-//! The tool shares the machine with the server, so `relay` also reports its own CPU and
-//! how much other work ran during the measured window: figures taken while something
-//! else (a build) was running are not comparable. Linux only (/proc).
+//! The tool shares the machine with the server, so `relay` and `chat` also report their
+//! own CPU and how much other work ran during the measured window: figures taken while
+//! something else (a build) was running are not comparable. Linux only (/proc).
 //!
 //! The results are printed for people, then as one `RESULT {json}` line for scripts.
 
@@ -39,11 +56,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 use shared::api::{
-    AuthResponse, CreateRoomRequest, LoginRequest, Me, ROOM_MAX_PARTICIPANTS,
-    ROOM_MIN_PARTICIPANTS, RegisterRequest, Room,
+    AuthResponse, ChangesPage, CreateRoomRequest, LoginRequest, MESSAGE_BODY_MAX, MESSAGE_PAGE_MAX,
+    Me, MessagePage, ROOM_MAX_PARTICIPANTS, ROOM_MIN_PARTICIPANTS, RegisterRequest, Room,
+    SendMessageRequest,
 };
 use shared::signal::{ClientMsg, IceCandidate, PROTOCOL_VERSION, ServerMsg};
 use shared::{ParticipantId, RoomId, UserId};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -89,7 +108,8 @@ const STAMP_LEN: usize = "seq=".len() + 20 + " t=".len() + 20;
 #[command(
     name = "ws_load",
     about = "Load generator for confab-server's WebSocket signaling",
-    after_help = "Run with: cargo bench -p signal-server --bench ws_load -- <idle|relay> [OPTIONS]"
+    after_help = "Run with: cargo bench -p signal-server --bench ws_load -- \
+                  <idle|relay|chat|history> [OPTIONS]"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -111,6 +131,11 @@ enum Scenario {
     Idle(IdleArgs),
     /// Relay ice_candidate messages inside calls; report throughput, latency and CPU.
     Relay(RelayArgs),
+    /// Send chat messages in group rooms; report persisted messages/s, deliveries/s,
+    /// latency, CPU and a loss check against the database.
+    Chat(ChatArgs),
+    /// Time a catch-up through /changes and random pages of a very long timeline.
+    History(HistoryArgs),
 }
 
 #[derive(Args, Debug)]
@@ -169,9 +194,88 @@ struct RelayArgs {
     target: TargetArgs,
 }
 
+#[derive(Args, Debug)]
+struct ChatArgs {
+    /// Group rooms.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+
+    /// Members per room (each a separate user and connection).
+    #[arg(long, default_value_t = 5)]
+    per_room: usize,
+
+    /// Messages per second each client sends to its room; fractions are allowed (0.2 is
+    /// one message every 5 s).
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+
+    /// Seconds measured, after the warm-up.
+    #[arg(long, default_value_t = 20)]
+    duration: u64,
+
+    /// Seconds of sending before measuring starts.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+
+    /// Characters in each message body (a send-time stamp, then padding).
+    #[arg(long, default_value_t = 100)]
+    body_chars: usize,
+
+    /// Connections being opened at the same time.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Args, Debug)]
+struct HistoryArgs {
+    /// Messages sent (through the REST API) for the catch-up to read back.
+    #[arg(long, default_value_t = 10_000)]
+    catchup_messages: usize,
+
+    /// Times the catch-up is timed, from rev 0 each time.
+    #[arg(long, default_value_t = 5)]
+    catchup_runs: usize,
+
+    /// Messages written straight into the database for the page test (0: skip it).
+    #[arg(long, default_value_t = 1_000_000)]
+    fill: u64,
+
+    /// Random pages timed in the filled room.
+    #[arg(long, default_value_t = 1_000)]
+    pages: usize,
+
+    /// Messages per page (the API allows 1-100).
+    #[arg(long, default_value_t = 50)]
+    page_size: u32,
+
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// The database a spawned confab-server uses.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Database {
+    /// A SQLite file in the server's temporary data folder (the server's default).
+    Sqlite,
+    /// A fresh database on --postgres-url, created for the run and dropped after it.
+    Postgres,
+}
+
 /// Which server to load.
 #[derive(Args, Debug, Clone)]
 struct TargetArgs {
+    /// Database of the spawned confab-server.
+    #[arg(long, value_enum, default_value_t = Database::Sqlite, conflicts_with = "peer_ws_url")]
+    database: Database,
+
+    /// PostgreSQL server for --database postgres, without a database name; the tool
+    /// connects to its `postgres` database to create and drop `confab_bench_*` ones.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres_url: String,
+
     /// WebSocket URL of another server speaking the same messages (e.g.
     /// ws://127.0.0.1:8000/ws) to load instead of a spawned confab-server. Loopback only.
     #[arg(long)]
@@ -191,6 +295,11 @@ struct TargetArgs {
     /// build with an experimental change); it must accept the same flags.
     #[arg(long, conflicts_with = "peer_ws_url")]
     server_bin: Option<PathBuf>,
+
+    /// An extra flag for the spawned server, after the tool's own (repeat for more), e.g.
+    /// `--server-arg=--db-max-connections=1` to see what a setting changes.
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "peer_ws_url")]
+    server_arg: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -225,6 +334,8 @@ fn main() -> ExitCode {
         match scenario {
             Scenario::Idle(args) => idle(args, fd_limit).await,
             Scenario::Relay(args) => relay(args, fd_limit).await,
+            Scenario::Chat(args) => chat(args, fd_limit).await,
+            Scenario::History(args) => history(args).await,
         }
     });
     // Dropping the runtime drops the spawned server's handle, which kills it (kill_on_drop)
@@ -252,6 +363,7 @@ enum Target {
         ws_url: String,
         secret: String,
         pid: Option<u32>,
+        http: reqwest::Client,
     },
 }
 
@@ -269,6 +381,7 @@ impl Target {
                     ws_url: url.clone(),
                     secret: secret.clone(),
                     pid: args.peer_pid,
+                    http: http_client()?,
                 })
             }
             _ => {
@@ -276,14 +389,24 @@ impl Target {
                     .server_bin
                     .clone()
                     .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_confab-server")));
-                Ok(Self::Confab(Box::new(ConfabServer::spawn(&bin).await?)))
+                let scratch = match args.database {
+                    Database::Sqlite => None,
+                    Database::Postgres => Some(ScratchDb::create(&args.postgres_url).await?),
+                };
+                let server = ConfabServer::spawn(&bin, scratch, &args.server_arg).await?;
+                Ok(Self::Confab(Box::new(server)))
             }
         }
     }
 
     fn describe(&self) -> String {
         match self {
-            Self::Confab(server) => format!("{} (pid {})", server.name, server.pid),
+            Self::Confab(server) => format!(
+                "{} (pid {}) on {}",
+                server.name,
+                server.pid,
+                server.database()
+            ),
             Self::Peer { ws_url, pid, .. } => match pid {
                 Some(pid) => format!("peer {ws_url} (pid {pid} and descendants)"),
                 None => format!("peer {ws_url} (no --peer-pid: memory and CPU not measured)"),
@@ -304,6 +427,61 @@ impl Target {
             Self::Confab(server) => &server.ws_url,
             Self::Peer { ws_url, .. } => ws_url,
         }
+    }
+
+    /// Where a chat client of `room` connects: Confab has one WebSocket for every room;
+    /// a Django Channels chat app routes one connection per room, by path.
+    fn chat_url(&self, room: RoomId) -> String {
+        match self {
+            Self::Confab(server) => server.ws_url.clone(),
+            Self::Peer { ws_url, .. } => format!("{}/{room}", ws_url.trim_end_matches('/')),
+        }
+    }
+
+    /// Every seq of a room's timeline as the server's REST API pages it out of its
+    /// database (`GET /api/rooms/{id}/messages?after=SEQ&limit=100`), in ascending order.
+    async fn room_seqs(&self, room: RoomId, token: &str) -> Result<Vec<u64>> {
+        let (http, base) = match self {
+            Self::Confab(server) => (&server.http, server.base.clone()),
+            Self::Peer { ws_url, http, .. } => {
+                let uri: Uri = ws_url.parse().context("--peer-ws-url")?;
+                let authority = uri.authority().context("--peer-ws-url has no host")?;
+                (http, format!("http://{authority}"))
+            }
+        };
+        /// What the loss check reads of a page.
+        #[derive(serde::Deserialize)]
+        struct Page {
+            messages: Vec<Seq>,
+            has_more_after: bool,
+        }
+        #[derive(serde::Deserialize)]
+        struct Seq {
+            seq: u64,
+        }
+        let mut seqs = Vec::new();
+        let mut after = 0;
+        loop {
+            let url = format!("{base}/api/rooms/{room}/messages?after={after}&limit=100");
+            let response = http
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            let status = response.status();
+            ensure!(status.is_success(), "GET {url}: {status}");
+            let page: Page = response
+                .json()
+                .await
+                .with_context(|| format!("GET {url}: unexpected response"))?;
+            seqs.extend(page.messages.iter().map(|m| m.seq));
+            match page.messages.last() {
+                Some(last) if page.has_more_after => after = last.seq,
+                _ => break,
+            }
+        }
+        Ok(seqs)
     }
 
     /// Memory and CPU time of the server, when there is a process to read them from.
@@ -351,7 +529,8 @@ impl Target {
                 }
                 Ok(rooms)
             }
-            // The peer has no REST API: a room exists as soon as someone joins its call.
+            // The peer has no REST API for rooms: a room exists as soon as someone joins
+            // its call or connects to its chat.
             Self::Peer { .. } => Ok(groups.iter().map(|_| RoomId::new()).collect()),
         }
     }
@@ -421,12 +600,16 @@ struct ConfabServer {
     ws_url: String,
     http: reqwest::Client,
     log: PathBuf,
+    /// The database the server was given.
+    database_url: String,
+    /// The PostgreSQL database made for this run, dropped after the server stops.
+    scratch: Option<ScratchDb>,
     /// Deleted when the server is dropped (after it was killed).
-    _data: tempfile::TempDir,
+    data: tempfile::TempDir,
 }
 
 impl ConfabServer {
-    async fn spawn(bin: &Path) -> Result<Self> {
+    async fn spawn(bin: &Path, scratch: Option<ScratchDb>, extra: &[String]) -> Result<Self> {
         let data = tempfile::Builder::new()
             .prefix("confab-ws-load-")
             .tempdir()
@@ -438,6 +621,13 @@ impl ConfabServer {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("finding a free port")?;
+        let database_url = match &scratch {
+            Some(db) => db.url(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data.path().join("confab.db").display()
+            ),
+        };
         let mut cmd = tokio::process::Command::new(bin);
         // Settings from the caller's environment (a DATABASE_URL above all) must not leak
         // into the run: every setting of the server comes from the flags below.
@@ -457,7 +647,11 @@ impl ConfabServer {
             .args(["--auth-rate-per-ip", "1000000"])
             .args(["--auth-rate-per-account", "1000000"])
             .args(["--ws-rate", "100000"])
+            .args(["--message-rate", "100000"])
             .args(["--ws-queue", "4096"])
+            .arg("--database-url")
+            .arg(&database_url)
+            .args(extra)
             // Per-request logging would be measured as server CPU; warnings still show.
             .env("RUST_LOG", "warn")
             .env("NO_COLOR", "1")
@@ -471,12 +665,7 @@ impl ConfabServer {
             .spawn()
             .with_context(|| format!("spawning {}", bin.display()))?;
         let pid = child.id().context("confab-server exited at once")?;
-        let http = reqwest::Client::builder()
-            // A proxy from the environment must not see (or reroute) the test traffic.
-            .no_proxy()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .context("building the HTTP client")?;
+        let http = http_client()?;
         let base = format!("http://{addr}");
         // Wait until it answers: it creates and migrates its database first.
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -509,8 +698,18 @@ impl ConfabServer {
             base,
             http,
             log,
-            _data: data,
+            database_url,
+            scratch,
+            data,
         })
+    }
+
+    /// The database, for the report.
+    fn database(&self) -> String {
+        match &self.scratch {
+            Some(db) => format!("PostgreSQL (fresh database {})", db.name),
+            None => format!("SQLite ({})", self.data.path().join("confab.db").display()),
+        }
     }
 
     async fn post<B: Serialize, R: DeserializeOwned>(
@@ -559,7 +758,10 @@ impl ConfabServer {
         let (owner, others) = members.split_first().context("a room needs members")?;
         let request = CreateRoomRequest {
             title: format!("load room {i}"),
-            max_participants: Some(u32::try_from(members.len())?),
+            // The call's capacity (2-16), not the group's size: a chat room holds more.
+            max_participants: Some(
+                u32::try_from(members.len())?.clamp(ROOM_MIN_PARTICIPANTS, ROOM_MAX_PARTICIPANTS),
+            ),
         };
         let room: Room = self.post("/api/rooms", Some(owner), &request).await?;
         for token in others {
@@ -572,12 +774,101 @@ impl ConfabServer {
     async fn stop(mut self) -> Vec<String> {
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        if let Some(db) = self.scratch.take() {
+            db.drop_database().await;
+        }
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(str::to_owned)
             .collect()
+    }
+}
+
+/// The HTTP client for REST calls: loopback only, so no proxy.
+fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        // A proxy from the environment must not see (or reroute) the test traffic.
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("building the HTTP client")
+}
+
+/// A PostgreSQL database made for one run.
+struct ScratchDb {
+    /// The server's URL without a database name.
+    server: String,
+    name: String,
+}
+
+impl ScratchDb {
+    async fn create(server: &str) -> Result<Self> {
+        let server = server.trim_end_matches('/').to_owned();
+        let name = format!("confab_bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = Self::admin(&server).await?;
+        // The name is ours (a prefix and hex digits), so formatting it in is safe.
+        sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+            .execute(&mut admin)
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+        let _ = sqlx::Connection::close(admin).await;
+        Ok(Self { server, name })
+    }
+
+    async fn admin(server: &str) -> Result<sqlx::PgConnection> {
+        let url = format!("{server}/postgres");
+        <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting to {} (--postgres-url)",
+                    signal_server::db::redact(&url)
+                )
+            })
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    /// CPU seconds so far of each backend connected to this database (None if
+    /// PostgreSQL cannot be asked, or runs where /proc cannot see it).
+    async fn backend_cpu(&self) -> Option<HashMap<u32, f64>> {
+        let mut admin = Self::admin(&self.server).await.ok()?;
+        let pids: Vec<(i32,)> =
+            sqlx::query_as("select pid from pg_stat_activity where datname = $1")
+                .bind(&self.name)
+                .fetch_all(&mut admin)
+                .await
+                .ok()?;
+        let _ = sqlx::Connection::close(admin).await;
+        let cpu: HashMap<u32, f64> = pids
+            .into_iter()
+            .filter_map(|(pid,)| {
+                let pid = u32::try_from(pid).ok()?;
+                Some((pid, sample_processes(pid, false).ok()?.cpu_secs))
+            })
+            .collect();
+        (!cpu.is_empty()).then_some(cpu)
+    }
+
+    /// Drops the database; a failure is only reported (the run's figures stand).
+    async fn drop_database(self) {
+        let dropped = async {
+            let mut admin = Self::admin(&self.server).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop database if exists {} with (force)",
+                self.name
+            )))
+            .execute(&mut admin)
+            .await?;
+            anyhow::Ok(())
+        };
+        if let Err(e) = dropped.await {
+            eprintln!("warning: could not drop database {}: {e:#}", self.name);
+        }
     }
 }
 
@@ -707,6 +998,151 @@ fn machine_sample() -> Option<MachineSample> {
         interrupts: secs(irq + softirq),
         steal: secs(steal),
     })
+}
+
+/// The server's, this tool's and the whole machine's CPU counters at one instant, and
+/// on PostgreSQL those of the backends serving the run's database (CPU seconds by pid).
+#[derive(Clone, Debug)]
+struct CpuSnapshot {
+    server: Option<ProcSample>,
+    tool: Option<ProcSample>,
+    machine: Option<MachineSample>,
+    database: Option<HashMap<u32, f64>>,
+}
+
+impl CpuSnapshot {
+    async fn take(target: &Target) -> Self {
+        let database = match target {
+            Target::Confab(server) => match &server.scratch {
+                Some(db) => db.backend_cpu().await,
+                None => None,
+            },
+            Target::Peer { .. } => None,
+        };
+        Self {
+            server: target.sample(),
+            tool: sample_self(),
+            machine: machine_sample(),
+            database,
+        }
+    }
+}
+
+/// CPU seconds spent during a measured window, by whom.
+#[derive(Clone, Copy, Debug)]
+struct WindowCpu {
+    secs: f64,
+    server: Option<f64>,
+    tool: Option<f64>,
+    /// PostgreSQL's backends for the run's database (a separate process tree).
+    database: Option<f64>,
+    /// Whatever else ran meanwhile: the figures are only clean if this is small.
+    other: Option<f64>,
+    interrupts: Option<f64>,
+    steal: Option<f64>,
+}
+
+impl WindowCpu {
+    fn between(start: &CpuSnapshot, stop: &CpuSnapshot, secs: f64) -> Self {
+        let cpu = |a: Option<ProcSample>, b: Option<ProcSample>| {
+            a.zip(b).map(|(a, b)| b.cpu_secs - a.cpu_secs)
+        };
+        let server = cpu(start.server, stop.server);
+        let tool = cpu(start.tool, stop.tool);
+        // A backend that started inside the window counts from zero.
+        let database = start
+            .database
+            .as_ref()
+            .zip(stop.database.as_ref())
+            .map(|(a, b)| {
+                b.iter()
+                    .map(|(pid, cpu)| cpu - a.get(pid).copied().unwrap_or(0.0))
+                    .sum::<f64>()
+            });
+        let machine = start.machine.zip(stop.machine).map(|(a, b)| MachineSample {
+            processes: b.processes - a.processes,
+            interrupts: b.interrupts - a.interrupts,
+            steal: b.steal - a.steal,
+        });
+        // Interrupts count as busy too: the kernel charges part of the loopback TCP work
+        // done in softirq context to the process it interrupted (server or tool), part
+        // to no process. /proc/stat is sampled at each tick, so expect +-15 % of noise.
+        let other = machine
+            .map(|m| m.processes + m.interrupts)
+            .zip(server)
+            .zip(tool)
+            .map(|((all, server), tool)| all - server - tool - database.unwrap_or(0.0));
+        Self {
+            secs,
+            server,
+            tool,
+            database,
+            other,
+            interrupts: machine.map(|m| m.interrupts),
+            steal: machine.map(|m| m.steal),
+        }
+    }
+
+    /// Percent of one core over the window.
+    fn pct(&self, cpu: Option<f64>) -> Option<f64> {
+        cpu.map(|c| 100.0 * c / self.secs)
+    }
+
+    /// The server's CPU, its memory at the end, the tool's CPU and the other work.
+    fn print(&self, server_rss_kib: Option<u64>) {
+        println!(
+            "server CPU        {} in the {:.0} s window = {} of one core",
+            fmt_opt(self.server, "s"),
+            self.secs,
+            fmt_opt(self.pct(self.server), "%")
+        );
+        println!("server RSS        {} at the end", fmt_kib(server_rss_kib));
+        if self.database.is_some() {
+            println!(
+                "PostgreSQL CPU    {} = {} of one core (the backends of the run's database)",
+                fmt_opt(self.database, "s"),
+                fmt_opt(self.pct(self.database), "%")
+            );
+        }
+        println!(
+            "load tool CPU     {} = {} of one core (same window)",
+            fmt_opt(self.tool, "s"),
+            fmt_opt(self.pct(self.tool), "%")
+        );
+        println!(
+            "other work        {} of one core (machine busy time less server, database and tool; \
+             ~0 when quiet); interrupts {}, steal {}",
+            fmt_opt(self.pct(self.other), "%"),
+            fmt_opt(self.pct(self.interrupts), "%"),
+            fmt_opt(self.pct(self.steal), "%"),
+        );
+        if self.other.is_some_and(|c| c > 0.2 * self.secs) {
+            println!(
+                "                  WARNING: other work ran during the window; rerun when quiet"
+            );
+        }
+    }
+
+    /// The same figures as fields of a `RESULT` object.
+    fn add_to(&self, result: &mut serde_json::Value, server_rss_kib: Option<u64>) {
+        let round3 = |c: Option<f64>| c.map(|c| round(c, 3));
+        let round1 = |c: Option<f64>| c.map(|c| round(c, 1));
+        let fields = json!({
+            "server_cpu_secs": round3(self.server),
+            "server_cpu_pct_of_core": round1(self.pct(self.server)),
+            "server_rss_end_kib": server_rss_kib,
+            "tool_cpu_secs": round3(self.tool),
+            "tool_cpu_pct_of_core": round1(self.pct(self.tool)),
+            "database_cpu_pct_of_core": round1(self.pct(self.database)),
+            "other_cpu_pct_of_core": round1(self.pct(self.other)),
+            "interrupt_cpu_pct_of_core": round1(self.pct(self.interrupts)),
+            "steal_cpu_pct_of_core": round1(self.pct(self.steal)),
+        });
+        if let (Some(result), serde_json::Value::Object(fields)) = (result.as_object_mut(), fields)
+        {
+            result.extend(fields);
+        }
+    }
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -981,7 +1417,9 @@ impl IdleReport {
 // Scenario 2: relay inside calls
 // ---------------------------------------------------------------------------------------
 
-/// What every client of a relay run shares: one clock and the running totals.
+/// What every client of a relay or chat run shares: one clock and the running totals.
+/// In `chat`, `received` counts `message_created` deliveries and `latency` is send to
+/// delivery; the acks of the senders' own messages are counted apart.
 struct Shared {
     /// Timestamps in messages are nanoseconds since this; all clients are in one process,
     /// so one monotonic origin serves senders and receivers alike.
@@ -1000,6 +1438,11 @@ struct Shared {
     writers_running: AtomicUsize,
     /// Latency in microseconds of each message sent inside the measured window.
     latency: Mutex<Histogram<u64>>,
+    /// `chat`: acks received in all, acks that arrived inside the window (the persisted
+    /// throughput), and send-to-ack latency of the messages sent inside it.
+    acked: AtomicU64,
+    window_acked: AtomicU64,
+    ack_latency: Mutex<Histogram<u64>>,
     first_problem: Mutex<Option<String>>,
 }
 
@@ -1017,12 +1460,28 @@ impl Shared {
             writers_running: AtomicUsize::new(0),
             // 1 µs to 60 s at 3 significant digits.
             latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
+            acked: AtomicU64::new(0),
+            window_acked: AtomicU64::new(0),
+            ack_latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3)?),
             first_problem: Mutex::new(None),
         })
     }
 
     fn now_ns(&self) -> u64 {
         u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Records a latency from `sent_ns` to `received_ns`.
+    fn record(histogram: &Mutex<Histogram<u64>>, sent_ns: u64, received_ns: u64) {
+        let micros = received_ns.saturating_sub(sent_ns) / 1000;
+        histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .saturating_record(micros.max(1));
+    }
+
+    fn histogram(histogram: &Mutex<Histogram<u64>>) -> Histogram<u64> {
+        histogram.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Keeps the first problem seen, to show it in the report.
@@ -1155,10 +1614,8 @@ struct RelayReport {
     client_failures: usize,
     first_problem: Option<String>,
     latency: Histogram<u64>,
-    server_window: Option<(ProcSample, ProcSample)>,
+    cpu: WindowCpu,
     server_end: Option<ProcSample>,
-    tool_window: Option<(ProcSample, ProcSample)>,
-    machine_window: Option<(MachineSample, MachineSample)>,
 }
 
 async fn run_relay(target: &Target, args: &RelayArgs) -> Result<RelayReport> {
@@ -1221,19 +1678,12 @@ async fn run_relay(target: &Target, args: &RelayArgs) -> Result<RelayReport> {
     go_tx.send_replace(Some(schedule));
 
     tokio::time::sleep_until(window_start.into()).await;
-    let server_start = target.sample();
-    let tool_start = sample_self();
-    let machine_start = machine_sample();
+    let cpu_start = CpuSnapshot::take(target).await;
     tokio::time::sleep_until(end.into()).await;
-    let server_stop = target.sample();
-    let tool_stop = sample_self();
-    let machine_stop = machine_sample();
+    let cpu_stop = CpuSnapshot::take(target).await;
+    let cpu = WindowCpu::between(&cpu_start, &cpu_stop, args.duration as f64);
 
-    // Writers stop by themselves at `end`; one stuck on a full socket is given a while.
-    let writers_deadline = end + Duration::from_secs(10);
-    while shared.writers_running.load(Relaxed) > 0 && Instant::now() < writers_deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_writers(&shared, end).await;
     let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
     while shared.received.load(Relaxed) < shared.sent.load(Relaxed)
         && Instant::now() < drain_deadline
@@ -1260,11 +1710,7 @@ async fn run_relay(target: &Target, args: &RelayArgs) -> Result<RelayReport> {
     {
         tasks.abort_all();
     }
-    let latency = shared
-        .latency
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
+    let latency = Shared::histogram(&shared.latency);
     let first_problem = shared
         .first_problem
         .lock()
@@ -1283,10 +1729,8 @@ async fn run_relay(target: &Target, args: &RelayArgs) -> Result<RelayReport> {
         client_failures,
         first_problem,
         latency,
-        server_window: server_start.zip(server_stop),
+        cpu,
         server_end,
-        tool_window: tool_start.zip(tool_stop),
-        machine_window: machine_start.zip(machine_stop),
     })
 }
 
@@ -1331,14 +1775,8 @@ impl RelayClient {
             .collect::<Result<Vec<_>>>()?;
         let _ = ready.send(Ok(())).await;
         drop(ready);
-        let schedule = loop {
-            if let Some(schedule) = *go.borrow_and_update() {
-                break schedule;
-            }
-            tokio::select! {
-                () = self.stop.cancelled() => return Ok(()),
-                changed = go.changed() => if changed.is_err() { return Ok(()) },
-            }
+        let Some(schedule) = wait_for_go(&mut go, &self.stop).await else {
+            return Ok(());
         };
         let (sink, stream) = ws.split();
         // Spread the clients' first messages over one period, as independent people would
@@ -1405,6 +1843,31 @@ impl RelayClient {
     }
 }
 
+/// Waits for the main task's go signal; None if the run was stopped first.
+async fn wait_for_go(
+    go: &mut watch::Receiver<Option<Schedule>>,
+    stop: &CancellationToken,
+) -> Option<Schedule> {
+    loop {
+        if let Some(schedule) = *go.borrow_and_update() {
+            return Some(schedule);
+        }
+        tokio::select! {
+            () = stop.cancelled() => return None,
+            changed = go.changed() => changed.ok()?,
+        }
+    }
+}
+
+/// Counts a writer out however it ends, so the main task never waits for it in vain.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 /// Sends one stamped ice_candidate per tick, round-robin over the others, until `end`.
 async fn write_loop(
     mut sink: SplitSink<Ws, Message>,
@@ -1413,13 +1876,6 @@ async fn write_loop(
     offset: Duration,
     shared: Arc<Shared>,
 ) -> Result<()> {
-    /// Counts this writer out however it ends, so the main task never waits for it in vain.
-    struct Running<'a>(&'a AtomicUsize);
-    impl Drop for Running<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Relaxed);
-        }
-    }
     let _running = Running(&shared.writers_running);
     let end = tokio::time::Instant::from(schedule.end);
     let mut ticker = tokio::time::interval_at((schedule.start + offset).into(), schedule.period);
@@ -1481,12 +1937,7 @@ async fn read_loop(
                 }
                 if schedule.in_window(sent_ns) {
                     shared.window_received.fetch_add(1, Relaxed);
-                    let micros = received_ns.saturating_sub(sent_ns) / 1000;
-                    shared
-                        .latency
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .saturating_record(micros.max(1));
+                    Shared::record(&shared.latency, sent_ns, received_ns);
                 }
                 match others.iter().position(|p| *p == from) {
                     Some(i) => {
@@ -1528,26 +1979,7 @@ impl RelayReport {
         let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
         let (p50, p95, p99, p999) = (ms(0.50), ms(0.95), ms(0.99), ms(0.999));
         let max = self.latency.max() as f64 / 1000.0;
-        let cpu = |w: Option<(ProcSample, ProcSample)>| w.map(|(a, b)| b.cpu_secs - a.cpu_secs);
-        let server_cpu = cpu(self.server_window);
-        let tool_cpu = cpu(self.tool_window);
-        let machine = self.machine_window.map(|(a, b)| MachineSample {
-            processes: b.processes - a.processes,
-            interrupts: b.interrupts - a.interrupts,
-            steal: b.steal - a.steal,
-        });
-        // Whatever else ran meanwhile: the figures above are only clean if this is small.
-        // Interrupts count as busy too: the kernel charges part of the loopback TCP work
-        // done in softirq context to the process it interrupted (server or tool), part
-        // to no process. /proc/stat is sampled at each tick, so expect +-15 % of noise.
-        let other_cpu = machine
-            .map(|m| m.processes + m.interrupts)
-            .zip(server_cpu)
-            .zip(tool_cpu)
-            .map(|((all, server), tool)| all - server - tool);
-        let interrupts = machine.map(|m| m.interrupts);
-        let steal = machine.map(|m| m.steal);
-        let pct = |c: Option<f64>| c.map(|c| 100.0 * c / secs);
+        let server_rss = self.server_end.map(|s| s.rss_kib);
         let met = |ok: bool| if ok { "met" } else { "MISSED" };
         println!();
         println!(
@@ -1574,32 +2006,7 @@ impl RelayReport {
             "sent / received   {} / {} in total (lost {lost})",
             self.sent, self.received
         );
-        println!(
-            "server CPU        {} in the {secs:.0} s window = {} of one core",
-            fmt_opt(server_cpu, "s"),
-            fmt_opt(pct(server_cpu), "%")
-        );
-        println!(
-            "server RSS        {} at the end",
-            fmt_kib(self.server_end.map(|s| s.rss_kib))
-        );
-        println!(
-            "load tool CPU     {} = {} of one core (same window)",
-            fmt_opt(tool_cpu, "s"),
-            fmt_opt(pct(tool_cpu), "%")
-        );
-        println!(
-            "other work        {} of one core (machine busy time less server and tool; \
-             ~0 when quiet); interrupts {}, steal {}",
-            fmt_opt(pct(other_cpu), "%"),
-            fmt_opt(pct(interrupts), "%"),
-            fmt_opt(pct(steal), "%"),
-        );
-        if other_cpu.is_some_and(|c| c > 0.2 * secs) {
-            println!(
-                "                  WARNING: other work ran during the window; rerun when quiet"
-            );
-        }
+        self.cpu.print(server_rss);
         println!(
             "checks            out of order {}, server errors {}, failed clients {}",
             self.out_of_order, self.server_errors, self.client_failures
@@ -1625,7 +2032,7 @@ impl RelayReport {
             met(lost == 0)
         );
         print_log(log);
-        let result = json!({
+        let mut result = json!({
             "scenario": "relay",
             "target": kind,
             "rooms": args.rooms,
@@ -1653,20 +2060,1056 @@ impl RelayReport {
                 "mean": round(self.latency.mean() / 1000.0, 3),
                 "samples": self.latency.len(),
             },
-            "server_cpu_secs": server_cpu.map(|c| round(c, 3)),
-            "server_cpu_pct_of_core": pct(server_cpu).map(|p| round(p, 1)),
-            "server_rss_end_kib": self.server_end.map(|s| s.rss_kib),
-            "tool_cpu_secs": tool_cpu.map(|c| round(c, 3)),
-            "tool_cpu_pct_of_core": pct(tool_cpu).map(|p| round(p, 1)),
-            "other_cpu_pct_of_core": pct(other_cpu).map(|p| round(p, 1)),
-            "interrupt_cpu_pct_of_core": pct(interrupts).map(|p| round(p, 1)),
-            "steal_cpu_pct_of_core": pct(steal).map(|p| round(p, 1)),
             "out_of_order": self.out_of_order,
             "server_errors": self.server_errors,
             "failed_clients": self.client_failures,
             "first_problem": self.first_problem,
             "server_log_lines": log.len(),
         });
+        self.cpu.add_to(&mut result, server_rss);
+        println!("RESULT {result}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenario 3: chat in group rooms
+// ---------------------------------------------------------------------------------------
+
+/// Every chat body starts with its send time: `t=` and nanoseconds since
+/// `Shared::origin` in 20 digits. The ack and every delivery carry the body back, so both
+/// latencies are read from the message itself.
+const BODY_STAMP_LEN: usize = "t=".len() + 20;
+
+/// After the senders stop, how long acks and deliveries may make no progress before the
+/// run stops waiting for them: a server behind its load first works off a backlog.
+const CHAT_DRAIN_STALL: Duration = Duration::from_secs(5);
+
+/// The longest the run waits for that backlog in all.
+const CHAT_DRAIN_MAX: Duration = Duration::from_secs(120);
+
+async fn chat(args: ChatArgs, fd_limit: u64) -> Result<()> {
+    ensure!(args.rooms >= 1, "--rooms must be at least 1");
+    ensure!(
+        args.per_room >= 2,
+        "--per-room must be at least 2: someone has to receive"
+    );
+    ensure!(
+        args.rate.is_finite() && args.rate > 0.0 && args.rate <= 1000.0,
+        "--rate must be more than 0 and at most 1000"
+    );
+    ensure!(args.duration >= 1, "--duration must be at least 1");
+    ensure!(
+        (BODY_STAMP_LEN + 2..=MESSAGE_BODY_MAX).contains(&args.body_chars),
+        "--body-chars must be between {} and {MESSAGE_BODY_MAX}",
+        BODY_STAMP_LEN + 2
+    );
+    let clients = args.rooms * args.per_room;
+    ensure_fds(clients, fd_limit)?;
+    let target = Target::start(&args.target).await?;
+    let outcome = run_chat(&target, &args).await;
+    let kind = target.kind();
+    let described = target.describe();
+    let log = target.stop().await;
+    let report = outcome.inspect_err(|_| print_log(&log))?;
+    report.print(&args, &kind, &described, &log);
+    Ok(())
+}
+
+struct ChatReport {
+    setup_secs: f64,
+    drain_secs: f64,
+    sent: u64,
+    acked: u64,
+    delivered: u64,
+    window_sent: u64,
+    window_acked: u64,
+    window_received: u64,
+    window_delivered: u64,
+    server_errors: u64,
+    client_failures: usize,
+    first_problem: Option<String>,
+    ack_latency: Histogram<u64>,
+    latency: Histogram<u64>,
+    cpu: WindowCpu,
+    server_end: Option<ProcSample>,
+    loss: LossCheck,
+}
+
+/// Every client's received seqs against the rooms' timelines in the database.
+#[derive(Debug, Default)]
+struct LossCheck {
+    /// Messages the database holds, all rooms together.
+    stored: u64,
+    /// Stored messages a member never got (neither as its ack nor as message_created),
+    /// summed over the members.
+    missing: u64,
+    /// Seqs a member got more than once.
+    duplicated: u64,
+    /// Seqs a member got that the database does not hold.
+    unknown: u64,
+    /// Holes in a room's seqs (Confab's are dense from 1; not checked on the peer, whose
+    /// seq is a table-wide id).
+    gaps: Option<u64>,
+}
+
+impl LossCheck {
+    fn clean(&self) -> bool {
+        self.missing == 0
+            && self.duplicated == 0
+            && self.unknown == 0
+            && self.gaps.unwrap_or(0) == 0
+    }
+}
+
+async fn run_chat(target: &Target, args: &ChatArgs) -> Result<ChatReport> {
+    let setup_started = Instant::now();
+    let clients = args.rooms * args.per_room;
+    let tokens = target.tokens(clients).await?;
+    let groups: Vec<&[String]> = tokens.chunks(args.per_room).collect();
+    let rooms = target.rooms(&groups).await?;
+    let shared = Arc::new(Shared::new(Instant::now())?);
+    let limit = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let stop = CancellationToken::new();
+    let (ready_tx, mut ready_rx) = mpsc::channel::<Result<()>>(clients);
+    let (go_tx, go_rx) = watch::channel(None);
+    eprintln!("connecting {clients} clients...");
+    let mut tasks = JoinSet::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let room = rooms[i / args.per_room];
+        let client = ChatClient {
+            index: i,
+            clients,
+            url: target.chat_url(room),
+            token: token.clone(),
+            room,
+            body_chars: args.body_chars,
+            shared: shared.clone(),
+            stop: stop.clone(),
+        };
+        tasks.spawn(client.run(limit.clone(), ready_tx.clone(), go_rx.clone()));
+    }
+    drop(ready_tx);
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_secs(30)
+        + Duration::from_millis(20) * u32::try_from(clients).unwrap_or(u32::MAX);
+    for _ in 0..clients {
+        match tokio::time::timeout_at(deadline, ready_rx.recv()).await {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => bail!("client tasks ended early"),
+            Err(_) => bail!("not every client connected in time"),
+        }
+    }
+    let setup_secs = setup_started.elapsed().as_secs_f64();
+
+    let start = Instant::now() + START_DELAY;
+    let window_start = start + Duration::from_secs(args.warmup);
+    let end = window_start + Duration::from_secs(args.duration);
+    let ns = |at: Instant| u64::try_from((at - shared.origin).as_nanos()).unwrap_or(u64::MAX);
+    let schedule = Schedule {
+        start,
+        end,
+        period: Duration::from_secs_f64(1.0 / args.rate),
+        window_start_ns: ns(window_start),
+        window_end_ns: ns(end),
+    };
+    eprintln!(
+        "all {clients} clients connected after {setup_secs:.1} s; sending for {} s + {} s...",
+        args.warmup, args.duration
+    );
+    shared.writers_running.store(clients, Relaxed);
+    go_tx.send_replace(Some(schedule));
+
+    tokio::time::sleep_until(window_start.into()).await;
+    let cpu_start = CpuSnapshot::take(target).await;
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_stop = CpuSnapshot::take(target).await;
+    let cpu = WindowCpu::between(&cpu_start, &cpu_stop, args.duration as f64);
+
+    wait_for_writers(&shared, end).await;
+    // Every send ends in an ack or an error; every ack in a delivery to each other member.
+    let drain_started = Instant::now();
+    let others = (args.per_room - 1) as u64;
+    let mut last = (0, 0);
+    let mut last_progress = Instant::now();
+    loop {
+        let (sent, errors) = (
+            shared.sent.load(Relaxed),
+            shared.server_errors.load(Relaxed),
+        );
+        let (acked, delivered) = (shared.acked.load(Relaxed), shared.received.load(Relaxed));
+        if acked + errors >= sent && delivered >= acked * others {
+            break;
+        }
+        if (acked, delivered) != last {
+            last = (acked, delivered);
+            last_progress = Instant::now();
+        }
+        if last_progress.elapsed() > CHAT_DRAIN_STALL || drain_started.elapsed() > CHAT_DRAIN_MAX {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let drain_secs = drain_started.elapsed().as_secs_f64();
+    let server_end = target.sample();
+    stop.cancel();
+    let mut outcomes = Vec::with_capacity(clients);
+    let mut client_failures = 0;
+    let joined = async {
+        while let Some(outcome) = tasks.join_next().await {
+            match outcome {
+                Ok(outcome) => {
+                    if let Some(failure) = &outcome.failure {
+                        client_failures += 1;
+                        shared.problem(|| failure.clone());
+                    }
+                    outcomes.push(outcome);
+                }
+                Err(e) => {
+                    client_failures += 1;
+                    shared.problem(|| format!("client task: {e}"));
+                }
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(10), joined)
+        .await
+        .is_err()
+    {
+        tasks.abort_all();
+    }
+    eprintln!("checking every client's messages against the database...");
+    let loss = check_losses(target, &rooms, &tokens, args.per_room, &outcomes).await?;
+    let first_problem = shared
+        .first_problem
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    Ok(ChatReport {
+        setup_secs,
+        drain_secs,
+        sent: shared.sent.load(Relaxed),
+        acked: shared.acked.load(Relaxed),
+        delivered: shared.received.load(Relaxed),
+        window_sent: shared.window_sent.load(Relaxed),
+        window_acked: shared.window_acked.load(Relaxed),
+        window_received: shared.window_received.load(Relaxed),
+        window_delivered: shared.window_delivered.load(Relaxed),
+        server_errors: shared.server_errors.load(Relaxed),
+        client_failures,
+        first_problem,
+        ack_latency: Shared::histogram(&shared.ack_latency),
+        latency: Shared::histogram(&shared.latency),
+        cpu,
+        server_end,
+        loss,
+    })
+}
+
+/// Writers stop by themselves at `end`; one stuck on a full socket is given a while.
+async fn wait_for_writers(shared: &Shared, end: Instant) {
+    let deadline = end + Duration::from_secs(10);
+    while shared.writers_running.load(Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Pages every room's timeline out of the server and compares each member's seqs with it.
+async fn check_losses(
+    target: &Target,
+    rooms: &[RoomId],
+    tokens: &[String],
+    per_room: usize,
+    outcomes: &[ChatOutcome],
+) -> Result<LossCheck> {
+    let stored: Vec<Vec<u64>> = futures_util::stream::iter(rooms.iter().enumerate())
+        .map(|(i, room)| target.room_seqs(*room, &tokens[i * per_room]))
+        .buffered(REST_CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut check = LossCheck {
+        stored: stored.iter().map(|s| s.len() as u64).sum(),
+        gaps: matches!(target, Target::Confab(_)).then(|| {
+            stored
+                .iter()
+                .map(|seqs| (1..).zip(seqs).filter(|(want, got)| want != *got).count() as u64)
+                .sum()
+        }),
+        ..LossCheck::default()
+    };
+    for outcome in outcomes {
+        let mut got = outcome.seqs.clone();
+        got.sort_unstable();
+        let all = got.len();
+        got.dedup();
+        check.duplicated += (all - got.len()) as u64;
+        let (missing, unknown) = differences(&stored[outcome.index / per_room], &got);
+        check.missing += missing;
+        check.unknown += unknown;
+    }
+    // A client whose task failed to return at all lost everything.
+    for index in 0..tokens.len() {
+        if !outcomes.iter().any(|o| o.index == index) {
+            check.missing += stored[index / per_room].len() as u64;
+        }
+    }
+    Ok(check)
+}
+
+/// How many of `want` are not in `got`, and how many of `got` not in `want` (both sorted
+/// and without repeats).
+fn differences(want: &[u64], got: &[u64]) -> (u64, u64) {
+    let (mut i, mut j, mut missing, mut unknown) = (0, 0, 0, 0);
+    while i < want.len() || j < got.len() {
+        match (want.get(i), got.get(j)) {
+            (Some(w), Some(g)) if w == g => (i, j) = (i + 1, j + 1),
+            (Some(w), Some(g)) if w < g => (i, missing) = (i + 1, missing + 1),
+            (Some(_), None) => (i, missing) = (i + 1, missing + 1),
+            _ => (j, unknown) = (j + 1, unknown + 1),
+        }
+    }
+    (missing, unknown)
+}
+
+/// One member of a chat run.
+struct ChatClient {
+    index: usize,
+    clients: usize,
+    url: String,
+    token: String,
+    room: RoomId,
+    body_chars: usize,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+}
+
+/// What a chat client brings back: the seqs it received, and why it stopped early if it
+/// did (its seqs up to then still count).
+struct ChatOutcome {
+    index: usize,
+    seqs: Vec<u64>,
+    failure: Option<String>,
+}
+
+impl ChatClient {
+    /// Connects, waits for everyone, then sends and receives until stopped.
+    async fn run(
+        self,
+        limit: Arc<Semaphore>,
+        ready: mpsc::Sender<Result<()>>,
+        mut go: watch::Receiver<Option<Schedule>>,
+    ) -> ChatOutcome {
+        let mut outcome = ChatOutcome {
+            index: self.index,
+            seqs: Vec::new(),
+            failure: None,
+        };
+        let connected = async {
+            let _permit = limit.acquire().await?;
+            let (ws, _) = connect(&self.url, &self.token).await?;
+            let template = ChatTemplate::new(self.index, self.room, self.body_chars)?;
+            anyhow::Ok((ws, template))
+        };
+        let (ws, template) = match connected.await {
+            Ok(connected) => connected,
+            Err(e) => {
+                let _ = ready
+                    .send(Err(e.context(format!("client {}", self.index))))
+                    .await;
+                return outcome;
+            }
+        };
+        let _ = ready.send(Ok(())).await;
+        drop(ready);
+        let Some(schedule) = wait_for_go(&mut go, &self.stop).await else {
+            return outcome;
+        };
+        let (sink, stream) = ws.split();
+        let offset = schedule
+            .period
+            .mul_f64(self.index as f64 / self.clients as f64);
+        let mut writer = tokio::spawn(chat_write_loop(
+            sink,
+            template,
+            schedule,
+            offset,
+            self.shared.clone(),
+        ));
+        let read = chat_read_loop(
+            stream,
+            schedule,
+            &self.shared,
+            &self.stop,
+            &mut outcome.seqs,
+        )
+        .await;
+        let written = match tokio::time::timeout(Duration::from_secs(1), &mut writer).await {
+            Ok(Ok(written)) => written,
+            Ok(Err(e)) => Err(e).context("writer task"),
+            Err(_) => {
+                writer.abort();
+                Ok(())
+            }
+        };
+        if let Err(e) = read.and(written) {
+            outcome.failure = Some(format!("client {}: {e:#}", self.index));
+        }
+        outcome
+    }
+}
+
+/// A client's `send_message`, pre-serialized up to its counter: sending costs a few
+/// copies and two number formats, not a serialization.
+struct ChatTemplate {
+    head: String,
+    padding: String,
+}
+
+impl ChatTemplate {
+    fn new(client: usize, room: RoomId, body_chars: usize) -> Result<Self> {
+        let template = Self {
+            head: format!(r#"{{"type":"send_message","room_id":"{room}","client_id":"c{client}-"#),
+            padding: format!(" {}", "x".repeat(body_chars - BODY_STAMP_LEN - 1)),
+        };
+        // Checked once per client (a bench has no test harness): what is sent must be a
+        // valid client message whose stamp reads back.
+        let probe = template.render(7, 1_234_567_890);
+        let ok = match serde_json::from_str(&probe)? {
+            ClientMsg::SendMessage {
+                room_id,
+                client_id,
+                body,
+                reply_to: None,
+            } => {
+                room_id == room
+                    && client_id == format!("c{client}-7")
+                    && body.chars().count() == body_chars
+                    && parse_body_stamp(&body) == Some(1_234_567_890)
+            }
+            _ => false,
+        };
+        ensure!(ok, "the send_message template does not round-trip: {probe}");
+        Ok(template)
+    }
+
+    fn render(&self, n: u64, sent_ns: u64) -> String {
+        let mut text = String::with_capacity(self.head.len() + 64 + self.padding.len());
+        text.push_str(&self.head);
+        // Writing to a String cannot fail.
+        let _ = write!(text, r#"{n}","body":"t={sent_ns:020}"#);
+        text.push_str(&self.padding);
+        text.push_str(r#""}"#);
+        text
+    }
+}
+
+/// The send time at the start of a chat body.
+fn parse_body_stamp(body: &str) -> Option<u64> {
+    body.strip_prefix("t=")?.get(..20)?.parse().ok()
+}
+
+/// Sends one stamped message per tick to the client's room, until `end`.
+async fn chat_write_loop(
+    mut sink: SplitSink<Ws, Message>,
+    template: ChatTemplate,
+    schedule: Schedule,
+    offset: Duration,
+    shared: Arc<Shared>,
+) -> Result<()> {
+    let _running = Running(&shared.writers_running);
+    let end = tokio::time::Instant::from(schedule.end);
+    let mut ticker = tokio::time::interval_at((schedule.start + offset).into(), schedule.period);
+    // As in relay: the offered load stays what was asked for; a server that cannot keep
+    // up shows it as latency.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    for n in 0u64.. {
+        if ticker.tick().await >= end {
+            break;
+        }
+        let sent_ns = shared.now_ns();
+        sink.send(Message::text(template.render(n, sent_ns)))
+            .await
+            .context("sending send_message")?;
+        shared.sent.fetch_add(1, Relaxed);
+        if schedule.in_window(sent_ns) {
+            shared.window_sent.fetch_add(1, Relaxed);
+        }
+    }
+    Ok(())
+}
+
+/// What the chat clients read of a server message: a full `ServerMsg` parse (timestamps
+/// and all) for each of the many deliveries would take CPU from the server measured.
+#[derive(serde::Deserialize)]
+struct Incoming<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    message: Option<IncomingMessage<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct IncomingMessage<'a> {
+    seq: u64,
+    #[serde(borrow)]
+    body: std::borrow::Cow<'a, str>,
+}
+
+/// Receives acks and other members' messages, records their latency and keeps their
+/// seqs, until `stop`.
+async fn chat_read_loop(
+    mut stream: SplitStream<Ws>,
+    schedule: Schedule,
+    shared: &Shared,
+    stop: &CancellationToken,
+    seqs: &mut Vec<u64>,
+) -> Result<()> {
+    loop {
+        let msg = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(()),
+            msg = stream.next() => msg,
+        };
+        let text = match msg {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => bail!("the server closed the connection: {frame:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e).context("reading the WebSocket"),
+            None => bail!("the connection ended"),
+        };
+        let received_ns = shared.now_ns();
+        let incoming = match serde_json::from_str::<Incoming>(&text) {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                shared.problem(|| format!("unreadable message ({e}): {}", clip(&text, 300)));
+                continue;
+            }
+        };
+        let ack = match incoming.kind.as_ref() {
+            "message_ack" => true,
+            "message_created" => false,
+            "error" => {
+                shared.server_errors.fetch_add(1, Relaxed);
+                shared.problem(|| format!("server error: {}", clip(&text, 300)));
+                continue;
+            }
+            // Presence and room news are not part of the measurement.
+            _ => continue,
+        };
+        let Some((message, sent_ns)) = incoming
+            .message
+            .and_then(|m| parse_body_stamp(&m.body).map(|sent| (m, sent)))
+        else {
+            shared.problem(|| format!("unstamped message: {}", clip(&text, 300)));
+            continue;
+        };
+        seqs.push(message.seq);
+        let (total, window, histogram) = if ack {
+            (&shared.acked, &shared.window_acked, &shared.ack_latency)
+        } else {
+            (&shared.received, &shared.window_delivered, &shared.latency)
+        };
+        total.fetch_add(1, Relaxed);
+        if schedule.in_window(received_ns) {
+            window.fetch_add(1, Relaxed);
+        }
+        if schedule.in_window(sent_ns) {
+            if !ack {
+                shared.window_received.fetch_add(1, Relaxed);
+            }
+            Shared::record(histogram, sent_ns, received_ns);
+        }
+    }
+}
+
+/// p50, p95, p99, max of a latency histogram (µs), in ms.
+fn quantiles_ms(h: &Histogram<u64>) -> [f64; 4] {
+    let ms = |us: u64| us as f64 / 1000.0;
+    [
+        ms(h.value_at_quantile(0.50)),
+        ms(h.value_at_quantile(0.95)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.max()),
+    ]
+}
+
+fn latency_json(h: &Histogram<u64>) -> serde_json::Value {
+    let [p50, p95, p99, max] = quantiles_ms(h);
+    json!({
+        "p50": round(p50, 3),
+        "p95": round(p95, 3),
+        "p99": round(p99, 3),
+        "max": round(max, 3),
+        "mean": round(h.mean() / 1000.0, 3),
+        "samples": h.len(),
+    })
+}
+
+fn fmt_latency(h: &Histogram<u64>) -> String {
+    let [p50, p95, p99, max] = quantiles_ms(h);
+    format!(
+        "p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms, max {max:.2} ms ({} samples)",
+        h.len()
+    )
+}
+
+impl ChatReport {
+    fn print(&self, args: &ChatArgs, kind: &str, target: &str, log: &[String]) {
+        let clients = args.rooms * args.per_room;
+        let secs = args.duration as f64;
+        let others = (args.per_room - 1) as f64;
+        let offered = clients as f64 * args.rate;
+        let persisted = self.window_acked as f64 / secs;
+        let deliveries = self.window_delivered as f64 / secs;
+        let server_rss = self.server_end.map(|s| s.rss_kib);
+        let p99 = quantiles_ms(&self.latency)[2];
+        let met = |ok: bool| if ok { "met" } else { "MISSED" };
+        println!();
+        println!(
+            "== chat: {} rooms x {} members, {} msg/s each (offered {offered:.0} msg/s, \
+             {:.0} deliveries/s), {} s warm-up + {} s measured ==",
+            args.rooms,
+            args.per_room,
+            args.rate,
+            offered * others,
+            args.warmup,
+            args.duration
+        );
+        println!("target            {target}");
+        println!(
+            "setup             {:.1} s ({clients} users, {} rooms, {clients} WebSockets)",
+            self.setup_secs, args.rooms
+        );
+        println!(
+            "persisted         {persisted:.0} msg/s acknowledged in the measured window \
+             ({} acks arrived in it; {} messages sent in it)",
+            self.window_acked, self.window_sent
+        );
+        println!(
+            "deliveries        {deliveries:.0} message_created/s in the measured window \
+             ({} arrived in it; of the messages sent in it, {} of {:.0} expected arrived)",
+            self.window_delivered,
+            self.window_received,
+            self.window_sent as f64 * others
+        );
+        println!("send to ack       {}", fmt_latency(&self.ack_latency));
+        println!("send to delivery  {}", fmt_latency(&self.latency));
+        println!(
+            "totals            sent {}, acked {}, delivered {} of {:.0} expected \
+             (acked x {others}); drained in {:.1} s",
+            self.sent,
+            self.acked,
+            self.delivered,
+            self.acked as f64 * others,
+            self.drain_secs
+        );
+        let gaps = self
+            .loss
+            .gaps
+            .map_or_else(|| "not checked".to_owned(), |g| g.to_string());
+        println!(
+            "loss check        {} messages stored in {} rooms; against them, over every \
+             member: missing {}, duplicated {}, unknown {}; seq gaps {gaps}",
+            self.loss.stored,
+            args.rooms,
+            self.loss.missing,
+            self.loss.duplicated,
+            self.loss.unknown
+        );
+        self.cpu.print(server_rss);
+        println!(
+            "checks            server errors {}, failed clients {}",
+            self.server_errors, self.client_failures
+        );
+        if let Some(problem) = &self.first_problem {
+            println!("first problem     {problem}");
+        }
+        // Timer jitter at the window's two edges moves a few messages in or out: 0.5 %.
+        let throughput = if offered >= 5_000.0 {
+            met(persisted >= 5_000.0 * 0.995)
+        } else {
+            "n/a (offered less)"
+        };
+        let fan_out = if args.per_room != 5 {
+            "n/a (not 5-member rooms)"
+        } else if offered * others >= 20_000.0 {
+            met(deliveries >= 20_000.0 * 0.995)
+        } else {
+            "n/a (offered less)"
+        };
+        let tail = if self.latency.is_empty() {
+            "n/a (no samples)"
+        } else {
+            met(p99 <= 50.0)
+        };
+        let lost = !self.loss.clean()
+            || self.server_errors > 0
+            || self.client_failures > 0
+            || self.acked < self.sent;
+        println!(
+            "goals             >= 5000 persisted msg/s: {throughput}, >= 20000 deliveries/s: \
+             {fan_out}, delivery p99 <= 50 ms: {tail}, nothing lost: {}",
+            met(!lost)
+        );
+        print_log(log);
+        let mut result = json!({
+            "scenario": "chat",
+            "target": kind,
+            "rooms": args.rooms,
+            "per_room": args.per_room,
+            "rate_per_client": args.rate,
+            "offered_msgs_per_sec": offered,
+            "warmup_secs": args.warmup,
+            "duration_secs": args.duration,
+            "body_chars": args.body_chars,
+            "setup_secs": round(self.setup_secs, 3),
+            "drain_secs": round(self.drain_secs, 3),
+            "persisted_msgs_per_sec": round(persisted, 1),
+            "deliveries_per_sec": round(deliveries, 1),
+            "window_sent": self.window_sent,
+            "window_acked": self.window_acked,
+            "window_received": self.window_received,
+            "window_delivered": self.window_delivered,
+            "sent": self.sent,
+            "acked": self.acked,
+            "delivered": self.delivered,
+            "ack_latency_ms": latency_json(&self.ack_latency),
+            "delivery_latency_ms": latency_json(&self.latency),
+            "stored": self.loss.stored,
+            "missing": self.loss.missing,
+            "duplicated": self.loss.duplicated,
+            "unknown": self.loss.unknown,
+            "seq_gaps": self.loss.gaps,
+            "server_errors": self.server_errors,
+            "failed_clients": self.client_failures,
+            "first_problem": self.first_problem,
+            "server_log_lines": log.len(),
+        });
+        self.cpu.add_to(&mut result, server_rss);
+        println!("RESULT {result}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scenario 4: history (catch-up and pages)
+// ---------------------------------------------------------------------------------------
+
+/// Pages fetched before the timed ones, so that the timings start from a warm cache.
+const PAGE_WARMUP: usize = 50;
+
+/// Rows per `insert` when filling a room: five parameters each, far under SQLite's limit
+/// of 32766 per statement (and PostgreSQL's 65535).
+const FILL_ROWS_PER_INSERT: u64 = 1_000;
+
+/// Rows per transaction when filling a room.
+const FILL_ROWS_PER_TX: u64 = 50_000;
+
+async fn history(args: HistoryArgs) -> Result<()> {
+    ensure!(
+        args.target.peer_ws_url.is_none(),
+        "history measures a spawned confab-server only"
+    );
+    ensure!(
+        (1..=MESSAGE_PAGE_MAX).contains(&args.page_size),
+        "--page-size must be between 1 and {MESSAGE_PAGE_MAX}"
+    );
+    ensure!(
+        args.catchup_messages >= 1 && args.catchup_runs >= 1 && args.pages >= 1,
+        "--catchup-messages, --catchup-runs and --pages must be at least 1"
+    );
+    let target = Target::start(&args.target).await?;
+    let outcome = match &target {
+        Target::Confab(server) => run_history(&target, server, &args).await,
+        Target::Peer { .. } => Err(anyhow::anyhow!("history needs a spawned confab-server")),
+    };
+    let described = target.describe();
+    let log = target.stop().await;
+    let report = outcome.inspect_err(|_| print_log(&log))?;
+    report.print(&args, &described, &log);
+    Ok(())
+}
+
+struct HistoryReport {
+    send_secs: f64,
+    catchup_secs: Vec<f64>,
+    catchup_pages: usize,
+    /// Seconds the direct fill took, and the page timings (µs), when --fill > 0.
+    fill: Option<(f64, Histogram<u64>)>,
+}
+
+async fn run_history(
+    target: &Target,
+    server: &ConfabServer,
+    args: &HistoryArgs,
+) -> Result<HistoryReport> {
+    let tokens = target.tokens(2).await?;
+    let (writer, reader) = (&tokens[0], &tokens[1]);
+    let room = server.room_with(0, &tokens).await?;
+    eprintln!(
+        "sending {} messages through the REST API...",
+        args.catchup_messages
+    );
+    let started = Instant::now();
+    futures_util::stream::iter(0..args.catchup_messages)
+        .map(|i| server.send_message(room, writer, i))
+        .buffer_unordered(REST_CONCURRENCY)
+        .try_collect::<()>()
+        .await?;
+    let send_secs = started.elapsed().as_secs_f64();
+
+    // The reader went offline before the first message: it catches up from rev 0.
+    let mut catchup_secs = Vec::with_capacity(args.catchup_runs);
+    let mut catchup_pages = 0;
+    for run in 0..args.catchup_runs {
+        let started = Instant::now();
+        let (mut since, mut pages) = (0u64, 0);
+        let mut seqs = std::collections::HashSet::new();
+        loop {
+            let path = format!("/api/rooms/{room}/changes?since={since}&limit=1000");
+            let page: ChangesPage = server.get(&path, reader).await?;
+            pages += 1;
+            seqs.extend(page.messages.iter().map(|m| m.seq));
+            since = page.rev;
+            if !page.has_more {
+                break;
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        ensure!(
+            seqs.len() == args.catchup_messages,
+            "catch-up run {run} brought {} distinct messages, not {}",
+            seqs.len(),
+            args.catchup_messages
+        );
+        catchup_secs.push(secs);
+        catchup_pages = pages;
+    }
+
+    let fill = if args.fill > 0 {
+        let room = server.room_with(1, &tokens[..1]).await?;
+        eprintln!("writing {} messages into the database...", args.fill);
+        let fill_secs = fill_room(server, room, args.fill).await?;
+        eprintln!("timing {} random pages...", args.pages);
+        let mut timings = Histogram::new_with_bounds(1, 60_000_000, 3)?;
+        let mut rng = rand::rng();
+        for i in 0..PAGE_WARMUP + args.pages {
+            let before = rand::Rng::random_range(&mut rng, 2..=args.fill + 1);
+            let path = format!(
+                "/api/rooms/{room}/messages?before={before}&limit={}",
+                args.page_size
+            );
+            let started = Instant::now();
+            let page: MessagePage = server.get(&path, writer).await?;
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let want = u64::from(args.page_size).min(before - 1);
+            let first = before - want;
+            let seqs: Vec<u64> = page.messages.iter().map(|m| m.seq).collect();
+            ensure!(
+                seqs.iter().copied().eq(first..before),
+                "the page before {before} holds seqs {}..{} ({} messages), not {first}..{}",
+                seqs.first().unwrap_or(&0),
+                seqs.last().unwrap_or(&0),
+                seqs.len(),
+                before - 1
+            );
+            if i >= PAGE_WARMUP {
+                timings.saturating_record(micros.max(1));
+            }
+        }
+        Some((fill_secs, timings))
+    } else {
+        None
+    };
+    Ok(HistoryReport {
+        send_secs,
+        catchup_secs,
+        catchup_pages,
+        fill,
+    })
+}
+
+/// Writes `n` messages (seq = rev = 1..=n) into `room` straight through the server's
+/// database in large transactions, as the schema of migrations/0002_messenger.sql has
+/// them, and moves the room's counters past them. Through the API this would take hours.
+async fn fill_room(server: &ConfabServer, room: RoomId, n: u64) -> Result<f64> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&server.database_url)
+        .await
+        .context("opening the server's database")?;
+    let room = room.to_string();
+    let (author,): (String,) = sqlx::query_as("select owner_id from rooms where id = $1")
+        .bind(&room)
+        .fetch_one(&pool)
+        .await?;
+    let created_at = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    )?;
+    let started = Instant::now();
+    let mut next = 1;
+    while next <= n {
+        let mut tx = pool.begin().await?;
+        let tx_end = (next + FILL_ROWS_PER_TX).min(n + 1);
+        while next < tx_end {
+            let rows = FILL_ROWS_PER_INSERT.min(tx_end - next);
+            // $1-$3 are the room, the author and the time; then id, seq, rev, body a row.
+            let values: Vec<String> = (0..rows)
+                .map(|k| {
+                    let p = 4 + 4 * k;
+                    format!(
+                        "(${p}, $1, ${}, ${}, 'text', $2, ${}, $3)",
+                        p + 1,
+                        p + 2,
+                        p + 3
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "insert into messages (id, room_id, seq, rev, kind, author_id, body, created_at) \
+                 values {}",
+                values.join(", ")
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&room)
+                .bind(&author)
+                .bind(created_at);
+            for seq in next..next + rows {
+                let seq = i64::try_from(seq)?;
+                insert = insert
+                    .bind(uuid::Uuid::new_v4().to_string())
+                    .bind(seq)
+                    .bind(seq)
+                    .bind(format!("history message {seq}: some words to fill a line"));
+            }
+            insert.execute(&mut *tx).await?;
+            next += rows;
+        }
+        tx.commit().await?;
+    }
+    let last = i64::try_from(n)?;
+    sqlx::query("update rooms set last_seq = $2, last_rev = $2 where id = $1")
+        .bind(&room)
+        .bind(last)
+        .execute(&pool)
+        .await?;
+    // Leave the database as a long-running server would have it: SQLite's WAL folded
+    // back into the file, PostgreSQL's statistics up to date (autovacuum would).
+    let settle = if server.scratch.is_some() {
+        "analyze messages"
+    } else {
+        "pragma wal_checkpoint(truncate)"
+    };
+    sqlx::query(settle).execute(&pool).await?;
+    pool.close().await;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+impl ConfabServer {
+    async fn get<R: DeserializeOwned>(&self, path: &str, token: &str) -> Result<R> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            bail!("GET {path}: {status}: {body}");
+        }
+        response
+            .json()
+            .await
+            .with_context(|| format!("GET {path}: unexpected response"))
+    }
+
+    /// Sends message number `i` through REST, with its own idempotency key.
+    async fn send_message(&self, room: RoomId, token: &str, i: usize) -> Result<()> {
+        let path = format!("/api/rooms/{room}/messages");
+        let request = SendMessageRequest {
+            body: format!("catch-up message {i}: some words to fill a line"),
+            reply_to: None,
+        };
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("idempotency-key", format!("catch-up-{i}"))
+            .json(&request)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        if status != reqwest::StatusCode::CREATED {
+            let body = response.text().await.unwrap_or_default();
+            bail!("POST {path}: {status}: {body}");
+        }
+        Ok(())
+    }
+}
+
+impl HistoryReport {
+    fn print(&self, args: &HistoryArgs, target: &str, log: &[String]) {
+        let met = |ok: bool| if ok { "met" } else { "MISSED" };
+        let mut sorted = self.catchup_secs.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        let (min, max) = (sorted[0], sorted[sorted.len() - 1]);
+        println!();
+        println!(
+            "== history: catch-up of {} messages, pages of {} in a room of {} messages ==",
+            args.catchup_messages, args.page_size, args.fill
+        );
+        println!("target            {target}");
+        println!(
+            "sent              {} messages through POST /api/rooms/{{id}}/messages in {:.1} s \
+             ({:.0} msg/s, {REST_CONCURRENCY} in flight)",
+            args.catchup_messages,
+            self.send_secs,
+            args.catchup_messages as f64 / self.send_secs.max(1e-9)
+        );
+        println!(
+            "catch-up          /changes?since=0 to the end ({} pages of up to 1000): \
+             min {min:.3} s, median {median:.3} s, max {max:.3} s over {} runs \
+             (goal <= 1 s: {})",
+            self.catchup_pages,
+            sorted.len(),
+            met(median <= 1.0)
+        );
+        let mut result = json!({
+            "scenario": "history",
+            "catchup_messages": args.catchup_messages,
+            "catchup_pages": self.catchup_pages,
+            "send_secs": round(self.send_secs, 3),
+            "catchup_secs": sorted.iter().map(|s| round(*s, 4)).collect::<Vec<_>>(),
+            "catchup_median_secs": round(median, 4),
+            "fill": args.fill,
+            "page_size": args.page_size,
+            "server_log_lines": log.len(),
+        });
+        if let Some((fill_secs, pages)) = &self.fill {
+            let [p50, p95, p99, max] = quantiles_ms(pages);
+            println!(
+                "filled            {} messages written into the database in {fill_secs:.1} s",
+                args.fill
+            );
+            println!(
+                "pages             {} random ?before=SEQ&limit={}: p50 {p50:.2} ms, \
+                 p95 {p95:.2} ms, p99 {p99:.2} ms, max {max:.2} ms (goal p99 <= 5 ms: {})",
+                pages.len(),
+                args.page_size,
+                met(p99 <= 5.0)
+            );
+            if let Some(result) = result.as_object_mut() {
+                result.insert("fill_secs".into(), json!(round(*fill_secs, 3)));
+                result.insert("page_latency_ms".into(), latency_json(pages));
+            }
+        }
+        print_log(log);
         println!("RESULT {result}");
     }
 }

@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
+from chat.consumers import ChatConsumer  # noqa: E402
 from peer.consumers import SignalConsumer  # noqa: E402
 from peer.security import ConfabOriginValidator  # noqa: E402
 
@@ -19,7 +20,12 @@ application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": ConfabOriginValidator(
-            URLRouter([path("ws", SignalConsumer.as_asgi())])
+            URLRouter(
+                [
+                    path("ws", SignalConsumer.as_asgi()),
+                    path("chat/<uuid:room_id>", ChatConsumer.as_asgi()),
+                ]
+            )
         ),
     }
 )

@@ -1,4 +1,5 @@
-"""The one WebSocket consumer: a subset of Confab's signaling protocol (protocol 1).
+"""The relay consumer: a subset of Confab's signaling protocol (protocols 1 and 2: the
+call messages are the same in both). `chat/consumers.py` builds the chat consumer on it.
 
 auth -> welcome + presence_snapshot; join_call / leave_call; offer / answer /
 ice_candidate relayed to one participant of the same call; ping -> pong.
@@ -25,7 +26,8 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+# The versions accepted in `auth`; `welcome` answers with the one the client asked for.
+PROTOCOL_VERSIONS = (1, 2)
 SUBPROTOCOL = "confab.v1"
 MAX_MESSAGE_BYTES = 64 * 1024
 AUTH_TIMEOUT_SECS = 5
@@ -82,6 +84,7 @@ def _valid_candidate(c):
 
 
 class SignalConsumer(AsyncWebsocketConsumer):
+    known_types = KNOWN_TYPES
     user_id = None
     participant_id = None
     info = None
@@ -130,7 +133,7 @@ class SignalConsumer(AsyncWebsocketConsumer):
         if not isinstance(kind, str):
             await self._error("invalid_message", 'expected a JSON object with a string "type"')
             return
-        if kind not in KNOWN_TYPES:
+        if kind not in self.known_types:
             await self._error("invalid_message", f"unknown message type {kind[:64]!r}", kind[:64])
             return
 
@@ -161,8 +164,13 @@ class SignalConsumer(AsyncWebsocketConsumer):
                 await self._leave_call(tell_self=True)
         elif kind == "auth":
             await self._error("auth_state", "already authenticated", kind)
-        else:  # reauth, media_state
-            await self._error("invalid_message", f"{kind} is not supported by this reference peer", kind)
+        else:
+            await self._other(kind, msg)
+
+    async def _other(self, kind, msg):
+        """A known message this consumer does not serve (reauth, media_state); a subclass
+        that knows more types (`known_types`) handles them here."""
+        await self._error("invalid_message", f"{kind} is not supported by this reference peer", kind)
 
     # --- handlers -------------------------------------------------------------------
 
@@ -172,9 +180,9 @@ class SignalConsumer(AsyncWebsocketConsumer):
         if not isinstance(token, str) or type(version) is not int:
             await self._error("invalid_message", "auth needs a string token and an integer protocol_version", "auth")
             return
-        if version != PROTOCOL_VERSION:
+        if version not in PROTOCOL_VERSIONS:
             await self._error(
-                "unsupported_version", f"this server speaks protocol version {PROTOCOL_VERSION}", "auth"
+                "unsupported_version", f"this server speaks protocol versions {PROTOCOL_VERSIONS}", "auth"
             )
             await self._close(UNSUPPORTED_VERSION)
             return
@@ -190,6 +198,8 @@ class SignalConsumer(AsyncWebsocketConsumer):
             await self._close(AUTH_FAILED)
             return
         self._auth_timer.cancel()
+        if not await self._authenticated(claims["sub"]):
+            return
         self.user_id = claims["sub"]
         self.participant_id = str(uuid.uuid4())
         self.info = {
@@ -204,7 +214,7 @@ class SignalConsumer(AsyncWebsocketConsumer):
             text_data=dumps(
                 {
                     "type": "welcome",
-                    "protocol_version": PROTOCOL_VERSION,
+                    "protocol_version": version,
                     "user_id": self.user_id,
                     "participant_id": self.participant_id,
                     "token_expires_at": claims["exp"],
@@ -215,6 +225,11 @@ class SignalConsumer(AsyncWebsocketConsumer):
             )
         )
         await self.send(text_data=dumps({"type": "presence_snapshot", "online": []}))
+
+    async def _authenticated(self, user_id):
+        """Runs once the token checked out, before `welcome`; False to refuse (after
+        closing). A subclass sets up what the connection needs here."""
+        return True
 
     async def _join_call(self, msg):
         room = _uuid(msg.get("room_id"))
@@ -335,10 +350,12 @@ class SignalConsumer(AsyncWebsocketConsumer):
 
     # --- helpers --------------------------------------------------------------------
 
-    async def _error(self, code, message, in_reply_to=None):
+    async def _error(self, code, message, in_reply_to=None, client_id=None):
         body = {"type": "error", "error": {"code": code, "message": message}}
         if in_reply_to is not None:
             body["in_reply_to"] = in_reply_to
+        if client_id is not None:
+            body["client_id"] = client_id
         await self.send(text_data=dumps(body))
 
     async def _close(self, code):

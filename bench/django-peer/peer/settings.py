@@ -1,5 +1,6 @@
-"""Settings of the reference peer: no database, no templates, no static files, one
-in-memory channel layer (a single Daphne process, like one Confab instance)."""
+"""Settings of the reference peer: one app (`chat`) with a SQLite database, no
+templates, no static files, one in-memory channel layer (a single Daphne process, like
+one Confab instance)."""
 
 import os
 
@@ -11,13 +12,21 @@ SECRET_KEY = os.environ.get("PEER_DJANGO_SECRET_KEY", "django-peer-not-secret-01
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
-INSTALLED_APPS = []
+INSTALLED_APPS = ["chat"]
 MIDDLEWARE = []
 ROOT_URLCONF = "peer.urls"
 ASGI_APPLICATION = "peer.asgi.application"
 
-# Never touched: the dummy backend raises if anything tries to use it.
-DATABASES = {"default": {"ENGINE": "django.db.backends.dummy"}}
+# The chat consumer's messages (chat/models.py): SQLite with Django's defaults, as the
+# seed apps have it. run.sh starts every run on a fresh file (PEER_DB). The relay
+# consumer never touches it.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("PEER_DB") or "/tmp/django-peer-chat.sqlite3",
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True
 USE_I18N = False

@@ -1,6 +1,7 @@
 from django.http import HttpResponse
 from django.urls import path
 
+from chat import views
 from peer import consumers
 
 
@@ -14,4 +15,7 @@ def healthz(_request):
     )
 
 
-urlpatterns = [path("healthz", healthz)]
+urlpatterns = [
+    path("healthz", healthz),
+    path("api/rooms/<uuid:room_id>/messages", views.messages),
+]
