@@ -293,3 +293,70 @@ async fn two_cli_participants_call_each_other() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_from_the_command_line_is_missed_then_answered() {
+    let server = TestServer::start_with(&["--ring-timeout", "2"]).await;
+    let (alice_api, alice) = register(&server, "alice").await;
+    let (bob_api, bob) = register(&server, "bob").await;
+    alice_api.login(&alice, PASSWORD).await.unwrap();
+    let bob_me = bob_api.login(&bob, PASSWORD).await.unwrap();
+    alice_api.send_contact_request(bob_me.id).await.unwrap();
+    let request = bob_api.contact_requests().await.unwrap().incoming[0].id;
+    bob_api.accept_contact_request(request).await.unwrap();
+    let media = [
+        "--udp-addr",
+        "127.0.0.1:0",
+        "--duration",
+        "1",
+        "--timeout",
+        "30",
+    ];
+    let events = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+
+    // Nobody answers.
+    let mut args = vec!["ring", bob.as_str(), "--audio", "--json"];
+    args.extend(media);
+    let rang = ok(&server, &alice, &args).await;
+    assert_eq!(events(&rang), ["ringing", "missed"]);
+
+    // Bob waits for the call and answers it.
+    let mut answer_args = vec!["answer", "--json"];
+    answer_args.extend(media);
+    let mut answer = cli(&server, &bob, &answer_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(answer.stderr.take().unwrap()).lines();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if line.starts_with("waiting for a call") {
+                return;
+            }
+        }
+        panic!("answer ended before waiting");
+    })
+    .await
+    .expect("answer starts waiting");
+    let rang = ok(&server, &alice, &args).await;
+    assert_eq!(events(&rang), ["ringing", "answered"]);
+    let answered = tokio::time::timeout(Duration::from_secs(30), answer.wait_with_output())
+        .await
+        .expect("answer ends")
+        .unwrap();
+    assert!(answered.status.success());
+    assert_eq!(
+        events(&String::from_utf8(answered.stdout).unwrap()),
+        ["answered"]
+    );
+}

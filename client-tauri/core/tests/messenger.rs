@@ -3,7 +3,8 @@
 //! markers across two devices of one user, the outbox across a server restart and
 //! across a process restart (each message stored once, with the key made before the
 //! first attempt), catch-up of a client that was offline while another user wrote,
-//! edited, deleted and reacted in several rooms, and typing and presence events.
+//! edited, deleted and reacted in several rooms, typing and presence events, and ringing
+//! calls that run on the connection's socket.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +12,7 @@ mod common;
 
 use common::{PASSWORD, TestServer, unique};
 use confab_core::api::{ApiClient, PageAnchor};
+use confab_core::call::{CallConfig, CallEvent};
 use confab_core::connection::{Connection, ConnectionConfig, ConnectionEvent};
 use confab_core::keystore::MemoryStore;
 use confab_core::outbox::{Outbox, RetryPolicy};
@@ -19,7 +21,7 @@ use shared::api::{
     ContactRequestStatus, CreateRoomRequest, Me, Message, PresenceStatus, RegisterRequest,
     SendMessageRequest,
 };
-use shared::signal::OwnPresence;
+use shared::signal::{OwnPresence, RingEnd};
 use shared::{RoomId, UserId};
 use std::future::Future;
 use std::path::PathBuf;
@@ -715,5 +717,92 @@ async fn typing_and_presence_reach_the_other_side() {
         b.room(room).unwrap().other_presence,
         Some(PresenceStatus::Offline)
     );
+    b.close().await;
+}
+
+/// An audio call with a tone, on loopback.
+fn audio_call(room: RoomId) -> CallConfig {
+    let mut config = CallConfig::synthetic(room);
+    config.video = None;
+    config.udp_addrs = vec!["127.0.0.1:0".to_owned()];
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_is_declined_then_answered_on_the_connections_own_sockets() {
+    let server = server().await;
+    let (alice_api, alice) = sign_up(&server, &server.base, "alice").await;
+    let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
+    befriend(&alice_api, &bob_api, bob.id).await;
+    let (a, mut a_events) = open(&alice_api, outbox_path()).await;
+    let (b, mut b_events) = open(&bob_api, outbox_path()).await;
+
+    let (room, call, _calls) = a.ring(bob.id, audio_call(RoomId::new())).await.unwrap();
+    let ring = next(&mut b_events, "the ring", |e| match e {
+        ConnectionEvent::CallRinging(r) if r.room_id == room => Some(r),
+        _ => None,
+    })
+    .await;
+    assert_eq!((ring.from, ring.video), (alice.id, false), "an audio call");
+    assert_eq!(b.ringing().len(), 1);
+    b.decline(room).unwrap();
+    let by = next(&mut a_events, "the decline", |e| match e {
+        ConnectionEvent::CallDeclined { room_id, by } if room_id == room => Some(by),
+        _ => None,
+    })
+    .await;
+    assert_eq!(by, bob.id);
+    call.leave().await;
+
+    let (again, call, mut calls) = a.ring(bob.id, audio_call(RoomId::new())).await.unwrap();
+    assert_eq!(again, room, "one direct room per pair");
+    next(&mut b_events, "the second ring", |e| match e {
+        ConnectionEvent::CallRinging(r) if r.room_id == room => Some(()),
+        _ => None,
+    })
+    .await;
+    let (answered, mut answered_events) = b.answer(room, audio_call(room)).unwrap();
+    let others = loop {
+        match tokio::time::timeout(WAIT, answered_events.recv())
+            .await
+            .unwrap()
+        {
+            Some(CallEvent::Joined { participants, .. }) => break participants,
+            Some(_) => {}
+            None => panic!("the answering call ended"),
+        }
+    };
+    assert_eq!(
+        others.iter().map(|p| p.user_id).collect::<Vec<_>>(),
+        [alice.id]
+    );
+    loop {
+        match tokio::time::timeout(WAIT, calls.recv()).await.unwrap() {
+            Some(CallEvent::ParticipantJoined(p)) if p.user_id == bob.id => break,
+            Some(_) => {}
+            None => panic!("the calling call ended"),
+        }
+    }
+    let reason = next(&mut b_events, "the ring stopping", |e| match e {
+        ConnectionEvent::CallRingStopped { room_id, reason } if room_id == room => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, RingEnd::Answered);
+    assert!(b.ringing().is_empty());
+
+    // Chat goes on over the same sockets during the call.
+    let sent = a
+        .send_message(room, "can you hear me?", None)
+        .await
+        .unwrap();
+    next(&mut b_events, "a message during the call", |e| match e {
+        ConnectionEvent::MessageCreated(m) if m.id == sent.id => Some(()),
+        _ => None,
+    })
+    .await;
+    answered.leave().await;
+    call.leave().await;
+    a.close().await;
     b.close().await;
 }

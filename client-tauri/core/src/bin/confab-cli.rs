@@ -969,6 +969,8 @@ mod messenger {
             let result = async {
                 let deadline = tokio::time::sleep(Duration::from_secs(args.media.timeout));
                 tokio::pin!(deadline);
+                let _ = tokio::time::timeout(SYNC_TIMEOUT, conn.wait_synced()).await;
+                eprintln!("waiting for a call");
                 let ring = loop {
                     if let Some(ring) = conn.ringing().into_iter().next() {
                         break ring;
