@@ -212,6 +212,18 @@ async fn two_users_become_contacts_and_talk_in_their_direct_room() {
     .await;
     assert_eq!(got, sent);
     assert_eq!(b.room(room).unwrap().unread_count, 1);
+    // Bob's device says it got it.
+    let delivered = next(&mut a_events, "Bob's delivery receipt", |e| match e {
+        ConnectionEvent::Delivered {
+            room_id,
+            user_id,
+            seq,
+        } if room_id == room && user_id == bob.id => Some(seq),
+        _ => None,
+    })
+    .await;
+    assert_eq!(delivered, 1);
+    assert_eq!(a.delivered_markers(room).get(&bob.id), Some(&1));
 
     let reply = b
         .send_message(room, "hello Alice", Some(sent.id))
@@ -529,10 +541,11 @@ async fn an_offline_client_comes_back_with_exactly_the_servers_state() {
     let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
     befriend(&alice_api, &bob_api, bob.id).await;
     let mut rooms = vec![bob_api.open_direct(alice.id).await.unwrap().id];
-    for title in ["work", "family"] {
+    for i in 0..9 {
+        let title = format!("group {i}");
         let room = bob_api
             .create_room(&CreateRoomRequest {
-                title: title.into(),
+                title,
                 max_participants: None,
             })
             .await
@@ -540,7 +553,13 @@ async fn an_offline_client_comes_back_with_exactly_the_servers_state() {
         bob_api.add_member(room.id, alice.id).await.unwrap();
         rooms.push(room.id);
     }
-    let (a, mut events) = open(&alice_api, outbox_path()).await;
+    // Small catch-up pages, so a message changed again later shows up on a later page.
+    let mut small_pages = config(&alice_api, outbox_path());
+    small_pages.changes_page = Some(7);
+    let (a, mut events) = Connection::open(alice_api.clone(), small_pages)
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, a.wait_synced()).await.unwrap();
     for room in &rooms {
         assert!(a.room(*room).is_some(), "Alice knows every room");
     }
@@ -576,7 +595,7 @@ async fn an_offline_client_comes_back_with_exactly_the_servers_state() {
 
     // Meanwhile Bob writes, edits, deletes and reacts in every room.
     let mut sent: Vec<Message> = Vec::new();
-    for i in 0..60 {
+    for i in 0..500 {
         let room = rooms[i % rooms.len()];
         let (m, _) = bob_api
             .send_message(

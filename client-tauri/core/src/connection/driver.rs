@@ -35,6 +35,7 @@ pub(super) enum Command {
 pub(super) struct Driver {
     shared: Arc<Shared>,
     gap_grace: Duration,
+    changes_page: Option<u32>,
     send_delivered: bool,
     resync_policy: RetryPolicy,
     resync_backoff: ExponentialBackoff,
@@ -90,6 +91,7 @@ impl Driver {
         Self {
             shared,
             gap_grace: config.gap_grace,
+            changes_page: config.changes_page,
             send_delivered: config.send_delivered,
             resync_policy: config.resync_retry,
             resync_backoff: backoff(&config.resync_retry),
@@ -467,7 +469,12 @@ impl Driver {
             return true;
         };
         loop {
-            match self.shared.api.changes(room, since, None).await {
+            match self
+                .shared
+                .api
+                .changes(room, since, self.changes_page)
+                .await
+            {
                 Ok(page) => {
                     let (rev, more) = (page.rev, page.has_more);
                     self.shared.update(|m, out| {

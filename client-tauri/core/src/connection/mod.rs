@@ -68,6 +68,8 @@ pub struct ConnectionConfig {
     pub gap_grace: Duration,
     /// Resync retry timing after a failed resync.
     pub resync_retry: RetryPolicy,
+    /// Messages per `/changes` page during catch-up; `None`: the server's most (1000).
+    pub changes_page: Option<u32>,
     /// Tell the server which messages this device received (`delivered` receipts).
     pub send_delivered: bool,
     /// Events buffered per subscriber; a slower one misses the oldest
@@ -88,6 +90,7 @@ impl ConnectionConfig {
                 min_delay: Duration::from_secs(1),
                 max_delay: Duration::from_secs(30),
             },
+            changes_page: None,
             send_delivered: true,
             event_capacity: 4096,
         }
@@ -821,6 +824,13 @@ impl Connection {
     pub fn read_markers(&self, id: RoomId) -> HashMap<UserId, u64> {
         self.shared
             .read(|m| m.room(id).map(|r| r.read_markers.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Other members' delivery markers in a room (how far their devices received).
+    pub fn delivered_markers(&self, id: RoomId) -> HashMap<UserId, u64> {
+        self.shared
+            .read(|m| m.room(id).map(|r| r.delivered.clone()))
             .unwrap_or_default()
     }
 

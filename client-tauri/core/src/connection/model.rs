@@ -558,6 +558,7 @@ impl Model {
                 kind: message.kind,
                 body: message.body.chars().take(PREVIEW_CHARS).collect(),
                 created_at: message.created_at,
+                author_blocked: message.author_blocked,
             });
         } else if message.deleted && preview_seq == Some(message.seq) {
             // The newest message before it that is alive, if the loaded ones tell.
@@ -587,6 +588,7 @@ impl Model {
                         kind: m.kind,
                         body: m.body.chars().take(PREVIEW_CHARS).collect(),
                         created_at: m.created_at,
+                        author_blocked: m.author_blocked,
                     });
                 }
                 (true, None) => summary.last_message = None,
