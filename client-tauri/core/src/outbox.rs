@@ -320,7 +320,13 @@ pub async fn run(
             Ok(pending) => pending,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the outbox");
-                Vec::new()
+                let delay = backoff.next().unwrap_or(policy.max_delay);
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                    () = wake.notified() => {}
+                }
+                continue;
             }
         };
         let mut delay = None;
