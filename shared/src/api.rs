@@ -298,6 +298,9 @@ pub struct MessagePreview {
     pub body: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The author is someone you block (collapse it, as in the timeline).
+    #[serde(default)]
+    pub author_blocked: bool,
 }
 
 /// `GET /api/rooms`: one room of mine with what the room list shows.
@@ -339,6 +342,14 @@ pub struct RoomMember {
     pub role: RoomRole,
     #[serde(with = "time::serde::rfc3339")]
     pub joined_at: OffsetDateTime,
+    /// Their read marker, where receipts are shown (direct rooms and groups of up to
+    /// [`RECEIPTS_MAX_MEMBERS`], members who share read receipts): what the `read`
+    /// events said, for a client that was away when they came.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_seq: Option<u64>,
+    /// The highest seq one of their devices received, under the same size rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_seq: Option<u64>,
 }
 
 /// `GET /api/rooms/{id}`: the room and its members.
@@ -448,7 +459,7 @@ pub struct Message {
     pub body: String,
     pub reply_to: Option<MessageId>,
     pub reactions: Vec<Reaction>,
-    /// Members the body mentions with `@username` (groups only).
+    /// Members the body mentions with `@username` (the author never).
     pub mentions: Vec<UserId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -107,13 +107,25 @@ pub async fn send(
     reply_to: Option<MessageId>,
     except: Option<ParticipantId>,
 ) -> Result<(Message, bool), ApiError> {
+    // The key's name where the client gave it: a header over REST, a field on the socket.
+    let key_field = if except.is_some() {
+        "client_id"
+    } else {
+        "idempotency_key"
+    };
     let mut errors = FieldErrors::new();
-    validate_client_id(client_id, "client_id", &mut errors);
+    validate_client_id(client_id, key_field, &mut errors);
     validate_body(body, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    rate_limit(state, author)?;
+    if let Err(limited) = rate_limit(state, author) {
+        // A retry of a message already stored is not a new send: it gets the original.
+        if let Some(original) = store::by_client_id(&state.pool, author, client_id).await? {
+            return Ok((one(state, original).await?, false));
+        }
+        return Err(limited);
+    }
     if let Some(parent) = reply_to {
         let found = store::by_id(&state.pool, room, parent).await?;
         if found.is_none_or(|m| m.deleted_at.is_some()) {
@@ -140,15 +152,9 @@ pub async fn send(
             .await?;
             Ok((message, true))
         }
-        Sent::Replayed(row) => {
-            let message = store::decorate(&state.pool, &[row], &HashSet::new())
-                .await?
-                .pop()
-                .ok_or_else(|| anyhow::anyhow!("decorate lost a message"))?;
-            Ok((message, false))
-        }
+        Sent::Replayed(row) => Ok((one(state, row).await?, false)),
         Sent::KeyReused => Err(ApiError::Validation(FieldErrors::from([(
-            "idempotency_key".to_owned(),
+            key_field.to_owned(),
             "was already used for a different message".to_owned(),
         )]))),
         Sent::Refused(r) => Err(refused(r)),
@@ -347,10 +353,18 @@ pub async fn typing(
     user: UserId,
     room: RoomId,
 ) -> Result<(), ApiError> {
-    store::position(&state.pool, room, user)
+    let pos = store::position(&state.pool, room, user)
         .await?
         .ok_or(NO_SUCH_ROOM)?;
     let (members, _) = store::audience(&state.pool, room, None).await?;
+    if RoomKind::parse(&pos.kind) == Some(RoomKind::Direct) {
+        // Typing is writing: not in a direct room whose pair is no longer contacts.
+        let other = members.iter().copied().find(|m| *m != user);
+        match other {
+            Some(other) if contacts::are_contacts(&state.pool, user, other).await? => {}
+            _ => return Err(ApiError::CannotMessageUser),
+        }
+    }
     let hidden = contacts::block_relations(&state.pool, user).await?;
     let audience = members
         .into_iter()

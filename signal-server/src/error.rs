@@ -47,7 +47,7 @@ pub enum ApiError {
     RateLimited { retry_after: u64 },
     #[error("the database is not reachable")]
     Unavailable,
-    #[error("this server speaks WebSocket protocol confab.v1; offer it as a subprotocol")]
+    #[error("this server speaks WebSocket protocol confab.v2; offer it as a subprotocol")]
     UnsupportedVersion,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),

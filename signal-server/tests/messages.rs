@@ -553,12 +553,25 @@ async fn changes_reach_the_room_on_the_websocket(db: Db) {
     assert_eq!(error.code, ErrorCode::ValidationFailed);
     assert!(error.fields.unwrap().contains_key("body"));
     ann_phone
-        .send_json(json!({"type": "send_message", "room_id": 12, "client_id": "c3"}))
+        .send_json(
+            json!({"type": "send_message", "room_id": 12, "client_id": "c3", "request_id": 9}),
+        )
         .await;
-    let ServerMsg::Error { error, .. } = ann_phone.recv().await else {
+    let ServerMsg::Error {
+        error,
+        client_id,
+        request_id,
+        ..
+    } = ann_phone.recv().await
+    else {
         panic!("expected an error")
     };
     assert_eq!(error.code, ErrorCode::InvalidMessage);
+    assert_eq!(
+        (client_id.as_deref(), request_id),
+        (Some("c3"), Some(9)),
+        "even a message that does not parse says which one it was"
+    );
 
     // Edits, deletions and reactions follow, each with the next rev.
     let path = format!("/api/rooms/{room}/messages/{}", message.id);
@@ -761,6 +774,20 @@ async fn read_markers_and_receipts(db: Db) {
         .await;
     assert!(matches!(msg, ServerMsg::Delivered { seq: 4, .. }));
 
+    // A client that was away reads the markers from the member list.
+    let (_, detail) = server
+        .get(&format!("/api/rooms/{room}"), Some(&ann.token))
+        .await;
+    let bob_member = detail["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"]["id"] == bob.id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(bob_member["read_seq"], 3, "{detail}");
+    assert_eq!(bob_member["delivered_seq"], 4, "{detail}");
+
     // Bob stops sharing read receipts: Ann no longer learns, his devices still do.
     let (status, me) = server
         .request(
@@ -780,6 +807,17 @@ async fn read_markers_and_receipts(db: Db) {
         ServerMsg::Read { seq: 4, .. }
     ));
     ann_ws.expect_silence().await;
+    let (_, detail) = server
+        .get(&format!("/api/rooms/{room}"), Some(&ann.token))
+        .await;
+    let bob_member = detail["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"]["id"] == bob.id.as_str())
+        .unwrap()
+        .clone();
+    assert!(bob_member.get("read_seq").is_none(), "hidden now: {detail}");
 
     // Not a member, a bad seq: JSON errors.
     let outsider = server.user("olga").await;

@@ -73,10 +73,12 @@ pub async fn block_relations(pool: &AnyPool, user: UserId) -> anyhow::Result<Has
 }
 
 /// Who sees `user`'s presence and typing, and whose they see: contacts and everyone who
-/// shares a room with them, except anyone in a block relation with them.
+/// shares a group with them, except anyone in a block relation with them. A direct room
+/// does not count: its pair sees each other while they are contacts, not after.
 pub async fn presence_audience(pool: &AnyPool, user: UserId) -> anyhow::Result<Vec<UserId>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "select b.user_id from room_members a \
+           join rooms r on r.id = a.room_id and r.kind <> 'direct' \
            join room_members b on b.room_id = a.room_id \
            where a.user_id = $1 and b.user_id <> $1 \
          union select user_b from contacts where user_a = $1 \

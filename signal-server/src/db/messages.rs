@@ -265,17 +265,19 @@ pub async fn send_system(
 }
 
 fn replay_or_reuse(original: MessageRow, new: &NewMessage<'_>) -> Sent {
-    let same = original.room_id == new.room.to_string()
-        && original.body == new.body
-        && original.reply_to == new.reply_to.map(|m| m.to_string());
-    if same {
+    // Once edited or deleted, the stored body no longer tells what was first sent: a
+    // retry of the key is taken as the retry it almost surely is.
+    let changed = original.edited_at.is_some() || original.deleted_at.is_some();
+    let same_content =
+        original.body == new.body && original.reply_to == new.reply_to.map(|m| m.to_string());
+    if original.room_id == new.room.to_string() && (changed || same_content) {
         Sent::Replayed(original)
     } else {
         Sent::KeyReused
     }
 }
 
-async fn by_client_id(
+pub async fn by_client_id(
     pool: &AnyPool,
     author: UserId,
     client_id: &str,

@@ -165,6 +165,8 @@ pub struct SummaryRow {
     pub lm_author_username: Option<String>,
     pub lm_author_display_name: Option<String>,
     pub lm_author_status_text: Option<String>,
+    /// 1 when the member blocks the last message's author.
+    pub lm_author_blocked: i64,
     pub other_id: Option<String>,
     pub other_username: Option<String>,
     pub other_display_name: Option<String>,
@@ -224,6 +226,7 @@ impl SummaryRow {
                     .take(PREVIEW_CHARS)
                     .collect(),
                 created_at: at(created_at),
+                author_blocked: self.lm_author_blocked != 0,
             }),
             _ => None,
         };
@@ -282,6 +285,9 @@ pub async fn summaries(
                 substr(lm.body, 1, {PREVIEW_CHARS}) as lm_body, lm.created_at as lm_created_at, \
                 au.id as lm_author_id, au.username as lm_author_username, \
                 au.display_name as lm_author_display_name, au.status_text as lm_author_status_text, \
+                case when exists (select 1 from blocks b \
+                    where b.blocker_id = me.user_id and b.blocked_id = lm.author_id) \
+                then 1 else 0 end as lm_author_blocked, \
                 ou.id as other_id, ou.username as other_username, \
                 ou.display_name as other_display_name, ou.status_text as other_status_text, \
                 case when exists (select 1 from blocks b \
@@ -321,6 +327,9 @@ pub async fn summaries(
 struct MemberRow {
     joined_at: i64,
     role: String,
+    last_read_seq: i64,
+    delivered_seq: i64,
+    receipts_hidden_at: Option<i64>,
     #[sqlx(flatten)]
     user: PublicUserRow,
 }
@@ -331,6 +340,8 @@ impl MemberRow {
             user: self.user.public()?,
             role: parse_role(&self.role)?,
             joined_at: at(self.joined_at),
+            read_seq: None,
+            delivered_seq: None,
         })
     }
 }
@@ -338,7 +349,7 @@ impl MemberRow {
 /// The members of a room, owner first, then by join time.
 pub async fn members(pool: &AnyPool, room: &RoomRow) -> anyhow::Result<Vec<RoomMember>> {
     let rows: Vec<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select m.joined_at, m.role, {} \
+        "select m.joined_at, m.role, m.last_read_seq, m.delivered_seq, u.receipts_hidden_at, {} \
          from room_members m join users u on u.id = m.user_id \
          where m.room_id = $1 order by m.joined_at, u.username",
         PublicUserRow::columns("u")
@@ -346,9 +357,20 @@ pub async fn members(pool: &AnyPool, room: &RoomRow) -> anyhow::Result<Vec<RoomM
     .bind(&room.id)
     .fetch_all(pool)
     .await?;
+    // Receipts are shown where `read` and `delivered` events are sent: small rooms.
+    let receipts = room.member_count <= i64::from(shared::api::RECEIPTS_MAX_MEMBERS);
     let mut members = rows
         .iter()
-        .map(MemberRow::member)
+        .map(|r| {
+            let mut m = r.member()?;
+            if receipts {
+                m.delivered_seq = u64::try_from(r.delivered_seq).ok();
+                if r.receipts_hidden_at.is_none() {
+                    m.read_seq = u64::try_from(r.last_read_seq).ok();
+                }
+            }
+            Ok(m)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     members.sort_by_key(|m| m.role != RoomRole::Owner);
     Ok(members)
@@ -361,7 +383,7 @@ pub async fn member(
     user: UserId,
 ) -> anyhow::Result<Option<RoomMember>> {
     let row: Option<MemberRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select m.joined_at, m.role, {} \
+        "select m.joined_at, m.role, m.last_read_seq, m.delivered_seq, u.receipts_hidden_at, {} \
          from room_members m join users u on u.id = m.user_id \
          where m.room_id = $1 and m.user_id = $2",
         PublicUserRow::columns("u")

@@ -244,16 +244,20 @@ async fn send_request(
     match store::send_request(&state.pool, me, req.user_id).await? {
         SendRequest::Created(row) => {
             let request = row.request()?;
-            // A silenced request is never shown to its recipient.
-            if row.silenced_at.is_none() {
-                state.hub.send_to_users(
-                    &[req.user_id],
-                    &ServerMsg::ContactRequest {
-                        request: request.clone(),
-                    },
-                    None,
-                );
-            }
+            // A silenced request is never shown to its recipient; the sender's devices
+            // learn of it either way (their outgoing list).
+            let to: &[shared::UserId] = if row.silenced_at.is_none() {
+                &[req.user_id, me]
+            } else {
+                &[me]
+            };
+            state.hub.send_to_users(
+                to,
+                &ServerMsg::ContactRequest {
+                    request: request.clone(),
+                },
+                None,
+            );
             Ok((StatusCode::CREATED, Json(pending(request))))
         }
         SendRequest::Existing(row) => Ok((StatusCode::OK, Json(pending(row.request()?)))),

@@ -515,9 +515,10 @@ impl Hub {
             return Ok(());
         };
         if !already_in {
-            // A new call starts unmuted; the client sends media_state if it is not.
+            // A new call starts unmuted, and with the camera off when joined as an audio
+            // call; the client sends media_state when it differs.
             conn.info.audio_muted = false;
-            conn.info.video_muted = false;
+            conn.info.video_muted = !context.video;
         }
         conn.call = Some(room);
         let own = conn.outlet.clone();

@@ -393,14 +393,16 @@ impl Session {
         let msg = match serde_json::from_str::<ClientMsg>(&text) {
             Ok(msg) => msg,
             Err(e) => {
-                let kind = message_type(&text);
-                return reply_error(
-                    socket,
-                    ErrorCode::InvalidMessage,
-                    e.to_string(),
-                    kind.as_deref(),
-                )
-                .await;
+                // Whatever of it can be read says which request failed.
+                let meta = Meta::of(&text);
+                let msg = ServerMsg::Error {
+                    error: detail(ErrorCode::InvalidMessage, e.to_string()),
+                    in_reply_to: meta.kind,
+                    request_id: meta.request_id,
+                    client_id: meta.client_id,
+                };
+                send(socket, &msg).await;
+                return Flow::Continue;
             }
         };
         let kind = msg.kind();
@@ -646,13 +648,33 @@ fn detail(code: ErrorCode, message: impl Into<String>) -> ErrorDetail {
 
 /// The `request_id` of a client message, if it has one.
 fn request_id(text: &str) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        request_id: Option<u64>,
+    Meta::of(text).request_id
+}
+
+/// What can be read of a client message that may not parse as a whole.
+#[derive(Debug, Default)]
+struct Meta {
+    kind: Option<String>,
+    request_id: Option<u64>,
+    client_id: Option<String>,
+}
+
+impl Meta {
+    fn of(text: &str) -> Self {
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_str(text) else {
+            return Self::default();
+        };
+        let short = |key: &str| {
+            map.get(key)
+                .and_then(|v| v.as_str())
+                .map(|s| s.chars().take(64).collect::<String>())
+        };
+        Self {
+            kind: short("type"),
+            request_id: map.get("request_id").and_then(serde_json::Value::as_u64),
+            client_id: short("client_id"),
+        }
     }
-    serde_json::from_str::<Meta>(text)
-        .ok()
-        .and_then(|m| m.request_id)
 }
 
 fn not_in_call(e: RelayError) -> (ErrorCode, String) {
