@@ -194,8 +194,9 @@ pub enum SignalingEvent {
         token_expires_at: i64,
     },
     /// A server message, in the order the server sent it (every one but `welcome`, which
-    /// becomes [`SignalingEvent::Connected`]).
-    Message(ServerMsg),
+    /// becomes [`SignalingEvent::Connected`]). Boxed: protocol v2's messages (a room
+    /// summary, a message with its reactions) are far larger than the other events.
+    Message(Box<ServerMsg>),
     /// The connection ended. `code` is the server's close code (`shared::signal::close`),
     /// or `None` when the connection ended without a close frame (what browsers call
     /// 1006). When `terminal` is true this is the last event: the client will not
@@ -829,7 +830,7 @@ impl Reader {
                                 _ => {}
                             }
                             self.track_call(&msg);
-                            self.emit(SignalingEvent::Message(msg)).await;
+                            self.emit(SignalingEvent::Message(Box::new(msg))).await;
                         }
                         Some(Ok(Message::Close(frame))) => {
                             // tungstenite answers it on the next read; keep reading until the

@@ -549,7 +549,7 @@ impl CallTask {
                 }
                 let _ = self.events.send(CallEvent::Joining);
             }
-            SignalingEvent::Message(msg) => return self.on_server_msg(msg).await,
+            SignalingEvent::Message(msg) => return self.on_server_msg(*msg).await,
             SignalingEvent::Reconnecting { attempt, .. } => {
                 let _ = self.events.send(CallEvent::Reconnecting { attempt });
             }

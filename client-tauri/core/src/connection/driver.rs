@@ -232,7 +232,7 @@ impl Driver {
                     self.forward(&event);
                 }
                 if let SignalingEvent::Message(msg) = event {
-                    self.on_server_msg(msg).await;
+                    self.on_server_msg(*msg).await;
                 }
             }
         }
