@@ -8,6 +8,8 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod ws;
 
 use anyhow::Context;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestServer, unique};
+use common::{Db, PASSWORD, TestServer, on_both_databases, unique};
 use confab_core::api::{ApiClient, ApiError};
 use confab_core::keystore::{AccountKey, MemoryStore, TokenStore};
 use reqwest::StatusCode;
@@ -15,6 +15,19 @@ use shared::api::{
 };
 use std::sync::Arc;
 use std::time::Duration;
+
+on_both_databases!(
+    alice_signs_up_opens_a_room_and_bob_joins_by_invite,
+    refusals_come_back_as_typed_errors_with_field_messages,
+    an_expiring_access_token_is_refreshed_before_the_request,
+    many_callers_share_one_refresh,
+    a_refused_access_token_is_refreshed_once_and_the_request_retried,
+    a_session_ended_on_another_device_signs_this_client_out,
+    logout_forgets_the_saved_token_and_the_server_revokes_it,
+    the_next_start_resumes_the_saved_session,
+    changing_the_password_signs_out_the_other_sessions,
+    a_call_gets_its_ice_servers_with_turn_credentials,
+);
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -60,9 +73,8 @@ fn account_of(server: &TestServer, me: &Me) -> AccountKey {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alice_signs_up_opens_a_room_and_bob_joins_by_invite() -> TestResult {
-    let server = TestServer::start().await;
+async fn alice_signs_up_opens_a_room_and_bob_joins_by_invite(db: Db) -> TestResult {
+    let server = TestServer::start(db).await;
     let (alice, alice_store) = client(&server)?;
     assert_eq!(alice.health().await?.status, "ok");
 
@@ -155,9 +167,8 @@ async fn alice_signs_up_opens_a_room_and_bob_joins_by_invite() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refusals_come_back_as_typed_errors_with_field_messages() -> TestResult {
-    let mut server = TestServer::start().await;
+async fn refusals_come_back_as_typed_errors_with_field_messages(db: Db) -> TestResult {
+    let mut server = TestServer::start(db).await;
     let (api, _) = client(&server)?;
     let name = unique("dora");
     api.register(&registration(&name)).await?;
@@ -209,9 +220,8 @@ async fn refusals_come_back_as_typed_errors_with_field_messages() -> TestResult 
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expiring_access_token_is_refreshed_before_the_request() -> TestResult {
-    let server = TestServer::start_with(&["--access-token-ttl", "2"]).await;
+async fn an_expiring_access_token_is_refreshed_before_the_request(db: Db) -> TestResult {
+    let server = TestServer::start_with(db, &["--access-token-ttl", "2"]).await;
     let (api, store, me) = signed_up(&server, "frank").await?;
     let first = stored_token(&api, &store).await?.expect("saved at login");
 
@@ -239,9 +249,8 @@ async fn an_expiring_access_token_is_refreshed_before_the_request() -> TestResul
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_callers_share_one_refresh() -> TestResult {
-    let server = TestServer::start_with(&["--access-token-ttl", "2"]).await;
+async fn many_callers_share_one_refresh(db: Db) -> TestResult {
+    let server = TestServer::start_with(db, &["--access-token-ttl", "2"]).await;
     let (api, _, me) = signed_up(&server, "grace").await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
@@ -262,9 +271,8 @@ async fn many_callers_share_one_refresh() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_access_token_is_refreshed_once_and_the_request_retried() -> TestResult {
-    let mut server = TestServer::start().await;
+async fn a_refused_access_token_is_refreshed_once_and_the_request_retried(db: Db) -> TestResult {
+    let mut server = TestServer::start(db).await;
     let (api, store, me) = signed_up(&server, "heidi").await?;
     let first = stored_token(&api, &store).await?.expect("saved at login");
 
@@ -281,9 +289,8 @@ async fn a_refused_access_token_is_refreshed_once_and_the_request_retried() -> T
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_ended_on_another_device_signs_this_client_out() -> TestResult {
-    let server = TestServer::start().await;
+async fn a_session_ended_on_another_device_signs_this_client_out(db: Db) -> TestResult {
+    let server = TestServer::start(db).await;
     let (laptop, _, me) = signed_up(&server, "ivan").await?;
     let (phone, phone_store) = client(&server)?;
     phone.login(&me.username, PASSWORD).await?;
@@ -319,9 +326,8 @@ async fn a_session_ended_on_another_device_signs_this_client_out() -> TestResult
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn logout_forgets_the_saved_token_and_the_server_revokes_it() -> TestResult {
-    let server = TestServer::start().await;
+async fn logout_forgets_the_saved_token_and_the_server_revokes_it(db: Db) -> TestResult {
+    let server = TestServer::start(db).await;
     let (api, store, me) = signed_up(&server, "judy").await?;
     let account = api.account().await.expect("signed in");
     let token = store.load(&account)?.expect("saved at login");
@@ -347,9 +353,8 @@ async fn logout_forgets_the_saved_token_and_the_server_revokes_it() -> TestResul
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_next_start_resumes_the_saved_session() -> TestResult {
-    let server = TestServer::start().await;
+async fn the_next_start_resumes_the_saved_session(db: Db) -> TestResult {
+    let server = TestServer::start(db).await;
     let store = Arc::new(MemoryStore::new());
     let me = {
         let api = ApiClient::new(&server.base, store.clone())?;
@@ -379,9 +384,8 @@ async fn the_next_start_resumes_the_saved_session() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changing_the_password_signs_out_the_other_sessions() -> TestResult {
-    let server = TestServer::start().await;
+async fn changing_the_password_signs_out_the_other_sessions(db: Db) -> TestResult {
+    let server = TestServer::start(db).await;
     let (api, _, me) = signed_up(&server, "liam").await?;
     let (other, _) = client(&server)?;
     other.login(&me.username, PASSWORD).await?;
@@ -416,18 +420,20 @@ async fn changing_the_password_signs_out_the_other_sessions() -> TestResult {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_gets_its_ice_servers_with_turn_credentials() -> TestResult {
-    let server = TestServer::start_with(&[
-        "--stun-urls",
-        "stun:stun.example.org:3478",
-        "--turn-urls",
-        "turn:turn.example.org:3478?transport=udp",
-        "--turn-secret",
-        "s3cr3t",
-        "--turn-credential-ttl",
-        "3600",
-    ])
+async fn a_call_gets_its_ice_servers_with_turn_credentials(db: Db) -> TestResult {
+    let server = TestServer::start_with(
+        db,
+        &[
+            "--stun-urls",
+            "stun:stun.example.org:3478",
+            "--turn-urls",
+            "turn:turn.example.org:3478?transport=udp",
+            "--turn-secret",
+            "s3cr3t",
+            "--turn-credential-ttl",
+            "3600",
+        ],
+    )
     .await;
     let (api, _) = client(&server)?;
     let anonymous = api.ice_servers().await.expect_err("not signed in");

@@ -7,7 +7,8 @@
 
 mod common;
 
-use common::{PASSWORD, TestServer, unique};
+// SQLite only (see tests/common): calls are CPU-heavy, and one database is enough here.
+use common::{Db, PASSWORD, TestServer, unique};
 use confab_core::api::ApiClient;
 use confab_core::call::{AudioSource, Call, CallConfig, CallEvent};
 use confab_core::keystore::MemoryStore;
@@ -155,7 +156,7 @@ async fn wait_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_see_and_hear_each_other() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Db::Sqlite).await;
     let alice = member(&server, 440.0).await;
     let bob = member(&server, 660.0).await;
     let room = room_for(&[&alice, &bob]).await;
@@ -185,7 +186,7 @@ async fn two_clients_see_and_hear_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_third_participant_leaves_and_comes_back() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Db::Sqlite).await;
     let alice = member(&server, 440.0).await;
     let bob = member(&server, 660.0).await;
     let carol = member(&server, 880.0).await;
@@ -230,7 +231,7 @@ async fn a_third_participant_leaves_and_comes_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_recovers_when_the_server_restarts() {
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::start(Db::Sqlite).await;
     let alice = member(&server, 440.0).await;
     let bob = member(&server, 660.0).await;
     let room = room_for(&[&alice, &bob]).await;
@@ -267,7 +268,7 @@ async fn the_call_recovers_when_the_server_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_camera_off_and_switching_devices() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Db::Sqlite).await;
     let alice = member(&server, 440.0).await;
     let bob = member(&server, 660.0).await;
     let room = room_for(&[&alice, &bob]).await;

@@ -6,7 +6,8 @@
 
 mod common;
 
-use common::{PASSWORD, TestServer, unique};
+// SQLite only (see tests/common): calls are CPU-heavy, and one database is enough here.
+use common::{Db, PASSWORD, TestServer, unique};
 use confab_core::api::ApiClient;
 use confab_core::keystore::MemoryStore;
 use shared::api::{Contact, CreateRoomRequest, Me, Message, RegisterRequest};
@@ -77,7 +78,7 @@ async fn fails(server: &TestServer, user: &str, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_are_made_and_listed_from_the_command_line() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Db::Sqlite).await;
     let (_, alice) = register(&server, "alice").await;
     let (_, bob) = register(&server, "bob").await;
 
@@ -112,7 +113,7 @@ async fn contacts_are_made_and_listed_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_are_sent_followed_and_read_back_from_the_command_line() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Db::Sqlite).await;
     let (alice_api, alice) = register(&server, "alice").await;
     let (bob_api, bob) = register(&server, "bob").await;
     let alice_me: Me = alice_api.login(&alice, PASSWORD).await.unwrap();
@@ -208,7 +209,7 @@ async fn messages_are_sent_followed_and_read_back_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_cli_participants_call_each_other() {
-    let server = TestServer::start().await;
+    let server = TestServer::start(Db::Sqlite).await;
     let owner = ApiClient::new(&server.base, Arc::new(MemoryStore::new())).unwrap();
     let name = unique("owner");
     owner
@@ -296,7 +297,7 @@ async fn two_cli_participants_call_each_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ring_from_the_command_line_is_missed_then_answered() {
-    let server = TestServer::start_with(&["--ring-timeout", "2"]).await;
+    let server = TestServer::start_with(Db::Sqlite, &["--ring-timeout", "2"]).await;
     let (alice_api, alice) = register(&server, "alice").await;
     let (bob_api, bob) = register(&server, "bob").await;
     alice_api.login(&alice, PASSWORD).await.unwrap();

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestServer, unique};
+use common::{Db, PASSWORD, TestServer, on_both_databases, unique};
 use confab_core::api::{ApiClient, PageAnchor};
 use confab_core::call::{CallConfig, CallEvent};
 use confab_core::connection::{Connection, ConnectionConfig, ConnectionEvent};
@@ -32,10 +32,20 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+on_both_databases!(
+    two_users_become_contacts_and_talk_in_their_direct_room,
+    unread_counts_and_read_markers_follow_across_two_devices,
+    messages_written_while_the_server_is_down_are_delivered_once_when_it_is_back,
+    a_reopened_outbox_resends_pending_messages_with_their_keys,
+    an_offline_client_comes_back_with_exactly_the_servers_state,
+    typing_and_presence_reach_the_other_side,
+    a_ring_is_declined_then_answered_on_the_connections_own_sockets,
+);
+
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn server() -> TestServer {
-    TestServer::start_with(&["--message-rate", "100000", "--ws-rate", "100000"]).await
+async fn server(db: Db) -> TestServer {
+    TestServer::start_with(db, &["--message-rate", "100000", "--ws-rate", "100000"]).await
 }
 
 /// A registered, signed-in user talking to `base`.
@@ -167,9 +177,8 @@ async fn server_messages(api: &ApiClient, room: RoomId) -> Vec<Message> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_users_become_contacts_and_talk_in_their_direct_room() {
-    let server = server().await;
+async fn two_users_become_contacts_and_talk_in_their_direct_room(db: Db) {
+    let server = server(db).await;
     let (alice_api, alice) = sign_up(&server, &server.base, "alice").await;
     let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
     let (a, mut a_events) = open(&alice_api, outbox_path()).await;
@@ -290,9 +299,8 @@ async fn two_users_become_contacts_and_talk_in_their_direct_room() {
     b.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unread_counts_and_read_markers_follow_across_two_devices() {
-    let server = server().await;
+async fn unread_counts_and_read_markers_follow_across_two_devices(db: Db) {
+    let server = server(db).await;
     let (alice_api, alice) = sign_up(&server, &server.base, "alice").await;
     let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
     befriend(&alice_api, &bob_api, bob.id).await;
@@ -347,9 +355,8 @@ async fn unread_counts_and_read_markers_follow_across_two_devices() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_written_while_the_server_is_down_are_delivered_once_when_it_is_back() {
-    let mut server = server().await;
+async fn messages_written_while_the_server_is_down_are_delivered_once_when_it_is_back(db: Db) {
+    let mut server = server(db).await;
     let (alice_api, _alice) = sign_up(&server, &server.base, "alice").await;
     let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
     befriend(&alice_api, &bob_api, bob.id).await;
@@ -398,9 +405,8 @@ async fn messages_written_while_the_server_is_down_are_delivered_once_when_it_is
     a.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reopened_outbox_resends_pending_messages_with_their_keys() {
-    let mut server = server().await;
+async fn a_reopened_outbox_resends_pending_messages_with_their_keys(db: Db) {
+    let mut server = server(db).await;
     let (alice_api, alice) = sign_up(&server, &server.base, "alice").await;
     let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
     befriend(&alice_api, &bob_api, bob.id).await;
@@ -532,9 +538,8 @@ impl Drop for Cable {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_offline_client_comes_back_with_exactly_the_servers_state() {
-    let server = server().await;
+async fn an_offline_client_comes_back_with_exactly_the_servers_state(db: Db) {
+    let server = server(db).await;
     let cable = Cable::to(server.addr).await;
     let via_cable = format!("http://{}", cable.addr);
     let (alice_api, alice) = sign_up(&server, &via_cable, "alice").await;
@@ -670,9 +675,8 @@ async fn an_offline_client_comes_back_with_exactly_the_servers_state() {
     a.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn typing_and_presence_reach_the_other_side() {
-    let server = server().await;
+async fn typing_and_presence_reach_the_other_side(db: Db) {
+    let server = server(db).await;
     let (alice_api, alice) = sign_up(&server, &server.base, "alice").await;
     let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
     befriend(&alice_api, &bob_api, bob.id).await;
@@ -747,9 +751,8 @@ fn audio_call(room: RoomId) -> CallConfig {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_ring_is_declined_then_answered_on_the_connections_own_sockets() {
-    let server = server().await;
+async fn a_ring_is_declined_then_answered_on_the_connections_own_sockets(db: Db) {
+    let server = server(db).await;
     let (alice_api, alice) = sign_up(&server, &server.base, "alice").await;
     let (bob_api, bob) = sign_up(&server, &server.base, "bob").await;
     befriend(&alice_api, &bob_api, bob.id).await;

@@ -11,7 +11,7 @@
 mod common;
 
 use async_trait::async_trait;
-use common::{PASSWORD, TestServer, unique};
+use common::{Db, PASSWORD, TestServer, on_both_databases, unique};
 use confab_core::signaling::{
     SendError, SignalingClient, SignalingConfig, SignalingEvent, SignalingEvents, TokenError,
     TokenProvider, TokenRequest, token_provider_fn,
@@ -27,6 +27,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
 use tokio::time::timeout;
+
+on_both_databases!(
+    two_clients_meet_in_a_call_and_trade_offer_answer_and_candidates,
+    a_short_lived_token_is_renewed_and_the_connection_outlives_it,
+    a_quiet_connection_stays_open_because_the_server_pings_are_answered,
+    after_a_server_restart_both_clients_reconnect_and_rejoin_the_call,
+    a_revoked_session_ends_the_client_without_reconnecting,
+    a_token_refused_even_after_renewal_stops_the_client,
+    a_refused_fresh_token_is_renewed_through_the_api_client,
+);
 
 /// How long to wait for something that should happen.
 const WAIT: Duration = Duration::from_secs(60);
@@ -392,10 +402,9 @@ async fn meet_in_call(server: &TestServer) -> Call {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_clients_meet_in_a_call_and_trade_offer_answer_and_candidates() {
+async fn two_clients_meet_in_a_call_and_trade_offer_answer_and_candidates(db: Db) {
     init_logs();
-    let server = TestServer::start().await;
+    let server = TestServer::start(db).await;
     let Call {
         room,
         alice,
@@ -439,10 +448,9 @@ async fn two_clients_meet_in_a_call_and_trade_offer_answer_and_candidates() {
     bob.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_lived_token_is_renewed_and_the_connection_outlives_it() {
+async fn a_short_lived_token_is_renewed_and_the_connection_outlives_it(db: Db) {
     init_logs();
-    let server = TestServer::start_with(&["--access-token-ttl", "3"]).await;
+    let server = TestServer::start_with(db, &["--access-token-ttl", "3"]).await;
     let account = Account::sign_up(&server, "carol").await;
     let mut config = config(&server);
     // Renew at half the lifetime: a loaded machine needs the margin.
@@ -493,11 +501,11 @@ async fn a_short_lived_token_is_renewed_and_the_connection_outlives_it() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_quiet_connection_stays_open_because_the_server_pings_are_answered() {
+async fn a_quiet_connection_stays_open_because_the_server_pings_are_answered(db: Db) {
     init_logs();
     // The server pings every second and drops a client silent for two.
-    let server = TestServer::start_with(&["--ws-heartbeat", "1", "--ws-idle-timeout", "2"]).await;
+    let server =
+        TestServer::start_with(db, &["--ws-heartbeat", "1", "--ws-idle-timeout", "2"]).await;
     let account = Account::sign_up(&server, "erin").await;
     let (client, mut events) = SignalingClient::start(config(&server), account.clone());
     connected(&mut events).await;
@@ -531,10 +539,9 @@ fn unix_now() -> i64 {
     i64::try_from(secs).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_server_restart_both_clients_reconnect_and_rejoin_the_call() {
+async fn after_a_server_restart_both_clients_reconnect_and_rejoin_the_call(db: Db) {
     init_logs();
-    let mut server = TestServer::start().await;
+    let mut server = TestServer::start(db).await;
     let Call {
         room,
         alice,
@@ -592,10 +599,9 @@ async fn after_a_server_restart_both_clients_reconnect_and_rejoin_the_call() {
     bob.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_session_ends_the_client_without_reconnecting() {
+async fn a_revoked_session_ends_the_client_without_reconnecting(db: Db) {
     init_logs();
-    let server = TestServer::start().await;
+    let server = TestServer::start(db).await;
     let account = Account::sign_up(&server, "dave").await;
     let (client, mut events) = SignalingClient::start(config(&server), account.clone());
     connected(&mut events).await;
@@ -627,10 +633,9 @@ async fn a_revoked_session_ends_the_client_without_reconnecting() {
     client.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_refused_even_after_renewal_stops_the_client() {
+async fn a_token_refused_even_after_renewal_stops_the_client(db: Db) {
     init_logs();
-    let server = TestServer::start().await;
+    let server = TestServer::start(db).await;
     let asked = Arc::new(AtomicUsize::new(0));
     let counter = asked.clone();
     let tokens = token_provider_fn(move |_request| {
@@ -662,10 +667,12 @@ async fn a_token_refused_even_after_renewal_stops_the_client() {
 /// With the API client as its token provider, a client whose still-fresh token is refused
 /// (here: the server restarted with a new signing secret) renews it through a refresh and
 /// reconnects, instead of giving up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_fresh_token_is_renewed_through_the_api_client() {
-    let mut server =
-        TestServer::start_with(&["--jwt-secret", "first-secret-0123456789abcdef0123456789"]).await;
+async fn a_refused_fresh_token_is_renewed_through_the_api_client(db: Db) {
+    let mut server = TestServer::start_with(
+        db,
+        &["--jwt-secret", "first-secret-0123456789abcdef0123456789"],
+    )
+    .await;
     let api = confab_core::api::ApiClient::new(
         &server.base,
         Arc::new(confab_core::keystore::MemoryStore::new()),

@@ -1,65 +1,42 @@
 //! Test harness: a real server on an ephemeral port over a real database (a fresh SQLite
-//! file, or a fresh PostgreSQL database), with real HTTP and WebSocket clients.
+//! file, or a fresh PostgreSQL database), with real HTTP and WebSocket clients. The
+//! server's and the database's lifecycle is `signal_server::testing`, which the client's
+//! suites share; the clients are this file's.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
-use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::signal::{ClientMsg, ServerMsg};
-use signal_server::Server;
-use signal_server::config::Config;
-use std::path::PathBuf;
+pub use signal_server::testing::Db;
+use signal_server::testing::TestServer as Harness;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-/// Which database a test runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
-
 /// Runs each listed scenario `async fn NAME(db: Db)` once on SQLite and once on
-/// PostgreSQL, as `NAME::sqlite` and `NAME::postgres`.
+/// PostgreSQL, as `NAME::sqlite` and `NAME::postgres` (`signal_server::on_both_databases`
+/// under the name every suite here calls it by).
 #[macro_export]
 macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name($crate::common::Db::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name($crate::common::Db::Postgres).await
-            }
-        }
-    )*};
-}
-
-/// The PostgreSQL server tests create their databases on.
-fn postgres_admin_url() -> String {
-    std::env::var("CONFAB_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    ($($name:ident),* $(,)?) => {
+        signal_server::on_both_databases!($($name),*);
+    };
 }
 
 /// A password the server accepts.
 pub const PASSWORD: &str = "Correct-Horse-Battery-9";
 
+/// A server over a database of its own (`signal_server::testing::TestServer`) and an
+/// HTTP client for it. Dropping it removes the database too, also when a test fails.
 pub struct TestServer {
     pub base: String,
     pub ws_url: String,
     pub http: reqwest::Client,
-    server: Option<Server>,
-    dir: PathBuf,
-    database_url: String,
-    pg_database: Option<String>,
-    extra: Vec<String>,
+    harness: Harness,
 }
 
 /// A signed-in user.
@@ -80,103 +57,48 @@ impl TestServer {
 
     /// A server with extra command-line flags, e.g. `["--ws-rate", "5"]`.
     pub async fn start_with(db: Db, flags: &[&str]) -> Self {
-        let mut this = Self::unstarted(db, flags).await;
-        this.boot().await;
-        this
+        Self::new(Harness::start_with(db, flags).await)
     }
 
     /// A fresh database and data folder with no server running on them yet: for tests
     /// that run the real `confab-server` binary themselves (set `base` and `ws_url` to
     /// where it listens). `stop` still removes the database.
     pub async fn unstarted(db: Db, flags: &[&str]) -> Self {
-        let dir = std::env::temp_dir().join(format!("confab-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (database_url, pg_database) = match db {
-            Db::Sqlite => (
-                format!("sqlite://{}?mode=rwc", dir.join("confab.db").display()),
-                None,
-            ),
-            Db::Postgres => {
-                let name = format!("confab_test_{}", uuid::Uuid::new_v4().simple());
-                admin_exec(&format!("create database {name}")).await;
-                let admin = postgres_admin_url();
-                let base = admin
-                    .rsplit_once('/')
-                    .map_or(admin.as_str(), |(b, _)| b)
-                    .to_owned();
-                (format!("{base}/{name}"), Some(name))
-            }
-        };
-        let mut extra: Vec<String> = flags.iter().map(|f| (*f).to_owned()).collect();
-        for flag in ["--auth-rate-per-ip", "--auth-rate-per-account"] {
-            if !flags.contains(&flag) {
-                extra.extend([flag.to_owned(), "100000".to_owned()]);
-            }
-        }
+        Self::new(Harness::unstarted(db, flags).await)
+    }
+
+    fn new(harness: Harness) -> Self {
         Self {
-            base: String::new(),
-            ws_url: String::new(),
+            base: harness.base.clone(),
+            ws_url: harness.ws_url.clone(),
             http: reqwest::Client::new(),
-            server: None,
-            dir,
-            database_url,
-            pg_database,
-            extra,
+            harness,
         }
     }
 
     /// The database URL the server runs on.
     pub fn database_url(&self) -> &str {
-        &self.database_url
+        self.harness.database_url()
     }
 
     /// The server's data folder.
     pub fn data_dir(&self) -> &std::path::Path {
-        &self.dir
+        self.harness.data_dir()
     }
 
-    async fn boot(&mut self) {
-        let mut args = vec![
-            "confab-server".to_owned(),
-            "--bind".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--data-dir".to_owned(),
-            self.dir.display().to_string(),
-            "--database-url".to_owned(),
-            self.database_url.clone(),
-            "--db-max-connections".to_owned(),
-            "4".to_owned(),
-        ];
-        args.extend(self.extra.iter().cloned());
-        let server = Server::start(Config::parse_from(args)).await.unwrap();
-        self.base = format!("http://{}", server.addr);
-        self.ws_url = format!("ws://{}/ws", server.addr);
-        self.server = Some(server);
-    }
-
-    /// Shuts down gracefully and starts again on the same database and data dir (the
-    /// port changes).
+    /// Shuts down gracefully and starts again on the same database, data dir and port.
     pub async fn restart(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.unwrap();
-        }
-        self.boot().await;
+        self.harness.restart().await;
     }
 
     /// Shuts down gracefully (WebSockets get 1001), keeping the database.
     pub async fn shutdown_only(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.shutdown().await.unwrap();
-        }
+        self.harness.stop().await;
     }
 
     /// Shuts down and deletes the database.
-    pub async fn stop(mut self) {
-        self.shutdown_only().await;
-        if let Some(name) = self.pg_database.take() {
-            admin_exec(&format!("drop database if exists {name} with (force)")).await;
-        }
-        std::fs::remove_dir_all(&self.dir).ok();
+    pub async fn stop(self) {
+        self.harness.remove().await;
     }
 
     /// Any request; returns the status and the JSON body (Null when empty).
@@ -297,18 +219,6 @@ impl TestServer {
         ));
         ws
     }
-}
-
-async fn admin_exec(sql: &str) {
-    use sqlx::Executor;
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&postgres_admin_url()).await.expect(
-        "PostgreSQL must be reachable for the postgres tests (set CONFAB_TEST_POSTGRES_URL)",
-    );
-    pool.execute(sqlx::AssertSqlSafe(sql.to_owned()))
-        .await
-        .unwrap();
-    pool.close().await;
 }
 
 /// How long a test waits for a message that should come.
