@@ -2833,8 +2833,9 @@ struct HistoryReport {
     send_secs: f64,
     catchup_secs: Vec<f64>,
     catchup_pages: usize,
-    /// Seconds the direct fill took, and the page timings (µs), when --fill > 0.
-    fill: Option<(f64, Histogram<u64>)>,
+    /// Seconds the direct fill took, the page timings (µs) and the CPU spent while they
+    /// ran, when --fill > 0.
+    fill: Option<(f64, Histogram<u64>, WindowCpu, Option<u64>)>,
 }
 
 async fn run_history(
@@ -2892,7 +2893,11 @@ async fn run_history(
         eprintln!("timing {} random pages...", args.pages);
         let mut timings = Histogram::new_with_bounds(1, 60_000_000, 3)?;
         let mut rng = rand::rng();
+        let mut cpu_start = None;
         for i in 0..PAGE_WARMUP + args.pages {
+            if i == PAGE_WARMUP {
+                cpu_start = Some((CpuSnapshot::take(target).await, Instant::now()));
+            }
             let before = rand::Rng::random_range(&mut rng, 2..=args.fill + 1);
             let path = format!(
                 "/api/rooms/{room}/messages?before={before}&limit={}",
@@ -2916,7 +2921,15 @@ async fn run_history(
                 timings.saturating_record(micros.max(1));
             }
         }
-        Some((fill_secs, timings))
+        let cpu = match cpu_start {
+            Some((start, at)) => {
+                let stop = CpuSnapshot::take(target).await;
+                WindowCpu::between(&start, &stop, at.elapsed().as_secs_f64())
+            }
+            None => bail!("no page was timed"),
+        };
+        let rss = target.sample().map(|s| s.rss_kib);
+        Some((fill_secs, timings, cpu, rss))
     } else {
         None
     };
@@ -3091,7 +3104,7 @@ impl HistoryReport {
             "page_size": args.page_size,
             "server_log_lines": log.len(),
         });
-        if let Some((fill_secs, pages)) = &self.fill {
+        if let Some((fill_secs, pages, cpu, rss)) = &self.fill {
             let [p50, p95, p99, max] = quantiles_ms(pages);
             println!(
                 "filled            {} messages written into the database in {fill_secs:.1} s",
@@ -3104,6 +3117,9 @@ impl HistoryReport {
                 args.page_size,
                 met(p99 <= 5.0)
             );
+            println!("while paging:");
+            cpu.print(*rss);
+            cpu.add_to(&mut result, *rss);
             if let Some(result) = result.as_object_mut() {
                 result.insert("fill_secs".into(), json!(round(*fill_secs, 3)));
                 result.insert("page_latency_ms".into(), latency_json(pages));
