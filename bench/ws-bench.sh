@@ -30,11 +30,11 @@ for rate in 3 10; do
     echo "### confab-server: chat 100 rooms x 5, SQLite, $rate msg/s per client"
     bench chat --rooms 100 --per-room 5 --rate "$rate"
 done
-for rate in 1 10; do
+for rate in 2 10; do
     echo "### confab-server: chat 10 rooms x 50, SQLite, $rate msg/s per client"
     bench chat --rooms 10 --per-room 50 --rate "$rate"
 done
-for rate in 2 10; do
+for rate in 4 10; do
     echo "### confab-server: chat 100 rooms x 5, PostgreSQL, $rate msg/s per client"
     bench chat --rooms 100 --per-room 5 --rate "$rate" --database postgres
 done
