@@ -132,17 +132,20 @@ pub async fn send(
             return Err(ApiError::field("reply_to", "no such message in this room"));
         }
     }
-    let mentions = mentioned_usernames(body);
     let new = NewMessage {
         room,
         author,
         kind: MessageKind::Text,
-        body,
+        body: body.to_owned(),
         reply_to,
-        client_id: Some(client_id),
-        mentions: &mentions,
+        client_id: Some(client_id.to_owned()),
+        mentions: mentioned_usernames(body),
     };
-    match store::send(&state.pool, &new).await? {
+    let sent = match &state.message_writer {
+        Some(writer) => writer.send(new).await?,
+        None => store::send(&state.pool, &new).await?,
+    };
+    match sent {
         Sent::Created(row, mentions) => {
             let message = row.message(Vec::new(), mentions)?;
             state.hub.stop_typing(room, author);

@@ -82,7 +82,14 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let (state, missed_calls) = AppState::new(pool, config, &secret);
+        let (mut state, missed_calls) = AppState::new(pool, config, &secret);
+        if url.starts_with("sqlite:") {
+            state.message_writer = Some(db::messages::Writer::spawn(
+                state.pool.clone(),
+                state.shutdown.clone(),
+                &state.tasks,
+            ));
+        }
         spawn_housekeeping(state.clone());
         state
             .tasks

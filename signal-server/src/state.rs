@@ -21,6 +21,8 @@ pub struct AppState {
     pub jwt: Arc<Jwt>,
     pub auth_limiter: Arc<AuthLimiter>,
     pub hub: Arc<Hub>,
+    /// On SQLite: the one task that writes sends, in batches (see `db::messages::Writer`).
+    pub message_writer: Option<crate::db::messages::Writer>,
     /// Chat sends per user, REST and WebSocket together.
     pub message_limiter: Arc<DefaultKeyedRateLimiter<UserId>>,
     /// Cancelled when the server shuts down; WebSocket sessions then close with 1001.
@@ -47,6 +49,7 @@ impl AppState {
                 config.auth_rate_per_account,
             )),
             hub: Arc::new(hub),
+            message_writer: None,
             message_limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),
             )),

@@ -9,8 +9,11 @@
 use super::{at, now, uuid};
 use shared::api::{Message, MessageKind, Reaction};
 use shared::{MessageId, RoomId, UserId};
-use sqlx::{Any, AnyPool, FromRow, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, FromRow, Transaction};
 use std::collections::{HashMap, HashSet};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The stored columns of a message.
 #[derive(FromRow, Debug, Clone)]
@@ -80,7 +83,7 @@ pub enum Refusal {
 /// Takes the room's next rev (and, for a new message, its next seq) if `user` may write
 /// there. The first statement of every writing transaction.
 async fn claim(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     room: RoomId,
     user: UserId,
     new_message: bool,
@@ -92,17 +95,21 @@ async fn claim(
     )))
     .bind(room.to_string())
     .bind(user.to_string())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(conn)
     .await
 }
 
-/// Why `claim` refused, looked up after rolling back.
+/// Why `claim` refused.
 pub async fn refusal(pool: &AnyPool, room: RoomId, user: UserId) -> sqlx::Result<Refusal> {
+    refusal_on(&mut *pool.acquire().await?, room, user).await
+}
+
+async fn refusal_on(conn: &mut AnyConnection, room: RoomId, user: UserId) -> sqlx::Result<Refusal> {
     let member: Option<(i64,)> =
         sqlx::query_as("select 1 from room_members where room_id = $1 and user_id = $2")
             .bind(room.to_string())
             .bind(user.to_string())
-            .fetch_optional(pool)
+            .fetch_optional(conn)
             .await?;
     Ok(if member.is_some() {
         Refusal::ReadOnly
@@ -112,18 +119,17 @@ pub async fn refusal(pool: &AnyPool, room: RoomId, user: UserId) -> sqlx::Result
 }
 
 /// A new message to store.
-#[derive(Debug)]
-pub struct NewMessage<'a> {
+#[derive(Debug, Clone)]
+pub struct NewMessage {
     pub room: RoomId,
-    /// None for a system message.
     pub author: UserId,
     pub kind: MessageKind,
-    pub body: &'a str,
+    pub body: String,
     pub reply_to: Option<MessageId>,
     /// The idempotency key; None for system messages.
-    pub client_id: Option<&'a str>,
+    pub client_id: Option<String>,
     /// Usernames the body mentions (lowercase, without `@`).
-    pub mentions: &'a [String],
+    pub mentions: Vec<String>,
 }
 
 /// What became of a send.
@@ -141,16 +147,29 @@ pub enum Sent {
 /// Stores a message: one transaction takes the next seq and rev, inserts it (unless the
 /// author's key was used: the unique index decides, also between racing retries), records
 /// its mentions and moves the author's read marker to it.
-pub async fn send(pool: &AnyPool, new: &NewMessage<'_>) -> anyhow::Result<Sent> {
+pub async fn send(pool: &AnyPool, new: &NewMessage) -> anyhow::Result<Sent> {
     let mut tx = pool.begin().await?;
-    let Some((seq, rev)) = claim(&mut tx, new.room, new.author, true).await? else {
+    let sent = send_in(&mut tx, new).await?;
+    if matches!(sent, Sent::Created(..)) {
+        tx.commit().await?;
+    } else {
         tx.rollback().await?;
-        if let Some(client_id) = new.client_id
-            && let Some(original) = by_client_id(pool, new.author, client_id).await?
+    }
+    Ok(sent)
+}
+
+/// The statements of one send, inside a transaction the caller owns and commits. The
+/// first is the write that claims the seq and rev (see the module comment). A key that
+/// was used before gives the claimed seq and rev back at once, so a batch of sends in one
+/// transaction (the SQLite writer) leaves no gap either.
+async fn send_in(conn: &mut AnyConnection, new: &NewMessage) -> anyhow::Result<Sent> {
+    let Some((seq, rev)) = claim(conn, new.room, new.author, true).await? else {
+        if let Some(client_id) = &new.client_id
+            && let Some(original) = by_client_id_on(conn, new.author, client_id).await?
         {
             return Ok(replay_or_reuse(original, new));
         }
-        return Ok(Sent::Refused(refusal(pool, new.room, new.author).await?));
+        return Ok(Sent::Refused(refusal_on(conn, new.room, new.author).await?));
     };
     let row = MessageRow {
         id: MessageId::new().to_string(),
@@ -159,9 +178,9 @@ pub async fn send(pool: &AnyPool, new: &NewMessage<'_>) -> anyhow::Result<Sent> 
         rev,
         kind: new.kind.as_str().to_owned(),
         author_id: Some(new.author.to_string()),
-        body: new.body.to_owned(),
+        body: new.body.clone(),
         reply_to: new.reply_to.map(|m| m.to_string()),
-        client_id: new.client_id.map(str::to_owned),
+        client_id: new.client_id.clone(),
         created_at: now(),
         edited_at: None,
         deleted_at: None,
@@ -181,14 +200,19 @@ pub async fn send(pool: &AnyPool, new: &NewMessage<'_>) -> anyhow::Result<Sent> 
     .bind(&row.reply_to)
     .bind(&row.client_id)
     .bind(row.created_at)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     if inserted == 0 {
-        // Rolling back returns the claimed seq and rev: no gap.
-        tx.rollback().await?;
-        let original = match new.client_id {
-            Some(key) => by_client_id(pool, new.author, key).await?,
+        // The room row is still locked by this transaction: nobody claimed after us.
+        sqlx::query(
+            "update rooms set last_seq = last_seq - 1, last_rev = last_rev - 1 where id = $1",
+        )
+        .bind(&row.room_id)
+        .execute(&mut *conn)
+        .await?;
+        let original = match &new.client_id {
+            Some(key) => by_client_id_on(conn, new.author, key).await?,
             None => None,
         };
         return Ok(match original {
@@ -196,7 +220,7 @@ pub async fn send(pool: &AnyPool, new: &NewMessage<'_>) -> anyhow::Result<Sent> 
             None => anyhow::bail!("a message insert conflicted without an original"),
         });
     }
-    let mentions = insert_mentions(&mut tx, &row, new.mentions).await?;
+    let mentions = insert_mentions(conn, &row, &new.mentions).await?;
     sqlx::query(
         "update room_members set last_read_seq = $3, delivered_seq = $3 \
          where room_id = $1 and user_id = $2 and last_read_seq < $3",
@@ -204,9 +228,8 @@ pub async fn send(pool: &AnyPool, new: &NewMessage<'_>) -> anyhow::Result<Sent> 
     .bind(&row.room_id)
     .bind(new.author.to_string())
     .bind(seq)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(Sent::Created(row, mentions))
 }
 
@@ -264,7 +287,7 @@ pub async fn send_system(
     Ok(Some(row))
 }
 
-fn replay_or_reuse(original: MessageRow, new: &NewMessage<'_>) -> Sent {
+fn replay_or_reuse(original: MessageRow, new: &NewMessage) -> Sent {
     // Once edited or deleted, the stored body no longer tells what was first sent: a
     // retry of the key is taken as the retry it almost surely is.
     let changed = original.edited_at.is_some() || original.deleted_at.is_some();
@@ -282,18 +305,26 @@ pub async fn by_client_id(
     author: UserId,
     client_id: &str,
 ) -> sqlx::Result<Option<MessageRow>> {
+    by_client_id_on(&mut *pool.acquire().await?, author, client_id).await
+}
+
+async fn by_client_id_on(
+    conn: &mut AnyConnection,
+    author: UserId,
+    client_id: &str,
+) -> sqlx::Result<Option<MessageRow>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "select {COLUMNS} from messages where author_id = $1 and client_id = $2"
     )))
     .bind(author.to_string())
     .bind(client_id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await
 }
 
 /// Records which members `usernames` are (not the author) and returns their ids.
 async fn insert_mentions(
-    tx: &mut Transaction<'static, Any>,
+    conn: &mut AnyConnection,
     row: &MessageRow,
     usernames: &[String],
 ) -> anyhow::Result<Vec<UserId>> {
@@ -314,7 +345,7 @@ async fn insert_mentions(
     for name in usernames {
         query = query.bind(name);
     }
-    let ids = query.fetch_all(&mut **tx).await?;
+    let ids = query.fetch_all(&mut *conn).await?;
     let mut out = Vec::with_capacity(ids.len());
     for (user,) in ids {
         sqlx::query(
@@ -324,7 +355,7 @@ async fn insert_mentions(
         .bind(&row.room_id)
         .bind(&user)
         .bind(row.seq)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
         out.push(UserId(uuid(&user)?));
     }
@@ -368,7 +399,7 @@ pub async fn edit(
     mentions: &[String],
 ) -> anyhow::Result<Changed> {
     let mut tx = pool.begin().await?;
-    let Some((_, rev)) = claim(&mut tx, room, user, false).await? else {
+    let Some((_, rev)) = claim(&mut *tx, room, user, false).await? else {
         tx.rollback().await?;
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
@@ -394,7 +425,7 @@ pub async fn edit(
         .execute(&mut *tx)
         .await?;
     let row = fetch_in(&mut tx, id).await?;
-    insert_mentions(&mut tx, &row, mentions).await?;
+    insert_mentions(&mut *tx, &row, mentions).await?;
     tx.commit().await?;
     Ok(Changed::Done(row))
 }
@@ -432,7 +463,7 @@ pub async fn delete(
     moderator: bool,
 ) -> anyhow::Result<Changed> {
     let mut tx = pool.begin().await?;
-    let Some((_, rev)) = claim(&mut tx, room, user, false).await? else {
+    let Some((_, rev)) = claim(&mut *tx, room, user, false).await? else {
         tx.rollback().await?;
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
@@ -481,7 +512,7 @@ pub async fn react(
     add: bool,
 ) -> anyhow::Result<Changed> {
     let mut tx = pool.begin().await?;
-    let Some((_, rev)) = claim(&mut tx, room, user, false).await? else {
+    let Some((_, rev)) = claim(&mut *tx, room, user, false).await? else {
         tx.rollback().await?;
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
@@ -776,4 +807,106 @@ pub async fn audience(
         members.push(id);
     }
     Ok((members, blocking))
+}
+
+/// Most sends one writer transaction carries.
+const WRITER_BATCH: usize = 128;
+
+type WriterJob = (NewMessage, oneshot::Sender<anyhow::Result<Sent>>);
+
+/// SQLite's group commit for sends. SQLite lets one connection write at a time; with
+/// several pooled connections trying, the others sleep in its busy handler (1, 2, 5 ms
+/// ...), and every statement of every transaction is a round trip to a connection's
+/// worker thread. One writer task instead takes whatever sends are queued, runs them in
+/// one `begin immediate` transaction on its own connection and commits once, and only
+/// then answers each: a send is acknowledged after it is durable, as before, and
+/// concurrent senders share the commit instead of queueing for the lock.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<WriterJob>,
+}
+
+impl Writer {
+    /// Starts the writer task on `tasks`; it ends at `shutdown`.
+    pub fn spawn(pool: AnyPool, shutdown: CancellationToken, tasks: &TaskTracker) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * WRITER_BATCH);
+        tasks.spawn(run_writer(pool, rx, shutdown));
+        Self { jobs }
+    }
+
+    /// Stores a message like [`send`], batched with whatever else is being sent.
+    pub async fn send(&self, new: NewMessage) -> anyhow::Result<Sent> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send((new, reply))
+            .await
+            .map_err(|_| anyhow::anyhow!("the message writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| anyhow::anyhow!("the message writer stopped before answering"))?
+    }
+}
+
+async fn run_writer(pool: AnyPool, mut rx: mpsc::Receiver<WriterJob>, shutdown: CancellationToken) {
+    let mut conn = None;
+    loop {
+        let first = tokio::select! {
+            () = shutdown.cancelled() => return,
+            job = rx.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut batch = vec![first];
+        while batch.len() < WRITER_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&pool, &mut conn, &batch).await {
+            Ok(results) => {
+                for ((_, reply), sent) in batch.into_iter().zip(results) {
+                    // The sender may have given up (its request was cancelled).
+                    let _ = reply.send(Ok(sent));
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch was committed: send each on its own, so one bad
+                // send cannot fail the others.
+                tracing::warn!(error = %format!("{e:#}"), "a batch of sends failed; retrying one by one");
+                conn = None;
+                for (new, reply) in batch {
+                    let _ = reply.send(send(&pool, &new).await);
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(
+    pool: &AnyPool,
+    conn: &mut Option<sqlx::pool::PoolConnection<Any>>,
+    batch: &[WriterJob],
+) -> anyhow::Result<Vec<Sent>> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(pool.acquire().await?),
+    };
+    sqlx::query("begin immediate").execute(&mut **c).await?;
+    let mut out = Vec::with_capacity(batch.len());
+    for (new, _) in batch {
+        match send_in(c, new).await {
+            Ok(sent) => out.push(sent),
+            Err(e) => {
+                let _ = sqlx::query("rollback").execute(&mut **c).await;
+                return Err(e);
+            }
+        }
+    }
+    if let Err(e) = sqlx::query("commit").execute(&mut **c).await {
+        let _ = sqlx::query("rollback").execute(&mut **c).await;
+        return Err(e.into());
+    }
+    Ok(out)
 }

@@ -23,6 +23,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<AnyPool>
     let is_sqlite = url.starts_with("sqlite:");
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
+        // A ping before every use is a round trip to the connection's worker thread per
+        // query; an SQLite file does not go away like a network peer does.
+        .test_before_acquire(!is_sqlite)
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
