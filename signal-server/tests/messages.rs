@@ -28,7 +28,6 @@ on_both_databases!(
     sends_are_rate_limited_per_user,
 );
 
-/// Sends a message over REST with an idempotency key.
 async fn send(
     server: &TestServer,
     user: &TestUser,
@@ -36,24 +35,11 @@ async fn send(
     key: &str,
     body: &str,
 ) -> (StatusCode, Value) {
-    let resp = server
-        .http
-        .post(format!("{}/api/rooms/{room}/messages", server.base))
-        .bearer_auth(&user.token)
-        .header("idempotency-key", key)
-        .json(&json!({ "body": body }))
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    server.send_message(user, room, key, body).await
 }
 
-/// Sends and expects it stored; returns the message.
 async fn post(server: &TestServer, user: &TestUser, room: &str, body: &str) -> Message {
-    let (status, msg) = send(server, user, room, &uuid::Uuid::new_v4().to_string(), body).await;
-    assert_eq!(status, StatusCode::CREATED, "{msg}");
-    serde_json::from_value(msg).unwrap()
+    server.post_message(user, room, body).await
 }
 
 /// A group owned by `owner` that `others` joined.
@@ -841,23 +827,6 @@ async fn read_markers_and_receipts(db: Db) {
     server.stop().await;
 }
 
-/// Everything a client holds of a room, from the full timeline.
-async fn timeline(server: &TestServer, user: &TestUser, room: &str) -> Vec<Message> {
-    let mut out: Vec<Message> = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = page(server, user, room, &format!("?after={after}&limit=100")).await;
-        let msgs: Vec<Message> = serde_json::from_value(page["messages"].clone()).unwrap();
-        let Some(last) = msgs.last() else { break };
-        after = last.seq;
-        out.extend(msgs);
-        if page["has_more_after"] == false {
-            break;
-        }
-    }
-    out
-}
-
 async fn an_offline_client_catches_up_exactly(db: Db) {
     let server = TestServer::start_with(db, &["--message-rate", "100000"]).await;
     let ann = server.user("ann").await;
@@ -940,7 +909,7 @@ async fn an_offline_client_catches_up_exactly(db: Db) {
             }
         }
         messages.sort_by_key(|m| m.seq);
-        let truth = timeline(&server, &bob, room).await;
+        let truth = server.all_messages(&bob, room).await;
         assert_eq!(messages, &truth, "room {room} is exactly the server's");
     }
     let (status, body) = server

@@ -33,44 +33,11 @@ async fn send(
     key: &str,
     body: &str,
 ) -> reqwest::Result<(StatusCode, Value)> {
-    let resp = server
-        .http
-        .post(format!("{}/api/rooms/{room}/messages", server.base))
-        .bearer_auth(&user.token)
-        .header("idempotency-key", key)
-        .json(&json!({ "body": body }))
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await?;
-    let status = resp.status();
-    Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    server.try_send_message(user, room, key, body).await
 }
 
 async fn post(server: &TestServer, user: &TestUser, room: &str, body: &str) -> Message {
-    let key = uuid::Uuid::new_v4().to_string();
-    let (status, msg) = send(server, user, room, &key, body).await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{msg}");
-    serde_json::from_value(msg).unwrap()
-}
-
-/// Every message of a room, oldest first.
-async fn all_messages(server: &TestServer, user: &TestUser, room: &str) -> Vec<Message> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let (status, page) = server
-            .get(
-                &format!("/api/rooms/{room}/messages?after={after}&limit=100"),
-                Some(&user.token),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let msgs: Vec<Message> = serde_json::from_value(page["messages"].clone()).unwrap();
-        let Some(last) = msgs.last() else { break };
-        after = last.seq;
-        out.extend(msgs);
-    }
-    out
+    server.post_message(user, room, body).await
 }
 
 /// The real `confab-server` binary on `port`.
@@ -168,7 +135,7 @@ async fn acknowledged_messages_survive_kill_9(db: Db) {
         s.await.unwrap();
     }
 
-    let messages = all_messages(&server, &ann, &room).await;
+    let messages = server.all_messages(&ann, &room).await;
     let acked = acked.lock().unwrap().clone();
     assert_eq!(acked.len(), 160);
     // Every message acknowledged before the crash is there, with the id it was given.
@@ -408,7 +375,7 @@ async fn a_direct_call_rings_until_answered_declined_or_missed(db: Db) {
     let (status, body) = send(&server, &ann, &room, "after", "hello?").await.unwrap();
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["error"]["code"], "cannot_message_user");
-    let history = all_messages(&server, &bob, &room).await;
+    let history = server.all_messages(&bob, &room).await;
     assert_eq!(history.len(), 1, "the history stays readable");
     server.stop().await;
 }

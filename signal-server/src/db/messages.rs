@@ -399,7 +399,7 @@ pub async fn edit(
     mentions: &[String],
 ) -> anyhow::Result<Changed> {
     let mut tx = pool.begin().await?;
-    let Some((_, rev)) = claim(&mut *tx, room, user, false).await? else {
+    let Some((_, rev)) = claim(&mut tx, room, user, false).await? else {
         tx.rollback().await?;
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
@@ -425,7 +425,7 @@ pub async fn edit(
         .execute(&mut *tx)
         .await?;
     let row = fetch_in(&mut tx, id).await?;
-    insert_mentions(&mut *tx, &row, mentions).await?;
+    insert_mentions(&mut tx, &row, mentions).await?;
     tx.commit().await?;
     Ok(Changed::Done(row))
 }
@@ -463,7 +463,7 @@ pub async fn delete(
     moderator: bool,
 ) -> anyhow::Result<Changed> {
     let mut tx = pool.begin().await?;
-    let Some((_, rev)) = claim(&mut *tx, room, user, false).await? else {
+    let Some((_, rev)) = claim(&mut tx, room, user, false).await? else {
         tx.rollback().await?;
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
@@ -512,7 +512,7 @@ pub async fn react(
     add: bool,
 ) -> anyhow::Result<Changed> {
     let mut tx = pool.begin().await?;
-    let Some((_, rev)) = claim(&mut *tx, room, user, false).await? else {
+    let Some((_, rev)) = claim(&mut tx, room, user, false).await? else {
         tx.rollback().await?;
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
@@ -981,7 +981,8 @@ async fn send_batch_in(
 
     // Decide each job: a replay, a refusal, or new (counted per room, in order).
     enum Plan {
-        Done(Sent),
+        /// Answered without writing (boxed: a `Sent` is large, the other plans small).
+        Done(Box<Sent>),
         New {
             room: String,
             nth: i64,
@@ -996,7 +997,7 @@ async fn send_batch_in(
         let key = j.client_id.clone().map(|k| (j.author.to_string(), k));
         if let Some(key) = &key {
             if let Some(original) = originals.get(key) {
-                plans.push(Plan::Done(replay_or_reuse(original.clone(), j)));
+                plans.push(Plan::Done(Box::new(replay_or_reuse(original.clone(), j))));
                 continue;
             }
             if let Some(first) = first_of_key.get(key) {
@@ -1006,9 +1007,9 @@ async fn send_batch_in(
         }
         let room = j.room.to_string();
         if !writable.contains(&(room.clone(), j.author.to_string())) {
-            plans.push(Plan::Done(Sent::Refused(
+            plans.push(Plan::Done(Box::new(Sent::Refused(
                 refusal_on(conn, j.room, j.author).await?,
-            )));
+            ))));
             continue;
         }
         if let Some(key) = key {
@@ -1162,7 +1163,7 @@ async fn send_batch_in(
                 Some(original) => replay_or_reuse(original.clone(), jobs[i]),
                 None => anyhow::bail!("a repeated key without its first send"),
             },
-            (Plan::Done(sent), _) => sent,
+            (Plan::Done(sent), _) => *sent,
             (Plan::New { .. }, None) => anyhow::bail!("a new message without its row"),
         });
     }

@@ -8,6 +8,7 @@
 use futures_util::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use shared::api::Message as ChatMessage;
 use shared::signal::{ClientMsg, ServerMsg};
 pub use signal_server::testing::Db;
 use signal_server::testing::TestServer as Harness;
@@ -197,6 +198,70 @@ impl TestServer {
             json!({}),
         )
         .await
+    }
+
+    /// Sends a chat message over REST with an idempotency key; errors (a server that is
+    /// down) come back as they are.
+    pub async fn try_send_message(
+        &self,
+        user: &TestUser,
+        room: &str,
+        key: &str,
+        body: &str,
+    ) -> reqwest::Result<(StatusCode, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/api/rooms/{room}/messages", self.base))
+            .bearer_auth(&user.token)
+            .header("idempotency-key", key)
+            .json(&json!({ "body": body }))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await?;
+        let status = resp.status();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Sends a chat message over REST with an idempotency key.
+    pub async fn send_message(
+        &self,
+        user: &TestUser,
+        room: &str,
+        key: &str,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        self.try_send_message(user, room, key, body).await.unwrap()
+    }
+
+    /// Sends a chat message with a fresh key and expects it stored.
+    pub async fn post_message(&self, user: &TestUser, room: &str, body: &str) -> ChatMessage {
+        let key = uuid::Uuid::new_v4().to_string();
+        let (status, msg) = self.send_message(user, room, &key, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{msg}");
+        serde_json::from_value(msg).unwrap()
+    }
+
+    /// A room's whole timeline as `user` pages it, oldest first.
+    pub async fn all_messages(&self, user: &TestUser, room: &str) -> Vec<ChatMessage> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let (status, page) = self
+                .get(
+                    &format!("/api/rooms/{room}/messages?after={after}&limit=100"),
+                    Some(&user.token),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let msgs: Vec<ChatMessage> = serde_json::from_value(page["messages"].clone()).unwrap();
+            let Some(last) = msgs.last() else { break };
+            after = last.seq;
+            out.extend(msgs);
+            if page["has_more_after"] == false {
+                break;
+            }
+        }
+        out
     }
 
     /// A WebSocket that authenticated with an `auth` message and got `welcome` and the
