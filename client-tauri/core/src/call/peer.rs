@@ -12,9 +12,11 @@ use crate::negotiation::{
     SessionDescription,
 };
 use crate::signaling::SignalingSender;
+use rtc::ice::mdns::MulticastDnsMode;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared::signal::{ClientMsg, IceCandidate, Participant};
 use shared::{ParticipantId, RoomId};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -225,9 +227,17 @@ async fn build(
     // Connectivity checks every 50 ms (RFC 8445's Ta, what browsers pace at) instead of
     // rtc's 200 ms, for the same ~1.4 s per candidate pair: on a LAN the first check
     // round decides the setup time.
-    let settings = SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
-        .build();
+    let mut settings = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS));
+    if let Err(e) = probe_mdns_multicast() {
+        tracing::info!(
+            error = %e,
+            "cannot join the mDNS multicast group (no route for 224.0.0.251, e.g. no default \
+             route): peer connection without mDNS, remote .local candidates are not resolved"
+        );
+        settings = settings.with_multicast_dns_mode(MulticastDnsMode::Disabled);
+    }
+    let settings = settings.build();
     let pc: Arc<dyn PeerConnection> = Arc::new(
         PeerConnectionBuilder::new()
             .with_configuration(config)
@@ -255,6 +265,20 @@ async fn build(
     tracing::debug!(participant = %setup.remote.participant_id, "tracks added");
     Ok(pc)
 }
+
+/// Joins the mDNS group the way webrtc-rs's mDNS socket does (`rtc_mdns::MulticastSocket`:
+/// group 224.0.0.251 on `INADDR_ANY`). With mDNS on (the default `QueryOnly`), webrtc-rs
+/// opens that socket when it binds its transports and fails the whole peer connection if it
+/// cannot: on Linux, joining on `INADDR_ANY` picks the interface by a route lookup for the
+/// group, which fails with `ENODEV` ("No such device", os error 19) on a host with no
+/// default route and no multicast route (a LAN-only network, a namespace with one /24).
+fn probe_mdns_multicast() -> std::io::Result<()> {
+    let socket = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    socket.join_multicast_v4(&MDNS_GROUP, &Ipv4Addr::UNSPECIFIED)
+}
+
+/// The mDNS IPv4 group (RFC 6762).
+const MDNS_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
 
 struct Peer {
     setup: PeerSetup,
