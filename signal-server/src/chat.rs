@@ -121,7 +121,12 @@ pub async fn send(
     }
     if let Err(limited) = rate_limit(state, author) {
         // A retry of a message already stored is not a new send: it gets the original.
-        if let Some(original) = store::by_client_id(&state.pool, author, client_id).await? {
+        if let Some(original) = store::by_client_id(&state.pool, author, client_id).await?
+            && original.room_id == room.to_string()
+            && (original.body == body
+                || original.edited_at.is_some()
+                || original.deleted_at.is_some())
+        {
             return Ok((one(state, original).await?, false));
         }
         return Err(limited);
@@ -152,7 +157,7 @@ pub async fn send(
             publish(state, &message, except, |m| ServerMsg::MessageCreated {
                 message: m,
             })
-            .await?;
+            .await;
             Ok((message, true))
         }
         Sent::Replayed(row) => Ok((one(state, row).await?, false)),
@@ -165,8 +170,21 @@ pub async fn send(
 }
 
 /// Tells every member of the message's room about it. Members who block the author get a
-/// copy flagged `author_blocked` (serialized separately); everyone else shares one.
+/// copy flagged `author_blocked` (serialized separately); everyone else shares one. The
+/// change is committed by then: a failure here is logged, not answered (the client would
+/// retry a send that worked), and clients catch up from the database anyway.
 async fn publish(
+    state: &AppState,
+    message: &Message,
+    except: Option<ParticipantId>,
+    event: impl Fn(Message) -> ServerMsg,
+) {
+    if let Err(e) = fan_out(state, message, except, event).await {
+        tracing::warn!(error = %e, room = %message.room_id, "message events not sent");
+    }
+}
+
+async fn fan_out(
     state: &AppState,
     message: &Message,
     except: Option<ParticipantId>,
@@ -236,7 +254,7 @@ pub async fn edit(
         publish(state, &message, None, |m| ServerMsg::MessageUpdated {
             message: m,
         })
-        .await?;
+        .await;
     }
     Ok(message)
 }
@@ -254,7 +272,7 @@ pub async fn delete(
     publish(state, &message, None, |m| ServerMsg::MessageDeleted {
         message: m,
     })
-    .await?;
+    .await;
     Ok(message)
 }
 
@@ -445,7 +463,8 @@ async fn record_missed_call(state: &AppState, missed: &MissedCall) -> Result<(),
     publish(state, &message, None, |m| ServerMsg::MessageCreated {
         message: m,
     })
-    .await
+    .await;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -798,19 +798,6 @@ pub async fn is_member(pool: &AnyPool, room: RoomId, user: UserId) -> sqlx::Resu
     Ok(row.is_some())
 }
 
-/// Everyone who shares at least one room with `user` (not `user`).
-pub async fn co_members(pool: &AnyPool, user: UserId) -> anyhow::Result<Vec<UserId>> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "select distinct b.user_id from room_members a \
-         join room_members b on b.room_id = a.room_id \
-         where a.user_id = $1 and b.user_id <> $1",
-    )
-    .bind(user.to_string())
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(|(s,)| Ok(UserId(uuid(&s)?))).collect()
-}
-
 pub async fn create_invite(
     pool: &AnyPool,
     room: RoomId,

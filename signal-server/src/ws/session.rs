@@ -169,7 +169,7 @@ where
                 send_error(socket, ErrorCode::AuthState, message, Some(other.kind())).await;
             }
             Err(e) => {
-                let kind = message_type(&text);
+                let kind = Meta::of(&text).kind;
                 send_error(
                     socket,
                     ErrorCode::InvalidMessage,
@@ -707,18 +707,6 @@ fn kick_reason(code: u16) -> &'static str {
         close::REPLACED => "replaced by a newer connection of this session",
         _ => "closed by server",
     }
-}
-
-/// The `type` of a message that failed to parse, if it has one.
-fn message_type(text: &str) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Tagged {
-        #[serde(rename = "type")]
-        kind: String,
-    }
-    serde_json::from_str::<Tagged>(text)
-        .ok()
-        .map(|t| t.kind.chars().take(64).collect())
 }
 
 /// The `Instant` at a unix time (seconds).
