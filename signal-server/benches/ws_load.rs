@@ -1280,18 +1280,13 @@ async fn run_idle(target: &Target, args: &IdleArgs) -> Result<IdleReport> {
         ));
     }
     drop(ready_tx);
-    // Generous, yet bounded: a server that stalls makes the run fail, not hang.
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_secs(30)
-        + Duration::from_millis(10) * u32::try_from(args.connections).unwrap_or(u32::MAX);
-    for _ in 0..args.connections {
-        match tokio::time::timeout_at(deadline, ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => {}
-            Ok(Some(Err(e))) => return Err(e),
-            Ok(None) => bail!("connection tasks ended early"),
-            Err(_) => bail!("not every connection got its welcome in time"),
-        }
-    }
+    wait_ready(
+        &mut ready_rx,
+        args.connections,
+        Duration::from_millis(10),
+        "not every connection got its welcome in time",
+    )
+    .await?;
     let connect_secs = started.elapsed().as_secs_f64();
     eprintln!(
         "{} connections welcomed in {connect_secs:.1} s; settling {} s...",
@@ -1646,17 +1641,13 @@ async fn run_relay(target: &Target, args: &RelayArgs) -> Result<RelayReport> {
         tasks.spawn(client.run(limit.clone(), ready_tx.clone(), go_rx.clone()));
     }
     drop(ready_tx);
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_secs(30)
-        + Duration::from_millis(20) * u32::try_from(clients).unwrap_or(u32::MAX);
-    for _ in 0..clients {
-        match tokio::time::timeout_at(deadline, ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => {}
-            Ok(Some(Err(e))) => return Err(e),
-            Ok(None) => bail!("client tasks ended early"),
-            Err(_) => bail!("not every client joined its call in time"),
-        }
-    }
+    wait_ready(
+        &mut ready_rx,
+        clients,
+        Duration::from_millis(20),
+        "not every client joined its call in time",
+    )
+    .await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
     let start = Instant::now() + START_DELAY;
@@ -2189,17 +2180,13 @@ async fn run_chat(target: &Target, args: &ChatArgs) -> Result<ChatReport> {
         tasks.spawn(client.run(limit.clone(), ready_tx.clone(), go_rx.clone()));
     }
     drop(ready_tx);
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_secs(30)
-        + Duration::from_millis(20) * u32::try_from(clients).unwrap_or(u32::MAX);
-    for _ in 0..clients {
-        match tokio::time::timeout_at(deadline, ready_rx.recv()).await {
-            Ok(Some(Ok(()))) => {}
-            Ok(Some(Err(e))) => return Err(e),
-            Ok(None) => bail!("client tasks ended early"),
-            Err(_) => bail!("not every client connected in time"),
-        }
-    }
+    wait_ready(
+        &mut ready_rx,
+        clients,
+        Duration::from_millis(20),
+        "not every client connected in time",
+    )
+    .await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
     let start = Instant::now() + START_DELAY;
@@ -3162,4 +3149,27 @@ fn fmt_opt(value: Option<f64>, unit: &str) -> String {
 fn round(value: f64, decimals: i32) -> f64 {
     let scale = 10f64.powi(decimals);
     (value * scale).round() / scale
+}
+
+/// Waits until `n` client tasks said they are ready (or one failed). Generous, yet
+/// bounded (30 s plus `per_client` each): a server that stalls makes the run fail, not
+/// hang.
+async fn wait_ready(
+    ready: &mut mpsc::Receiver<Result<()>>,
+    n: usize,
+    per_client: Duration,
+    late: &str,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_secs(30)
+        + per_client * u32::try_from(n).unwrap_or(u32::MAX);
+    for _ in 0..n {
+        match tokio::time::timeout_at(deadline, ready.recv()).await {
+            Ok(Some(Ok(()))) => {}
+            Ok(Some(Err(e))) => return Err(e),
+            Ok(None) => bail!("client tasks ended early"),
+            Err(_) => bail!("{late}"),
+        }
+    }
+    Ok(())
 }
