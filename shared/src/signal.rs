@@ -351,6 +351,8 @@ pub enum ServerMsg {
     RoomUpdated { room: Room },
     /// You are no longer a member of this room (left, removed, or it was deleted).
     RoomRemoved { room_id: RoomId },
+    /// Your own settings for a room changed (on any of your devices).
+    RoomSettings { room_id: RoomId, muted: bool },
     /// Someone asked to become your contact.
     ContactRequest { request: ContactRequest },
     /// A contact request to or from you went away (declined, cancelled).

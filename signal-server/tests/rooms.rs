@@ -1383,10 +1383,20 @@ async fn muting_is_my_own_setting(db: Db) {
     let room = server.room(&ann, 8).await;
     server.join(&ben, &room).await;
     let path = format!("/api/rooms/{room}/settings");
+    let ben_phone = server.sign_in("ben").await;
+    let mut phone = server.ws(&ben_phone).await;
+    phone.drain().await;
 
     let (status, muted) =
         request(&server, Method::PATCH, &path, &ben, json!({"muted": true})).await;
     assert_eq!(status, StatusCode::OK, "{muted}");
+    let msg = phone
+        .recv_until(|m| matches!(m, ServerMsg::RoomSettings { .. }))
+        .await;
+    assert!(
+        matches!(msg, ServerMsg::RoomSettings { muted: true, .. }),
+        "Ben's other devices learn of it: {msg:?}"
+    );
     assert_eq!(
         (&muted["id"], &muted["muted"], &muted["my_role"]),
         (&json!(room), &json!(true), &json!("member"))

@@ -605,6 +605,12 @@ async fn update_settings(
     }
     if let Some(muted) = req.muted {
         db::rooms::set_muted(&state.pool, id, auth.user_id, muted).await?;
+        // The setting is mine on every device.
+        state.hub.send_to_users(
+            &[auth.user_id],
+            &ServerMsg::RoomSettings { room_id: id, muted },
+            None,
+        );
     }
     Ok(Json(room_summary(&state, id, auth.user_id).await?))
 }

@@ -320,6 +320,10 @@ impl Driver {
             ServerMsg::RoomRemoved { room_id } => {
                 self.shared.update(|m, out| m.remove_room(room_id, out));
             }
+            ServerMsg::RoomSettings { room_id, muted } => {
+                self.shared
+                    .update(|m, out| m.room_settings(room_id, muted, out));
+            }
             ServerMsg::ContactRequest { request } => {
                 self.shared.update(|m, out| m.add_request(request, out));
             }

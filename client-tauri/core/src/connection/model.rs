@@ -300,6 +300,16 @@ impl Model {
     }
 
     /// `room_updated`: title, members, capacity or owner changed.
+    /// My own settings for a room changed (here or on another device).
+    pub fn room_settings(&mut self, room: RoomId, muted: bool, out: &mut Vec<ConnectionEvent>) {
+        if let Some(state) = self.rooms.get_mut(&room)
+            && state.summary.muted != muted
+        {
+            state.summary.muted = muted;
+            out.push(ConnectionEvent::RoomUpdated(state.summary.clone()));
+        }
+    }
+
     pub fn room_updated(&mut self, room: Room, out: &mut Vec<ConnectionEvent>) {
         match self.rooms.get_mut(&room.id) {
             Some(state) => {
