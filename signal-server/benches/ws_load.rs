@@ -1500,6 +1500,24 @@ struct Schedule {
 }
 
 impl Schedule {
+    /// Sending starts [`START_DELAY`] from now, one message per `period`; the measured
+    /// window follows `warmup` seconds of it and lasts `duration` seconds. Also returns
+    /// when the window starts.
+    fn from_now(origin: Instant, warmup: u64, duration: u64, period: Duration) -> (Self, Instant) {
+        let start = Instant::now() + START_DELAY;
+        let window_start = start + Duration::from_secs(warmup);
+        let end = window_start + Duration::from_secs(duration);
+        let ns = |at: Instant| u64::try_from((at - origin).as_nanos()).unwrap_or(u64::MAX);
+        let schedule = Self {
+            start,
+            end,
+            period,
+            window_start_ns: ns(window_start),
+            window_end_ns: ns(end),
+        };
+        (schedule, window_start)
+    }
+
     fn in_window(&self, sent_ns: u64) -> bool {
         (self.window_start_ns..self.window_end_ns).contains(&sent_ns)
     }
@@ -1650,17 +1668,13 @@ async fn run_relay(target: &Target, args: &RelayArgs) -> Result<RelayReport> {
     .await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
-    let start = Instant::now() + START_DELAY;
-    let window_start = start + Duration::from_secs(args.warmup);
-    let end = window_start + Duration::from_secs(args.duration);
-    let ns = |at: Instant| u64::try_from((at - shared.origin).as_nanos()).unwrap_or(u64::MAX);
-    let schedule = Schedule {
-        start,
-        end,
-        period: Duration::from_secs(1) / args.rate,
-        window_start_ns: ns(window_start),
-        window_end_ns: ns(end),
-    };
+    let (schedule, window_start) = Schedule::from_now(
+        shared.origin,
+        args.warmup,
+        args.duration,
+        Duration::from_secs(1) / args.rate,
+    );
+    let end = schedule.end;
     eprintln!(
         "all {clients} clients in their calls after {setup_secs:.1} s; sending for {} s + {} s...",
         args.warmup, args.duration
@@ -2189,17 +2203,13 @@ async fn run_chat(target: &Target, args: &ChatArgs) -> Result<ChatReport> {
     .await?;
     let setup_secs = setup_started.elapsed().as_secs_f64();
 
-    let start = Instant::now() + START_DELAY;
-    let window_start = start + Duration::from_secs(args.warmup);
-    let end = window_start + Duration::from_secs(args.duration);
-    let ns = |at: Instant| u64::try_from((at - shared.origin).as_nanos()).unwrap_or(u64::MAX);
-    let schedule = Schedule {
-        start,
-        end,
-        period: Duration::from_secs_f64(1.0 / args.rate),
-        window_start_ns: ns(window_start),
-        window_end_ns: ns(end),
-    };
+    let (schedule, window_start) = Schedule::from_now(
+        shared.origin,
+        args.warmup,
+        args.duration,
+        Duration::from_secs_f64(1.0 / args.rate),
+    );
+    let end = schedule.end;
     eprintln!(
         "all {clients} clients connected after {setup_secs:.1} s; sending for {} s + {} s...",
         args.warmup, args.duration

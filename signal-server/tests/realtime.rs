@@ -234,22 +234,7 @@ async fn unread_counts_follow_the_read_marker_on_every_device(db: Db) {
 
 /// Makes two users contacts and opens their direct room.
 async fn direct_room(server: &TestServer, a: &TestUser, b: &TestUser) -> String {
-    let (status, body) = server
-        .post(
-            "/api/contacts/requests",
-            Some(&a.token),
-            json!({"user_id": b.id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = server
-        .post(
-            "/api/contacts/requests",
-            Some(&b.token),
-            json!({"user_id": a.id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "asking back accepts: {body}");
+    server.befriend(a, b).await;
     let (status, room) = server
         .post(
             &format!("/api/contacts/{}/direct", b.id),
@@ -487,21 +472,7 @@ async fn contacts_see_each_other_online_idle_and_offline(db: Db) {
     let ann = server.user("ann").await;
     let bob = server.user("bob").await;
     // Contacts who share no room.
-    server
-        .post(
-            "/api/contacts/requests",
-            Some(&ann.token),
-            json!({"user_id": bob.id}),
-        )
-        .await;
-    let (status, _) = server
-        .post(
-            "/api/contacts/requests",
-            Some(&bob.token),
-            json!({"user_id": ann.id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    server.befriend(&ann, &bob).await;
     let mut ann_ws = server.ws(&ann).await;
     ann_ws.drain().await;
     let presence = |m: &ServerMsg| matches!(m, ServerMsg::Presence { .. });

@@ -437,30 +437,6 @@ async fn concurrent_joins_respect_the_limit(db: Db) {
 
 // ---- helpers for the messenger's rooms ----
 
-/// Makes two users contacts: one asks, the other asks back.
-async fn befriend(server: &TestServer, a: &TestUser, b: &TestUser) {
-    let (status, body) = server
-        .post(
-            "/api/contacts/requests",
-            Some(&a.token),
-            json!({"user_id": b.id}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = server
-        .post(
-            "/api/contacts/requests",
-            Some(&b.token),
-            json!({"user_id": a.id}),
-        )
-        .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("accepted")),
-        "{body}"
-    );
-}
-
 async fn block(server: &TestServer, blocker: &TestUser, blocked: &TestUser) {
     let (status, body) = server
         .request(
@@ -822,8 +798,8 @@ async fn direct_rooms_in_the_list_and_what_they_refuse(db: Db) {
     let ann = server.user("ann").await;
     let ben = server.user("ben").await;
     let cat = server.user("cat").await;
-    befriend(&server, &ann, &ben).await;
-    befriend(&server, &ann, &cat).await;
+    server.befriend(&ann, &ben).await;
+    server.befriend(&ann, &cat).await;
     let (status, direct) = server
         .post(
             &format!("/api/contacts/{}/direct", ben.id),
@@ -965,9 +941,9 @@ async fn admins_add_their_contacts(db: Db) {
     let cat = server.user("cat").await;
     let dan = server.user("dan").await;
     let eve = server.user("eve").await;
-    befriend(&server, &ann, &ben).await;
-    befriend(&server, &ann, &dan).await;
-    befriend(&server, &ben, &eve).await;
+    server.befriend(&ann, &ben).await;
+    server.befriend(&ann, &dan).await;
+    server.befriend(&ben, &eve).await;
     let room = server.room(&ann, 8).await;
 
     let (status, member) = add(&server, &ann, &room, &ben).await;
@@ -1044,8 +1020,8 @@ async fn the_member_limit_holds_on_every_way_in(db: Db) {
     let ben = server.user("ben").await;
     let cat = server.user("cat").await;
     let dan = server.user("dan").await;
-    befriend(&server, &ann, &ben).await;
-    befriend(&server, &ann, &dan).await;
+    server.befriend(&ann, &ben).await;
+    server.befriend(&ann, &dan).await;
     let room = server.room(&ann, 2).await;
     assert_eq!(add(&server, &ann, &room, &ben).await.0, StatusCode::CREATED);
     assert_eq!(server.join(&cat, &room).await.0, StatusCode::OK);
@@ -1433,7 +1409,7 @@ async fn membership_changes_reach_websockets(db: Db) {
     let ben = server.user("ben").await;
     let cat = server.user("cat").await;
     let dan = server.user("dan").await;
-    befriend(&server, &ann, &ben).await;
+    server.befriend(&ann, &ben).await;
     let ben_laptop = server.sign_in("ben").await;
     let mut a = server.ws(&ann).await;
     let mut b1 = server.ws(&ben).await;

@@ -200,6 +200,30 @@ impl TestServer {
         .await
     }
 
+    /// Makes two users contacts: `a` asks, `b` asks back (which accepts at once).
+    pub async fn befriend(&self, a: &TestUser, b: &TestUser) {
+        let (status, body) = self
+            .post(
+                "/api/contacts/requests",
+                Some(&a.token),
+                json!({"user_id": b.id}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = self
+            .post(
+                "/api/contacts/requests",
+                Some(&b.token),
+                json!({"user_id": a.id}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("accepted")),
+            "asking back accepts: {body}"
+        );
+    }
+
     /// Sends a chat message over REST with an idempotency key; errors (a server that is
     /// down) come back as they are.
     pub async fn try_send_message(
