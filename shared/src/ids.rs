@@ -10,8 +10,9 @@ macro_rules! uuid_id {
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[cfg_attr(feature = "specta", derive(specta::Type))]
         #[serde(transparent)]
-        pub struct $name(pub Uuid);
+        pub struct $name(#[cfg_attr(feature = "specta", specta(type = String))] pub Uuid);
 
         impl $name {
             /// A new random (v4) id.

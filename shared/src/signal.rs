@@ -97,6 +97,7 @@ pub struct PresenceEntry {
 
 /// What a client may set its own presence to (offline is having no connection).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum OwnPresence {
     Online,
@@ -105,6 +106,7 @@ pub enum OwnPresence {
 
 /// Why a ring stopped on a device that was ringing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum RingEnd {
     /// Answered (on this or another of the callee's devices).

@@ -6,10 +6,13 @@ use crate::error::{AppError, DeviceKind};
 use crate::frames::{self, FrameBytes};
 use crate::session::parse_room_id;
 use crate::views::{
-    AppInfo, AudioChoice, CallSettings, Devices, InviteLink, MeView, RoomView, SignUpForm,
-    VideoChoice,
+    AppInfo, AudioChoice, BlockedView, CallSettings, CallStatusView, ConnectionState, ContactsView,
+    ConversationView, Devices, InviteLink, MeView, MemberView, MessageView, PageAnchor, RingView,
+    RoomView, SignUpForm, TimelinePage, UserView, VideoChoice,
 };
 use crate::{AppState, devices};
+use shared::signal::OwnPresence;
+use shared::{ContactRequestId, MessageId, RoomId, UserId};
 use tauri::{AppHandle, State};
 
 type Result<T> = std::result::Result<T, AppError>;
@@ -141,10 +144,15 @@ pub async fn join_call(
     room_id: String,
     settings: CallSettings,
 ) -> Result<()> {
-    let client = state.session.client().await?;
+    let messenger = state.session.messenger().await?;
     state
         .media
-        .join_call(app, client, parse_room_id(&room_id)?, settings)
+        .join_call(
+            app,
+            messenger.connection(),
+            parse_room_id(&room_id)?,
+            settings,
+        )
         .await
 }
 
@@ -192,4 +200,433 @@ pub async fn switch_audio(state: State<'_, AppState>, audio: AudioChoice) -> Res
 #[specta::specta]
 pub async fn switch_speaker(state: State<'_, AppState>, speaker: Option<String>) -> Result<()> {
     state.media.with_call(|c| c.switch_speaker(speaker)).await
+}
+
+// --- the messenger (each one hands over to the session's messenger) ----------------------
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_conversations(state: State<'_, AppState>) -> Result<Vec<ConversationView>> {
+    Ok(state.session.messenger().await?.conversations())
+}
+
+/// The newest page of a room; also the room the user now looks at (no notifications
+/// for it while the window has focus).
+#[tauri::command]
+#[specta::specta]
+pub async fn open_conversation(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+) -> Result<TimelinePage> {
+    state.attention.set_open_room(Some(room_id));
+    state.session.messenger().await?.open_room(room_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn close_conversation(state: State<'_, AppState>) {
+    state.attention.set_open_room(None);
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn load_messages(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    anchor: PageAnchor,
+    limit: Option<u32>,
+) -> Result<TimelinePage> {
+    state
+        .session
+        .messenger()
+        .await?
+        .load(room_id, anchor, limit)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn send_message(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    body: String,
+    reply_to: Option<MessageId>,
+) -> Result<MessageView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .send(room_id, &body, reply_to)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn retry_message(state: State<'_, AppState>, client_id: String) -> Result<MessageView> {
+    state.session.messenger().await?.retry(&client_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn discard_message(state: State<'_, AppState>, client_id: String) -> Result<()> {
+    state.session.messenger().await?.discard(&client_id)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn edit_message(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    message_id: MessageId,
+    body: String,
+) -> Result<MessageView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .edit(room_id, message_id, &body)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn delete_message(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    message_id: MessageId,
+) -> Result<MessageView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .delete(room_id, message_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn react(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    message_id: MessageId,
+    emoji: String,
+) -> Result<MessageView> {
+    let messenger = state.session.messenger().await?;
+    messenger.react(room_id, message_id, &emoji, true).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn unreact(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    message_id: MessageId,
+    emoji: String,
+) -> Result<MessageView> {
+    let messenger = state.session.messenger().await?;
+    messenger.react(room_id, message_id, &emoji, false).await
+}
+
+/// Moves my read marker forward to `seq`; returns the marker now.
+#[tauri::command]
+#[specta::specta]
+pub async fn mark_read(state: State<'_, AppState>, room_id: RoomId, seq: u64) -> Result<u64> {
+    state
+        .session
+        .messenger()
+        .await?
+        .mark_read(room_id, seq)
+        .await
+}
+
+/// Call on every keystroke in the composer (sent at most every few seconds).
+#[tauri::command]
+#[specta::specta]
+pub async fn typing(state: State<'_, AppState>, room_id: RoomId) -> Result<()> {
+    state.session.messenger().await?.typing(room_id)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_presence(state: State<'_, AppState>, status: OwnPresence) -> Result<()> {
+    state.session.messenger().await?.set_presence(status)
+}
+
+/// `None` leaves a field as it is; an empty string clears it.
+#[tauri::command]
+#[specta::specta]
+pub async fn update_profile(
+    state: State<'_, AppState>,
+    display_name: Option<String>,
+    status_text: Option<String>,
+) -> Result<MeView> {
+    let messenger = state.session.messenger().await?;
+    Ok(messenger
+        .update_profile(display_name, status_text)
+        .await?
+        .into())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_room_muted(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    muted: bool,
+) -> Result<ConversationView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .set_muted(room_id, muted)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn create_group(
+    state: State<'_, AppState>,
+    title: String,
+    members: Vec<UserId>,
+) -> Result<ConversationView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .create_group(&title, &members)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn rename_group(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    title: String,
+) -> Result<ConversationView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .rename_group(room_id, &title)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn room_members(state: State<'_, AppState>, room_id: RoomId) -> Result<Vec<MemberView>> {
+    state.session.messenger().await?.members(room_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn add_member(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    user_id: UserId,
+) -> Result<Vec<MemberView>> {
+    state
+        .session
+        .messenger()
+        .await?
+        .add_member(room_id, user_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_member(
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    user_id: UserId,
+) -> Result<Vec<MemberView>> {
+    state
+        .session
+        .messenger()
+        .await?
+        .remove_member(room_id, user_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn search_users(state: State<'_, AppState>, q: String) -> Result<Vec<UserView>> {
+    state.session.messenger().await?.search_users(&q).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn contacts(state: State<'_, AppState>) -> Result<ContactsView> {
+    Ok(state.session.messenger().await?.contacts())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn send_contact_request(
+    state: State<'_, AppState>,
+    user_id: UserId,
+) -> Result<ContactsView> {
+    state.session.messenger().await?.send_request(user_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn accept_request(
+    state: State<'_, AppState>,
+    request_id: ContactRequestId,
+) -> Result<ContactsView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .accept_request(request_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn decline_request(
+    state: State<'_, AppState>,
+    request_id: ContactRequestId,
+) -> Result<ContactsView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .decline_request(request_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_request(
+    state: State<'_, AppState>,
+    request_id: ContactRequestId,
+) -> Result<ContactsView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .cancel_request(request_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_contact(state: State<'_, AppState>, user_id: UserId) -> Result<ContactsView> {
+    state
+        .session
+        .messenger()
+        .await?
+        .remove_contact(user_id)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn block(state: State<'_, AppState>, user_id: UserId) -> Result<ContactsView> {
+    state.session.messenger().await?.block(user_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn unblock(state: State<'_, AppState>, user_id: UserId) -> Result<ContactsView> {
+    state.session.messenger().await?.unblock(user_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn blocked_users(state: State<'_, AppState>) -> Result<Vec<BlockedView>> {
+    state.session.messenger().await?.blocked().await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn open_direct(state: State<'_, AppState>, user_id: UserId) -> Result<ConversationView> {
+    state.session.messenger().await?.open_direct(user_id).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn connection_state(state: State<'_, AppState>) -> Result<ConnectionState> {
+    Ok(state.session.messenger().await?.connection_state())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn set_notifications_muted(app: AppHandle, state: State<'_, AppState>, muted: bool) {
+    crate::notify::set_muted(&app, &state.attention, muted);
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn notifications_muted(state: State<'_, AppState>) -> bool {
+    state.attention.muted()
+}
+
+// --- ringing calls -----------------------------------------------------------------------
+
+/// Calls a contact: opens our direct room and joins its call, which rings them.
+#[tauri::command]
+#[specta::specta]
+pub async fn ring_user(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    user_id: UserId,
+    settings: CallSettings,
+) -> Result<RoomId> {
+    let messenger = state.session.messenger().await?;
+    let room = messenger.open_direct(user_id).await?.id;
+    state
+        .media
+        .join_call(app, messenger.connection(), room, settings)
+        .await?;
+    Ok(room)
+}
+
+/// Answers a ringing call (audio only: `settings.video` off).
+#[tauri::command]
+#[specta::specta]
+pub async fn answer_call(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    room_id: RoomId,
+    settings: CallSettings,
+) -> Result<()> {
+    let messenger = state.session.messenger().await?;
+    state
+        .media
+        .join_call(app, messenger.connection(), room_id, settings)
+        .await
+}
+
+/// Declines a ringing call on all my devices.
+#[tauri::command]
+#[specta::specta]
+pub async fn decline_call(state: State<'_, AppState>, room_id: RoomId) -> Result<()> {
+    state.session.messenger().await?.decline(room_id)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn ringing(state: State<'_, AppState>) -> Result<Vec<RingView>> {
+    Ok(state.session.messenger().await?.ringing())
+}
+
+/// The running call, if any (for the call bar).
+#[tauri::command]
+#[specta::specta]
+pub async fn call_status(state: State<'_, AppState>) -> Result<Option<CallStatusView>> {
+    let Some(room_id) = state.media.call_room().await else {
+        return Ok(None);
+    };
+    let title = state
+        .session
+        .messenger()
+        .await
+        .ok()
+        .and_then(|m| m.conversation(room_id).ok())
+        .map(|c| c.title)
+        .unwrap_or_default();
+    Ok(Some(CallStatusView { room_id, title }))
 }

@@ -1,7 +1,14 @@
 //! Events the window listens to (typed in the generated bindings).
 
-use crate::views::{ParticipantView, StatsView};
+use crate::views::ConnectionState;
+use crate::views::{
+    ContactsView, ConversationView, MessageView, ParticipantView, PeerState, ReactionView,
+    ReceiptsView, RingView, StatsView, UserView,
+};
 use serde::Serialize;
+use shared::api::PresenceStatus;
+use shared::signal::RingEnd;
+use shared::{MessageId, RoomId, UserId};
 use specta::Type;
 
 /// What happens in the call, in order (`call-event`).
@@ -14,8 +21,9 @@ use specta::Type;
 pub enum CallEvent {
     /// Connected to the server; joining.
     Joining,
-    /// In the call as `participant_id`, with these others.
+    /// In the call of `room_id` as `participant_id`, with these others.
     Joined {
+        room_id: RoomId,
         participant_id: String,
         participants: Vec<ParticipantView>,
     },
@@ -31,10 +39,10 @@ pub enum CallEvent {
         audio_muted: bool,
         video_muted: bool,
     },
-    /// A peer connection's state: connecting, connected, disconnected, failed, closed.
+    /// A peer connection's state.
     PeerState {
         participant_id: String,
-        state: String,
+        state: PeerState,
     },
     /// Once a second per remote participant.
     Stats {
@@ -58,4 +66,105 @@ pub enum CallEvent {
 #[derive(Clone, Debug, Serialize, Type, tauri_specta::Event)]
 pub struct MicLevel {
     pub level: f32,
+}
+
+/// What happens in the messenger (`messenger-event`): the connection, rooms, messages,
+/// contacts and ringing, as views.
+#[derive(Clone, Debug, Serialize, Type, tauri_specta::Event)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum MessengerEvent {
+    /// The connection went up, down, or is about to retry (`attempt`).
+    Connection {
+        state: ConnectionState,
+        attempt: Option<u32>,
+    },
+    /// A catch-up finished: the model matches the server.
+    Synced,
+    /// A conversation is new or changed (counts, preview, title, call, mute).
+    RoomUpserted {
+        room: ConversationView,
+    },
+    RoomRemoved {
+        room_id: RoomId,
+    },
+    MessageCreated {
+        message: MessageView,
+    },
+    /// Edited, or its reactions changed.
+    MessageUpdated {
+        message: MessageView,
+    },
+    /// Now a tombstone.
+    MessageDeleted {
+        message: MessageView,
+    },
+    /// My pending message `client_id` is stored (same `key`).
+    MessageSent {
+        client_id: String,
+        message: MessageView,
+    },
+    /// My message was refused for good (`message.state` failed, `message.error` why).
+    MessageFailed {
+        message: MessageView,
+    },
+    Reactions {
+        room_id: RoomId,
+        message_id: MessageId,
+        reactions: Vec<ReactionView>,
+    },
+    /// Who is typing in the room now (the whole list).
+    Typing {
+        room_id: RoomId,
+        typing: Vec<UserView>,
+    },
+    /// Read and delivered markers moved (ticks).
+    Receipts {
+        receipts: ReceiptsView,
+    },
+    Presence {
+        user_id: UserId,
+        status: PresenceStatus,
+    },
+    /// Contacts or requests changed: the whole lists.
+    ContactsChanged {
+        contacts: ContactsView,
+    },
+    /// A direct call rings for me.
+    Ringing {
+        ring: RingView,
+    },
+    /// The ring stopped on this device.
+    RingStopped {
+        room_id: RoomId,
+        reason: RingEnd,
+    },
+    /// A direct call went unanswered.
+    CallMissed {
+        room_id: RoomId,
+    },
+    /// The person I rang declined.
+    CallDeclined {
+        room_id: RoomId,
+        by: UserId,
+    },
+    /// A call runs in a room of mine (or its size changed).
+    CallStarted {
+        room_id: RoomId,
+        participant_count: u32,
+    },
+    CallEnded {
+        room_id: RoomId,
+    },
+    /// Notifications were muted or unmuted (here or from the tray).
+    NotificationsMuted {
+        muted: bool,
+    },
+    /// Show this room (asked by the tray or a notification).
+    OpenRoom {
+        room_id: RoomId,
+    },
 }

@@ -8,13 +8,17 @@ mod error;
 mod events;
 pub mod frames;
 mod media;
-mod session;
-mod settings;
-mod views;
+pub mod messenger;
+pub mod notify;
+pub mod session;
+pub mod settings;
+pub mod views;
 
 use media::Media;
+use notify::{AppOutlet, Attention};
 use session::Session;
 use settings::Settings;
+use std::sync::Arc;
 use tauri::Manager;
 use tauri_specta::{Builder, collect_commands, collect_events};
 
@@ -25,6 +29,7 @@ pub use error::AppError;
 pub struct AppState {
     session: Session,
     media: Media,
+    attention: Arc<Attention>,
 }
 
 /// The commands and events, for Tauri and for the TypeScript bindings.
@@ -53,8 +58,57 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::switch_video,
             commands::switch_audio,
             commands::switch_speaker,
+            commands::list_conversations,
+            commands::open_conversation,
+            commands::close_conversation,
+            commands::load_messages,
+            commands::send_message,
+            commands::retry_message,
+            commands::discard_message,
+            commands::edit_message,
+            commands::delete_message,
+            commands::react,
+            commands::unreact,
+            commands::mark_read,
+            commands::typing,
+            commands::set_presence,
+            commands::update_profile,
+            commands::set_room_muted,
+            commands::create_group,
+            commands::rename_group,
+            commands::room_members,
+            commands::add_member,
+            commands::remove_member,
+            commands::search_users,
+            commands::contacts,
+            commands::send_contact_request,
+            commands::accept_request,
+            commands::decline_request,
+            commands::cancel_request,
+            commands::remove_contact,
+            commands::block,
+            commands::unblock,
+            commands::blocked_users,
+            commands::open_direct,
+            commands::connection_state,
+            commands::set_notifications_muted,
+            commands::notifications_muted,
+            commands::ring_user,
+            commands::answer_call,
+            commands::decline_call,
+            commands::ringing,
+            commands::call_status,
         ])
-        .events(collect_events![events::CallEvent, events::MicLevel])
+        .events(collect_events![
+            events::CallEvent,
+            events::MicLevel,
+            events::MessengerEvent
+        ])
+        .typ::<views::PeerState>()
+        .typ::<shared::ParticipantId>()
+        .constant("LIMITS", views::LIMITS)
+        .constant("LOCAL_FRAME_SOURCE", frames::LOCAL)
+        .dangerously_cast_bigints_to_number()
 }
 
 /// Where the generated bindings live, relative to this crate.
@@ -102,16 +156,39 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .invoke_handler(builder.invoke_handler())
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::Focused(focused) = event
+                && let Some(state) = window.try_state::<AppState>()
+            {
+                state.attention.set_focused(*focused);
+            }
+        })
         .setup(move |app| {
             builder.mount_events(app);
             if let Some(window) = app.get_webview_window("main") {
                 window.with_webview(software_rendering)?;
             }
             let config = app.path().app_config_dir()?;
+            let data = app.path().app_data_dir()?;
             let store = confab_core::keystore::open_default();
+            let attention = Arc::new(Attention::default());
+            let outlet = Arc::new(AppOutlet::new(app.handle().clone(), Arc::clone(&attention)));
+            match notify::tray(app.handle(), Arc::clone(&attention)) {
+                Ok((tray, mute)) => {
+                    app.manage(tray);
+                    app.manage(notify::TrayMute(mute));
+                }
+                Err(e) => tracing::warn!(error = %e, "no tray icon"),
+            }
             app.manage(AppState {
-                session: Session::new(Settings::load(config.join("settings.json")), store),
+                session: Session::new(
+                    Settings::load(config.join("settings.json")),
+                    store,
+                    data,
+                    outlet,
+                ),
                 media: Media::default(),
+                attention,
             });
             Ok(())
         })

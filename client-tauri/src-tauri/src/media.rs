@@ -4,12 +4,12 @@
 use crate::error::{AppError, DeviceKind};
 use crate::events::{CallEvent, MicLevel};
 use crate::frames::{FrameBoard, LOCAL, Picture};
-use crate::views::{AudioChoice, CallSettings, ParticipantView, VideoChoice};
-use confab_core::api::ApiClient;
+use crate::views::{AudioChoice, CallSettings, ParticipantView, PeerState, VideoChoice};
+use confab_core::call::setup;
 use confab_core::call::{
-    Call, CallConfig, CallEvent as CoreEvent, I420Frame, Preview, RemoteVideoFrame, rtc_ice_servers,
+    Call, CallConfig, CallEvent as CoreEvent, I420Frame, Preview, RemoteVideoFrame,
 };
-use confab_core::signaling::{SignalingClient, SignalingConfig};
+use confab_core::connection::Connection;
 use shared::RoomId;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -101,11 +101,13 @@ impl Media {
         stop_preview(running, &self.board).await;
     }
 
-    /// Joins the room's call. The preview stops first, handing the devices over.
+    /// Joins the room's call on the messenger connection's WebSocket (answering it
+    /// when it rings, ringing the other person in a direct room). The preview stops
+    /// first, handing the devices over.
     pub async fn join_call<R: Runtime>(
         &self,
         app: AppHandle<R>,
-        client: ApiClient,
+        conn: &Connection,
         room_id: RoomId,
         settings: CallSettings,
     ) -> Result<(), AppError> {
@@ -117,28 +119,16 @@ impl Media {
             return Err(AppError::call("You are already in a call."));
         }
         self.stop_preview().await;
-        let ice_servers = match client.ice_servers().await {
-            Ok(response) => rtc_ice_servers(response.ice_servers),
-            Err(e) => {
-                tracing::warn!(error = %e, "no ICE servers from the server; host candidates only");
-                Vec::new()
-            }
-        };
-        let (signaling, events) = SignalingClient::start(
-            SignalingConfig::new(client.ws_url().to_string()),
-            Arc::new(client),
-        );
         let config = CallConfig {
             room_id,
             video: settings.video.source(),
             audio: settings.audio.source(),
             speaker: Some(settings.speaker.clone()),
             video_kbps: VIDEO_KBPS,
-            ice_servers,
+            ice_servers: Vec::new(),
             udp_addrs: vec!["0.0.0.0:0".to_owned()],
         };
-        let (call, mut events) =
-            Call::start(signaling, events, config).map_err(|e| AppError::call(e.to_string()))?;
+        let (call, mut events) = setup::start_on(conn, config).await?;
         call.set_microphone_muted(settings.muted);
         call.set_camera_off(settings.camera_off);
         let mut tasks = Tasks::default();
@@ -154,7 +144,7 @@ impl Media {
                     board.remove(&participant_id.to_string());
                 }
                 let ended = matches!(event, CoreEvent::Ended { .. });
-                if let Err(e) = CallEvent::from(event).emit(&app) {
+                if let Err(e) = call_event(event, room_id).emit(&app) {
                     tracing::warn!(error = %e, "cannot send a call event to the window");
                 }
                 if ended {
@@ -180,6 +170,16 @@ impl Media {
             running.call.leave().await;
         }
         self.board.clear();
+    }
+
+    /// The room of the running call, if one runs.
+    pub async fn call_room(&self) -> Option<RoomId> {
+        self.call
+            .lock()
+            .await
+            .as_ref()
+            .filter(|c| !c.ended.load(Ordering::Relaxed))
+            .map(|c| c.room_id)
     }
 
     /// Runs `f` on the current call.
@@ -242,14 +242,20 @@ async fn pump_level<R: Runtime>(app: AppHandle<R>, level: watch::Receiver<f32>) 
     }
 }
 
-impl From<CoreEvent> for CallEvent {
-    fn from(event: CoreEvent) -> Self {
+/// The window's view of a call event in `room_id`'s call.
+fn call_event(event: CoreEvent, room_id: RoomId) -> CallEvent {
+    CallEvent::from_core(event, room_id)
+}
+
+impl CallEvent {
+    fn from_core(event: CoreEvent, room_id: RoomId) -> Self {
         match event {
             CoreEvent::Joining => Self::Joining,
             CoreEvent::Joined {
                 participant_id,
                 participants,
             } => Self::Joined {
+                room_id,
                 participant_id: participant_id.to_string(),
                 participants: participants
                     .into_iter()
@@ -280,7 +286,7 @@ impl From<CoreEvent> for CallEvent {
                 state,
             } => Self::PeerState {
                 participant_id: participant_id.to_string(),
-                state,
+                state: PeerState::parse(&state),
             },
             CoreEvent::Stats(stats) => Self::Stats {
                 stats: stats.into(),

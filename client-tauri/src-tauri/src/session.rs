@@ -3,32 +3,95 @@
 //! invites. Tokens stay in here and in the token store; the UI only ever gets views.
 
 use crate::error::AppError;
+use crate::messenger::{Messenger, Outlet};
 use crate::settings::Settings;
 use crate::views::{AppInfo, InviteLink, MeView, RoomView, SignUpForm, rfc3339};
 use confab_core::api::{ApiClient, ApiError};
 use confab_core::keystore::{AccountKey, OpenedStore};
 use shared::RoomId;
 use shared::api::{CreateInviteRequest, CreateRoomRequest, RegisterRequest};
-use tokio::sync::RwLock;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{RwLock, RwLockReadGuard};
 use url::Url;
 
 /// The user's session with one server.
-#[derive(Debug)]
 pub struct Session {
     settings: Settings,
     store: OpenedStore,
     client: RwLock<Option<ApiClient>>,
+    /// The messenger connection, open while signed in.
+    messenger: RwLock<Option<Messenger>>,
+    /// Where outbox files live (one per server and account).
+    data_dir: PathBuf,
+    outlet: Arc<dyn Outlet>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("settings", &self.settings)
+            .field("data_dir", &self.data_dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Invite links are valid this long.
 const INVITE_TTL_SECS: u64 = 7 * 24 * 3600;
 
 impl Session {
-    pub fn new(settings: Settings, store: OpenedStore) -> Self {
+    pub fn new(
+        settings: Settings,
+        store: OpenedStore,
+        data_dir: PathBuf,
+        outlet: Arc<dyn Outlet>,
+    ) -> Self {
         Self {
             settings,
             store,
             client: RwLock::new(None),
+            messenger: RwLock::new(None),
+            data_dir,
+            outlet,
+        }
+    }
+
+    /// The open messenger (signed in), for as long as the guard lives.
+    pub async fn messenger(&self) -> Result<RwLockReadGuard<'_, Messenger>, AppError> {
+        RwLockReadGuard::try_map(self.messenger.read().await, Option::as_ref)
+            .map_err(|_| AppError::signed_out())
+    }
+
+    /// Opens the messenger for a freshly signed-in `client` (closing an earlier one).
+    async fn open_messenger(&self, client: &ApiClient) -> Result<(), AppError> {
+        let me = client
+            .current_user()
+            .await
+            .ok_or_else(AppError::signed_out)?;
+        let server = client
+            .server_url()
+            .host_str()
+            .unwrap_or("server")
+            .to_owned();
+        let port = client.server_url().port_or_known_default().unwrap_or(0);
+        let file = format!("outbox-{server}-{port}-{}.sqlite", me.id);
+        let opened = Messenger::open(
+            client.clone(),
+            self.data_dir.join(file),
+            Arc::clone(&self.outlet),
+        )
+        .await?;
+        let old = self.messenger.write().await.replace(opened);
+        if let Some(old) = old {
+            old.close().await;
+        }
+        Ok(())
+    }
+
+    async fn close_messenger(&self) {
+        let old = self.messenger.write().await.take();
+        if let Some(old) = old {
+            old.close().await;
         }
     }
 
@@ -72,6 +135,7 @@ impl Session {
             s.server_url = Some(normalized.clone());
         });
         *self.client.write().await = None;
+        self.close_messenger().await;
         Ok(normalized)
     }
 
@@ -87,6 +151,7 @@ impl Session {
         match ApiClient::resume(&server, self.store.store.clone(), &account).await {
             Ok(client) => {
                 let me = client.current_user().await.map(MeView::from);
+                self.open_messenger(&client).await?;
                 *self.client.write().await = Some(client);
                 Ok(me)
             }
@@ -123,6 +188,7 @@ impl Session {
         let me = client.login(login, password).await?;
         let username = me.username.clone();
         self.settings.update(|s| s.username = Some(username));
+        self.open_messenger(&client).await?;
         *self.client.write().await = Some(client);
         Ok(me.into())
     }
@@ -130,6 +196,7 @@ impl Session {
     /// Ends the session on the server and forgets it here, keyring included. Signed out
     /// locally even when the server cannot be told.
     pub async fn log_out(&self) -> Result<(), AppError> {
+        self.close_messenger().await;
         let client = self.client.write().await.take();
         self.settings.update(|s| s.username = None);
         match client {

@@ -34,13 +34,70 @@ export const commands = {
 	switchVideo: (video: VideoChoice) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("switch_video", { video })),
 	switchAudio: (audio: AudioChoice_Deserialize) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("switch_audio", { audio })),
 	switchSpeaker: (speaker: string | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("switch_speaker", { speaker })),
+	listConversations: () => typedError<ConversationView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_conversations")),
+	/**
+	 *  The newest page of a room; also the room the user now looks at (no notifications
+	 *  for it while the window has focus).
+	 */
+	openConversation: (roomId: RoomId) => typedError<TimelinePage_Serialize, AppError_Serialize>(__TAURI_INVOKE("open_conversation", { roomId })),
+	closeConversation: () => __TAURI_INVOKE<void>("close_conversation"),
+	loadMessages: (roomId: RoomId, anchor: PageAnchor, limit: number | null) => typedError<TimelinePage_Serialize, AppError_Serialize>(__TAURI_INVOKE("load_messages", { roomId, anchor, limit })),
+	sendMessage: (roomId: RoomId, body: string, replyTo: MessageId | null) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("send_message", { roomId, body, replyTo })),
+	retryMessage: (clientId: string) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("retry_message", { clientId })),
+	discardMessage: (clientId: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("discard_message", { clientId })),
+	editMessage: (roomId: RoomId, messageId: MessageId, body: string) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("edit_message", { roomId, messageId, body })),
+	deleteMessage: (roomId: RoomId, messageId: MessageId) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("delete_message", { roomId, messageId })),
+	react: (roomId: RoomId, messageId: MessageId, emoji: string) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("react", { roomId, messageId, emoji })),
+	unreact: (roomId: RoomId, messageId: MessageId, emoji: string) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("unreact", { roomId, messageId, emoji })),
+	/**  Moves my read marker forward to `seq`; returns the marker now. */
+	markRead: (roomId: RoomId, seq: number) => typedError<number, AppError_Serialize>(__TAURI_INVOKE("mark_read", { roomId, seq })),
+	/**  Call on every keystroke in the composer (sent at most every few seconds). */
+	typing: (roomId: RoomId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("typing", { roomId })),
+	setPresence: (status: OwnPresence) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_presence", { status })),
+	/**  `None` leaves a field as it is; an empty string clears it. */
+	updateProfile: (displayName: string | null, statusText: string | null) => typedError<MeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("update_profile", { displayName, statusText })),
+	setRoomMuted: (roomId: RoomId, muted: boolean) => typedError<ConversationView_Serialize, AppError_Serialize>(__TAURI_INVOKE("set_room_muted", { roomId, muted })),
+	createGroup: (title: string, members: UserId[]) => typedError<ConversationView_Serialize, AppError_Serialize>(__TAURI_INVOKE("create_group", { title, members })),
+	renameGroup: (roomId: RoomId, title: string) => typedError<ConversationView_Serialize, AppError_Serialize>(__TAURI_INVOKE("rename_group", { roomId, title })),
+	roomMembers: (roomId: RoomId) => typedError<MemberView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("room_members", { roomId })),
+	addMember: (roomId: RoomId, userId: UserId) => typedError<MemberView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("add_member", { roomId, userId })),
+	removeMember: (roomId: RoomId, userId: UserId) => typedError<MemberView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("remove_member", { roomId, userId })),
+	searchUsers: (q: string) => typedError<UserView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("search_users", { q })),
+	contacts: () => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("contacts")),
+	sendContactRequest: (userId: UserId) => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("send_contact_request", { userId })),
+	acceptRequest: (requestId: ContactRequestId) => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("accept_request", { requestId })),
+	declineRequest: (requestId: ContactRequestId) => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("decline_request", { requestId })),
+	cancelRequest: (requestId: ContactRequestId) => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("cancel_request", { requestId })),
+	removeContact: (userId: UserId) => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("remove_contact", { userId })),
+	block: (userId: UserId) => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("block", { userId })),
+	unblock: (userId: UserId) => typedError<ContactsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("unblock", { userId })),
+	blockedUsers: () => typedError<BlockedView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("blocked_users")),
+	openDirect: (userId: UserId) => typedError<ConversationView_Serialize, AppError_Serialize>(__TAURI_INVOKE("open_direct", { userId })),
+	connectionState: () => typedError<ConnectionState, AppError_Serialize>(__TAURI_INVOKE("connection_state")),
+	setNotificationsMuted: (muted: boolean) => __TAURI_INVOKE<void>("set_notifications_muted", { muted }),
+	notificationsMuted: () => __TAURI_INVOKE<boolean>("notifications_muted"),
+	/**  Calls a contact: opens our direct room and joins its call, which rings them. */
+	ringUser: (userId: UserId, settings: CallSettings_Deserialize) => typedError<RoomId, AppError_Serialize>(__TAURI_INVOKE("ring_user", { userId, settings })),
+	/**  Answers a ringing call (audio only: `settings.video` off). */
+	answerCall: (roomId: RoomId, settings: CallSettings_Deserialize) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("answer_call", { roomId, settings })),
+	/**  Declines a ringing call on all my devices. */
+	declineCall: (roomId: RoomId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("decline_call", { roomId })),
+	ringing: () => typedError<RingView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("ringing")),
+	/**  The running call, if any (for the call bar). */
+	callStatus: () => typedError<CallStatusView | null, AppError_Serialize>(__TAURI_INVOKE("call_status")),
 };
 
 /** Events */
 export const events = {
 	callEvent: makeEvent<CallEvent_Serialize, CallEvent_Deserialize>("call-event"),
+	messengerEvent: makeEvent<MessengerEvent_Serialize, MessengerEvent_Deserialize>("messenger-event"),
 	micLevel: makeEvent<MicLevel, MicLevel>("mic-level"),
 };
+
+/* Constants */
+export const LIMITS = {"displayNameMax":64,"messageBodyMax":4000,"passwordMax":128,"passwordMin":8,"reactionsMax":20,"receiptsMaxMembers":25,"ringTimeoutSecs":30,"roomMaxParticipants":16,"roomMinParticipants":2,"roomTitleMax":100,"statusTextMax":140,"typingExpiryMs":8000,"typingIntervalMs":3000,"unreadCountCap":9999,"userSearchMin":2,"usernameMax":32,"usernameMin":3} as const;
+
+export const LOCAL_FRAME_SOURCE = "local" as const;
 
 /* Types */
 /**  What went wrong, in a shape the UI can act on. */
@@ -134,6 +191,21 @@ export type AudioDevice = {
 	isDefault: boolean,
 };
 
+/**  Someone I block. */
+export type BlockedView = BlockedView_Serialize | BlockedView_Deserialize;
+
+/**  Someone I block. */
+export type BlockedView_Deserialize = {
+	user: UserView_Deserialize,
+	since: string,
+};
+
+/**  Someone I block. */
+export type BlockedView_Serialize = {
+	user: UserView_Serialize,
+	since: string,
+};
+
 /**  What happens in the call, in order (`call-event`). */
 export type CallEvent = CallEvent_Serialize | CallEvent_Deserialize;
 
@@ -141,10 +213,10 @@ export type CallEvent = CallEvent_Serialize | CallEvent_Deserialize;
 export type CallEvent_Deserialize = 
 /**  Connected to the server; joining. */
 { type: "joining" } | 
-/**  In the call as `participant_id`, with these others. */
-{ type: "joined"; participantId: string; participants: ParticipantView[] } | { type: "participantJoined"; participant: ParticipantView } | { type: "participantLeft"; participantId: string; userId: string } | { type: "mediaState"; participantId: string; audioMuted: boolean; videoMuted: boolean } | 
-/**  A peer connection's state: connecting, connected, disconnected, failed, closed. */
-{ type: "peerState"; participantId: string; state: string } | 
+/**  In the call of `room_id` as `participant_id`, with these others. */
+{ type: "joined"; roomId: RoomId; participantId: string; participants: ParticipantView[] } | { type: "participantJoined"; participant: ParticipantView } | { type: "participantLeft"; participantId: string; userId: string } | { type: "mediaState"; participantId: string; audioMuted: boolean; videoMuted: boolean } | 
+/**  A peer connection's state. */
+{ type: "peerState"; participantId: string; state: PeerState } | 
 /**  Once a second per remote participant. */
 { type: "stats"; stats: StatsView_Deserialize } | 
 /**  The connection to the server dropped; reconnecting. */
@@ -158,10 +230,10 @@ export type CallEvent_Deserialize =
 export type CallEvent_Serialize = 
 /**  Connected to the server; joining. */
 { type: "joining" } | 
-/**  In the call as `participant_id`, with these others. */
-{ type: "joined"; participantId: string; participants: ParticipantView[] } | { type: "participantJoined"; participant: ParticipantView } | { type: "participantLeft"; participantId: string; userId: string } | { type: "mediaState"; participantId: string; audioMuted: boolean; videoMuted: boolean } | 
-/**  A peer connection's state: connecting, connected, disconnected, failed, closed. */
-{ type: "peerState"; participantId: string; state: string } | 
+/**  In the call of `room_id` as `participant_id`, with these others. */
+{ type: "joined"; roomId: RoomId; participantId: string; participants: ParticipantView[] } | { type: "participantJoined"; participant: ParticipantView } | { type: "participantLeft"; participantId: string; userId: string } | { type: "mediaState"; participantId: string; audioMuted: boolean; videoMuted: boolean } | 
+/**  A peer connection's state. */
+{ type: "peerState"; participantId: string; state: PeerState } | 
 /**  Once a second per remote participant. */
 { type: "stats"; stats: StatsView_Serialize } | 
 /**  The connection to the server dropped; reconnecting. */
@@ -196,10 +268,116 @@ export type CallSettings_Serialize = {
 	cameraOff: boolean,
 };
 
+/**  The call that runs now. */
+export type CallStatusView = {
+	roomId: RoomId,
+	title: string,
+};
+
 export type CameraDevice = {
 	index: number,
 	name: string,
 };
+
+/**  The messenger connection, for the offline banner. */
+export type ConnectionState = "online" | "offline" | "reconnecting";
+
+/**  A pending contact (friend) request. */
+export type ContactRequestId = string;
+
+/**  A contact (friend). */
+export type ContactView = ContactView_Serialize | ContactView_Deserialize;
+
+/**  A contact (friend). */
+export type ContactView_Deserialize = {
+	user: UserView_Deserialize,
+	presence: PresenceStatus,
+	directRoomId?: RoomId | null,
+	since: string,
+};
+
+/**  A contact (friend). */
+export type ContactView_Serialize = {
+	user: UserView_Serialize,
+	presence: PresenceStatus,
+	directRoomId: RoomId | null,
+	since: string,
+};
+
+/**  Contacts and pending requests. */
+export type ContactsView = ContactsView_Serialize | ContactsView_Deserialize;
+
+/**  Contacts and pending requests. */
+export type ContactsView_Deserialize = {
+	contacts: ContactView_Deserialize[],
+	incoming: RequestView_Deserialize[],
+	outgoing: RequestView_Deserialize[],
+};
+
+/**  Contacts and pending requests. */
+export type ContactsView_Serialize = {
+	contacts: ContactView_Serialize[],
+	incoming: RequestView_Serialize[],
+	outgoing: RequestView_Serialize[],
+};
+
+/**  One row of the rail: a direct room or a group. */
+export type ConversationView = ConversationView_Serialize | ConversationView_Deserialize;
+
+/**  One row of the rail: a direct room or a group. */
+export type ConversationView_Deserialize = {
+	id: RoomId,
+	kind: RoomKind,
+	/**  The group's title, or the other person's name in a direct room. */
+	title: string,
+	otherUser?: UserView_Deserialize | null,
+	/**  The other person's presence (direct rooms only). */
+	presence?: PresenceStatus | null,
+	myRole: RoomRole,
+	unread: number,
+	mentions: number,
+	lastMessage?: PreviewView_Deserialize | null,
+	/**  The last message's time, else the room's creation: the rail sorts by it. */
+	lastActivity: string,
+	lastReadSeq: number,
+	lastSeq: number,
+	muted: boolean,
+	/**  People in the room's call now (0: no call). */
+	callParticipants: number,
+	memberCount: number,
+};
+
+/**  One row of the rail: a direct room or a group. */
+export type ConversationView_Serialize = {
+	id: RoomId,
+	kind: RoomKind,
+	/**  The group's title, or the other person's name in a direct room. */
+	title: string,
+	otherUser: UserView_Serialize | null,
+	/**  The other person's presence (direct rooms only). */
+	presence: PresenceStatus | null,
+	myRole: RoomRole,
+	unread: number,
+	mentions: number,
+	lastMessage: PreviewView_Serialize | null,
+	/**  The last message's time, else the room's creation: the rail sorts by it. */
+	lastActivity: string,
+	lastReadSeq: number,
+	lastSeq: number,
+	muted: boolean,
+	/**  People in the room's call now (0: no call). */
+	callParticipants: number,
+	memberCount: number,
+};
+
+/**  Where a message stands, as the sender sees it. */
+export type DeliveryState = 
+/**  In the outbox, not yet stored by the server. */
+"pending" | 
+/**  Stored by the server. */
+"sent" | 
+/**  Refused by the server for good (retry or discard it). */
+"failed";
 
 /**  Which kind of device an error is about. */
 export type DeviceKind = "camera" | "microphone" | 
@@ -226,24 +404,219 @@ export type MeView = MeView_Serialize | MeView_Deserialize;
 
 /**  The signed-in user. */
 export type MeView_Deserialize = {
-	id: string,
+	id: UserId,
 	username: string,
 	email: string,
 	displayName?: string | null,
+	statusText?: string | null,
 };
 
 /**  The signed-in user. */
 export type MeView_Serialize = {
-	id: string,
+	id: UserId,
 	username: string,
 	email: string,
 	displayName: string | null,
+	statusText: string | null,
 };
+
+/**  A member of a room. */
+export type MemberView = MemberView_Serialize | MemberView_Deserialize;
+
+/**  A member of a room. */
+export type MemberView_Deserialize = {
+	user: UserView_Deserialize,
+	role: RoomRole,
+	joinedAt: string,
+};
+
+/**  A member of a room. */
+export type MemberView_Serialize = {
+	user: UserView_Serialize,
+	role: RoomRole,
+	joinedAt: string,
+};
+
+/**  A chat message (or a system message such as a missed call) in a room's timeline. */
+export type MessageId = string;
+
+/**  What kind of timeline entry a message is. */
+export type MessageKind = 
+/**  Written by a user. */
+"text" | 
+/**
+ *  System: a direct call nobody answered. `author` is the caller; `body` says
+ *  "Missed call" or "Missed video call".
+ */
+"missed_call";
+
+/**  A message in a conversation, stored or still in the outbox. */
+export type MessageView = MessageView_Serialize | MessageView_Deserialize;
+
+/**  A message in a conversation, stored or still in the outbox. */
+export type MessageView_Deserialize = {
+	/**
+	 *  The list key: the client id when there is one (the same from pending to sent),
+	 *  else the message id.
+	 */
+	key: string,
+	/**  `None` while pending or failed. */
+	id?: MessageId | null,
+	clientId?: string | null,
+	roomId: RoomId,
+	/**  `None` while pending or failed. */
+	seq?: number | null,
+	kind: MessageKind,
+	authorId?: UserId | null,
+	authorName?: string | null,
+	mine: boolean,
+	/**  Empty once deleted. */
+	body: string,
+	replyTo?: MessageId | null,
+	reactions: ReactionView[],
+	mentionsMe: boolean,
+	createdAt: string,
+	editedAt?: string | null,
+	deleted: boolean,
+	authorBlocked: boolean,
+	state: DeliveryState,
+	/**  Why the server refused it (failed only). */
+	error?: string | null,
+};
+
+/**  A message in a conversation, stored or still in the outbox. */
+export type MessageView_Serialize = {
+	/**
+	 *  The list key: the client id when there is one (the same from pending to sent),
+	 *  else the message id.
+	 */
+	key: string,
+	/**  `None` while pending or failed. */
+	id: MessageId | null,
+	clientId: string | null,
+	roomId: RoomId,
+	/**  `None` while pending or failed. */
+	seq: number | null,
+	kind: MessageKind,
+	authorId: UserId | null,
+	authorName: string | null,
+	mine: boolean,
+	/**  Empty once deleted. */
+	body: string,
+	replyTo: MessageId | null,
+	reactions: ReactionView[],
+	mentionsMe: boolean,
+	createdAt: string,
+	editedAt: string | null,
+	deleted: boolean,
+	authorBlocked: boolean,
+	state: DeliveryState,
+	/**  Why the server refused it (failed only). */
+	error: string | null,
+};
+
+/**
+ *  What happens in the messenger (`messenger-event`): the connection, rooms, messages,
+ *  contacts and ringing, as views.
+ */
+export type MessengerEvent = MessengerEvent_Serialize | MessengerEvent_Deserialize;
+
+/**
+ *  What happens in the messenger (`messenger-event`): the connection, rooms, messages,
+ *  contacts and ringing, as views.
+ */
+export type MessengerEvent_Deserialize = 
+/**  The connection went up, down, or is about to retry (`attempt`). */
+{ type: "connection"; state: ConnectionState; attempt?: number | null } | 
+/**  A catch-up finished: the model matches the server. */
+{ type: "synced" } | 
+/**  A conversation is new or changed (counts, preview, title, call, mute). */
+{ type: "roomUpserted"; room: ConversationView_Deserialize } | { type: "roomRemoved"; roomId: RoomId } | { type: "messageCreated"; message: MessageView_Deserialize } | 
+/**  Edited, or its reactions changed. */
+{ type: "messageUpdated"; message: MessageView_Deserialize } | 
+/**  Now a tombstone. */
+{ type: "messageDeleted"; message: MessageView_Deserialize } | 
+/**  My pending message `client_id` is stored (same `key`). */
+{ type: "messageSent"; clientId: string; message: MessageView_Deserialize } | 
+/**  My message was refused for good (`message.state` failed, `message.error` why). */
+{ type: "messageFailed"; message: MessageView_Deserialize } | { type: "reactions"; roomId: RoomId; messageId: MessageId; reactions: ReactionView[] } | 
+/**  Who is typing in the room now (the whole list). */
+{ type: "typing"; roomId: RoomId; typing: UserView_Deserialize[] } | 
+/**  Read and delivered markers moved (ticks). */
+{ type: "receipts"; receipts: ReceiptsView_Deserialize } | { type: "presence"; userId: UserId; status: PresenceStatus } | 
+/**  Contacts or requests changed: the whole lists. */
+{ type: "contactsChanged"; contacts: ContactsView_Deserialize } | 
+/**  A direct call rings for me. */
+{ type: "ringing"; ring: RingView_Deserialize } | 
+/**  The ring stopped on this device. */
+{ type: "ringStopped"; roomId: RoomId; reason: RingEnd } | 
+/**  A direct call went unanswered. */
+{ type: "callMissed"; roomId: RoomId } | 
+/**  The person I rang declined. */
+{ type: "callDeclined"; roomId: RoomId; by: UserId } | 
+/**  A call runs in a room of mine (or its size changed). */
+{ type: "callStarted"; roomId: RoomId; participantCount: number } | { type: "callEnded"; roomId: RoomId } | 
+/**  Notifications were muted or unmuted (here or from the tray). */
+{ type: "notificationsMuted"; muted: boolean } | 
+/**  Show this room (asked by the tray or a notification). */
+{ type: "openRoom"; roomId: RoomId };
+
+/**
+ *  What happens in the messenger (`messenger-event`): the connection, rooms, messages,
+ *  contacts and ringing, as views.
+ */
+export type MessengerEvent_Serialize = 
+/**  The connection went up, down, or is about to retry (`attempt`). */
+{ type: "connection"; state: ConnectionState; attempt: number | null } | 
+/**  A catch-up finished: the model matches the server. */
+{ type: "synced" } | 
+/**  A conversation is new or changed (counts, preview, title, call, mute). */
+{ type: "roomUpserted"; room: ConversationView_Serialize } | { type: "roomRemoved"; roomId: RoomId } | { type: "messageCreated"; message: MessageView_Serialize } | 
+/**  Edited, or its reactions changed. */
+{ type: "messageUpdated"; message: MessageView_Serialize } | 
+/**  Now a tombstone. */
+{ type: "messageDeleted"; message: MessageView_Serialize } | 
+/**  My pending message `client_id` is stored (same `key`). */
+{ type: "messageSent"; clientId: string; message: MessageView_Serialize } | 
+/**  My message was refused for good (`message.state` failed, `message.error` why). */
+{ type: "messageFailed"; message: MessageView_Serialize } | { type: "reactions"; roomId: RoomId; messageId: MessageId; reactions: ReactionView[] } | 
+/**  Who is typing in the room now (the whole list). */
+{ type: "typing"; roomId: RoomId; typing: UserView_Serialize[] } | 
+/**  Read and delivered markers moved (ticks). */
+{ type: "receipts"; receipts: ReceiptsView_Serialize } | { type: "presence"; userId: UserId; status: PresenceStatus } | 
+/**  Contacts or requests changed: the whole lists. */
+{ type: "contactsChanged"; contacts: ContactsView_Serialize } | 
+/**  A direct call rings for me. */
+{ type: "ringing"; ring: RingView_Serialize } | 
+/**  The ring stopped on this device. */
+{ type: "ringStopped"; roomId: RoomId; reason: RingEnd } | 
+/**  A direct call went unanswered. */
+{ type: "callMissed"; roomId: RoomId } | 
+/**  The person I rang declined. */
+{ type: "callDeclined"; roomId: RoomId; by: UserId } | 
+/**  A call runs in a room of mine (or its size changed). */
+{ type: "callStarted"; roomId: RoomId; participantCount: number } | { type: "callEnded"; roomId: RoomId } | 
+/**  Notifications were muted or unmuted (here or from the tray). */
+{ type: "notificationsMuted"; muted: boolean } | 
+/**  Show this room (asked by the tray or a notification). */
+{ type: "openRoom"; roomId: RoomId };
 
 /**  The microphone's peak level, 0..1, ten times a second (`mic-level`). */
 export type MicLevel = {
 	level: number | null,
 };
+
+/**  What a client may set its own presence to (offline is having no connection). */
+export type OwnPresence = "online" | "idle";
+
+/**  Which page to load. */
+export type PageAnchor = { kind: "latest" } | { kind: "before"; seq: number } | { kind: "after"; seq: number } | { kind: "around"; seq: number };
+
+/**
+ *  One WebSocket connection; it is what a call participant is. A user signed in on two
+ *  devices is two participants.
+ */
+export type ParticipantId = string;
 
 /**  Someone in the call. */
 export type ParticipantView = {
@@ -253,6 +626,149 @@ export type ParticipantView = {
 	audioMuted: boolean,
 	videoMuted: boolean,
 };
+
+/**  A peer connection's state, as `call-event` `peerState` reports it. */
+export type PeerState = "new" | "connecting" | "connected" | "disconnected" | "failed" | "closed";
+
+/**  Whether someone is around. */
+export type PresenceStatus = "online" | 
+/**  Connected, but the user has been away from the device for a while. */
+"idle" | "offline";
+
+/**  The last message of a conversation, for the rail. */
+export type PreviewView = PreviewView_Serialize | PreviewView_Deserialize;
+
+/**  The last message of a conversation, for the rail. */
+export type PreviewView_Deserialize = {
+	messageId: MessageId,
+	seq: number,
+	authorId?: UserId | null,
+	authorName?: string | null,
+	kind: MessageKind,
+	body: string,
+	createdAt: string,
+	mine: boolean,
+	authorBlocked: boolean,
+};
+
+/**  The last message of a conversation, for the rail. */
+export type PreviewView_Serialize = {
+	messageId: MessageId,
+	seq: number,
+	authorId: UserId | null,
+	authorName: string | null,
+	kind: MessageKind,
+	body: string,
+	createdAt: string,
+	mine: boolean,
+	authorBlocked: boolean,
+};
+
+/**  One emoji on a message. */
+export type ReactionView = {
+	emoji: string,
+	count: number,
+	mine: boolean,
+	userIds: UserId[],
+};
+
+/**
+ *  How far the others have read and received my messages in a room (ticks): my
+ *  message with `seq <= read_up_to` is read, `<= delivered_up_to` delivered, else sent.
+ */
+export type ReceiptsView = ReceiptsView_Serialize | ReceiptsView_Deserialize;
+
+/**
+ *  How far the others have read and received my messages in a room (ticks): my
+ *  message with `seq <= read_up_to` is read, `<= delivered_up_to` delivered, else sent.
+ */
+export type ReceiptsView_Deserialize = {
+	roomId: RoomId,
+	/**  `None`: the room is too big for receipts. */
+	readUpTo?: number | null,
+	deliveredUpTo?: number | null,
+};
+
+/**
+ *  How far the others have read and received my messages in a room (ticks): my
+ *  message with `seq <= read_up_to` is read, `<= delivered_up_to` delivered, else sent.
+ */
+export type ReceiptsView_Serialize = {
+	roomId: RoomId,
+	/**  `None`: the room is too big for receipts. */
+	readUpTo: number | null,
+	deliveredUpTo: number | null,
+};
+
+/**  A pending contact request, to or from me. */
+export type RequestView = RequestView_Serialize | RequestView_Deserialize;
+
+/**  A pending contact request, to or from me. */
+export type RequestView_Deserialize = {
+	id: ContactRequestId,
+	/**  The other person. */
+	user: UserView_Deserialize,
+	/**  From them to me. */
+	incoming: boolean,
+	createdAt: string,
+};
+
+/**  A pending contact request, to or from me. */
+export type RequestView_Serialize = {
+	id: ContactRequestId,
+	/**  The other person. */
+	user: UserView_Serialize,
+	/**  From them to me. */
+	incoming: boolean,
+	createdAt: string,
+};
+
+/**  Why a ring stopped on a device that was ringing. */
+export type RingEnd = 
+/**  Answered (on this or another of the callee's devices). */
+"answered" | 
+/**  Declined (on this or another of the callee's devices). */
+"declined" | 
+/**  The caller hung up first. */
+"cancelled" | 
+/**  Nobody answered in time. */
+"missed";
+
+/**  A call ringing for me. */
+export type RingView = RingView_Serialize | RingView_Deserialize;
+
+/**  A call ringing for me. */
+export type RingView_Deserialize = {
+	roomId: RoomId,
+	from: UserView_Deserialize,
+	video: boolean,
+};
+
+/**  A call ringing for me. */
+export type RingView_Serialize = {
+	roomId: RoomId,
+	from: UserView_Serialize,
+	video: boolean,
+};
+
+/**  A room: a named group of members that can hold a call. */
+export type RoomId = string;
+
+/**  What a room is for. */
+export type RoomKind = 
+/**  Exactly two users, at most one per pair, opened from a contact. */
+"direct" | 
+/**  A titled room with an owner, admins and members. */
+"group" | 
+/**  A room inside a community (not created by this version). */
+"channel";
+
+/**  A member's standing in a room. */
+export type RoomRole = 
+/**  One per group: manages admins; leaving hands the room to the oldest admin. */
+"owner" | 
+/**  Adds and removes members, renames the room, deletes others' messages. */
+"admin" | "member";
 
 /**  A room the user is a member of. */
 export type RoomView = {
@@ -304,6 +820,57 @@ export type StatsView_Serialize = {
 	fps: number | null,
 	width: number,
 	height: number,
+};
+
+/**  A page of a conversation. */
+export type TimelinePage = TimelinePage_Serialize | TimelinePage_Deserialize;
+
+/**  A page of a conversation. */
+export type TimelinePage_Deserialize = {
+	roomId: RoomId,
+	/**  Ascending seq; my pending and failed messages of the room last. */
+	messages: MessageView_Deserialize[],
+	hasMoreBefore: boolean,
+	hasMoreAfter: boolean,
+	receipts: ReceiptsView_Deserialize,
+	typing: UserView_Deserialize[],
+};
+
+/**  A page of a conversation. */
+export type TimelinePage_Serialize = {
+	roomId: RoomId,
+	/**  Ascending seq; my pending and failed messages of the room last. */
+	messages: MessageView_Serialize[],
+	hasMoreBefore: boolean,
+	hasMoreAfter: boolean,
+	receipts: ReceiptsView_Serialize,
+	typing: UserView_Serialize[],
+};
+
+/**  A user account. */
+export type UserId = string;
+
+/**  Someone, as lists and messages name them. */
+export type UserView = UserView_Serialize | UserView_Deserialize;
+
+/**  Someone, as lists and messages name them. */
+export type UserView_Deserialize = {
+	id: UserId,
+	username: string,
+	displayName?: string | null,
+	statusText?: string | null,
+	/**  The display name, else the username. */
+	name: string,
+};
+
+/**  Someone, as lists and messages name them. */
+export type UserView_Serialize = {
+	id: UserId,
+	username: string,
+	displayName: string | null,
+	statusText: string | null,
+	/**  The display name, else the username. */
+	name: string,
 };
 
 /**  Where local video comes from. */

@@ -15,6 +15,7 @@ mod local;
 mod peer;
 mod preview;
 mod remote;
+pub mod setup;
 mod stats;
 
 pub use confab_media::I420Frame;
