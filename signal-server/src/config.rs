@@ -1,7 +1,7 @@
 //! Server configuration: one `clap` struct; every setting is a flag and an environment
 //! variable, and every one has a default so that `confab-server` alone just works.
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -128,6 +128,92 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "CONFAB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// The address users reach this server at, e.g. `https://chat.example.org` (behind a
+    /// proxy: the proxy's). Links in emails point there. Default: `http://<bind>`.
+    #[arg(long, env = "CONFAB_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+
+    /// The SMTP server for password-reset mail: `smtp://host:25` (plain, for a local
+    /// relay), `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465` (implicit
+    /// TLS). Certificates are checked against the OS trust store. Default: no mail; the
+    /// operator hands out reset links with `confab-server admin reset-link USER`.
+    #[arg(long, env = "CONFAB_SMTP_URL", requires = "smtp_from")]
+    pub smtp_url: Option<String>,
+
+    /// The SMTP login name, if the server wants authentication.
+    #[arg(long, env = "CONFAB_SMTP_USER")]
+    pub smtp_user: Option<String>,
+
+    /// The SMTP password (with `--smtp-user`).
+    #[arg(
+        long,
+        env = "CONFAB_SMTP_PASSWORD",
+        hide_env_values = true,
+        requires = "smtp_user"
+    )]
+    pub smtp_password: Option<String>,
+
+    /// The sender of the server's mail, e.g. `Confab <confab@example.org>`.
+    #[arg(long, env = "CONFAB_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
+    /// How long a password-reset link works, in seconds.
+    #[arg(
+        long,
+        env = "CONFAB_PASSWORD_RESET_TTL",
+        default_value_t = 30 * 60,
+        value_parser = clap::value_parser!(u64).range(60..=7 * 24 * 3600)
+    )]
+    pub password_reset_ttl: u64,
+
+    /// Password-reset requests and confirmations allowed per client address per hour.
+    #[arg(long, env = "CONFAB_RESET_RATE_PER_IP", default_value_t = 20)]
+    pub reset_rate_per_ip: u32,
+
+    /// Password-reset requests allowed per email address (and confirmations per account)
+    /// per hour.
+    #[arg(long, env = "CONFAB_RESET_RATE_PER_ACCOUNT", default_value_t = 5)]
+    pub reset_rate_per_account: u32,
+
+    /// An operator's command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `confab-server COMMAND`: operator's tools on the same database (the flags and
+/// environment before the command say which).
+#[derive(Subcommand, Clone, Debug)]
+pub enum Command {
+    /// Account administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `confab-server admin ...`
+#[derive(Subcommand, Clone, Debug)]
+pub enum AdminCommand {
+    /// Prints a password-reset link for an account (username or email), valid for
+    /// `--password-reset-ttl`: for servers without mail, or a user who lost access to it.
+    ResetLink {
+        /// Username or email address.
+        user: String,
+    },
+}
+
+/// Parses `--public-url`: an http(s) URL, kept without a trailing slash.
+fn public_url(value: &str) -> Result<String, String> {
+    let url = value.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("{url:?} must start with https:// or http://"))?;
+    if rest.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{url:?} must name a host, as in https://chat.example.org"
+        ));
+    }
+    Ok(url.to_owned())
 }
 
 /// Longest TURN credential lifetime accepted: one year.
@@ -178,6 +264,13 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// Where users reach the server (`--public-url`, else this server's own address).
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.bind))
+    }
+
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {

@@ -1,12 +1,14 @@
 //! Confab's server as a library: `app` builds the router, `Server::start` runs it. The
 //! `confab-server` binary and the black-box tests both go through `Server::start`.
 
+pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -70,7 +72,8 @@ pub struct Server {
 
 impl Server {
     /// Connects to the database (creating and migrating it), binds, and starts serving.
-    pub async fn start(config: Config) -> anyhow::Result<Self> {
+    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+        let mailer = mail::Mailer::from_config(&config)?;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         let secret =
@@ -82,7 +85,17 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let (mut state, missed_calls) = AppState::new(pool, config, &secret);
+        if config.public_url.is_none() {
+            // The bound address: with port 0 the configured one would name no port.
+            config.public_url = Some(format!("http://{addr}"));
+        }
+        if !mailer.is_configured() {
+            tracing::info!(
+                "no SMTP server configured (--smtp-url): password-reset mail is not sent; \
+                 hand out links with `confab-server admin reset-link USER`"
+            );
+        }
+        let (mut state, missed_calls) = AppState::new(pool, config, &secret, mailer);
         if url.starts_with("sqlite:") {
             state.message_writer = Some(db::messages::Writer::spawn(
                 state.pool.clone(),
@@ -151,9 +164,13 @@ fn spawn_housekeeping(state: AppState) {
                 _ = expiry.tick() => state.hub.expire(std::time::Instant::now()),
                 _ = tick.tick() => {
                     state.auth_limiter.purge();
+                    state.reset_limiter.purge();
                     state.message_limiter.retain_recent();
                     if let Err(e) = db::sessions::purge_expired(&state.pool).await {
                         tracing::warn!(error = %e, "purging expired sessions failed");
+                    }
+                    if let Err(e) = db::password_resets::purge_expired(&state.pool).await {
+                        tracing::warn!(error = %e, "purging expired password resets failed");
                     }
                 }
             }

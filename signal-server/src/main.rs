@@ -1,8 +1,9 @@
-//! `confab-server`: configuration -> database -> serve, until SIGTERM or Ctrl-C.
+//! `confab-server`: configuration -> database -> serve, until SIGTERM or Ctrl-C; or one of
+//! the operator's commands (`confab-server admin ...`).
 
 use clap::Parser;
 use signal_server::Server;
-use signal_server::config::{Config, LogFormat};
+use signal_server::config::{Command, Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc returns freed memory to the system. With glibc's allocator, each Argon2 hash
@@ -15,6 +16,16 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    if let Some(Command::Admin(command)) = &config.command {
+        // A command's output is stdout, for scripts; its log goes to stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        return signal_server::admin::run(&config, command).await;
+    }
     match config.log_format {
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
         LogFormat::Json => tracing_subscriber::fmt()

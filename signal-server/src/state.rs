@@ -3,6 +3,7 @@
 use crate::auth::ratelimit::AuthLimiter;
 use crate::auth::tokens::Jwt;
 use crate::config::Config;
+use crate::mail::Mailer;
 use crate::ws::hub::{Hub, MissedCall};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use shared::UserId;
@@ -20,6 +21,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub jwt: Arc<Jwt>,
     pub auth_limiter: Arc<AuthLimiter>,
+    /// Password-reset requests and confirmations, per address and per account, per hour.
+    pub reset_limiter: Arc<AuthLimiter>,
+    /// Password-reset mail (unconfigured: nothing is sent).
+    pub mailer: Mailer,
     pub hub: Arc<Hub>,
     /// On SQLite: the one task that writes sends, in batches (see `db::messages::Writer`).
     pub message_writer: Option<crate::db::messages::Writer>,
@@ -37,6 +42,7 @@ impl AppState {
         pool: AnyPool,
         config: Config,
         jwt_secret: &[u8],
+        mailer: Mailer,
     ) -> (Self, mpsc::UnboundedReceiver<MissedCall>) {
         let (hub, missed) = Hub::new(std::time::Duration::from_secs(config.ring_timeout));
         let rate = NonZeroU32::new(config.message_rate.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -48,6 +54,12 @@ impl AppState {
                 config.auth_rate_per_ip,
                 config.auth_rate_per_account,
             )),
+            reset_limiter: Arc::new(AuthLimiter::per_period(
+                config.reset_rate_per_ip,
+                config.reset_rate_per_account,
+                std::time::Duration::from_secs(3600),
+            )),
+            mailer,
             hub: Arc::new(hub),
             message_writer: None,
             message_limiter: Arc::new(RateLimiter::keyed(

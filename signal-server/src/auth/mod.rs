@@ -1,8 +1,9 @@
-//! Authentication: JWT access tokens, opaque refresh tokens, Argon2id password hashing,
-//! the `AuthUser` extractor and the login/register rate limits.
+//! Authentication: JWT access tokens, opaque refresh and password-reset tokens, Argon2id
+//! password hashing, the `AuthUser` extractor and the login/register/reset rate limits.
 
 pub mod password;
 pub mod ratelimit;
+pub mod reset;
 pub mod tokens;
 pub mod validate;
 

@@ -4,6 +4,7 @@
 
 pub mod contacts;
 pub mod messages;
+pub mod password_resets;
 pub mod rooms;
 pub mod sessions;
 pub mod users;

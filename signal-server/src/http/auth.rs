@@ -1,4 +1,5 @@
-//! `/api/auth/*`: registration, login, refresh-token rotation, logout and sessions.
+//! `/api/auth/*`: registration, login, refresh-token rotation, logout, sessions and
+//! password reset by email.
 
 use crate::auth::tokens::{hash_token, random_token};
 use crate::auth::{AuthUser, password, validate};
@@ -8,12 +9,14 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
 use shared::api::{
     AuthResponse, ChangePasswordRequest, LoginRequest, Me, RefreshRequest, RegisterRequest,
     SessionInfo,
 };
-use shared::{ErrorBody, SessionId, signal::close};
+use shared::{ErrorBody, SessionId, UserId, signal::close};
 use std::net::SocketAddr;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_sessions))
         .routes(routes!(delete_session))
         .routes(routes!(change_password))
+        .routes(routes!(request_password_reset))
+        .routes(routes!(confirm_password_reset))
 }
 
 /// Creates an account.
@@ -323,5 +328,160 @@ async fn change_password(
     {
         state.hub.kick_session(session, close::SESSION_REVOKED);
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/auth/password-reset`
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct PasswordResetRequest {
+    /// The account's email address.
+    #[schema(required = true)]
+    pub email: String,
+}
+
+/// The one answer to a password-reset request, whether or not the account exists.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PasswordResetAccepted {
+    pub message: String,
+}
+
+/// `POST /api/auth/password-reset/confirm`
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct PasswordResetConfirm {
+    /// The code from the reset link (its `token` parameter).
+    #[schema(required = true)]
+    pub token: String,
+    #[schema(required = true)]
+    pub password: String,
+    #[schema(required = true)]
+    pub confirm_password: String,
+}
+
+/// What every password-reset request is told.
+const RESET_ACCEPTED: &str = "if an account has this email address, a reset link is on its way";
+
+/// Asks for a password-reset link by email. The answer is the same whether or not an
+/// account has this address; for one that does, a link valid `--password-reset-ttl`
+/// (30 minutes) is mailed.
+#[utoipa::path(post, path = "/api/auth/password-reset", tag = "auth", request_body = PasswordResetRequest, responses(
+    (status = 202, body = PasswordResetAccepted, description = "the same answer whether or not the account exists"),
+    (status = 422, body = ErrorBody, description = "not an email address"),
+    (status = 429, body = ErrorBody, description = "too many requests from this address or for this email; see Retry-After"),
+))]
+async fn request_password_reset(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<PasswordResetRequest>,
+) -> Result<(StatusCode, Json<PasswordResetAccepted>), ApiError> {
+    let mut errors = FieldErrors::new();
+    let email = validate::email(&req.email, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    // Keyed by the address asked for, known or not, so the limit says nothing either.
+    state
+        .reset_limiter
+        .check(peer.ip(), &format!("email:{email}"))?;
+    let user = db::users::by_login(&state.pool, &email)
+        .await?
+        .filter(|u| u.email == email);
+    if let Some(user) = user {
+        let user_id = user.user_id()?;
+        if state.mailer.is_configured() {
+            // Issued and mailed off the request path: the answer then takes as long
+            // whether or not the account exists.
+            let state = state.clone();
+            state.tasks.clone().spawn(async move {
+                if let Err(e) = mail_reset_link(&state, user_id, &user.email, &user.username).await {
+                    tracing::error!(user = %user_id, error = %format!("{e:#}"), "password-reset mail failed");
+                }
+            });
+        } else {
+            tracing::warn!(
+                user = %user_id,
+                "password reset asked, but no SMTP server is configured (--smtp-url): \
+                 run `confab-server admin reset-link` to give the user a link"
+            );
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(PasswordResetAccepted {
+            message: RESET_ACCEPTED.to_owned(),
+        }),
+    ))
+}
+
+async fn mail_reset_link(
+    state: &AppState,
+    user: UserId,
+    email: &str,
+    username: &str,
+) -> anyhow::Result<()> {
+    let reset = crate::auth::reset::issue(&state.pool, &state.config, user).await?;
+    state
+        .mailer
+        .send_password_reset(
+            email,
+            username,
+            &reset.link,
+            &reset.token,
+            state.config.password_reset_ttl / 60,
+        )
+        .await?;
+    tracing::info!(%user, "password-reset mail sent");
+    Ok(())
+}
+
+/// Sets a new password with the code from a reset link, and signs out every session of
+/// the account. The code works once.
+#[utoipa::path(post, path = "/api/auth/password-reset/confirm", tag = "auth", request_body = PasswordResetConfirm, responses(
+    (status = 204, description = "password set; every session of the account signed out"),
+    (status = 422, body = ErrorBody, description = "the token is invalid, used or expired, or the password breaks the rules (see fields)"),
+    (status = 429, body = ErrorBody, description = "too many attempts from this address or on this account; see Retry-After"),
+))]
+async fn confirm_password_reset(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Json(req): Json<PasswordResetConfirm>,
+) -> Result<StatusCode, ApiError> {
+    let token = req.token.trim();
+    if token.is_empty() {
+        return Err(ApiError::field("token", "is required"));
+    }
+    state.reset_limiter.check_ip(peer.ip())?;
+    let token_hash = hash_token(token);
+    let invalid = || ApiError::field("token", "is invalid, already used or expired");
+    let user_id = db::password_resets::peek(&state.pool, &token_hash)
+        .await?
+        .ok_or_else(invalid)?;
+    state
+        .reset_limiter
+        .check_account(&format!("user:{user_id}"))?;
+    let user = db::users::by_id(&state.pool, user_id)
+        .await?
+        .ok_or_else(invalid)?;
+    let mut errors = FieldErrors::new();
+    validate::new_password(
+        &req.password,
+        &req.confirm_password,
+        "password",
+        &[&user.username, &user.email],
+        &mut errors,
+    );
+    if !errors.is_empty() {
+        // The token stays valid: the user fixes the password and tries again.
+        return Err(ApiError::Validation(errors));
+    }
+    let hash = password::hash(req.password).await?;
+    // A concurrent confirmation may have redeemed it since the peek: one wins.
+    let user_id = db::password_resets::redeem(&state.pool, &token_hash, &hash)
+        .await?
+        .ok_or_else(invalid)?;
+    db::sessions::revoke_all(&state.pool, user_id, None).await?;
+    state.hub.kick_user(user_id, close::SESSION_REVOKED);
+    tracing::info!(user = %user_id, "password reset; every session signed out");
     Ok(StatusCode::NO_CONTENT)
 }

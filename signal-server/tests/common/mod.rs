@@ -87,6 +87,12 @@ impl TestServer {
         self.harness.data_dir()
     }
 
+    /// The running server's database pool, for a test that must reach past the API
+    /// (say, to age a token).
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        &self.harness.server().state.pool
+    }
+
     /// Shuts down gracefully and starts again on the same database, data dir and port.
     pub async fn restart(&mut self) {
         self.harness.restart().await;

@@ -1,0 +1,14 @@
+-- Password reset by email. Like refresh tokens and invites, the token itself is never
+-- stored: only its SHA-256, so a leaked database cannot be used to take over accounts.
+-- The same file runs on SQLite and PostgreSQL (see 0001 for the shared types).
+
+create table password_resets (
+    token_hash text primary key,
+    user_id text not null references users (id) on delete cascade,
+    created_at bigint not null,
+    expires_at bigint not null,
+    -- set when the token is redeemed, or when another token of the same account is: a
+    -- token works once, and a reset makes every older link of the account worthless
+    used_at bigint
+);
+create index password_resets_by_user on password_resets (user_id);

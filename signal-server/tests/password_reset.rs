@@ -1,0 +1,396 @@
+//! Password reset by email, against a real SMTP server (Python's aiosmtpd, started by the
+//! test on a free port, writing every message it receives to a folder), on SQLite and
+//! PostgreSQL.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Db, PASSWORD, TestServer};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+on_both_databases!(
+    a_mailed_link_works_once_and_signs_out_every_session,
+    an_unknown_address_gets_the_same_answer_and_no_mail,
+    expired_and_superseded_tokens_are_refused,
+    requests_are_rate_limited_per_address_and_per_email,
+    without_smtp_the_operator_prints_a_link,
+);
+
+/// The password the stories reset to.
+const NEW_PASSWORD: &str = "Quiet-Lantern-Orchard-42";
+
+/// A running aiosmtpd that captures mail into a folder; killed when dropped.
+struct SmtpServer {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl SmtpServer {
+    fn start() -> Self {
+        let python = std::env::var("CONFAB_TEST_PYTHON").unwrap_or_else(|_| {
+            // Debian's python3-aiosmtpd installs into the system interpreter, which a
+            // pyenv or venv python3 earlier on PATH would not see.
+            if Path::new("/usr/bin/python3").exists() {
+                "/usr/bin/python3".into()
+            } else {
+                "python3".into()
+            }
+        });
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_capture.py");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut child = Command::new(&python)
+            .arg(&script)
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {python}: {e}"));
+        let mut line = String::new();
+        let stdout = child.stdout.take().unwrap();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "aiosmtpd did not start (apt-get install python3-aiosmtpd, or set \
+                 CONFAB_TEST_PYTHON to a python3 that has it): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Self { port, dir, child }
+    }
+
+    /// The server flags that send mail here.
+    fn flags(&self) -> Vec<String> {
+        vec![
+            "--smtp-url".into(),
+            format!("smtp://127.0.0.1:{}", self.port),
+            "--smtp-from".into(),
+            "Confab <confab@example.org>".into(),
+            "--public-url".into(),
+            "https://chat.example.org".into(),
+        ]
+    }
+
+    /// The messages received so far, in order.
+    fn messages(&self) -> Vec<Value> {
+        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let n = path.file_stem()?.to_str()?.parse().ok()?;
+                (path.extension()? == "json").then_some((n, path))
+            })
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|(_, p)| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to a minute: the machine is shared) until `n` messages have arrived.
+    async fn wait_for(&self, n: usize) -> Vec<Value> {
+        for _ in 0..600 {
+            let messages = self.messages();
+            if messages.len() >= n {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{n} messages did not arrive; got {:?}", self.messages());
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+async fn start(db: Db, smtp: &SmtpServer, extra: &[&str]) -> TestServer {
+    let mut flags = smtp.flags();
+    flags.extend(extra.iter().map(|s| (*s).to_owned()));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    TestServer::start_with(db, &flags).await
+}
+
+/// The token in the reset link of a message, checking the link is in both bodies.
+fn token_in(message: &Value) -> String {
+    let text = message["text"].as_str().unwrap();
+    let prefix = "https://chat.example.org/reset-password?token=";
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no link in {text}"))
+        + prefix.len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 43, "256 bits in URL-safe base64: {token}");
+    let html = message["html"].as_str().unwrap();
+    assert!(
+        html.contains(&format!("href=\"{prefix}{token}\"")),
+        "{html}"
+    );
+    token
+}
+
+async fn ask_reset(server: &TestServer, email: &str) -> (StatusCode, String) {
+    let resp = server
+        .http
+        .post(format!("{}/api/auth/password-reset", server.base))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap();
+    (resp.status(), resp.text().await.unwrap())
+}
+
+async fn confirm(server: &TestServer, token: &str, password: &str) -> (StatusCode, Value) {
+    server
+        .post(
+            "/api/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "password": password, "confirm_password": password}),
+        )
+        .await
+}
+
+async fn a_mailed_link_works_once_and_signs_out_every_session(db: Db) {
+    let smtp = SmtpServer::start();
+    let server = start(db, &smtp, &[]).await;
+    let alice = server.user("alice").await;
+    let laptop = server.sign_in("alice").await;
+
+    // Alice forgot her password; the server mails her a link.
+    let (status, body) = ask_reset(&server, "Alice@Example.com").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail["to"], json!(["alice@example.com"]));
+    assert_eq!(mail["from"], "confab@example.org");
+    assert_eq!(mail["subject"], "Reset your Confab password");
+    assert!(mail["text"].as_str().unwrap().contains("30 minutes"));
+    let token = token_in(&mail);
+
+    // A weak password is refused with the usual rules, and the link still works.
+    let (status, body) = confirm(&server, &token, "password1").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["fields"]["password"].is_string(), "{body}");
+    let (status, body) = server
+        .post(
+            "/api/auth/password-reset/confirm",
+            None,
+            json!({"token": token, "password": NEW_PASSWORD, "confirm_password": "typo"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["fields"]["confirm_password"].is_string(),
+        "{body}"
+    );
+
+    let (status, body) = confirm(&server, &token, NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    // Every session is signed out: access and refresh tokens no longer work.
+    for user in [&alice, &laptop] {
+        let (status, _) = server.get("/api/users/me", Some(&user.token)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = server
+            .post(
+                "/api/auth/refresh",
+                None,
+                json!({"refresh_token": user.refresh}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    // The old password is gone, the new one works.
+    assert_eq!(
+        server.login("alice", PASSWORD).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(server.login("alice", NEW_PASSWORD).await.0, StatusCode::OK);
+
+    // The link works once.
+    let (status, body) = confirm(&server, &token, "Another-Fine-Password-7").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["error"]["fields"]["token"],
+        "is invalid, already used or expired"
+    );
+    assert_eq!(server.login("alice", NEW_PASSWORD).await.0, StatusCode::OK);
+
+    // Nonsense and missing tokens get the JSON error shape too.
+    let (status, body) = confirm(&server, "not-a-token", NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"]["fields"]["token"].is_string());
+    let (status, body) = server
+        .post("/api/auth/password-reset/confirm", None, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["fields"]["token"], "is required");
+    server.stop().await;
+}
+
+async fn an_unknown_address_gets_the_same_answer_and_no_mail(db: Db) {
+    let smtp = SmtpServer::start();
+    let server = start(db, &smtp, &[]).await;
+    server.user("bob").await;
+
+    let unknown = ask_reset(&server, "nobody@example.com").await;
+    let known = ask_reset(&server, "bob@example.com").await;
+    assert_eq!(unknown, known, "the same status and body either way");
+    assert_eq!(known.0, StatusCode::ACCEPTED);
+
+    // Bob's mail arrives; nobody's never does (it was asked for first).
+    let messages = smtp.wait_for(1).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["to"], json!(["bob@example.com"]));
+
+    // A username is not an email address: refused for its syntax, the same for all.
+    let (status, body) = ask_reset(&server, "bob").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = server
+        .post("/api/auth/password-reset", None, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["fields"]["email"], "is required");
+    assert_eq!(smtp.messages().len(), 1);
+    server.stop().await;
+}
+
+async fn expired_and_superseded_tokens_are_refused(db: Db) {
+    let smtp = SmtpServer::start();
+    let server = start(db, &smtp, &[]).await;
+    server.user("carol").await;
+
+    // Two links: once one is used, the other is worthless too.
+    ask_reset(&server, "carol@example.com").await;
+    let first = token_in(&smtp.wait_for(1).await[0]);
+    ask_reset(&server, "carol@example.com").await;
+    let second = token_in(&smtp.wait_for(2).await[1]);
+    assert_ne!(first, second);
+    assert_eq!(
+        confirm(&server, &second, NEW_PASSWORD).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let (status, body) = confirm(&server, &first, "Another-Fine-Password-7").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // A third link, aged past its 30 minutes in the database, is refused.
+    ask_reset(&server, "carol@example.com").await;
+    let third = token_in(&smtp.wait_for(3).await[2]);
+    let aged = sqlx::query(
+        "update password_resets set expires_at = expires_at - 1801 where used_at is null",
+    )
+    .execute(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(aged.rows_affected(), 1);
+    let (status, body) = confirm(&server, &third, "Another-Fine-Password-7").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(server.login("carol", NEW_PASSWORD).await.0, StatusCode::OK);
+    server.stop().await;
+}
+
+async fn requests_are_rate_limited_per_address_and_per_email(db: Db) {
+    let smtp = SmtpServer::start();
+    let server = start(
+        db,
+        &smtp,
+        &["--reset-rate-per-account", "2", "--reset-rate-per-ip", "6"],
+    )
+    .await;
+    server.user("dave").await;
+
+    // Per email: two an hour, for a known address and an unknown one alike.
+    for email in ["dave@example.com", "ghost@example.com"] {
+        for _ in 0..2 {
+            assert_eq!(ask_reset(&server, email).await.0, StatusCode::ACCEPTED);
+        }
+        let resp = server
+            .http
+            .post(format!("{}/api/auth/password-reset", server.base))
+            .json(&json!({ "email": email }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(resp.headers().contains_key("retry-after"));
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited");
+    }
+    // Per address: six an hour, the refused ones above included, so the seventh is
+    // refused though its address was never asked for.
+    let (status, _) = ask_reset(&server, "eve@example.com").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // Confirmations count against the address as well.
+    let (status, _) = confirm(&server, "whatever", NEW_PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(smtp.wait_for(2).await.len(), 2);
+    server.stop().await;
+}
+
+async fn without_smtp_the_operator_prints_a_link(db: Db) {
+    let server = TestServer::start_with(db, &["--public-url", "https://chat.example.org/"]).await;
+    server.user("frank").await;
+    let frank = server.sign_in("frank").await;
+
+    // The API answers as it always does.
+    let (status, _) = ask_reset(&server, "frank@example.com").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+
+    // The operator runs the real binary against the same database.
+    let out = Command::new(env!("CARGO_BIN_EXE_confab-server"))
+        .args(["--database-url", server.database_url()])
+        .args(["--data-dir", server.data_dir().to_str().unwrap()])
+        .args(["--public-url", "https://chat.example.org"])
+        .args(["admin", "reset-link", "Frank"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let token = token_in(&json!({"text": stdout, "html": format!("href=\"{}\"", stdout.trim())}));
+    assert_eq!(
+        confirm(&server, &token, NEW_PASSWORD).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        server.get("/api/users/me", Some(&frank.token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(server.login("frank", NEW_PASSWORD).await.0, StatusCode::OK);
+
+    // An unknown account is an error with a message, not a link.
+    let out = Command::new(env!("CARGO_BIN_EXE_confab-server"))
+        .args(["--database-url", server.database_url()])
+        .args(["--data-dir", server.data_dir().to_str().unwrap()])
+        .args(["admin", "reset-link", "nobody"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
+    server.stop().await;
+}
