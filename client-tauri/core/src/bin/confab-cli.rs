@@ -9,13 +9,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use confab_core::api::ApiClient;
-use confab_core::call::{
-    AudioSource, Call, CallConfig, CallEvent, RTCIceServer, VideoSource, rtc_ice_servers,
-};
+use confab_core::call::{AudioSource, CallConfig, CallEvent, VideoSource, setup};
 use confab_core::keystore::MemoryStore;
-use confab_core::signaling::{SignalingClient, SignalingConfig};
-use confab_media::audio::device::{list_input_devices, list_output_devices};
-use confab_media::video::camera::list_cameras;
 use shared::api::{Me, RegisterRequest};
 use shared::{ErrorCode, MessageId, RoomId};
 use std::collections::HashMap;
@@ -297,16 +292,17 @@ async fn main() -> ExitCode {
 }
 
 fn devices() -> anyhow::Result<()> {
+    let listed = setup::list_devices();
     println!("cameras:");
-    for c in list_cameras()? {
+    for c in &listed.cameras {
         println!("  {}: {} ({})", c.index, c.name, c.description);
     }
     for (title, list) in [
-        ("microphones:", list_input_devices()),
-        ("speakers:", list_output_devices()),
+        ("microphones:", &listed.microphones),
+        ("speakers:", &listed.speakers),
     ] {
         println!("{title}");
-        for d in list? {
+        for d in list {
             println!(
                 "  {}{}: {}",
                 d.id,
@@ -314,6 +310,9 @@ fn devices() -> anyhow::Result<()> {
                 d.name
             );
         }
+    }
+    for note in &listed.notes {
+        eprintln!("{note}");
     }
     Ok(())
 }
@@ -344,12 +343,6 @@ async fn sign_in(account: &Account) -> anyhow::Result<(ApiClient, Me)> {
 async fn call(args: CallArgs) -> anyhow::Result<()> {
     let (api, me) = sign_in(&args.account).await?;
     api.join_room(args.room).await?;
-    let ice_servers = ice_servers(&api).await;
-
-    let (signaling, events) = SignalingClient::start(
-        SignalingConfig::new(api.ws_url().to_string()),
-        Arc::new(api.clone()),
-    );
     let config = CallConfig {
         room_id: args.room,
         video: Some(if args.synthetic {
@@ -377,10 +370,10 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
         }),
         speaker: (!args.synthetic).then(|| args.speaker.clone()),
         video_kbps: args.kbps,
-        ice_servers,
+        ice_servers: Vec::new(),
         udp_addrs: vec![args.udp_addr.clone()],
     };
-    let (call, mut events) = Call::start(signaling, events, config)?;
+    let (call, mut events) = setup::start_alone(&api, config).await?;
     eprintln!("{} joined room {}", me.username, args.room);
 
     // Glass-to-glass latency per participant, from the test pattern's capture timestamps.
@@ -461,17 +454,6 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
     }
 }
 
-/// STUN/TURN servers from the server; none (host candidates only) if it has none.
-async fn ice_servers(api: &ApiClient) -> Vec<RTCIceServer> {
-    match api.ice_servers().await {
-        Ok(response) => rtc_ice_servers(response.ice_servers),
-        Err(e) => {
-            eprintln!("no ICE servers from the server ({e}); using host candidates only");
-            Vec::new()
-        }
-    }
-}
-
 fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
@@ -484,7 +466,7 @@ mod messenger {
     };
     use anyhow::Context as _;
     use confab_core::api::{ApiError, PageAnchor};
-    use confab_core::call::{CallConfig, CallEvent};
+    use confab_core::call::{CallConfig, CallEvent, setup};
     use confab_core::connection::{Connection, ConnectionConfig, ConnectionError, ConnectionEvent};
     use shared::api::{ContactRequestStatus, Message, PublicUser};
     use shared::signal::RingEnd;
@@ -915,7 +897,8 @@ mod messenger {
             let result = async {
                 let _ = tokio::time::timeout(SYNC_TIMEOUT, conn.wait_synced()).await;
                 let user = conn.resolve_user(&args.who).await?;
-                let config = media(RoomId::new(), &args.media, !args.media.audio);
+                let mut config = media(RoomId::new(), &args.media, !args.media.audio);
+                config.ice_servers = setup::ice_servers(conn.api()).await;
                 let (room, call, mut calls) = conn.ring(user, config).await?;
                 outcome(json, "ringing", room)?;
                 let deadline = tokio::time::sleep(Duration::from_secs(args.media.timeout));
@@ -986,7 +969,7 @@ mod messenger {
                     }
                 };
                 let config = media(ring.room_id, &args.media, ring.video && !args.media.audio);
-                let (call, mut calls) = conn.answer(ring.room_id, config)?;
+                let (call, mut calls) = setup::start_on(&conn, config).await?;
                 let joined = loop {
                     match calls.recv().await {
                         Some(CallEvent::Joined { .. }) => break Ok(()),
