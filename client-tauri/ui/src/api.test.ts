@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 
-vi.mock("./bindings", () => ({
+vi.mock("./bindings", async (importOriginal) => ({
+  ...(await importOriginal<object>()),
   commands: {
     setServer: vi.fn(),
     listRooms: vi.fn(),

@@ -6,12 +6,13 @@
 //   as an ApiError carrying the AppError;
 // - video frames are pulled with nextFrame (see media/feed.ts).
 
-import { commands, events } from "./bindings";
+import { commands, events, LIMITS as LIMITS_FROM_RUST, LOCAL_FRAME_SOURCE } from "./bindings";
 import { FrameFeed, type PullFn } from "./media/feed";
 
 type Res<T> = { status: "ok"; data: T } | { status: "error"; error: unknown };
 type Fn = (...args: never[]) => unknown;
-type OkOf<F extends Fn> =
+/** The data a command answers with. */
+export type OkOf<F extends Fn> =
   Awaited<ReturnType<F>> extends infer R
     ? R extends { status: "ok"; data: infer D }
       ? D
@@ -23,7 +24,8 @@ type ErrOf<F extends Fn> =
       ? E
       : never
     : never;
-type PayloadOf<E> = E extends { listen(cb: (e: { payload: infer P }) => void): unknown }
+/** The payload an event carries. */
+export type PayloadOf<E> = E extends { listen(cb: (e: { payload: infer P }) => void): unknown }
   ? P
   : never;
 
@@ -41,6 +43,11 @@ export type AudioChoice = Parameters<typeof commands.switchAudio>[0];
 export type CallSettings = Parameters<typeof commands.joinCall>[1];
 export type CallEvent = PayloadOf<typeof events.callEvent>;
 export type MicLevel = PayloadOf<typeof events.micLevel>;
+/** The server's input limits, as Rust exports them. */
+export const SERVER_LIMITS = LIMITS_FROM_RUST;
+/** The frame source name of the local preview (else a participant id). */
+export const LOCAL_SOURCE = LOCAL_FRAME_SOURCE;
+export type PeerState = Extract<CallEvent, { type: "peerState" }>["state"];
 export type ParticipantView = Extract<CallEvent, { type: "participantJoined" }>["participant"];
 export type StatsView = Extract<CallEvent, { type: "stats" }>["stats"];
 
@@ -63,17 +70,19 @@ export class ApiError extends Error {
   }
 }
 
-const KINDS = new Set<string>([
-  "invalid",
-  "conflict",
-  "signedOut",
-  "notFound",
-  "rateLimited",
-  "unreachable",
-  "server",
-  "device",
-  "call",
-]);
+// Every kind, as a record so that a kind added in Rust fails the build until it is listed.
+const KIND_LIST: Record<AppError["kind"], true> = {
+  invalid: true,
+  conflict: true,
+  signedOut: true,
+  notFound: true,
+  rateLimited: true,
+  unreachable: true,
+  server: true,
+  device: true,
+  call: true,
+};
+const KINDS = new Set<string>(Object.keys(KIND_LIST));
 
 /** Turns whatever an invoke rejected with into an AppError (a bare string becomes "server"). */
 export function toAppError(raw: unknown): AppError {
@@ -91,7 +100,7 @@ export function toAppError(raw: unknown): AppError {
   return { kind: "server", message } as AppError;
 }
 
-async function unwrap<T>(pending: Promise<Res<T>>): Promise<T> {
+export async function unwrap<T>(pending: Promise<Res<T>>): Promise<T> {
   const result = await pending;
   if (result.status === "ok") return result.data;
   throw new ApiError(toAppError(result.error));

@@ -1,4 +1,5 @@
-// OS integrations from Tauri plugins: clipboard and desktop notifications. Both fail soft
+// OS integrations from Tauri plugins: clipboard, desktop notifications and opening links.
+// They fail soft
 // (outside Tauri, e.g. in `npm run dev` in a browser, they do nothing or report false).
 
 import { writeText } from "@tauri-apps/plugin-clipboard-manager";
@@ -7,6 +8,9 @@ import {
   requestPermission,
   sendNotification,
 } from "@tauri-apps/plugin-notification";
+import { openUrl } from "@tauri-apps/plugin-opener";
+import { safeUrl } from "./messenger/format";
+import { toastError } from "./toasts";
 
 export async function copyText(text: string): Promise<void> {
   await writeText(text);
@@ -35,5 +39,20 @@ export async function notifyIfUnfocused(title: string, body: string): Promise<vo
     sendNotification({ title, body });
   } catch {
     // No notification service: the in-app toast is still there.
+  }
+}
+
+/**
+ * Opens a link in the OS's browser or mail client (Tauri's opener plugin). Only http,
+ * https and mailto links are handed over; anything else is refused here, before Rust's
+ * own scope check.
+ */
+export async function openLink(href: string): Promise<void> {
+  const url = safeUrl(href);
+  if (!url) return;
+  try {
+    await openUrl(url);
+  } catch (err) {
+    toastError(`Could not open the link: ${String(err)}`);
   }
 }

@@ -3,17 +3,15 @@
 // server errors land on the same fields. The server still decides (and also refuses
 // easily guessed passwords, which is not checked here).
 
-import type { SignUpForm } from "./api";
+import { SERVER_LIMITS, type SignUpForm } from "./api";
 
-export const USERNAME_MIN = 3;
-export const USERNAME_MAX = 32;
-export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 128;
-export const EMAIL_MAX = 254;
-export const ROOM_TITLE_MAX = 100;
-export const ROOM_MIN_PARTICIPANTS = 2;
-export const ROOM_MAX_PARTICIPANTS = 16;
-export const ROOM_DEFAULT_PARTICIPANTS = 8;
+// The server's limits, exported by Rust through the bindings (so they cannot drift), plus
+// the two it does not export: the email length (RFC 5321) and the room form's default.
+export const LIMITS = {
+  ...SERVER_LIMITS,
+  emailMax: 254,
+  roomDefaultParticipants: 8,
+} as const;
 
 export type FieldErrors = Record<string, string>;
 
@@ -31,8 +29,8 @@ export function usernameError(raw: string): string | null {
   const name = normalizeUsername(raw);
   const len = charCount(name);
   if (len === 0) return "Username is required";
-  if (len < USERNAME_MIN || len > USERNAME_MAX) {
-    return `Username must be ${USERNAME_MIN} to ${USERNAME_MAX} characters long`;
+  if (len < LIMITS.usernameMin || len > LIMITS.usernameMax) {
+    return `Username must be ${LIMITS.usernameMin} to ${LIMITS.usernameMax} characters long`;
   }
   if (!/^[a-z0-9_.-]+$/.test(name)) {
     return "Username may contain only lowercase letters a-z, digits and _ . -";
@@ -48,7 +46,7 @@ export function emailError(raw: string): string | null {
   const domain = parts[1] ?? "";
   const dot = domain.lastIndexOf(".");
   const ok =
-    email.length <= EMAIL_MAX &&
+    email.length <= LIMITS.emailMax &&
     !/\s/.test(email) &&
     parts.length === 2 &&
     local !== "" &&
@@ -60,8 +58,8 @@ export function emailError(raw: string): string | null {
 export function passwordError(password: string): string | null {
   const len = charCount(password);
   if (len === 0) return "Password is required";
-  if (len < PASSWORD_MIN || len > PASSWORD_MAX) {
-    return `Password must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters long`;
+  if (len < LIMITS.passwordMin || len > LIMITS.passwordMax) {
+    return `Password must be ${LIMITS.passwordMin} to ${LIMITS.passwordMax} characters long`;
   }
   return null;
 }
@@ -96,7 +94,8 @@ export function validateLogIn(login: string, password: string): FieldErrors {
 export function roomTitleError(title: string): string | null {
   const len = charCount(title.trim());
   if (len === 0) return "Title is required";
-  if (len > ROOM_TITLE_MAX) return `Title must be at most ${ROOM_TITLE_MAX} characters long`;
+  if (len > LIMITS.roomTitleMax)
+    return `Title must be at most ${LIMITS.roomTitleMax} characters long`;
   return null;
 }
 
@@ -105,10 +104,10 @@ export function maxParticipantsError(raw: string): string | null {
   if (
     raw.trim() === "" ||
     !Number.isInteger(n) ||
-    n < ROOM_MIN_PARTICIPANTS ||
-    n > ROOM_MAX_PARTICIPANTS
+    n < LIMITS.roomMinParticipants ||
+    n > LIMITS.roomMaxParticipants
   ) {
-    return `Choose a whole number from ${ROOM_MIN_PARTICIPANTS} to ${ROOM_MAX_PARTICIPANTS}`;
+    return `Choose a whole number from ${LIMITS.roomMinParticipants} to ${LIMITS.roomMaxParticipants}`;
   }
   return null;
 }

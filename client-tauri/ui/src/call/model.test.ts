@@ -34,6 +34,7 @@ function joined(): CallModel {
   const m = new CallModel("me", true, false);
   m.apply({
     type: "joined",
+    roomId: "r1",
     participantId: "self",
     participants: [pv("self", "me", { audioMuted: true }), pv("a", "alice")],
   });
@@ -53,6 +54,7 @@ describe("CallModel", () => {
     const m = new CallModel("me", true, false);
     const out = m.apply({
       type: "joined",
+      roomId: "r1",
       participantId: "self",
       participants: [pv("self", "me", { audioMuted: true }), pv("a", "alice")],
     });
@@ -119,7 +121,12 @@ describe("CallModel", () => {
     const m = joined();
     m.apply({ type: "stats", stats: stats("a") });
     m.apply({ type: "reconnecting", attempt: 1 });
-    m.apply({ type: "joined", participantId: "self2", participants: [pv("c", "carol")] });
+    m.apply({
+      type: "joined",
+      roomId: "r1",
+      participantId: "self2",
+      participants: [pv("c", "carol")],
+    });
     expect(m.participants().map((p) => p.id)).toEqual(["self2", "c"]);
     expect(m.statsOf("a")).toBeUndefined();
     expect(m.phase).toBe("joined");

@@ -2,7 +2,7 @@
 // stats, and the phase. apply() returns what the user should be told (toasts), so the view
 // stays a thin projection of this state.
 
-import type { CallEvent, ParticipantView, StatsView } from "../api";
+import type { CallEvent, ParticipantView, PeerState, StatsView } from "../api";
 import { LOCAL_KEY } from "../media/renderer";
 import { type Quality, qualityFromStats } from "./quality";
 
@@ -12,7 +12,7 @@ export interface Participant {
   local: boolean;
   audioMuted: boolean;
   videoMuted: boolean;
-  peerState: string | null;
+  peerState: PeerState | null;
 }
 
 export type Phase = "joining" | "joined" | "reconnecting" | "ended";
@@ -34,7 +34,7 @@ export class CallModel {
   phase: Phase = "joining";
   reconnectAttempt = 0;
   /** The local participant's id: LOCAL_KEY until the "joined" event gives the real one. */
-  selfId = LOCAL_KEY;
+  selfId: string = LOCAL_KEY;
   readonly local: Participant;
   private readonly remotes = new Map<string, Participant>();
   private readonly stats = new Map<string, StatsView>();

@@ -3,10 +3,11 @@
 // kept (older ones are dropped undrawn), then each is drawn once with putImageData straight
 // from the message's ArrayBuffer (no copy).
 
+import { LOCAL_SOURCE } from "../api";
 import { type FrameHeader, HEADER_BYTES, parseFrameHeader } from "./frames";
 
 /** Key of the local preview tile; remote tiles are keyed by participant id. */
-export const LOCAL_KEY = "local";
+export const LOCAL_KEY = LOCAL_SOURCE;
 
 export interface FrameTarget {
   tile: HTMLElement;

@@ -1,10 +1,14 @@
 import { describe, expect, it, vi } from "vitest";
 import type { AppError } from "../api";
 
-vi.mock("../bindings", () => ({ commands: {}, events: {} }));
+vi.mock("../bindings", async (importOriginal) => ({
+  ...(await importOriginal<object>()),
+  commands: {},
+  events: {},
+}));
 
 const { ApiError } = await import("../api");
-const { testSourceFor } = await import("./prejoin");
+const { testSourceFor } = await import("./Prejoin");
 
 const deviceError = (device: "camera" | "microphone" | "other") =>
   new ApiError({ kind: "device", message: "cannot open", device } as AppError);

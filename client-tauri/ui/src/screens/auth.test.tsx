@@ -1,29 +1,17 @@
-import { beforeEach, describe, expect, it, vi } from "vitest";
+import { cleanup, render } from "@solidjs/testing-library";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { AppError, Me } from "../api";
-import type { App } from "../app";
+import { AppProvider, type AppState, createAppState } from "../app/state";
+import { type FakeBackend, flush, IpcError } from "../test/ipc";
 
-vi.mock("../api", async (importOriginal) => {
-  const real = await importOriginal<typeof import("../api")>();
-  return {
-    ...real,
-    api: { signUp: vi.fn(), logIn: vi.fn() },
-  };
+const ipc = vi.hoisted(() => ({ backend: null as unknown as FakeBackend }));
+vi.mock("../bindings", async (importOriginal) => {
+  const m = await import("../test/ipc");
+  ipc.backend = m.fakeBackend(await importOriginal());
+  return ipc.backend.module;
 });
 
-const { api, ApiError } = await import("../api");
-const { authScreen } = await import("./auth");
-
-const signUp = vi.mocked(api.signUp);
-
-function fakeApp(): App {
-  return {
-    me: null,
-    serverUrl: "http://127.0.0.1:8080",
-    go: vi.fn(),
-    fail: vi.fn(),
-    signedOut: vi.fn(),
-  };
-}
+const { AuthScreen } = await import("./auth");
 
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector(sel) as T;
 
@@ -31,7 +19,7 @@ function fill(values: Record<string, string>) {
   for (const [id, value] of Object.entries(values)) {
     const input = $<HTMLInputElement>(`#${id}`);
     input.value = value;
-    input.dispatchEvent(new Event("input"));
+    input.dispatchEvent(new Event("input", { bubbles: true }));
   }
 }
 
@@ -42,21 +30,27 @@ const VALID = {
   "signup-confirm": "correct-horse-battery",
 };
 
-const flush = () => new Promise((r) => setTimeout(r, 0));
-
 describe("sign-up form", () => {
-  let app: App;
+  let app: AppState;
+  const signUpCalls = () => ipc.backend.callsTo("signUp");
 
   beforeEach(() => {
-    signUp.mockReset();
-    app = fakeApp();
-    document.body.replaceChildren(authScreen(app, "signup").el);
+    ipc.backend.reset();
+    app = createAppState({ name: "auth", tab: "signup" });
+    app.setServerUrl("http://127.0.0.1:8080");
+    render(() => (
+      <AppProvider state={app}>
+        <AuthScreen tab="signup" />
+      </AppProvider>
+    ));
   });
+  afterEach(cleanup);
 
   const submit = async () => {
     $<HTMLButtonElement>("#signup-submit").click();
     await flush();
   };
+  void ({} as AppError);
 
   it("shows the server's field errors on the right fields", async () => {
     const error: AppError = {
@@ -67,16 +61,22 @@ describe("sign-up form", () => {
         username: "is already taken",
       },
     };
-    signUp.mockRejectedValueOnce(new ApiError(error));
+    ipc.backend.on("signUp", () => {
+      throw new IpcError(error);
+    });
     fill(VALID);
     await submit();
 
-    expect(signUp).toHaveBeenCalledWith({
-      username: "alice",
-      email: "alice@example.com",
-      password: "correct-horse-battery",
-      confirmPassword: "correct-horse-battery",
-    });
+    expect(signUpCalls()).toEqual([
+      [
+        {
+          username: "alice",
+          email: "alice@example.com",
+          password: "correct-horse-battery",
+          confirmPassword: "correct-horse-battery",
+        },
+      ],
+    ]);
     const password = $<HTMLInputElement>("#signup-password");
     expect($("#signup-password-error").textContent).toBe(
       "Password is too common or too easy to guess",
@@ -87,17 +87,17 @@ describe("sign-up form", () => {
     expect($("#signup-email-error").textContent).toBe("");
     expect($("#signup-email").hasAttribute("aria-invalid")).toBe(false);
     expect(document.activeElement).toBe($("#signup-username"));
-    expect(app.go).not.toHaveBeenCalled();
+    expect(app.route()).toEqual({ name: "auth", tab: "signup" });
   });
 
   it("maps confirm_password to the confirmation field and conflicts like invalid", async () => {
-    signUp.mockRejectedValueOnce(
-      new ApiError({
+    ipc.backend.on("signUp", () => {
+      throw new IpcError({
         kind: "conflict",
         message: "Taken",
         fields: { email: "is already registered", confirm_password: "does not match the password" },
-      }),
-    );
+      });
+    });
     fill(VALID);
     await submit();
     expect($("#signup-email-error").textContent).toBe("Email is already registered");
@@ -105,9 +105,9 @@ describe("sign-up form", () => {
   });
 
   it("shows an error without fields on the form", async () => {
-    signUp.mockRejectedValueOnce(
-      new ApiError({ kind: "unreachable", message: "Cannot reach the server" }),
-    );
+    ipc.backend.on("signUp", () => {
+      throw new IpcError({ kind: "unreachable", message: "Cannot reach the server" });
+    });
     fill(VALID);
     await submit();
     expect($("#signup-form-error").textContent).toBe("Cannot reach the server");
@@ -122,7 +122,7 @@ describe("sign-up form", () => {
       "signup-confirm": "7654321",
     });
     await submit();
-    expect(signUp).not.toHaveBeenCalled();
+    expect(signUpCalls()).toEqual([]);
     expect($("#signup-username-error").textContent).toMatch(/3 to 32/);
     expect($("#signup-email-error").textContent).toMatch(/not a valid email/);
     expect($("#signup-password-error").textContent).toMatch(/8 to 128/);
@@ -138,14 +138,28 @@ describe("sign-up form", () => {
     expect($("#signup-username").hasAttribute("aria-invalid")).toBe(false);
   });
 
-  it("goes to Rooms when the account is made", async () => {
-    const me: Me = { id: "1", username: "alice", email: "alice@example.com", displayName: null };
-    signUp.mockResolvedValueOnce(me);
+  it("goes to the shell when the account is made", async () => {
+    const me: Me = {
+      id: "1",
+      username: "alice",
+      email: "alice@example.com",
+      displayName: null,
+      statusText: null,
+    };
+    ipc.backend.on("signUp", () => me);
     fill({ ...VALID, "signup-username": "  Alice " });
     await submit();
-    expect(signUp.mock.calls[0]?.[0].username).toBe("alice");
-    expect(app.me).toEqual(me);
-    expect(app.go).toHaveBeenCalledWith({ name: "rooms" });
+    expect(signUpCalls()[0]?.[0]).toMatchObject({ username: "alice" });
+    expect(app.me()).toEqual(me);
+    expect(app.route()).toEqual({ name: "shell" });
+  });
+
+  it("switches tabs with the arrow keys", async () => {
+    const signup = $<HTMLButtonElement>("#tab-signup");
+    signup.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
+    expect($("#tab-login").getAttribute("aria-selected")).toBe("true");
+    expect($("#panel-signup").hidden).toBe(true);
+    expect(document.activeElement).toBe($("#tab-login"));
   });
 
   it("has a label for every input", () => {

@@ -1,0 +1,271 @@
+// One message row: author and time (unless grouped under the previous one), the quoted
+// message it replies to, the formatted body, reactions, the tick of my own messages, and
+// actions (reply, react, edit and delete my own; retry or discard a failed one).
+
+import { createSignal, For, Show } from "solid-js";
+import { Formatted } from "./Formatted";
+import { plainText } from "./format";
+import type { Tick } from "./rows";
+import type { MessageView } from "./types";
+
+export const QUICK_REACTIONS = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+const TICK_LABEL: Record<Tick, string> = {
+  pending: "Sending…",
+  failed: "Not sent",
+  sent: "Sent",
+  delivered: "Delivered",
+  read: "Read",
+};
+
+export function timeOf(iso: string): string {
+  const d = new Date(iso);
+  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+export function TickMark(props: { tick: Tick }) {
+  return (
+    <span
+      class={`tick tick-${props.tick}`}
+      data-testid="tick"
+      role="img"
+      aria-label={TICK_LABEL[props.tick]}
+      title={TICK_LABEL[props.tick]}
+    >
+      {props.tick === "pending"
+        ? "🕓"
+        : props.tick === "failed"
+          ? "!"
+          : props.tick === "sent"
+            ? "✓"
+            : "✓✓"}
+    </span>
+  );
+}
+
+export interface MessageActions {
+  reply(m: MessageView): void;
+  react(m: MessageView, emoji: string, on: boolean): void;
+  edit(m: MessageView, body: string): Promise<void>;
+  remove(m: MessageView): Promise<void>;
+  retry(m: MessageView): void;
+  discard(m: MessageView): void;
+}
+
+export function MessageItem(props: {
+  message: MessageView;
+  grouped: boolean;
+  tick: Tick | null;
+  quoted?: MessageView | null;
+  me?: string;
+  actions: MessageActions;
+}) {
+  const m = () => props.message;
+  const [editing, setEditing] = createSignal(false);
+  const [confirmDelete, setConfirmDelete] = createSignal(false);
+  const [picking, setPicking] = createSignal(false);
+  let editor!: HTMLTextAreaElement;
+  const canAct = () => m().state === "sent" && !m().deleted && m().id !== null;
+
+  const saveEdit = async () => {
+    const body = editor.value.trim();
+    if (body === "" || body === m().body) {
+      setEditing(false);
+      return;
+    }
+    await props.actions.edit(m(), body);
+    setEditing(false);
+  };
+
+  return (
+    <div
+      class="message"
+      classList={{
+        grouped: props.grouped,
+        mine: m().mine,
+        deleted: m().deleted,
+        mentioned: m().mentionsMe,
+        system: m().kind !== "text",
+      }}
+      data-testid="message"
+      data-key={m().key}
+      data-message-id={m().id ?? ""}
+      data-seq={m().seq ?? ""}
+      data-state={m().state}
+      data-mine={m().mine ? "true" : "false"}
+      data-tick={props.tick ?? undefined}
+    >
+      <Show when={!props.grouped}>
+        <div class="message-head">
+          <span class="message-author">{m().mine ? "You" : (m().authorName ?? "Unknown")}</span>
+          <time class="message-time" dateTime={m().createdAt}>
+            {timeOf(m().createdAt)}
+          </time>
+        </div>
+      </Show>
+      <Show when={m().replyTo !== null && !m().deleted}>
+        <blockquote class="message-quote" data-testid="message-quote">
+          <Show when={props.quoted} fallback={<span class="muted">A message not loaded</span>}>
+            {(q) => (
+              <>
+                <span class="quote-author">{q().mine ? "You" : (q().authorName ?? "Unknown")}</span>{" "}
+                <span class="quote-body">
+                  {q().deleted ? "Deleted message" : plainText(q().body).slice(0, 140)}
+                </span>
+              </>
+            )}
+          </Show>
+        </blockquote>
+      </Show>
+      <div class="message-body" data-testid="message-body">
+        <Show
+          when={!m().deleted}
+          fallback={<p class="muted message-para">This message was deleted</p>}
+        >
+          <Show
+            when={m().kind === "text"}
+            fallback={
+              <p class="message-para system-line" data-testid="missed-call">
+                {m().body || "Missed call"}
+              </p>
+            }
+          >
+            <Show
+              when={!m().authorBlocked}
+              fallback={<p class="muted message-para">Message from someone you blocked</p>}
+            >
+              <Show when={editing()} fallback={<Formatted body={m().body} me={props.me} />}>
+                <div class="message-edit">
+                  <label class="visually-hidden" for={`edit-${m().key}`}>
+                    Edit message
+                  </label>
+                  <textarea
+                    ref={editor}
+                    id={`edit-${m().key}`}
+                    class="composer-input"
+                    value={m().body}
+                    onKeyDown={(e) => {
+                      if (e.key === "Escape") setEditing(false);
+                      if (e.key === "Enter" && !e.shiftKey) {
+                        e.preventDefault();
+                        void saveEdit();
+                      }
+                    }}
+                  />
+                  <div class="row">
+                    <button type="button" class="primary" onClick={() => void saveEdit()}>
+                      Save
+                    </button>
+                    <button type="button" onClick={() => setEditing(false)}>
+                      Cancel
+                    </button>
+                  </div>
+                </div>
+              </Show>
+            </Show>
+          </Show>
+          <Show when={m().editedAt}>
+            <span class="edited muted"> (edited)</span>
+          </Show>
+        </Show>
+        <Show when={props.tick}>{(t) => <TickMark tick={t()} />}</Show>
+      </div>
+      <Show when={m().reactions.length > 0 && !m().deleted}>
+        <div class="reactions" role="toolbar" aria-label="Reactions">
+          <For each={m().reactions}>
+            {(r) => (
+              <button
+                type="button"
+                class="reaction"
+                data-testid="reaction"
+                aria-pressed={r.mine ? "true" : "false"}
+                aria-label={`${r.emoji} ${r.count}${r.mine ? ", including you" : ""}`}
+                onClick={() => props.actions.react(m(), r.emoji, !r.mine)}
+              >
+                {r.emoji} {r.count}
+              </button>
+            )}
+          </For>
+        </div>
+      </Show>
+      <Show when={m().state === "failed"}>
+        <div class="message-failed" role="alert">
+          <span>{m().error ?? "Not sent"}</span>
+          <button
+            type="button"
+            data-testid="retry-message"
+            onClick={() => props.actions.retry(m())}
+          >
+            Retry
+          </button>
+          <button type="button" class="ghost" onClick={() => props.actions.discard(m())}>
+            Discard
+          </button>
+        </div>
+      </Show>
+      <Show when={canAct() && m().kind === "text"}>
+        <div class="message-actions" role="toolbar" aria-label="Message actions">
+          <button type="button" class="ghost" onClick={() => props.actions.reply(m())}>
+            Reply
+          </button>
+          <button
+            type="button"
+            class="ghost"
+            aria-expanded={picking() ? "true" : "false"}
+            onClick={() => setPicking((v) => !v)}
+          >
+            React
+          </button>
+          <Show when={m().mine}>
+            <button type="button" class="ghost" onClick={() => setEditing(true)}>
+              Edit
+            </button>
+            <Show
+              when={confirmDelete()}
+              fallback={
+                <button type="button" class="ghost danger" onClick={() => setConfirmDelete(true)}>
+                  Delete
+                </button>
+              }
+            >
+              <span>Delete?</span>
+              <button
+                type="button"
+                class="danger"
+                onClick={async () => {
+                  setConfirmDelete(false);
+                  await props.actions.remove(m());
+                }}
+              >
+                Delete
+              </button>
+              <button type="button" onClick={() => setConfirmDelete(false)}>
+                Keep
+              </button>
+            </Show>
+          </Show>
+          <Show when={picking()}>
+            <div class="reaction-picker" role="toolbar" aria-label="Pick a reaction">
+              <For each={QUICK_REACTIONS}>
+                {(emoji) => (
+                  <button
+                    type="button"
+                    class="ghost"
+                    aria-label={`React with ${emoji}`}
+                    onClick={() => {
+                      setPicking(false);
+                      const mine = m().reactions.find((r) => r.emoji === emoji)?.mine ?? false;
+                      props.actions.react(m(), emoji, !mine);
+                    }}
+                  >
+                    {emoji}
+                  </button>
+                )}
+              </For>
+            </div>
+          </Show>
+        </div>
+      </Show>
+    </div>
+  );
+}

@@ -1,0 +1,251 @@
+// The signed-in window: the rail on the left, the open conversation (or contacts, the home
+// pane, pre-join or the call) in the main pane, the call bar while a call runs elsewhere,
+// the incoming-call overlay, the quick switcher (Ctrl+K) and the offline banner.
+
+import { createEffect, createSignal, Match, on, onCleanup, onMount, Show, Switch } from "solid-js";
+import type { Listenable } from "../api";
+import { api, type CallSettings } from "../api";
+import { useApp } from "../app/state";
+import { CallView } from "../call/CallView";
+import { type CallSession, startCall } from "../call/session";
+import { audioChoice, initialDeviceState, videoChoice } from "../media/devices";
+import { type Messenger, messenger, messengerEvents } from "../messenger/api";
+import { Drafts } from "../messenger/Composer";
+import { Conversation } from "../messenger/Conversation";
+import { createMessenger } from "../messenger/store";
+import type { MessengerEvent, RoomId } from "../messenger/types";
+import { Prejoin } from "../screens/Prejoin";
+import { toastError, toastInfo } from "../toasts";
+import { AccountMenu } from "./AccountMenu";
+import { CallBar } from "./CallBar";
+import { Contacts } from "./Contacts";
+import { type Calls, ShellContext, type View } from "./context";
+import { Home } from "./Home";
+import { IncomingCall } from "./IncomingCall";
+import { QuickSwitcher } from "./QuickSwitcher";
+import { Rail } from "./Rail";
+
+/** Call settings from the default devices (the test pattern and tone when there are none). */
+async function defaultSettings(video: boolean): Promise<CallSettings> {
+  let state = initialDeviceState({ cameras: [], microphones: [], speakers: [], notes: [] });
+  try {
+    state = initialDeviceState(await api.listDevices());
+  } catch {
+    // No device list: the synthetic sources still make a call.
+  }
+  return {
+    video: video ? videoChoice(state) : { kind: "off" },
+    audio: audioChoice(state),
+    speaker: null,
+    muted: false,
+    cameraOff: !video,
+  };
+}
+
+export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEvent> }) {
+  const app = useApp();
+  const mApi = props.api ?? messenger;
+  const [view, setView] = createSignal<View>({ kind: "home" });
+  const [session, setSession] = createSignal<CallSession | null>(null);
+  const [switcher, setSwitcher] = createSignal(false);
+  const drafts = new Drafts();
+
+  const go = (v: View) => setView(v);
+  const openRoom = (roomId: RoomId) => setView({ kind: "room", roomId });
+
+  const store = createMessenger(mApi, props.events ?? messengerEvents, {
+    openRoom,
+    notice: (t) => toastInfo(t),
+    fail: (e) => app.fail(e),
+  });
+
+  const begin = (roomId: RoomId, title: string, settings: CallSettings, answer = false) => {
+    if (session()) {
+      toastInfo("Hang up the current call first");
+      return;
+    }
+    const s = startCall({
+      room: { id: roomId, title },
+      settings,
+      username: app.me()?.username ?? "me",
+      fail: (e) => app.fail(e),
+      connect: answer ? (id, st) => mApi.answerCall(id, st) : undefined,
+      onEnded: (message) => {
+        setSession(null);
+        if (view().kind === "call") openRoom(roomId);
+        if (message) toastInfo(message);
+      },
+    });
+    setSession(s);
+    setView({ kind: "call" });
+  };
+
+  const calls: Calls = {
+    session,
+    async start(roomId, title, video) {
+      begin(roomId, title, await defaultSettings(video));
+    },
+    async ring(userId, title, video) {
+      try {
+        const room = await mApi.openDirect(userId);
+        store.putRoom(room);
+        begin(room.id, title, await defaultSettings(video));
+      } catch (err) {
+        app.fail(err);
+      }
+    },
+    async answer(roomId, title, video) {
+      store.dropRing(roomId);
+      begin(roomId, title, await defaultSettings(video), true);
+    },
+  };
+
+  const shell = {
+    api: mApi,
+    store,
+    me: app.me,
+    fail: (e: unknown) => app.fail(e),
+    drafts,
+    view,
+    go,
+    openRoom,
+    calls,
+  };
+
+  onMount(() => {
+    const stop = store.listen();
+    onCleanup(stop);
+    store.load().catch((e: unknown) => app.fail(e));
+  });
+  onCleanup(() => {
+    void session()?.leave();
+  });
+
+  const onKey = (e: KeyboardEvent) => {
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === "k") {
+      e.preventDefault();
+      setSwitcher((v) => !v);
+    }
+  };
+  window.addEventListener("keydown", onKey);
+  onCleanup(() => window.removeEventListener("keydown", onKey));
+
+  // The window title carries the unread total (Rust also sets the OS window's title).
+  createEffect(() => {
+    const n = store.totalUnread();
+    document.title = n > 0 ? `Confab (${n})` : "Confab";
+  });
+
+  // Move focus to the new pane's heading, as a screen reader user expects.
+  createEffect(
+    on(
+      () => view().kind + (view().kind === "room" ? (view() as { roomId: string }).roomId : ""),
+      () =>
+        queueMicrotask(() =>
+          document.querySelector<HTMLElement>(".main-pane h1")?.focus({ preventScroll: true }),
+        ),
+      { defer: true },
+    ),
+  );
+
+  const ring = () => store.state.ringing[0];
+
+  return (
+    <ShellContext.Provider value={shell}>
+      <div class="shell" data-testid="shell" id="shell">
+        <Show when={store.state.connection !== "online"}>
+          <div class="offline-banner" role="status" data-testid="offline-banner">
+            {store.state.connection === "reconnecting"
+              ? `Reconnecting${store.state.reconnectAttempt ? ` (attempt ${store.state.reconnectAttempt})` : ""}…`
+              : "You are offline."}{" "}
+            Messages you write are sent when the connection is back.
+          </div>
+        </Show>
+        <div class="shell-body">
+          <aside class="sidebar">
+            <AccountMenu />
+            <Rail onSwitcher={() => setSwitcher(true)} />
+          </aside>
+          <main class="main-pane">
+            <Show when={session() && view().kind !== "call" ? session() : null}>
+              {(s) => <CallBar session={s()} onReturn={() => go({ kind: "call" })} />}
+            </Show>
+            <Switch>
+              <Match when={view().kind === "home"}>
+                <Home />
+              </Match>
+              <Match when={view().kind === "contacts"}>
+                <Contacts />
+              </Match>
+              <Match
+                when={(() => {
+                  const v = view();
+                  return v.kind === "room" ? v : null;
+                })()}
+              >
+                {(v) => <Conversation roomId={v().roomId} />}
+              </Match>
+              <Match
+                when={(() => {
+                  const v = view();
+                  return v.kind === "prejoin" ? v : null;
+                })()}
+              >
+                {(v) => (
+                  <Prejoin
+                    room={{ id: v().roomId, title: v().title }}
+                    audioOnly={v().audioOnly}
+                    fail={(e) => app.fail(e)}
+                    onBack={() => openRoom(v().roomId)}
+                    onJoin={(settings) => begin(v().roomId, v().title, settings)}
+                  />
+                )}
+              </Match>
+              <Match when={view().kind === "call" && session()}>
+                {(s) => <CallView session={s()} fail={(e) => app.fail(e)} />}
+              </Match>
+              <Match when={view().kind === "call"}>
+                <Home />
+              </Match>
+            </Switch>
+          </main>
+        </div>
+        <Show when={ring()}>
+          {(r) => (
+            <IncomingCall
+              ring={r()}
+              onAccept={(video) =>
+                void calls
+                  .answer(r().roomId, r().from.name, video)
+                  .catch((e: unknown) => app.fail(e))
+              }
+              onDecline={() => {
+                const id = r().roomId;
+                store.dropRing(id);
+                mApi.declineCall(id).catch((e: unknown) => toastError(String(e)));
+              }}
+            />
+          )}
+        </Show>
+        <Show when={switcher()}>
+          <QuickSwitcher
+            rooms={store.conversations()}
+            contacts={store.state.contacts.contacts}
+            onClose={() => setSwitcher(false)}
+            onPick={(item) => {
+              setSwitcher(false);
+              if (item.kind === "room") {
+                openRoom(item.id);
+              } else {
+                mApi.openDirect(item.id).then((room) => {
+                  store.putRoom(room);
+                  openRoom(room.id);
+                }, shell.fail);
+              }
+            }}
+          />
+        </Show>
+      </div>
+    </ShellContext.Provider>
+  );
+}

@@ -1,0 +1,121 @@
+// Test helper: messenger view objects with sensible defaults.
+
+import type {
+  ContactView,
+  ConversationView,
+  MessageView,
+  RequestView,
+  TimelinePage,
+  UserView,
+} from "../messenger/types";
+
+export const ME = {
+  id: "u-me",
+  username: "me",
+  email: "me@example.com",
+  displayName: null,
+  statusText: null,
+};
+
+export function user(username: string, over: Partial<UserView> = {}): UserView {
+  return {
+    id: `u-${username}`,
+    username,
+    displayName: null,
+    statusText: null,
+    name: over.displayName ?? username,
+    ...over,
+  };
+}
+
+export function room(id: string, over: Partial<ConversationView> = {}): ConversationView {
+  return {
+    id,
+    kind: "group",
+    title: id,
+    otherUser: null,
+    presence: null,
+    myRole: "member",
+    unread: 0,
+    mentions: 0,
+    lastMessage: null,
+    lastActivity: "2026-01-01T10:00:00Z",
+    lastReadSeq: 0,
+    lastSeq: 0,
+    muted: false,
+    callParticipants: 0,
+    memberCount: 2,
+    ...over,
+  };
+}
+
+export function direct(other: UserView, over: Partial<ConversationView> = {}): ConversationView {
+  return room(`dm-${other.username}`, {
+    kind: "direct",
+    title: other.name,
+    otherUser: other,
+    presence: "online",
+    ...over,
+  });
+}
+
+let seqClock = Date.parse("2026-01-01T09:00:00Z");
+
+export function message(roomId: string, seq: number, over: Partial<MessageView> = {}): MessageView {
+  return {
+    key: `m-${roomId}-${seq}`,
+    id: `m-${roomId}-${seq}`,
+    clientId: null,
+    roomId,
+    seq,
+    kind: "text",
+    authorId: "u-ana",
+    authorName: "ana",
+    mine: false,
+    body: `message ${seq}`,
+    replyTo: null,
+    reactions: [],
+    mentionsMe: false,
+    createdAt: new Date(seqClock + seq * 1000).toISOString(),
+    editedAt: null,
+    deleted: false,
+    authorBlocked: false,
+    state: "sent",
+    error: null,
+    ...over,
+  };
+}
+
+export function resetClock(iso = "2026-01-01T09:00:00Z"): void {
+  seqClock = Date.parse(iso);
+}
+
+export function page(
+  roomId: string,
+  messages: MessageView[],
+  over: Partial<TimelinePage> = {},
+): TimelinePage {
+  return {
+    roomId,
+    messages,
+    hasMoreBefore: false,
+    hasMoreAfter: false,
+    receipts: { roomId, readUpTo: null, deliveredUpTo: null },
+    typing: [],
+    ...over,
+  };
+}
+
+export function contact(u: UserView, over: Partial<ContactView> = {}): ContactView {
+  return {
+    user: u,
+    presence: "online",
+    directRoomId: null,
+    since: "2026-01-01T00:00:00Z",
+    ...over,
+  };
+}
+
+export function request(id: string, u: UserView, incoming: boolean): RequestView {
+  return { id, user: u, incoming, createdAt: "2026-01-01T00:00:00Z" };
+}
