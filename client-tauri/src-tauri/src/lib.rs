@@ -5,7 +5,7 @@
 mod commands;
 mod devices;
 mod error;
-mod events;
+pub mod events;
 pub mod frames;
 mod media;
 pub mod messenger;
