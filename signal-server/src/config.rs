@@ -176,6 +176,13 @@ pub struct Config {
     #[arg(long, env = "CONFAB_RESET_RATE_PER_ACCOUNT", default_value_t = 5)]
     pub reset_rate_per_account: u32,
 
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers are believed, comma
+    /// separated addresses or CIDRs, e.g. `127.0.0.1,10.0.0.0/8`. A request from one of
+    /// them counts as coming from the client the header names, for rate limits, the
+    /// sessions list and logs. Default: none (the headers are ignored).
+    #[arg(long, env = "CONFAB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_ip::parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
     /// An operator's command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod chat;
+pub mod client_ip;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -16,7 +17,7 @@ pub mod ws;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, header};
 use axum::serve::ListenerExt;
 use config::Config;
@@ -38,6 +39,7 @@ pub fn app(state: AppState) -> Router {
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
+    let trusted = state.config.trusted_proxies.clone();
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([
@@ -57,7 +59,26 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |req: &Request| {
+                // The path only: a query may carry a token (the reset link's).
+                let client = req
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |ConnectInfo(peer)| {
+                            client_ip::resolve(peer.ip(), req.headers(), &trusted).to_string()
+                        },
+                    );
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    %client,
+                )
+            }),
+        )
         .with_state(state)
 }
 

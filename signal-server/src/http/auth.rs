@@ -3,11 +3,12 @@
 
 use crate::auth::tokens::{hash_token, random_token};
 use crate::auth::{AuthUser, password, validate};
+use crate::client_ip::ClientIp;
 use crate::db::{self, sessions::Rotation, users::UserRow};
 use crate::error::{ApiError, FieldErrors};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use shared::api::{
@@ -15,7 +16,6 @@ use shared::api::{
     SessionInfo,
 };
 use shared::{ErrorBody, SessionId, UserId, signal::close};
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 ))]
 async fn register(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Json(req): Json<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Me>), ApiError> {
     let mut errors = FieldErrors::new();
@@ -51,7 +51,7 @@ async fn register(
     let email = validate::email(&req.email, &mut errors);
     state
         .auth_limiter
-        .check(peer.ip(), if email.is_empty() { &username } else { &email })?;
+        .check(client, if email.is_empty() { &username } else { &email })?;
     validate::new_password(
         &req.password,
         &req.confirm_password,
@@ -104,7 +104,7 @@ async fn conflict_if_taken(state: &AppState, username: &str, email: &str) -> Res
 ))]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Json(req): Json<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
@@ -119,7 +119,7 @@ async fn login(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    state.auth_limiter.check(peer.ip(), &login)?;
+    state.auth_limiter.check(client, &login)?;
     let user = db::users::by_login(&state.pool, &login).await?;
     let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let Some(user) = user.filter(|_| ok) else {
@@ -128,7 +128,7 @@ async fn login(
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
-    let ip = peer.ip().to_string();
+    let ip = client.to_string();
     let response = start_session(&state, &user, user_agent, Some(&ip)).await?;
     tracing::info!(user = %user.id, session = %response.session_id, "logged in");
     Ok(Json(response))
@@ -372,7 +372,7 @@ const RESET_ACCEPTED: &str = "if an account has this email address, a reset link
 ))]
 async fn request_password_reset(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Json(req): Json<PasswordResetRequest>,
 ) -> Result<(StatusCode, Json<PasswordResetAccepted>), ApiError> {
     let mut errors = FieldErrors::new();
@@ -383,7 +383,7 @@ async fn request_password_reset(
     // Keyed by the address asked for, known or not, so the limit says nothing either.
     state
         .reset_limiter
-        .check(peer.ip(), &format!("email:{email}"))?;
+        .check(client, &format!("email:{email}"))?;
     let user = db::users::by_login(&state.pool, &email)
         .await?
         .filter(|u| u.email == email);
@@ -444,14 +444,14 @@ async fn mail_reset_link(
 ))]
 async fn confirm_password_reset(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Json(req): Json<PasswordResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
     let token = req.token.trim();
     if token.is_empty() {
         return Err(ApiError::field("token", "is required"));
     }
-    state.reset_limiter.check_ip(peer.ip())?;
+    state.reset_limiter.check_ip(client)?;
     let token_hash = hash_token(token);
     let invalid = || ApiError::field("token", "is invalid, already used or expired");
     let user_id = db::password_resets::peek(&state.pool, &token_hash)
