@@ -129,10 +129,22 @@ export function Conversation(props: { roomId: string }) {
   window.addEventListener("focus", onFocus);
   onCleanup(() => window.removeEventListener("focus", onFocus));
 
+  const [inView, setInView] = createSignal<[string | undefined, string | undefined]>([
+    undefined,
+    undefined,
+  ]);
   const firstUnreadKnown = () => rowMap().has("new-messages");
+  // "Jump to first unread" while the divider is above the rows in view, or not loaded.
   const hasUnreadAbove = () => {
     const t = timeline();
-    return !!t && t.readAtOpen < (room()?.lastSeq ?? 0) && (room()?.unread ?? 0) > 0;
+    if (!t) return false;
+    if (firstUnreadKnown()) {
+      const ks = keys();
+      const [first] = inView();
+      return first !== undefined && ks.indexOf("new-messages") < ks.indexOf(first);
+    }
+    const oldest = messages().find((m) => m.seq !== null)?.seq;
+    return oldest != null && t.readAtOpen > 0 && t.readAtOpen + 1 < oldest;
   };
 
   const jumpToUnread = async () => {
@@ -173,7 +185,11 @@ export function Conversation(props: { roomId: string }) {
     },
     retry(m) {
       if (!m.clientId) return;
-      api.retryMessage(m.clientId).then((u) => store.put(u), shell.fail);
+      // The retry is a new pending message (a new key): it replaces the failed one.
+      api.retryMessage(m.clientId).then((u) => {
+        timeline()?.setMessages((list) => list.filter((x) => x.key !== m.key));
+        store.put(u);
+      }, shell.fail);
     },
     discard(m) {
       if (!m.clientId) return;
@@ -337,6 +353,7 @@ export function Conversation(props: { roomId: string }) {
                 if (b && timeline()?.hasMoreAfter()) void store.loadNewer(props.roomId);
               }}
               onNearTop={() => void store.loadOlder(props.roomId).catch(shell.fail)}
+              onRange={(first, last) => setInView([first, last])}
             >
               {(key) => {
                 const row = () => rowMap().get(key);

@@ -85,7 +85,11 @@ export function VirtualList<K extends string>(props: {
     topSpacer.style.setProperty("height", `${l.top(s)}px`);
     bottomSpacer.style.setProperty("height", `${Math.max(0, l.total - l.top(e))}px`);
     if (stick) {
-      scroller.scrollTop = scroller.scrollHeight;
+      // The browser clamps this to the bottom; the range follows at once (not only on the
+      // scroll event), so the newest rows render in the same frame.
+      scroller.scrollTop = l.total;
+      const top = Math.min(scroller.scrollTop, Math.max(0, l.total - viewport()));
+      if (top !== scrollTop()) setScrollTop(top);
     } else if (anchor) {
       const i = l.keys.indexOf(anchor.key);
       if (i >= 0) {
@@ -139,8 +143,7 @@ export function VirtualList<K extends string>(props: {
     props.handle?.({
       scrollToBottom() {
         stick = true;
-        scroller.scrollTop = scroller.scrollHeight;
-        setScrollTop(scroller.scrollTop);
+        place();
       },
       scrollToKey(key) {
         const l = layout();
@@ -151,6 +154,7 @@ export function VirtualList<K extends string>(props: {
         anchor = { key, delta: l.top(i) - y };
         scroller.scrollTop = y;
         setScrollTop(y);
+        props.onAtBottom?.(false);
         return true;
       },
       atBottom: () => stick,

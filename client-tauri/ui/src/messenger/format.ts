@@ -26,7 +26,7 @@ export function safeUrl(raw: string): string | null {
 }
 
 const INLINE =
-  /(`[^`\n]+`)|(\*\*(?=\S)[\s\S]*?\S\*\*)|(\*(?=[^*\s])[^*\n]*?[^*\s]\*|\*[^*\s]\*)|((?<![\p{L}\p{N}_])_(?=[^_\s])[^_\n]*?[^_\s]_(?![\p{L}\p{N}_])|(?<![\p{L}\p{N}_])_[^_\s]_(?![\p{L}\p{N}_]))|((?:https?:\/\/|mailto:)[^\s<>"']+)|((?<![\p{L}\p{N}_.])@[a-z0-9_.-]{3,32})/giu;
+  /(`[^`\n]+`)|(\*\*(?=\S)[\s\S]*?\S\*\*)|((?<![\p{L}\p{N}*])\*(?=[^*\s])[^*\n]*?[^*\s]\*(?![\p{L}\p{N}*])|(?<![\p{L}\p{N}*])\*[^*\s]\*(?![\p{L}\p{N}*]))|((?<![\p{L}\p{N}_])_(?=[^_\s])[^_\n]*?[^_\s]_(?![\p{L}\p{N}_])|(?<![\p{L}\p{N}_])_[^_\s]_(?![\p{L}\p{N}_]))|((?:https?:\/\/|mailto:)[^\s<>"']+)|((?<![\p{L}\p{N}_.])@[a-z0-9_.-]{3,32})/giu;
 
 /** Trailing punctuation is rarely part of a pasted link: "see https://x.org." */
 function trimLink(s: string): [string, string] {

@@ -44,6 +44,7 @@ export function buildRows(
   let prev: MessageView | null = null;
   let prevTime = 0;
   let divided = readUpTo === null;
+  let sawRead = false;
   for (const m of messages) {
     const at = new Date(m.createdAt);
     const time = at.getTime();
@@ -54,7 +55,9 @@ export function buildRows(
       rows.push({ kind: "day", key: `day-${k}`, label: dayLabel(at, now) });
       breakGroup = true;
     }
-    if (!divided && m.seq !== null && readUpTo !== null && m.seq > readUpTo && !m.mine) {
+    // Only where the first unread is loaded: right after a read one, or its seq follows.
+    const follows = m.seq !== null && readUpTo !== null && (sawRead || m.seq === readUpTo + 1);
+    if (!divided && follows && m.seq !== null && readUpTo !== null && m.seq > readUpTo && !m.mine) {
       divided = true;
       rows.push({ kind: "divider", key: "new-messages" });
       breakGroup = true;
@@ -68,6 +71,7 @@ export function buildRows(
       !prev.deleted &&
       time - prevTime < GROUP_GAP_MS;
     rows.push({ kind: "message", key: m.key, message: m, grouped });
+    if (m.seq !== null && readUpTo !== null && m.seq <= readUpTo) sawRead = true;
     prev = m;
     prevTime = time;
   }
