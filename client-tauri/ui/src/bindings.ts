@@ -85,6 +85,11 @@ export const commands = {
 	ringing: () => typedError<RingView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("ringing")),
 	/**  The running call, if any (for the call bar). */
 	callStatus: () => typedError<CallStatusView | null, AppError_Serialize>(__TAURI_INVOKE("call_status")),
+	/**
+	 *  Opens a link from a message in the OS browser or mail app: `http`, `https` and
+	 *  `mailto` only (the window itself may open nothing).
+	 */
+	openLink: (url: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("open_link", { url })),
 };
 
 /** Events */
@@ -95,7 +100,7 @@ export const events = {
 };
 
 /* Constants */
-export const LIMITS = {"displayNameMax":64,"messageBodyMax":4000,"passwordMax":128,"passwordMin":8,"reactionsMax":20,"receiptsMaxMembers":25,"ringTimeoutSecs":30,"roomMaxParticipants":16,"roomMinParticipants":2,"roomTitleMax":100,"statusTextMax":140,"typingExpiryMs":8000,"typingIntervalMs":3000,"unreadCountCap":9999,"userSearchMin":2,"usernameMax":32,"usernameMin":3} as const;
+export const LIMITS = {"displayNameMax":64,"emailMax":254,"messageBodyMax":4000,"messagePageMax":100,"passwordMax":128,"passwordMin":8,"reactionsMax":20,"receiptsMaxMembers":25,"ringTimeoutSecs":30,"roomMaxParticipants":16,"roomMinParticipants":2,"roomTitleMax":100,"statusTextMax":140,"typingExpiryMs":8000,"typingIntervalMs":3000,"unreadCountCap":9999,"userSearchMin":2,"usernameMax":32,"usernameMin":3} as const;
 
 export const LOCAL_FRAME_SOURCE = "local" as const;
 

@@ -13,6 +13,19 @@ import type { Timeline } from "./store";
 import type { MessageView, UserView } from "./types";
 import { VirtualList, type VirtualListHandle } from "./VirtualList";
 
+declare global {
+  interface Window {
+    /** Set after a room is opened and painted (read by the desktop bench). */
+    __confabOpenTimings?: {
+      roomId: string;
+      messages: number;
+      rowsInDom: number;
+      answeredMs: number;
+      paintedMs: number;
+    };
+  }
+}
+
 export function typingLine(users: readonly UserView[]): string {
   const names = users.map((u) => u.name);
   if (names.length === 0) return "";
@@ -68,9 +81,22 @@ export function Conversation(props: { roomId: string }) {
         setSettingsOpen(false);
         setLoadError(null);
         setMembers([]);
+        const started = performance.now();
         store.open(roomId).then(
           (t) => {
-            if (props.roomId === roomId) setTimeline(t);
+            if (props.roomId !== roomId) return;
+            const answered = performance.now();
+            setTimeline(t);
+            // For the desktop bench: when the opened room's rows were first painted.
+            requestAnimationFrame(() => {
+              window.__confabOpenTimings = {
+                roomId,
+                messages: t.messages().length,
+                rowsInDom: document.querySelectorAll(".vrow").length,
+                answeredMs: answered - started,
+                paintedMs: performance.now() - started,
+              };
+            });
           },
           (err: unknown) => {
             setLoadError(err instanceof Error ? err.message : String(err));
@@ -375,22 +401,27 @@ export function Conversation(props: { roomId: string }) {
                           </div>
                         );
                       }
-                      const msg = () => {
+                      // Memos: a new message elsewhere rebuilds the rows, but this row's
+                      // parts only update when its own message or grouping changes.
+                      const row = () => {
                         const cur = rowMap().get(key);
                         return cur?.kind === "message" ? cur : x;
                       };
+                      const message = createMemo(() => row().message);
+                      const grouped = createMemo(() => row().grouped);
+                      const tick = createMemo(() =>
+                        showTicks() ? tickFor(message(), store.state.receipts[props.roomId]) : null,
+                      );
+                      const quoted = createMemo(() => {
+                        const id = message().replyTo;
+                        return id ? byId().get(id) : null;
+                      });
                       return (
                         <MessageItem
-                          message={msg().message}
-                          grouped={msg().grouped}
-                          tick={
-                            showTicks()
-                              ? tickFor(msg().message, store.state.receipts[props.roomId])
-                              : null
-                          }
-                          quoted={
-                            msg().message.replyTo ? byId().get(msg().message.replyTo ?? "") : null
-                          }
+                          message={message()}
+                          grouped={grouped()}
+                          tick={tick()}
+                          quoted={quoted()}
                           me={shell.me()?.username}
                           actions={actions}
                         />

@@ -79,6 +79,11 @@ export function MessageItem(props: {
 
   return (
     <div
+      ref={(el) => {
+        // Focusable, so keyboard users reach a message and its actions (Tab, then the
+        // actions toolbar appears with :focus-within).
+        el.tabIndex = 0;
+      }}
       class="message"
       classList={{
         grouped: props.grouped,

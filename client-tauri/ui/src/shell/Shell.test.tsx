@@ -436,6 +436,22 @@ describe("shell chrome", () => {
     expect(byTestId("offline-banner")).toBeNull();
   });
 
+  it("goes idle after a while without use, and online again on use", async () => {
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      ipc.backend.on("setPresence", () => null);
+      await mountShell(ipc.backend, {});
+      expect(ipc.backend.callsTo("setPresence")).toEqual([]);
+      await vi.advanceTimersByTimeAsync(5 * 60 * 1000 + 1000);
+      expect(ipc.backend.callsTo("setPresence")).toEqual([["idle"]]);
+      window.dispatchEvent(new KeyboardEvent("keydown", { key: "a" }));
+      await flush();
+      expect(ipc.backend.callsTo("setPresence")).toEqual([["idle"], ["online"]]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("opens a room when Rust asks (tray, notification)", async () => {
     const { emit } = await mountShell(ipc.backend, {
       rooms: [room("g")],

@@ -25,6 +25,9 @@ import { IncomingCall } from "./IncomingCall";
 import { QuickSwitcher } from "./QuickSwitcher";
 import { Rail } from "./Rail";
 
+/** Without using the window for this long, my presence becomes idle. */
+export const IDLE_AFTER_MS = 5 * 60 * 1000;
+
 /** Call settings from the default devices (the test pattern and tone when there are none). */
 async function defaultSettings(video: boolean): Promise<CallSettings> {
   let state = initialDeviceState({ cameras: [], microphones: [], speakers: [], notes: [] });
@@ -119,6 +122,35 @@ export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEve
   });
   onCleanup(() => {
     void session()?.leave();
+  });
+
+  // My presence: idle after a while without using the window, online again on use.
+  let idle = false;
+  let idleTimer: ReturnType<typeof setTimeout> | undefined;
+  let lastActive = 0;
+  const onActivity = () => {
+    const now = Date.now();
+    if (!idle && now - lastActive < 10_000) return; // at most one timer reset per 10 s
+    lastActive = now;
+    clearTimeout(idleTimer);
+    if (idle) {
+      idle = false;
+      mApi.setPresence("online").catch(() => undefined);
+    }
+    idleTimer = setTimeout(() => {
+      idle = true;
+      mApi.setPresence("idle").catch(() => undefined);
+    }, IDLE_AFTER_MS);
+  };
+  onActivity();
+  for (const ev of ["focus", "keydown", "pointerdown"] as const) {
+    window.addEventListener(ev, onActivity);
+  }
+  onCleanup(() => {
+    clearTimeout(idleTimer);
+    for (const ev of ["focus", "keydown", "pointerdown"] as const) {
+      window.removeEventListener(ev, onActivity);
+    }
   });
 
   const onKey = (e: KeyboardEvent) => {
