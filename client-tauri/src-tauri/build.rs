@@ -65,6 +65,7 @@ const COMMANDS: &[&str] = &[
     "decline_call",
     "ringing",
     "call_status",
+    "open_link",
 ];
 
 fn main() {

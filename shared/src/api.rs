@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 pub const USERNAME_MIN: usize = 3;
 /// Longest username.
 pub const USERNAME_MAX: usize = 32;
+/// Longest email address, in bytes (RFC 5321's path limit less the brackets).
+pub const EMAIL_MAX: usize = 254;
 /// Shortest password.
 pub const PASSWORD_MIN: usize = 8;
 /// Longest password.

@@ -630,3 +630,20 @@ pub async fn call_status(state: State<'_, AppState>) -> Result<Option<CallStatus
         .unwrap_or_default();
     Ok(Some(CallStatusView { room_id, title }))
 }
+
+/// Opens a link from a message in the OS browser or mail app: `http`, `https` and
+/// `mailto` only (the window itself may open nothing).
+#[tauri::command]
+#[specta::specta]
+pub fn open_link(app: AppHandle, url: String) -> Result<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let parsed = url::Url::parse(url.trim()).map_err(|_| AppError::field("url", "Not a link."))?;
+    if !matches!(parsed.scheme(), "http" | "https" | "mailto") {
+        return Err(AppError::field("url", "Only web and mail links open."));
+    }
+    app.opener()
+        .open_url(parsed.as_str(), None::<&str>)
+        .map_err(|e| AppError::Server {
+            message: format!("cannot open the link: {e}"),
+        })
+}

@@ -98,6 +98,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::decline_call,
             commands::ringing,
             commands::call_status,
+            commands::open_link,
         ])
         .events(collect_events![
             events::CallEvent,
@@ -155,6 +156,7 @@ pub fn run() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_opener::init())
         .invoke_handler(builder.invoke_handler())
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::Focused(focused) = event

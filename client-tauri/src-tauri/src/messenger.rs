@@ -670,7 +670,7 @@ impl Inner {
             return none;
         };
         let members = summary.room.member_count;
-        if members > RECEIPTS_MAX_MEMBERS || members < 2 {
+        if !(2..=RECEIPTS_MAX_MEMBERS).contains(&members) {
             return none;
         }
         let others = (members - 1) as usize;

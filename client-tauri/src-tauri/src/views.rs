@@ -668,6 +668,7 @@ impl PeerState {
 pub struct Limits {
     pub username_min: usize,
     pub username_max: usize,
+    pub email_max: usize,
     pub password_min: usize,
     pub password_max: usize,
     pub display_name_max: usize,
@@ -676,6 +677,7 @@ pub struct Limits {
     pub room_min_participants: u32,
     pub room_max_participants: u32,
     pub message_body_max: usize,
+    pub message_page_max: u32,
     pub user_search_min: usize,
     pub reactions_max: usize,
     pub receipts_max_members: u32,
@@ -690,6 +692,7 @@ pub const LIMITS: Limits = {
     Limits {
         username_min: a::USERNAME_MIN,
         username_max: a::USERNAME_MAX,
+        email_max: a::EMAIL_MAX,
         password_min: a::PASSWORD_MIN,
         password_max: a::PASSWORD_MAX,
         display_name_max: a::DISPLAY_NAME_MAX,
@@ -698,6 +701,7 @@ pub const LIMITS: Limits = {
         room_min_participants: a::ROOM_MIN_PARTICIPANTS,
         room_max_participants: a::ROOM_MAX_PARTICIPANTS,
         message_body_max: a::MESSAGE_BODY_MAX,
+        message_page_max: a::MESSAGE_PAGE_MAX,
         user_search_min: a::USER_SEARCH_MIN,
         reactions_max: a::REACTIONS_MAX,
         receipts_max_members: a::RECEIPTS_MAX_MEMBERS,
