@@ -145,6 +145,8 @@ pub(crate) enum VideoControl {
     SetEnabled(bool),
     /// Capture from another source from the next frame on.
     Switch(VideoSource),
+    /// Encode at this bitrate (kbit/s) from the next frame on (congestion control).
+    TargetBitrate(u32),
 }
 
 /// Commands for the audio thread.
@@ -153,6 +155,8 @@ pub(crate) enum AudioControl {
     /// Muted (false) or not (true): while muted, nothing is sent.
     SetEnabled(bool),
     Switch(AudioSource),
+    /// The packet loss (percent) the receivers report: Opus plans its in-band FEC for it.
+    ExpectedLoss(u8),
 }
 
 /// Starts the video capture thread. It stops when the control sender is dropped.
@@ -203,6 +207,17 @@ impl Pacer {
 pub(crate) struct LocalTap {
     pub video: broadcast::Sender<Arc<I420Frame>>,
     pub level: Arc<watch::Sender<f32>>,
+    /// What the video encoder currently sends.
+    pub sending: Arc<watch::Sender<SendingVideo>>,
+}
+
+/// The video encoder's current settings, for the stats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SendingVideo {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub bitrate_kbps: u32,
 }
 
 impl LocalTap {
@@ -210,6 +225,7 @@ impl LocalTap {
         Self {
             video: broadcast::channel(2).0,
             level: Arc::new(watch::channel(0.0).0),
+            sending: Arc::new(watch::channel(SendingVideo::default()).0),
         }
     }
 
@@ -275,6 +291,7 @@ fn video_thread(
 ) {
     let mut current = source;
     let mut enabled = true;
+    let mut bitrate_kbps = bitrate_kbps;
     'sources: loop {
         let (mut capture, width, height, fps) = match Capture::open(&current) {
             Ok(c) => c,
@@ -284,6 +301,10 @@ fn video_thread(
                 match control.recv() {
                     Ok(VideoControl::Switch(next)) => {
                         current = next;
+                        continue 'sources;
+                    }
+                    Ok(VideoControl::TargetBitrate(kbps)) => {
+                        bitrate_kbps = kbps;
                         continue 'sources;
                     }
                     Ok(_) => continue 'sources,
@@ -298,6 +319,12 @@ fn video_thread(
                 return;
             }
         };
+        tap.sending.send_replace(SendingVideo {
+            width,
+            height,
+            fps,
+            bitrate_kbps,
+        });
         let interval = Duration::from_secs(1) / fps;
         let mut pacer = Pacer::new(interval);
         loop {
@@ -315,6 +342,15 @@ fn video_thread(
                         current = next;
                         continue 'sources;
                     }
+                    Ok(VideoControl::TargetBitrate(kbps)) => match encoder.set_bitrate_kbps(kbps) {
+                        Ok(()) => {
+                            bitrate_kbps = kbps;
+                            tap.sending.send_modify(|s| s.bitrate_kbps = kbps);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, kbps, "cannot change the video bitrate")
+                        }
+                    },
                     Err(std_mpsc::TryRecvError::Empty) => break,
                     Err(std_mpsc::TryRecvError::Disconnected) => return,
                 }
@@ -483,6 +519,10 @@ fn audio_thread(
                         enabled = on;
                         continue 'sources;
                     }
+                    Ok(AudioControl::ExpectedLoss(percent)) => {
+                        let _ = encoder.set_expected_loss_percent(percent);
+                        continue 'sources;
+                    }
                     Err(_) => return,
                 }
             }
@@ -491,6 +531,11 @@ fn audio_thread(
             loop {
                 match control.try_recv() {
                     Ok(AudioControl::SetEnabled(on)) => enabled = on,
+                    Ok(AudioControl::ExpectedLoss(percent)) => {
+                        if let Err(e) = encoder.set_expected_loss_percent(percent) {
+                            tracing::warn!(error = %e, "cannot tell Opus the loss");
+                        }
+                    }
                     Ok(AudioControl::Switch(next)) => {
                         current = next;
                         continue 'sources;

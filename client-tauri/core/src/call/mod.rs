@@ -11,7 +11,9 @@
 
 mod assembler;
 mod codecs;
+mod feedback;
 mod local;
+mod nack;
 mod peer;
 mod preview;
 mod remote;
@@ -29,6 +31,7 @@ use crate::negotiation::{Input, PeerIdentity, SessionDescription};
 use crate::signaling::{SignalingClient, SignalingEvent, SignalingEvents, SignalingSender};
 use confab_media::audio::mix::{Mixer, mix_buffer};
 use confab_media::audio::playback::Playback;
+use feedback::SendFeedback;
 use local::{AudioControl, EncodedMedia, Fanout, LocalTap, VideoControl};
 use peer::{PeerHandle, PeerInput, PeerSetup};
 use remote::Sinks;
@@ -211,6 +214,10 @@ impl Call {
         };
         drop(encoded_tx);
         let fanout = Arc::new(Fanout::default());
+        let feedback = Arc::new(SendFeedback::new(
+            video.as_ref().map(|(c, _)| c.clone()),
+            audio.as_ref().map(|(c, _)| c.clone()),
+        ));
         let fanout_task = tokio::spawn(local::run_fanout(Arc::clone(&fanout), encoded_rx));
         let speaker = Speaker::start(config.speaker.clone())?;
         let (mixer_tx, mixer_rx) = watch::channel(speaker.mixer.clone());
@@ -223,6 +230,8 @@ impl Call {
             signaling,
             config,
             fanout,
+            feedback,
+            local_tap: tap.clone(),
             sinks: Sinks {
                 video: video_tx.clone(),
                 audio: audio_tx.clone(),
@@ -410,6 +419,8 @@ struct CallTask {
     sender: SignalingSender,
     config: CallConfig,
     fanout: Arc<Fanout>,
+    feedback: Arc<SendFeedback>,
+    local_tap: LocalTap,
     sinks: Sinks,
     events: mpsc::UnboundedSender<CallEvent>,
     /// Our identity on the current signaling connection.
@@ -681,6 +692,8 @@ impl CallTask {
             udp_addrs: self.config.udp_addrs.clone(),
             fanout: Arc::clone(&self.fanout),
             video_control: self.video_control.clone(),
+            feedback: Arc::clone(&self.feedback),
+            sending: Arc::clone(&self.local_tap.sending),
             sinks: self.sinks.clone(),
             events: self.events.clone(),
         });

@@ -4,8 +4,9 @@
 
 use crate::call::CallEvent;
 use crate::call::codecs::{OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, local_track, media_engine};
-use crate::call::local::{Fanout, VideoControl};
-use crate::call::remote::{Sinks, receive_audio, receive_video};
+use crate::call::feedback::{FeedbackInterceptor, SendFeedback};
+use crate::call::local::{Fanout, SendingVideo, VideoControl};
+use crate::call::remote::{LinkInfo, Sinks, receive_audio, receive_video};
 use crate::call::stats::{PeerStats, ReceiveCounters, StatsTracker};
 use crate::negotiation::{
     Command, IceConnectionState, Input, NegotiationConfig, Negotiator, PeerIdentity, SdpKind,
@@ -13,6 +14,7 @@ use crate::negotiation::{
 };
 use crate::signaling::SignalingSender;
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{NackResponderBuilder, Slot};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared::signal::{ClientMsg, IceCandidate, Participant};
 use shared::{ParticipantId, RoomId};
@@ -20,7 +22,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -29,7 +31,7 @@ use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder, StatsSelector,
-    register_default_interceptors,
+    configure_rtcp_reports, configure_twcc_receiver_only,
 };
 
 /// What a peer task is told.
@@ -89,6 +91,10 @@ pub(crate) struct PeerSetup {
     pub udp_addrs: Vec<String>,
     pub fanout: Arc<Fanout>,
     pub video_control: Option<std_mpsc::Sender<VideoControl>>,
+    /// Where the RTCP about our tracks goes (keyframe requests, loss, estimates).
+    pub feedback: Arc<SendFeedback>,
+    /// What the video encoder sends now.
+    pub sending: Arc<watch::Sender<SendingVideo>>,
     pub sinks: Sinks,
     pub events: mpsc::UnboundedSender<CallEvent>,
 }
@@ -135,7 +141,7 @@ async fn run(
     let remote_id = setup.remote.participant_id;
     let (pc_tx, mut pc_rx) = mpsc::unbounded_channel();
     let pc = match build(&setup, pc_tx).await {
-        Ok(pc) => pc,
+        Ok(built) => built,
         Err(e) => {
             tracing::error!(error = %e, participant = %remote_id, "cannot set up the peer connection");
             return;
@@ -152,6 +158,7 @@ async fn run(
         ),
         pc,
         counters: Arc::new(ReceiveCounters::default()),
+        link: watch::channel(LinkInfo::default()).0,
         receivers: JoinSet::new(),
         stats: StatsTracker::new(remote_id, setup.remote.user_id),
         negotiation_held: !setup.offer_first,
@@ -208,10 +215,43 @@ async fn run(
         peer.run_commands().await;
     }
     peer.setup.fanout.remove(remote_id);
+    peer.setup.feedback.remove(remote_id);
     peer.receivers.abort_all();
     if let Err(e) = peer.pc.close().await {
         tracing::debug!(error = %e, "closing the peer connection");
     }
+}
+
+/// Packets the NACK responder keeps per stream for retransmission: about 2 s of video at
+/// 2.5 Mbit/s (a power of two, as rtc requires).
+const RETRANSMIT_BUFFER: u16 = 512;
+
+/// After every rtc interceptor, before the terminus.
+const FEEDBACK_SLOT: usize = 20_000;
+
+/// The interceptors: RTCP sender and receiver reports, transport-wide congestion control
+/// feedback for what we receive, the NACK responder (retransmissions of what we send, on
+/// the same SSRC: plain RFC 4585 retransmission, not RFC 4588 RTX, see `codecs::vp8`) and
+/// ours that reads what the remote reports about our streams (`feedback.rs`). Not rtc's
+/// NACK generator: the receive path asks for retransmissions itself (`nack.rs`), timed by
+/// the round trip.
+fn interceptors(
+    setup: &PeerSetup,
+    engine: &mut webrtc::peer_connection::MediaEngine,
+) -> webrtc::error::Result<Registry> {
+    let registry = Registry::new()
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(RETRANSMIT_BUFFER)
+                .build(),
+        )
+        .with(
+            Slot::from(FEEDBACK_SLOT),
+            FeedbackInterceptor::new(setup.remote.participant_id, Arc::clone(&setup.feedback)),
+        );
+    let registry = configure_rtcp_reports(registry);
+    configure_twcc_receiver_only(registry, engine)
 }
 
 async fn build(
@@ -220,7 +260,7 @@ async fn build(
 ) -> webrtc::error::Result<Arc<dyn PeerConnection>> {
     let started = Instant::now();
     let mut engine = media_engine()?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+    let registry = interceptors(setup, &mut engine)?;
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(setup.ice_servers.clone())
         .build();
@@ -285,6 +325,8 @@ struct Peer {
     pc: Arc<dyn PeerConnection>,
     negotiator: Negotiator,
     counters: Arc<ReceiveCounters>,
+    /// The round trip, for the receive tasks' retransmission and keyframe timing.
+    link: watch::Sender<LinkInfo>,
     receivers: JoinSet<()>,
     stats: StatsTracker,
     /// While true, `negotiationneeded` is held back: the other side makes the first offer.
@@ -350,9 +392,12 @@ impl Peer {
                 let who = (self.remote(), self.setup.remote.user_id);
                 let sinks = self.setup.sinks.clone();
                 let counters = Arc::clone(&self.counters);
+                let link = self.link.subscribe();
                 self.receivers.spawn(async move {
                     match track.kind().await {
-                        RtpCodecKind::Video => receive_video(track, who, sinks, counters).await,
+                        RtpCodecKind::Video => {
+                            receive_video(track, who, sinks, counters, link).await
+                        }
                         RtpCodecKind::Audio => receive_audio(track, who, sinks, counters).await,
                         _ => {}
                     }
@@ -485,7 +530,28 @@ impl Peer {
     async fn stats(&mut self) -> PeerStats {
         let now = Instant::now();
         let report = self.pc.get_stats(now, StatsSelector::None).await;
-        self.stats.update(now, &report, &self.counters)
+        let send = self.setup.feedback.snapshot(self.remote());
+        let sending = *self.setup.sending.borrow();
+        let stats = self
+            .stats
+            .update(now, &report, &self.counters, &send, &sending);
+        if let Some(rtt) = stats.rtt_ms {
+            let rtt = Duration::from_secs_f64(rtt / 1000.0);
+            self.link.send_if_modified(|l| {
+                // Follow slowly: one odd sample should not retime everything.
+                let smoothed = if l.rtt == LinkInfo::default().rtt {
+                    rtt
+                } else {
+                    (l.rtt * 3 + rtt) / 4
+                };
+                let changed = smoothed.abs_diff(l.rtt) >= Duration::from_millis(2);
+                if changed {
+                    l.rtt = smoothed;
+                }
+                changed
+            });
+        }
+        stats
     }
 }
 

@@ -3,13 +3,18 @@
 //! skip the oldest.
 
 use crate::call::assembler::Vp8Assembler;
+use crate::call::nack::{NackTracker, SeqUnwrapper};
 use crate::call::stats::ReceiveCounters;
 use confab_media::audio::mix::{MixInput, Mixer};
 use confab_media::audio::opus::OpusDecoder;
 use confab_media::video::pattern::{Marker, read_marker};
 use confab_media::video::vp8::Vp8Decoder;
 use confab_media::{I420Frame, unix_time_us};
+use rtc::rtcp::payload_feedbacks::full_intra_request::{FirEntry, FullIntraRequest};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
+    TransportLayerNack, nack_pairs_from_sequence_numbers,
+};
 use shared::{ParticipantId, UserId};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,14 +51,51 @@ pub(crate) struct Sinks {
     pub mixer: watch::Receiver<Mixer>,
 }
 
-/// Ask for a keyframe at most this often while the decoder cannot decode.
-const PLI_INTERVAL: Duration = Duration::from_millis(500);
+/// What the receive path needs to know about the connection, from the peer task.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct LinkInfo {
+    /// Round-trip time (ICE candidate pair), or a guess until it is measured.
+    pub rtt: Duration,
+}
+
+impl Default for LinkInfo {
+    fn default() -> Self {
+        Self {
+            rtt: Duration::from_millis(50),
+        }
+    }
+}
+
+impl LinkInfo {
+    /// How long the jitter buffer waits for a missing packet: long enough for a gap to be
+    /// noticed (up to a frame interval), asked for and answered a few times, short enough
+    /// that giving up and asking for a keyframe is not slower than waiting.
+    fn receive_wait(&self) -> Duration {
+        (self.rtt * 3 + Duration::from_millis(100))
+            .clamp(Duration::from_millis(150), Duration::from_millis(600))
+    }
+
+    /// Least time between two keyframe requests: one round trip plus the encode and send
+    /// of a keyframe, so a storm of losses asks a few times a second at most.
+    fn keyframe_request_interval(&self) -> Duration {
+        (self.rtt * 2 + Duration::from_millis(150))
+            .clamp(Duration::from_millis(250), Duration::from_secs(2))
+    }
+}
+
+/// Every this many unanswered keyframe requests, ask with a FIR instead of a PLI (a
+/// sender may ignore one or the other).
+const FIR_EVERY: u32 = 3;
+
+/// A gap between two decoded frames longer than this is a freeze (the measure).
+pub(crate) const FREEZE: Duration = Duration::from_millis(200);
 
 pub(crate) async fn receive_video(
     track: Arc<dyn TrackRemote>,
     who: (ParticipantId, UserId),
     sinks: Sinks,
     counters: Arc<ReceiveCounters>,
+    mut link: watch::Receiver<LinkInfo>,
 ) {
     let mut decoder = match Vp8Decoder::new() {
         Ok(d) => d,
@@ -62,35 +104,77 @@ pub(crate) async fn receive_video(
             return;
         }
     };
+    let mut info = *link.borrow_and_update();
     let mut assembler = Vp8Assembler::default();
-    let mut last_pli: Option<Instant> = None;
+    assembler.set_wait(info.receive_wait());
+    let mut unwrapper = SeqUnwrapper::default();
+    let mut nacks = NackTracker::default();
+    let sender_ssrc = rand::random::<u32>();
+    let mut media_ssrc = None;
+    let mut last_request: Option<Instant> = None;
+    let mut unanswered_requests = 0u32;
+    let mut fir_seq = 0u8;
     let mut need_keyframe = true;
-    while let Some(event) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-            continue;
-        };
-        let media_ssrc = packet.header.ssrc;
-        for frame in assembler.push(packet) {
+    let mut last_decoded: Option<Instant> = None;
+    loop {
+        let deadline = [assembler.deadline(), nacks.deadline(info.rtt)]
+            .into_iter()
+            .flatten()
+            .min();
+        let mut frames = Vec::new();
+        tokio::select! {
+            event = track.poll() => {
+                let Some(event) = event else { break };
+                let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+                    continue;
+                };
+                let now = Instant::now();
+                media_ssrc = Some(packet.header.ssrc);
+                let ext = unwrapper.unwrap(packet.header.sequence_number);
+                if nacks.on_packet(ext, now) {
+                    counters.packet_repaired();
+                }
+                frames = assembler.push(ext, packet, now);
+            }
+            () = async { match deadline { Some(d) => tokio::time::sleep_until(d.into()).await, None => std::future::pending().await } } => {
+                frames = assembler.poll(Instant::now());
+            }
+            Ok(()) = link.changed() => {
+                info = *link.borrow_and_update();
+                assembler.set_wait(info.receive_wait());
+            }
+        }
+        for frame in frames {
             // A gap means the frames that follow reference something we never decoded.
             if frame.after_loss {
                 need_keyframe = true;
             }
-            // Bit 0 of a VP8 frame header is 0 for a keyframe (RFC 6386, 9.1).
-            let is_keyframe = frame.data.first().is_some_and(|b| b & 0x01 == 0);
-            if need_keyframe && !is_keyframe {
+            if need_keyframe && !frame.is_keyframe {
                 continue;
             }
             match decoder.decode(&frame.data, 0) {
-                Ok(Some(frame)) => {
+                Ok(Some(decoded)) => {
+                    if frame.is_keyframe {
+                        unanswered_requests = 0;
+                    }
                     need_keyframe = false;
+                    let now = Instant::now();
+                    let gap = last_decoded.map(|t| now.duration_since(t));
+                    last_decoded = Some(now);
                     let decoded_at_us = unix_time_us();
-                    counters.frame_decoded(frame.width(), frame.height());
-                    let marker = read_marker(&frame);
+                    let marker = read_marker(&decoded);
+                    counters.frame_decoded(
+                        decoded.width(),
+                        decoded.height(),
+                        gap,
+                        frame.is_keyframe,
+                        marker.map(|m| m.counter),
+                    );
                     // No receivers is fine: nobody is watching this participant right now.
                     let _ = sinks.video.send(Arc::new(RemoteVideoFrame {
                         participant_id: who.0,
                         user_id: who.1,
-                        frame,
+                        frame: decoded,
                         marker,
                         decoded_at_us,
                     }));
@@ -102,15 +186,50 @@ pub(crate) async fn receive_video(
                 }
             }
         }
-        if need_keyframe && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
-            last_pli = Some(Instant::now());
-            let pli = PictureLossIndication {
-                sender_ssrc: 0,
+        counters.frames_given_up(assembler.given_up);
+        if let Some(from) = assembler.wanted_from() {
+            nacks.forget_before(from);
+        }
+        let Some(media_ssrc) = media_ssrc else {
+            continue;
+        };
+        let now = Instant::now();
+        let mut rtcp: Vec<Box<dyn rtc::rtcp::Packet>> = Vec::new();
+        let due = nacks.due(now, info.rtt, info.receive_wait());
+        if !due.is_empty() {
+            counters.nacks_sent(due.len() as u64);
+            rtcp.push(Box::new(TransportLayerNack {
+                sender_ssrc,
                 media_ssrc,
-            };
-            if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
-                break;
+                nacks: nack_pairs_from_sequence_numbers(&due),
+            }));
+        }
+        if need_keyframe
+            && last_request
+                .is_none_or(|t| now.duration_since(t) >= info.keyframe_request_interval())
+        {
+            last_request = Some(now);
+            unanswered_requests += 1;
+            counters.keyframe_requested();
+            if unanswered_requests.is_multiple_of(FIR_EVERY) {
+                fir_seq = fir_seq.wrapping_add(1);
+                rtcp.push(Box::new(FullIntraRequest {
+                    sender_ssrc,
+                    media_ssrc,
+                    fir: vec![FirEntry {
+                        ssrc: media_ssrc,
+                        sequence_number: fir_seq,
+                    }],
+                }));
+            } else {
+                rtcp.push(Box::new(PictureLossIndication {
+                    sender_ssrc,
+                    media_ssrc,
+                }));
             }
+        }
+        if !rtcp.is_empty() && track.write_rtcp(rtcp).await.is_err() {
+            break;
         }
     }
 }
@@ -145,15 +264,19 @@ pub(crate) async fn receive_audio(
         }
         last_seq = Some(seq);
         let mut pcm = Vec::new();
+        let (mut concealed, mut recovered) = (0, 0);
         if missing > 0 && missing <= MAX_CONCEALED {
             for i in 0..missing {
-                // The packet after the gap carries FEC for the last lost one.
-                let recovered = if i + 1 == missing {
+                // The packet after the gap carries FEC for the last lost one; the ones
+                // before it are invented by loss concealment.
+                let samples = if i + 1 == missing {
+                    recovered += 1;
                     decoder.recover(&packet.payload)
                 } else {
+                    concealed += 1;
                     decoder.conceal()
                 };
-                if let Ok(samples) = recovered {
+                if let Ok(samples) = samples {
                     pcm.extend_from_slice(&samples);
                 }
             }
@@ -165,7 +288,7 @@ pub(crate) async fn receive_audio(
                 continue;
             }
         }
-        counters.audio_decoded();
+        counters.audio_decoded(concealed, recovered);
         if mixer.has_changed().unwrap_or(false) {
             speaker = mixer.borrow_and_update().add_input();
         }

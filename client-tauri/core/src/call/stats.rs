@@ -1,11 +1,14 @@
 //! Per-participant call statistics, computed once a second from the peer connection's
 //! stats report and the receive path's own counters.
 
+use crate::call::feedback::SendSnapshot;
+use crate::call::local::SendingVideo;
+use crate::call::remote::FREEZE;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde::Serialize;
 use shared::{ParticipantId, UserId};
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use webrtc::peer_connection::{RTCStatsReport, RTCStatsReportEntry};
 
 /// What the decoders saw, updated from the receive tasks.
@@ -17,9 +20,22 @@ pub(crate) struct ReceiveCounters {
 #[derive(Debug, Default, Clone, Copy)]
 struct Counts {
     frames_decoded: u64,
+    keyframes_decoded: u64,
     audio_frames_decoded: u64,
+    audio_concealed: u64,
+    audio_recovered: u64,
     width: u32,
     height: u32,
+    nacks_sent: u64,
+    packets_repaired: u64,
+    frames_given_up: u64,
+    keyframe_requests_sent: u64,
+    freezes: u64,
+    freeze_ms: u64,
+    longest_freeze_ms: u64,
+    /// The test pattern's frame counter in the first and the last decoded frame.
+    first_counter: Option<u32>,
+    last_counter: u32,
 }
 
 impl ReceiveCounters {
@@ -27,15 +43,55 @@ impl ReceiveCounters {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn frame_decoded(&self, width: u32, height: u32) {
+    /// A frame was decoded, `gap` after the one before.
+    pub fn frame_decoded(
+        &self,
+        width: u32,
+        height: u32,
+        gap: Option<Duration>,
+        keyframe: bool,
+        counter: Option<u32>,
+    ) {
         let mut c = self.lock();
+        if let Some(counter) = counter {
+            c.first_counter.get_or_insert(counter);
+            c.last_counter = counter;
+        }
         c.frames_decoded += 1;
+        c.keyframes_decoded += u64::from(keyframe);
         c.width = width;
         c.height = height;
+        if let Some(gap) = gap.filter(|g| *g > FREEZE) {
+            let ms = gap.as_millis() as u64;
+            c.freezes += 1;
+            c.freeze_ms += ms;
+            c.longest_freeze_ms = c.longest_freeze_ms.max(ms);
+        }
     }
 
-    pub fn audio_decoded(&self) {
-        self.lock().audio_frames_decoded += 1;
+    /// 20 ms of audio decoded; `concealed` of them invented by PLC, `recovered` rebuilt
+    /// from FEC.
+    pub fn audio_decoded(&self, concealed: u64, recovered: u64) {
+        let mut c = self.lock();
+        c.audio_frames_decoded += 1;
+        c.audio_concealed += concealed;
+        c.audio_recovered += recovered;
+    }
+
+    pub fn nacks_sent(&self, packets: u64) {
+        self.lock().nacks_sent += packets;
+    }
+
+    pub fn packet_repaired(&self) {
+        self.lock().packets_repaired += 1;
+    }
+
+    pub fn frames_given_up(&self, total: u64) {
+        self.lock().frames_given_up = total;
+    }
+
+    pub fn keyframe_requested(&self) {
+        self.lock().keyframe_requests_sent += 1;
     }
 
     fn snapshot(&self) -> Counts {
@@ -65,6 +121,41 @@ pub struct PeerStats {
     pub height: u32,
     /// Audio frames (20 ms) decoded so far.
     pub audio_frames_decoded: u64,
+    /// Of the audio frames, how many were lost and invented by Opus's loss concealment, and
+    /// how many were rebuilt from the next packet's in-band FEC.
+    pub audio_concealed: u64,
+    pub audio_recovered: u64,
+    /// Video packets we asked them to retransmit (NACK), and lost packets that arrived
+    /// after all (retransmitted or reordered).
+    pub nacks_sent: u64,
+    pub packets_repaired: u64,
+    /// Video frames the receive buffer gave up on (a gap not repaired in time).
+    pub frames_given_up: u64,
+    /// Keyframe requests (PLI, FIR) we sent them, and keyframes decoded.
+    pub keyframe_requests_sent: u64,
+    pub keyframes_decoded: u64,
+    /// Gaps of over 200 ms between two decoded frames: how many, their total and the
+    /// longest, milliseconds.
+    pub freezes: u64,
+    pub freeze_ms: u64,
+    pub longest_freeze_ms: u64,
+    /// With the test pattern: frames the sender made from our first decoded frame to the
+    /// last (from its frame counter), to compare `frames_decoded` with.
+    pub pattern_frames_sent: u64,
+    /// Keyframe requests they sent us.
+    pub keyframe_requests_received: u64,
+    /// The loss they report for what we send (smoothed fraction, 0..1).
+    pub send_loss: f64,
+    /// Our send-side bandwidth estimate towards them (TWCC + GCC), kbit/s, when running.
+    pub estimate_kbps: Option<f64>,
+    /// Their receiver-side estimate (REMB), kbit/s, when they send one.
+    pub remb_kbps: Option<f64>,
+    /// What our video encoder sends now (to every peer): target bitrate, resolution and
+    /// frame rate.
+    pub send_target_kbps: u32,
+    pub send_width: u32,
+    pub send_height: u32,
+    pub send_fps: u32,
 }
 
 /// Turns successive reports into rates.
@@ -89,6 +180,8 @@ impl StatsTracker {
         now: Instant,
         report: &RTCStatsReport,
         counters: &ReceiveCounters,
+        send: &SendSnapshot,
+        sending: &SendingVideo,
     ) -> PeerStats {
         let mut bytes_sent = 0u64;
         let mut bytes_received = 0u64;
@@ -150,6 +243,27 @@ impl StatsTracker {
             width: counts.width,
             height: counts.height,
             audio_frames_decoded: counts.audio_frames_decoded,
+            audio_concealed: counts.audio_concealed,
+            audio_recovered: counts.audio_recovered,
+            nacks_sent: counts.nacks_sent,
+            packets_repaired: counts.packets_repaired,
+            frames_given_up: counts.frames_given_up,
+            keyframe_requests_sent: counts.keyframe_requests_sent,
+            keyframes_decoded: counts.keyframes_decoded,
+            freezes: counts.freezes,
+            freeze_ms: counts.freeze_ms,
+            longest_freeze_ms: counts.longest_freeze_ms,
+            pattern_frames_sent: counts.first_counter.map_or(0, |first| {
+                u64::from(counts.last_counter.wrapping_sub(first)) + 1
+            }),
+            keyframe_requests_received: send.keyframe_requests,
+            send_loss: send.loss,
+            estimate_kbps: send.estimate_bps.map(|b| b / 1000.0),
+            remb_kbps: send.remb_bps.map(|b| b / 1000.0),
+            send_target_kbps: sending.bitrate_kbps,
+            send_width: sending.width,
+            send_height: sending.height,
+            send_fps: sending.fps,
         }
     }
 }

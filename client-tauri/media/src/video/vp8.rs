@@ -21,10 +21,10 @@
 //! (`g_lag_in_frames = 0`, so each input frame yields its packet immediately), the
 //! `VPX_DL_REALTIME` deadline with a fixed high speed (`cpu-used`), error-resilient mode (a
 //! lost frame does not poison the entropy contexts of later frames) and a capped keyframe
-//! size so a keyframe does not burst the network. Keyframes come every
-//! [`Vp8Config::keyframe_interval`] frames and on demand through
+//! size so a keyframe does not burst the network. Keyframes come on demand through
 //! [`Vp8Encoder::force_keyframe`], which the call layer invokes when a peer joins or sends
-//! a PLI (picture loss indication).
+//! a PLI or FIR (picture loss indication, full intra request); by default there is no
+//! periodic keyframe (see [`Vp8Config::keyframe_interval`]).
 //!
 //! # Safety
 //!
@@ -53,7 +53,10 @@ pub struct Vp8Config {
     pub fps: u32,
     /// Target bitrate in kilobits per second (CBR).
     pub bitrate_kbps: u32,
-    /// Largest number of frames between two keyframes.
+    /// Largest number of frames between two keyframes; 0: no periodic keyframes, only the
+    /// first frame and those [`Vp8Encoder::force_keyframe`] asks for. Calls use 0: a
+    /// receiver that lost its reference asks for a keyframe, so a periodic one would only
+    /// spend bits (and hide broken loss recovery behind a freeze of up to one interval).
     pub keyframe_interval: u32,
     /// libvpx `cpu-used` speed: negative values pin a fixed speed `-cpu_used` (higher is
     /// faster and blurrier); libwebrtc uses -6 on desktop and -12 on phones.
@@ -66,15 +69,15 @@ pub struct Vp8Config {
 }
 
 impl Vp8Config {
-    /// Realtime defaults for `width` x `height` at `fps` and `bitrate_kbps`, with a
-    /// keyframe at least every 10 seconds.
+    /// Realtime defaults for `width` x `height` at `fps` and `bitrate_kbps`, with
+    /// keyframes only on request.
     pub fn new(width: u32, height: u32, fps: u32, bitrate_kbps: u32) -> Self {
         Self {
             width,
             height,
             fps,
             bitrate_kbps,
-            keyframe_interval: fps.saturating_mul(10),
+            keyframe_interval: 0,
             cpu_used: -6,
             threads: 1,
             frame_dropping: false,
@@ -187,9 +190,15 @@ impl Vp8Encoder {
         cfg.rc_buf_initial_sz = 500;
         cfg.rc_buf_optimal_sz = 600;
         cfg.rc_buf_sz = 1000;
-        cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
         cfg.kf_min_dist = 0;
-        cfg.kf_max_dist = config.keyframe_interval;
+        if config.keyframe_interval == 0 {
+            // libvpx still makes the first frame a keyframe.
+            cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_DISABLED;
+            cfg.kf_max_dist = 0;
+        } else {
+            cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
+            cfg.kf_max_dist = config.keyframe_interval;
+        }
 
         let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed());
         // SAFETY: `ctx` points to writable, zeroed memory for a context; `cfg` is a fully
