@@ -4,6 +4,13 @@
 //! pattern while `confab-cli` joins the same room; the remote tile must show frames
 //! whose painted frame counter advances, and the participant list must show both.
 //!
+//! The messenger story: A signs up in the app; B (`confab-cli`) sends a contact request
+//! and A accepts it in the contacts view; B writes, A's rail shows the unread badge, A
+//! opens the room and sees the message; A replies and B's `chat tail` prints it; B rings,
+//! the incoming-call overlay shows B's name, A accepts, remote frames arrive; A opens
+//! another conversation and the call keeps running (the call bar's tile keeps counting
+//! frames); A hangs up and B's `ring` ends as answered.
+//!
 //! Needs Xvfb, WebKitWebDriver (webkit2gtk-driver) and tauri-driver, which
 //! `scripts/test.sh` installs, and the UI built into `client-tauri/ui/dist` before the
 //! app is compiled. The call-view screenshot goes to `$CARGO_TARGET_TMPDIR/call-view.png`
@@ -12,9 +19,14 @@
 mod support;
 
 use fantoccini::Locator;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
 use support::{
-    Desktop, PASSWORD, attr_u64, click, eventually, find, page_source, type_into, within,
+    Desktop, PASSWORD, Reaped, SHELL, attr_u64, click, eventually, find, page_source, rail_room,
+    type_into, within,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,7 +53,7 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
     assert!(text.contains('3'), "the error names the rule: {text}");
     type_into(client, "#signup-username", &username).await;
     click(client, "#signup-submit").await;
-    find(client, "#rooms-list").await;
+    find(client, SHELL).await;
 
     let room = desktop.create_room("E2E standup").await;
     let mut cli = desktop.cli_participant(&room, &Desktop::unique("cli"), 120);
@@ -92,11 +104,219 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
     }
 
     click(client, "#leave-call").await;
-    find(client, "#rooms-list").await;
+    find(
+        client,
+        &format!("[data-testid='conversation'][data-room-id='{room}']"),
+    )
+    .await;
     assert!(
         cli.0.try_wait().expect("cli status").is_none(),
         "confab-cli stayed in the call"
     );
+    desktop
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the session");
+}
+
+/// Lines of a child's stdout, read on a thread.
+fn lines(child: &mut Reaped) -> mpsc::Receiver<String> {
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits up to `secs` for a line containing `needle`.
+async fn line_with(rx: &mpsc::Receiver<String>, needle: &str, secs: u64, what: &str) -> String {
+    eventually(secs, what, || async {
+        while let Ok(line) = rx.try_recv() {
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
+        None
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
+    let desktop = Desktop::start(Path::new(env!("CARGO_BIN_EXE_confab"))).await;
+    let c = &desktop.client;
+    let a = Desktop::unique("ana");
+    let b = Desktop::unique("bo");
+    desktop.sign_up(&a).await;
+    // A second conversation to move to during the call.
+    let group = desktop.create_room("E2E team").await;
+
+    // B asks A to be a contact; it shows in A's contacts live, and A accepts.
+    desktop.cli_output(&b, &["contacts", "add", &a]);
+    click(c, "[data-testid='contacts-entry']").await;
+    find(c, "[data-testid='contacts-view']").await;
+    let request = format!("[data-testid='incoming-request'][data-username='{b}']");
+    click(c, &format!("{request} [data-testid='accept-request']")).await;
+    find(c, &format!("[data-testid='contact'][data-username='{b}']")).await;
+
+    // B writes in the direct room: A's rail shows it unread.
+    let room = desktop.cli_output(&b, &["dm", &a]).trim().to_owned();
+    assert!(
+        room.parse::<uuid::Uuid>().is_ok(),
+        "dm printed a room id: {room}"
+    );
+    desktop.cli_output(&b, &["chat", "send", &room, "hello from the cli"]);
+    let unread = eventually(30, "the unread badge", || async {
+        attr_u64(c, &rail_room(&room), "data-unread")
+            .await
+            .filter(|n| *n >= 1)
+    })
+    .await;
+    assert_eq!(unread, 1);
+    find(
+        c,
+        &format!("{} [data-testid='unread-badge']", rail_room(&room)),
+    )
+    .await;
+
+    // A opens it and sees the message; the badge goes.
+    desktop.open_room(&room).await;
+    let body = find(
+        c,
+        "[data-testid='message'][data-mine='false'] [data-testid='message-body']",
+    )
+    .await;
+    assert_eq!(body.text().await.expect("text"), "hello from the cli");
+    eventually(30, "the badge to clear", || async {
+        attr_u64(c, &rail_room(&room), "data-unread")
+            .await
+            .filter(|n| *n == 0)
+    })
+    .await;
+
+    // A replies; B's `chat tail` prints it.
+    let mut tail = Reaped(
+        desktop
+            .cli(&b, &["chat", "tail", &room])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting chat tail"),
+    );
+    let tail_lines = lines(&mut tail);
+    // Let the tail connect and sync before the reply (what it catches up on is history).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    type_into(c, "[data-testid='composer-input']", "hi from the app").await;
+    click(c, "[data-testid='composer-send']").await;
+    eventually(30, "the reply sent", || async {
+        let mine = c
+            .find(Locator::Css("[data-testid='message'][data-mine='true']"))
+            .await
+            .ok()?;
+        (mine.attr("data-state").await.ok()?? == "sent").then_some(())
+    })
+    .await;
+    line_with(
+        &tail_lines,
+        "hi from the app",
+        60,
+        "B's tail to print the reply",
+    )
+    .await;
+    drop(tail);
+
+    // B rings: the overlay names B; A accepts with video.
+    let mut ring = Reaped(
+        desktop
+            .cli(
+                &b,
+                &["ring", &a, "--udp-addr", "127.0.0.1:0", "--timeout", "90"],
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting confab-cli ring"),
+    );
+    let ring_lines = lines(&mut ring);
+    let overlay = find(
+        c,
+        &format!("[data-testid='incoming-call'][data-room-id='{room}']"),
+    )
+    .await;
+    let caller = overlay
+        .find(Locator::Css("[data-testid='caller-name']"))
+        .await
+        .expect("the caller's name");
+    assert!(caller.text().await.expect("text").contains(&b));
+    click(c, "[data-testid='accept-video']").await;
+    find(c, "#call-view").await;
+    let remote = ".tile[data-local='false'][data-frame-counter]";
+    let Some(first) = within(60, || async {
+        attr_u64(c, remote, "data-frame-counter")
+            .await
+            .filter(|n| *n > 0)
+    })
+    .await
+    else {
+        panic!(
+            "no remote frames; the window shows:\n{}",
+            page_source(c).await
+        );
+    };
+    line_with(&ring_lines, "answered", 30, "B's ring to be answered").await;
+
+    // A opens another conversation: the call keeps running in the call bar, and its
+    // tile keeps counting B's frames.
+    desktop.open_room(&group).await;
+    find(
+        c,
+        &format!("[data-testid='call-bar'][data-room-id='{room}']"),
+    )
+    .await;
+    let bar_tile = ".floating-tile .tile[data-local='false'][data-frame-counter]";
+    eventually(60, "frames while in another conversation", || async {
+        attr_u64(c, bar_tile, "data-frame-counter")
+            .await
+            .filter(|n| *n >= first + 30)
+    })
+    .await;
+    assert!(
+        ring.0.try_wait().expect("ring status").is_none(),
+        "B is still in the call"
+    );
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shell-call-bar.png"),
+        &png,
+    )
+    .expect("saving the screenshot");
+
+    // A hangs up from the bar; B's ring ends because A left.
+    click(c, "[data-testid='hang-up']").await;
+    eventually(30, "the call bar to go", || async {
+        c.find(Locator::Css("[data-testid='call-bar']"))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    let mut status = None;
+    for _ in 0..240 {
+        status = ring.0.try_wait().expect("ring status");
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let status = status.expect("B's ring ends once A hangs up");
+    assert!(status.success(), "confab-cli ring ended with {status}");
     desktop
         .client
         .clone()

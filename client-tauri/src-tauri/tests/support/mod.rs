@@ -14,6 +14,14 @@ use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "Correct-Horse-Battery-9";
 
+/// The app shell, on screen once signed in.
+pub const SHELL: &str = "[data-testid='shell']";
+
+/// A conversation's row in the rail.
+pub fn rail_room(room: &str) -> String {
+    format!("[data-testid='rail-room'][data-room-id='{room}']")
+}
+
 /// A child process killed when the test ends, however it ends.
 pub struct Reaped(pub Child);
 
@@ -268,7 +276,7 @@ impl Desktop {
         }
     }
 
-    /// Picks this server and signs up as `username`; ends on the rooms screen.
+    /// Picks this server and signs up as `username`; ends in the app shell.
     pub async fn sign_up(&self, username: &str) {
         let c = &self.client;
         type_into(c, "#server-url", &self.server_url).await;
@@ -279,19 +287,58 @@ impl Desktop {
         type_into(c, "#signup-password", PASSWORD).await;
         type_into(c, "#signup-confirm", PASSWORD).await;
         click(c, "#signup-submit").await;
-        find(c, "#rooms-list").await;
+        find(c, SHELL).await;
     }
 
-    /// Creates a room; returns its id.
+    /// Creates a group from the shell's home pane; returns its id.
     pub async fn create_room(&self, title: &str) -> String {
         let c = &self.client;
         type_into(c, "#room-title", title).await;
         click(c, "#room-create").await;
-        let room = find(c, "#rooms-list li[data-room-id]").await;
+        let room = find(c, "[data-testid='rail-room'][data-kind='group']").await;
         room.attr("data-room-id")
             .await
             .expect("attr")
             .expect("a room id")
+    }
+
+    /// Opens a conversation from the rail.
+    pub async fn open_room(&self, room: &str) {
+        let c = &self.client;
+        click(c, &format!("{} button", rail_room(room))).await;
+        find(
+            c,
+            &format!("[data-testid='conversation'][data-room-id='{room}']"),
+        )
+        .await;
+    }
+
+    /// `confab-cli` as `user` (registered on first use) against this server, with an
+    /// outbox file of its own per run.
+    pub fn cli(&self, user: &str, args: &[&str]) -> Command {
+        let outbox = self
+            .work
+            .path()
+            .join(format!("cli-{}.sqlite", Desktop::unique("outbox")));
+        let mut command = Command::new(workspace_bin("confab-cli"));
+        command
+            .args(args)
+            .args(["--server", &self.server_url, "--user", user, "--register"])
+            .arg("--outbox")
+            .arg(outbox)
+            .env("CONFAB_PASSWORD", PASSWORD);
+        command
+    }
+
+    /// Runs `confab-cli` to the end; its stdout.
+    pub fn cli_output(&self, user: &str, args: &[&str]) -> String {
+        let out = self.cli(user, args).output().expect("running confab-cli");
+        assert!(
+            out.status.success(),
+            "confab-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// A `confab-cli` participant in `room` sending the test pattern and a tone.
@@ -309,10 +356,11 @@ impl Desktop {
         )
     }
 
-    /// From the rooms screen: pre-join `room` with the test pattern and tone, then join.
+    /// From the shell: open the group `room`, pre-join `room` with the test pattern and tone, then join.
     pub async fn join_call_with_test_pattern(&self, room: &str) {
         let c = &self.client;
-        click(c, &format!("li[data-room-id='{room}'] .room-call")).await;
+        self.open_room(room).await;
+        click(c, "[data-testid='conversation'] .room-call").await;
         find(c, "#prejoin").await;
         for checkbox in ["#use-test-pattern", "#use-test-tone"] {
             let el = find(c, checkbox).await;
