@@ -245,6 +245,32 @@ describe("conversation", () => {
     expect(input().value).toBe("for the group");
   });
 
+  it("announces new messages from others to screen readers", async () => {
+    const { emit } = await mountShell(ipc.backend, {
+      rooms: [dm],
+      pages: { dm: page("dm", many(2)) },
+    });
+    await openRoom("dm");
+    const live = byTestId("new-message-announcement");
+    expect(live.textContent).toBe("");
+    emit({ type: "messageCreated", message: message("dm", 3, { body: "**hi** there" }) });
+    expect(live.textContent).toBe("ana: hi there");
+    emit({ type: "messageCreated", message: message("dm", 4, { mine: true, body: "mine" }) });
+    expect(live.textContent).toBe("ana: hi there");
+    expect(messages().at(-1)?.dataset.seq).toBe("4");
+  });
+
+  it("mutes the room's notifications", async () => {
+    await mountShell(ipc.backend, { rooms: [dm], pages: { dm: page("dm", many(1)) } });
+    ipc.backend.on("setRoomMuted", (_id: string, muted: boolean) => ({ ...dm, muted }));
+    await openRoom("dm");
+    byTestId("room-mute").click();
+    await flush();
+    expect(ipc.backend.callsTo("setRoomMuted")).toEqual([["dm", true]]);
+    expect(byTestId("room-mute").getAttribute("aria-pressed")).toBe("true");
+    expect(byTestId("room-mute").textContent).toBe("Unmute room");
+  });
+
   it("shows who is typing", async () => {
     const { emit } = await mountShell(ipc.backend, {
       rooms: [dm],

@@ -6,6 +6,7 @@ import { createEffect, createMemo, createSignal, on, onCleanup, Show } from "sol
 import { useShell } from "../shell/context";
 import { LIMITS } from "../validation";
 import { Composer } from "./Composer";
+import { plainText } from "./format";
 import { GroupSettings } from "./GroupSettings";
 import { type MessageActions, MessageItem } from "./MessageItem";
 import { buildRows, type Row, tickFor } from "./rows";
@@ -241,6 +242,18 @@ export function Conversation(props: { roomId: string }) {
   };
 
   const typing = () => typingLine(store.state.typing[props.roomId] ?? []);
+  // Screen readers hear new messages from others as they arrive (the list itself is not
+  // a live region: it re-renders rows while scrolling).
+  const [announce, setAnnounce] = createSignal("");
+  createEffect(
+    on(
+      () => messages()[messages().length - 1],
+      (last, prev) => {
+        if (!last || !prev || last.key === prev.key || last.mine || last.kind !== "text") return;
+        setAnnounce(`${last.authorName ?? "Someone"}: ${plainText(last.body).slice(0, 200)}`);
+      },
+    ),
+  );
   const inCall = () => shell.calls.session()?.room.id === props.roomId;
 
   return (
@@ -279,6 +292,22 @@ export function Conversation(props: { roomId: string }) {
               onClick={() => void shell.calls.start(props.roomId, room()?.title ?? "", false)}
             >
               Audio call
+            </button>
+            <button
+              type="button"
+              class="ghost"
+              data-testid="call-check-devices"
+              title="Check camera and microphone, then call"
+              onClick={() =>
+                shell.go({
+                  kind: "prejoin",
+                  roomId: props.roomId,
+                  title: room()?.title ?? "",
+                  audioOnly: false,
+                })
+              }
+            >
+              Check devices…
             </button>
           </Show>
           <Show when={!isDirect() && !inCall()}>
@@ -327,14 +356,19 @@ export function Conversation(props: { roomId: string }) {
             type="button"
             class="ghost"
             aria-pressed={room()?.muted ? "true" : "false"}
-            title={room()?.muted ? "Notifications off for this room" : "Mute notifications"}
+            data-testid="room-mute"
+            title={
+              room()?.muted
+                ? "Notifications are off for this room: turn them on"
+                : "Turn notifications off for this room"
+            }
             onClick={() =>
               api
                 .setRoomMuted(props.roomId, !room()?.muted)
                 .then((r) => store.putRoom(r), shell.fail)
             }
           >
-            {room()?.muted ? "Unmute" : "Mute"}
+            {room()?.muted ? "Unmute room" : "Mute room"}
           </button>
           <Show when={!isDirect()}>
             <button
@@ -449,6 +483,9 @@ export function Conversation(props: { roomId: string }) {
               </button>
             </Show>
           </div>
+          <p class="visually-hidden" aria-live="polite" data-testid="new-message-announcement">
+            {announce()}
+          </p>
           <p class="typing-line" data-testid="typing-line" aria-live="polite">
             {typing()}
           </p>
