@@ -91,7 +91,7 @@ export function createMessenger(
     ringing: [],
     notificationsMuted: false,
   });
-  const timelines = new Map<RoomId, Timeline>();
+  const timelines = new Map<RoomId, TimelineInternal>();
   const [openRoomId, setOpenRoomId] = createSignal<RoomId | null>(null);
 
   const fail = (err: unknown) => (hooks.fail ? hooks.fail(err) : console.warn(err));
@@ -101,16 +101,19 @@ export function createMessenger(
     Object.values(state.rooms).reduce((n, r) => n + (r.muted ? 0 : r.unread), 0),
   );
 
-  function timelineFrom(page: TimelinePage, readAtOpen: number): Timeline {
+  /** A timeline plus the setters only the store uses. */
+  type TimelineInternal = Timeline & {
+    setBefore: Setter<boolean>;
+    setAfter: Setter<boolean>;
+    setLoadingOlder: Setter<boolean>;
+  };
+
+  function timelineFrom(page: TimelinePage, readAtOpen: number): TimelineInternal {
     const [messages, setMessages] = createSignal(page.messages);
     const [hasMoreBefore, setBefore] = createSignal(page.hasMoreBefore);
     const [hasMoreAfter, setAfter] = createSignal(page.hasMoreAfter);
     const [loadingOlder, setLoadingOlder] = createSignal(false);
-    const t: Timeline & {
-      setBefore: Setter<boolean>;
-      setAfter: Setter<boolean>;
-      setLoadingOlder: Setter<boolean>;
-    } = {
+    return {
       roomId: page.roomId,
       messages,
       setMessages,
@@ -122,14 +125,7 @@ export function createMessenger(
       setAfter,
       setLoadingOlder,
     };
-    return t;
   }
-
-  type TimelineInternal = Timeline & {
-    setBefore: Setter<boolean>;
-    setAfter: Setter<boolean>;
-    setLoadingOlder: Setter<boolean>;
-  };
 
   function applyPage(page: TimelinePage) {
     setState("receipts", page.roomId, page.receipts);
@@ -180,7 +176,7 @@ export function createMessenger(
 
     /** Loads the page before the oldest loaded message. */
     async loadOlder(roomId: RoomId): Promise<void> {
-      const t = timelines.get(roomId) as TimelineInternal | undefined;
+      const t = timelines.get(roomId);
       if (!t?.hasMoreBefore() || t.loadingOlder()) return;
       const oldest = t.messages().find((m) => m.seq !== null)?.seq;
       if (oldest == null) return;
@@ -200,7 +196,7 @@ export function createMessenger(
 
     /** Replaces the loaded window with the page around `seq` (jump to first unread). */
     async loadAround(roomId: RoomId, seq: number): Promise<void> {
-      const t = timelines.get(roomId) as TimelineInternal | undefined;
+      const t = timelines.get(roomId);
       if (!t) return;
       const page = await api.loadMessages(roomId, { kind: "around", seq }, null);
       batch(() => {
@@ -212,7 +208,7 @@ export function createMessenger(
 
     /** Replaces the loaded window with the newest page (jump to newest). */
     async loadLatest(roomId: RoomId): Promise<void> {
-      const t = timelines.get(roomId) as TimelineInternal | undefined;
+      const t = timelines.get(roomId);
       if (!t) return;
       const page = await api.loadMessages(roomId, { kind: "latest" }, null);
       applyPage(page);
@@ -225,7 +221,7 @@ export function createMessenger(
 
     /** Loads the page after the newest loaded message (after a jump back in time). */
     async loadNewer(roomId: RoomId): Promise<void> {
-      const t = timelines.get(roomId) as TimelineInternal | undefined;
+      const t = timelines.get(roomId);
       if (!t?.hasMoreAfter()) return;
       const newest = [...t.messages()].reverse().find((m) => m.seq !== null)?.seq;
       if (newest == null) return;
