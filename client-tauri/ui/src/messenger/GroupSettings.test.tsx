@@ -81,7 +81,7 @@ describe("group settings", () => {
     ]);
     add.value = "u-bo";
     add.dispatchEvent(new Event("change", { bubbles: true }));
-    (add.closest("form")?.querySelector("button[type='submit']") as HTMLButtonElement).click();
+    (add.form?.querySelector("button[type='submit']") as HTMLButtonElement | null)?.click();
     await flush();
     expect(ipc.backend.callsTo("addMember")).toEqual([["g", "u-bo"]]);
     expect(allByTestId("member")).toHaveLength(3);
