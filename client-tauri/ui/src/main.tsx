@@ -10,12 +10,14 @@ import { App } from "./app/App";
 import { createAppState } from "./app/state";
 import { describeError } from "./errors";
 import { renderStats } from "./media/renderer";
+import { installProbe } from "./messenger/probe";
 import { applyTheme, loadTheme } from "./theme";
 import { toast, toastError } from "./toasts";
 
 async function boot(): Promise<void> {
   applyTheme(loadTheme());
   renderStats(); // window.__confabRenderStats exists (at 0) before the first frame
+  installProbe(); // window.__confabMeasureScroll, for the desktop bench
   const root = document.getElementById("app");
   if (!root) throw new Error("#app missing");
   root.replaceChildren();
