@@ -168,14 +168,19 @@ export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEve
     document.title = n > 0 ? `Confab (${n})` : "Confab";
   });
 
-  // Move focus to the new pane's heading, as a screen reader user expects.
   createEffect(
     on(
       () => view().kind + (view().kind === "room" ? (view() as { roomId: string }).roomId : ""),
       () =>
-        queueMicrotask(() =>
-          document.querySelector<HTMLElement>(".main-pane h1")?.focus({ preventScroll: true }),
-        ),
+        // A conversation: straight to its composer (as in other messengers); other panes:
+        // their heading, so screen readers announce the new pane.
+        setTimeout(() => {
+          const target =
+            view().kind === "room"
+              ? document.querySelector<HTMLElement>(".main-pane [data-testid='composer-input']")
+              : document.querySelector<HTMLElement>(".main-pane h1");
+          target?.focus({ preventScroll: true });
+        }, 0),
       { defer: true },
     ),
   );
