@@ -21,7 +21,7 @@ mod support;
 use fantoccini::Locator;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 use support::{
@@ -172,6 +172,24 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         room.parse::<uuid::Uuid>().is_ok(),
         "dm printed a room id: {room}"
     );
+    // The OS notification goes to the session bus's notification service: watch for it.
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "run this under scripts/with-keyring.sh (a session bus for the keyring and notifications)"
+    );
+    let mut monitor = Reaped(
+        Command::new("dbus-monitor")
+            .args([
+                "--session",
+                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dbus-monitor (package dbus)"),
+    );
+    let notifications = lines(&mut monitor);
+    tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.cli_output(&b, &["chat", "send", &room, "hello from the cli"]);
     let unread = eventually(30, "the unread badge", || async {
         attr_u64(c, &rail_room(&room), "data-unread")
@@ -185,6 +203,15 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         &format!("{} [data-testid='unread-badge']", rail_room(&room)),
     )
     .await;
+    // A is in the contacts view, no room open: the message asks for a notification.
+    line_with(
+        &notifications,
+        "hello from the cli",
+        30,
+        "a notification request with the message",
+    )
+    .await;
+    drop(monitor);
 
     // A opens it and sees the message; the badge goes.
     desktop.open_room(&room).await;
