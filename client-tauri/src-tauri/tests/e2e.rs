@@ -5,8 +5,11 @@
 //! whose painted frame counter advances, and the participant list must show both.
 //!
 //! The messenger story: A signs up in the app; B (`confab-cli`) sends a contact request
-//! and A accepts it in the contacts view; B writes, A's rail shows the unread badge, A
-//! opens the room and sees the message; A replies and B's `chat tail` prints it; B rings,
+//! and A accepts it in the contacts view; B writes, A's rail shows the unread badge and a
+//! notification is asked of the session bus, A opens the room and sees the message; B's
+//! second device (a confab-core Connection in this process) sees A's read receipt, B
+//! types and A sees the typing line; A replies and B's `chat tail` prints it; B's device
+//! reads it and A's reply shows the read tick; B rings,
 //! the incoming-call overlay shows B's name, A accepts, remote frames arrive; A opens
 //! another conversation and the call keeps running (the call bar's tile keeps counting
 //! frames); A hangs up and B's `ring` ends as answered.
@@ -18,16 +21,22 @@
 
 mod support;
 
+use confab_core::api::ApiClient;
+use confab_core::connection::{Connection, ConnectionConfig, ConnectionEvent};
+use confab_core::keystore::MemoryStore;
 use fantoccini::Locator;
+use shared::RoomId;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 use support::{
     Desktop, PASSWORD, Reaped, SHELL, attr_u64, click, eventually, find, page_source, rail_room,
     type_into, within,
 };
+use tokio::sync::broadcast;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
@@ -119,6 +128,29 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
         .close()
         .await
         .expect("closing the session");
+}
+
+/// The first connection event `pick` accepts, within 30 s.
+async fn next_event<T>(
+    rx: &mut broadcast::Receiver<ConnectionEvent>,
+    what: &str,
+    pick: impl Fn(&ConnectionEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match rx.recv().await {
+                Ok(event) => {
+                    if let Some(found) = pick(&event) {
+                        return found;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("the connection closed"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
 /// Lines of a child's stdout, read on a thread.
@@ -213,6 +245,18 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     .await;
     drop(monitor);
 
+    // B's second device, in this process: it sees A's read receipts and types.
+    let b_api = ApiClient::new(&desktop.server_url, Arc::new(MemoryStore::new())).expect("client");
+    let b_me = b_api.login(&b, PASSWORD).await.expect("B signs in");
+    let (b2, mut b2_events) = Connection::open(
+        b_api,
+        ConnectionConfig::new(desktop.work.path().join("b2-outbox.sqlite")),
+    )
+    .await
+    .expect("B's second device");
+    b2.wait_synced().await;
+    let room_id: RoomId = room.parse().expect("room id");
+
     // A opens it and sees the message; the badge goes.
     desktop.open_room(&room).await;
     let body = find(
@@ -227,6 +271,27 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
             .filter(|n| *n == 0)
     })
     .await;
+    // B sees that A read it.
+    next_event(&mut b2_events, "A's read receipt at B", |e| match e {
+        ConnectionEvent::Read {
+            room_id: r,
+            user_id,
+            seq,
+        } if *r == room_id && *user_id != b_me.id => (*seq >= 1).then_some(()),
+        _ => None,
+    })
+    .await;
+    // B types: A sees the typing line.
+    b2.typing(room_id).expect("typing");
+    let typing = eventually(30, "the typing line", || async {
+        let line = c
+            .find(Locator::Css("[data-testid='typing-line']"))
+            .await
+            .ok()?;
+        line.text().await.ok().filter(|t| t.contains(&b))
+    })
+    .await;
+    assert!(typing.contains("typing"), "{typing}");
 
     // A replies; B's `chat tail` prints it.
     let mut tail = Reaped(
@@ -258,6 +323,22 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     )
     .await;
     drop(tail);
+    // B's device reads the reply: A's message shows two blue ticks (read).
+    let reply_seq = next_event(&mut b2_events, "the reply at B's device", |e| match e {
+        ConnectionEvent::MessageCreated(m) if m.body == "hi from the app" => Some(m.seq),
+        _ => None,
+    })
+    .await;
+    b2.mark_read(room_id, reply_seq).await.expect("B reads");
+    eventually(30, "the read tick on A's reply", || async {
+        let mine = c
+            .find(Locator::Css("[data-testid='message'][data-mine='true']"))
+            .await
+            .ok()?;
+        (mine.attr("data-tick").await.ok()?? == "read").then_some(())
+    })
+    .await;
+    b2.close().await;
 
     // B rings: the overlay names B; A accepts with video.
     let mut ring = Reaped(
