@@ -183,6 +183,25 @@ pub struct Config {
     #[arg(long, env = "CONFAB_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::client_ip::parse_proxy)]
     pub trusted_proxies: Vec<ipnet::IpNet>,
 
+    /// TLS certificate chain (PEM). With `--tls-key` the server speaks HTTPS and WSS
+    /// itself; without, plain HTTP (behind a TLS-terminating proxy, or on a LAN). Both
+    /// files are re-read when they change, so a renewal needs no restart.
+    #[arg(long, env = "CONFAB_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The TLS certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "CONFAB_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Seconds between checks of the TLS files for a renewed certificate.
+    #[arg(
+        long,
+        env = "CONFAB_TLS_RELOAD_INTERVAL",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=24 * 3600)
+    )]
+    pub tls_reload_interval: u64,
+
     /// An operator's command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,

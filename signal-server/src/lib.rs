@@ -13,6 +13,7 @@ pub mod mail;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 pub mod ws;
 
 use anyhow::Context;
@@ -106,9 +107,14 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", config.bind))?;
         let addr = listener.local_addr()?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone(), tls::load(cert, key)?)),
+            _ => None,
+        };
         if config.public_url.is_none() {
             // The bound address: with port 0 the configured one would name no port.
-            config.public_url = Some(format!("http://{addr}"));
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            config.public_url = Some(format!("{scheme}://{addr}"));
         }
         if !mailer.is_configured() {
             tracing::info!(
@@ -130,24 +136,56 @@ impl Server {
             .spawn(chat::record_missed_calls(state.clone(), missed_calls));
         let router = app(state.clone());
         let shutdown = state.shutdown.clone();
-        // Signaling is small messages that must leave at once: without TCP_NODELAY, Nagle's
-        // algorithm holds a reply back until the previous one is acknowledged, which with
-        // delayed ACKs costs ~40 ms a round trip.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        let task = match tls {
+            Some((cert, key, tls_config)) => {
+                let tls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls_config);
+                state.tasks.spawn(tls::watch(
+                    tls_config.clone(),
+                    cert,
+                    key,
+                    Duration::from_secs(state.config.tls_reload_interval),
+                    shutdown.clone(),
+                ));
+                // axum-server's acceptor sets TCP_NODELAY on every connection.
+                let server = axum_server::from_tcp_rustls(listener.into_std()?, tls_config)?;
+                let handle = axum_server::Handle::new();
+                let stop = handle.clone();
+                tokio::spawn(async move {
+                    let serving = server
+                        .handle(handle)
+                        .serve(router.into_make_service_with_connect_info::<SocketAddr>());
+                    tokio::pin!(serving);
+                    tokio::select! {
+                        result = &mut serving => return result.context("serving"),
+                        () = shutdown.cancelled() => {}
+                    }
+                    // As axum::serve's graceful shutdown: no new connections, requests in
+                    // flight finish (WebSocket sessions close on the same signal).
+                    stop.graceful_shutdown(Some(Duration::from_secs(10)));
+                    serving.await.context("serving")
+                })
             }
-        });
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
-            .context("serving")
-        });
-        tracing::info!(%addr, "confab-server listening");
+            None => {
+                // Signaling is small messages that must leave at once: without
+                // TCP_NODELAY, Nagle's algorithm holds a reply back until the previous
+                // one is acknowledged, which with delayed ACKs costs ~40 ms a round trip.
+                let listener = listener.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
+                tokio::spawn(async move {
+                    axum::serve(
+                        listener,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                    .await
+                    .context("serving")
+                })
+            }
+        };
+        tracing::info!(%addr, tls = state.config.tls_cert.is_some(), "confab-server listening");
         Ok(Self { addr, state, task })
     }
 

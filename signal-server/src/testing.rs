@@ -77,9 +77,9 @@ impl<E: Debug> StoryOutcome for Result<(), E> {
 /// drops the database and removes the folder, also when the test panics.
 #[derive(Debug)]
 pub struct TestServer {
-    /// `http://127.0.0.1:PORT`: the same across restarts.
+    /// `http://127.0.0.1:PORT` (`https://` with `--tls-cert`): the same across restarts.
     pub base: String,
-    /// `ws://127.0.0.1:PORT/ws`.
+    /// `ws://127.0.0.1:PORT/ws` (`wss://` with `--tls-cert`).
     pub ws_url: String,
     /// The address it listens on; port 0 until the first start, then kept.
     pub addr: SocketAddr,
@@ -222,8 +222,14 @@ impl TestServer {
             .await
             .unwrap_or_else(|e| panic!("starting the test server on {}: {e:#}", self.addr));
         self.addr = server.addr;
-        self.base = format!("http://{}", server.addr);
-        self.ws_url = format!("ws://{}/ws", server.addr);
+        let tls = server.state.config.tls_cert.is_some();
+        let (http, ws) = if tls {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
+        self.base = format!("{http}://{}", server.addr);
+        self.ws_url = format!("{ws}://{}/ws", server.addr);
         self.server = Some(server);
     }
 }
@@ -346,6 +352,66 @@ async fn admin_exec(admin: &str, sql: &str) -> anyhow::Result<()> {
         .await
         .context("timed out")?
         .context(sql.to_owned())
+}
+
+/// A certificate authority of a test's own (rcgen), for servers with `--tls-cert`.
+pub struct TestCa {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa").finish_non_exhaustive()
+    }
+}
+
+impl TestCa {
+    /// A new CA; `name` becomes its common name.
+    pub fn new(name: &str) -> Self {
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("a CA key");
+        Self {
+            issuer: rcgen::CertifiedIssuer::self_signed(params, key).expect("the CA certificate"),
+        }
+    }
+
+    /// The CA certificate, PEM: what a client trusts.
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// Writes the CA certificate to `path`.
+    pub fn write_pem(&self, path: &Path) {
+        std::fs::write(path, self.pem()).expect("writing the CA certificate");
+    }
+
+    /// Issues a server certificate for `localhost` and 127.0.0.1 and writes it and its
+    /// key (PEM) to `cert` and `key`, for `--tls-cert` and `--tls-key`.
+    pub fn issue_server_cert(&self, cert: &Path, key: &Path) {
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("server certificate parameters");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let server_key = rcgen::KeyPair::generate().expect("a server key");
+        let issued = params
+            .signed_by(&server_key, &self.issuer)
+            .expect("signing the server certificate");
+        std::fs::write(cert, issued.pem()).expect("writing the server certificate");
+        std::fs::write(key, server_key.serialize_pem()).expect("writing the server key");
+    }
 }
 
 #[cfg(test)]

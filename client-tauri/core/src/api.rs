@@ -51,8 +51,9 @@ pub enum ApiError {
         /// From `Retry-After`, on `rate_limited` answers.
         retry_after: Option<Duration>,
     },
-    /// The server could not be reached, or the connection failed or timed out.
-    #[error("could not reach the server: {0}")]
+    /// The server could not be reached, or the connection failed or timed out (a
+    /// certificate the client does not trust included: the message then says so).
+    #[error("could not reach the server: {}", transport_reason(.0))]
     Transport(#[from] reqwest::Error),
     /// The server answered with something that is not what the API describes (a proxy's
     /// error page, a different server, a newer server with an unknown error code).
@@ -212,7 +213,9 @@ impl ApiClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
+        let tls = tls_client_config().map_err(invalid)?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
             .user_agent(concat!("confab-core/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -1081,6 +1084,113 @@ pub enum PageAnchor {
 
 /// For calls without a body.
 const NO_BODY: Option<&()> = None;
+
+/// The environment variable naming a PEM file of extra CA certificates to trust (a
+/// private deployment's own CA), besides the operating system's trust store.
+pub const CA_FILE_VAR: &str = "CONFAB_CA_FILE";
+
+/// A CA file set by [`trust_ca_file`]; it takes precedence over [`CA_FILE_VAR`].
+static CA_FILE: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
+/// The TLS configuration last built, and the CA file it was built with.
+type CachedTls = (Option<std::path::PathBuf>, Arc<rustls::ClientConfig>);
+static TLS_CONFIG: std::sync::Mutex<Option<CachedTls>> = std::sync::Mutex::new(None);
+
+/// Trusts the CA certificates in a PEM file too, for every client created from now on
+/// (confab-cli's `--ca-file`). The default is [`CA_FILE_VAR`], else none.
+pub fn trust_ca_file(path: impl Into<std::path::PathBuf>) {
+    let mut set = CA_FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    *set = Some(path.into());
+}
+
+/// The CA file in effect, if any.
+fn ca_file() -> Option<std::path::PathBuf> {
+    let set = CA_FILE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    set.or_else(|| {
+        std::env::var_os(CA_FILE_VAR)
+            .filter(|v| !v.is_empty())
+            .map(Into::into)
+    })
+}
+
+/// The TLS client configuration for `https://` and `wss://`: certificates are checked
+/// with the operating system's verifier and trust store (rustls-platform-verifier), plus
+/// the CA file in effect. Built once per CA file; the error says which file failed.
+pub fn tls_client_config() -> Result<Arc<rustls::ClientConfig>, String> {
+    let ca = ca_file();
+    let mut cache = TLS_CONFIG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((cached_ca, config)) = cache.as_ref()
+        && *cached_ca == ca
+    {
+        return Ok(Arc::clone(config));
+    }
+    let extra = match &ca {
+        None => Vec::new(),
+        Some(path) => read_ca_file(path).map_err(|e| {
+            format!(
+                "the CA file {} ({CA_FILE_VAR} or --ca-file) cannot be used: {e}",
+                path.display()
+            )
+        })?,
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra, Arc::clone(&provider))
+            .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS protocol versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    let config = Arc::new(config);
+    *cache = Some((ca, Arc::clone(&config)));
+    Ok(config)
+}
+
+fn read_ca_file(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("it holds no PEM certificate".into());
+    }
+    Ok(certs)
+}
+
+/// A transport error with its causes (reqwest's own message is only the outermost), and
+/// a hint when a certificate was the problem.
+fn transport_reason(e: &reqwest::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    let mut reason = parts.join(": ");
+    if reason.contains("certificate") {
+        reason.push_str(&format!(
+            " (the server's TLS certificate is not trusted here; for a private CA set \
+             {CA_FILE_VAR} or --ca-file)"
+        ));
+    }
+    reason
+}
 
 /// Runs `fut` on its own task and waits for it; the task finishes even if the caller
 /// stops waiting. A panic in it is passed on to the caller.

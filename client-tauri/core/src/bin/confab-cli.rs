@@ -25,6 +25,10 @@ use tokio::sync::broadcast::error::RecvError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// A PEM file of CA certificates to trust besides the system's, for an https://
+    /// server with a private CA's certificate.
+    #[arg(long, global = true, env = "CONFAB_CA_FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,7 +273,11 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let (result, json_errors) = match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Some(ca) = cli.ca_file {
+        confab_core::api::trust_ca_file(ca);
+    }
+    let (result, json_errors) = match cli.command {
         Command::Call(args) => (call(*args).await, false),
         Command::Devices => (devices(), false),
         Command::Chat(args) => (messenger::chat(args).await, true),
