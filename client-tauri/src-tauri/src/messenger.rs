@@ -289,9 +289,12 @@ impl Messenger {
     ) -> TimelinePage {
         let mut views: Vec<MessageView> = messages.into_iter().map(|m| self.view(m)).collect();
         if !has_more_after {
+            // Stored already (the event saying so may still be on its way): once.
+            let stored: std::collections::HashSet<String> =
+                views.iter().filter_map(|v| v.client_id.clone()).collect();
             let mut unsent: Vec<MessageView> = lock(&self.inner.unsent)
                 .values()
-                .filter(|(p, _)| p.room_id == room)
+                .filter(|(p, _)| p.room_id == room && !stored.contains(&p.client_id))
                 .map(|(p, e)| MessageView::unsent(p, &self.inner.my_name, e.clone()))
                 .collect();
             unsent.sort_by(|a, b| a.created_at.cmp(&b.created_at));

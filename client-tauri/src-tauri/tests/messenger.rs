@@ -15,7 +15,7 @@ use confab_app::events::MessengerEvent;
 use confab_app::messenger::{Notice, Outlet};
 use confab_app::session::Session;
 use confab_app::settings::Settings;
-use confab_app::views::{DeliveryState, PageAnchor, SignUpForm};
+use confab_app::views::{ConnectionState, DeliveryState, PageAnchor, SignUpForm};
 use confab_core::api::ApiClient;
 use confab_core::call::CallConfig;
 use confab_core::connection::{Connection, ConnectionConfig, ConnectionEvent};
@@ -131,7 +131,10 @@ async fn a_desktop_session_lives_through_contacts_chat_receipts_typing_ringing_a
     .await;
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
-    let mut rx = Seen { rx, log: Vec::new() };
+    let mut rx = Seen {
+        rx,
+        log: Vec::new(),
+    };
     let session = Session::new(
         Settings::load(dir.path().join("settings.json")),
         OpenedStore {
@@ -434,4 +437,116 @@ async fn a_desktop_session_lives_through_contacts_chat_receipts_typing_ringing_a
     session.log_out().await.unwrap();
     assert!(session.messenger().await.is_err());
     b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_the_banner_shows_and_the_message_waits_then_goes_out_on_reconnect() {
+    let mut server = TestServer::start(Db::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut rx = Seen {
+        rx,
+        log: Vec::new(),
+    };
+    let session = Session::new(
+        Settings::load(dir.path().join("settings.json")),
+        OpenedStore {
+            store: Arc::new(MemoryStore::new()),
+            fallback_reason: None,
+        },
+        dir.path().join("data"),
+        Arc::new(Channel(tx)),
+    );
+    session.set_server(&server.base).await.unwrap();
+    let name = unique("solo");
+    session
+        .sign_up(SignUpForm {
+            username: name.clone(),
+            email: format!("{name}@example.com"),
+            password: PASSWORD.into(),
+            confirm_password: PASSWORD.into(),
+        })
+        .await
+        .unwrap();
+    let messenger = session.messenger().await.unwrap();
+    let room = messenger.create_group("Notes", &[]).await.unwrap().id;
+    until(&mut rx, "online", |o| match o {
+        Out::Event(MessengerEvent::Connection {
+            state: ConnectionState::Online,
+            ..
+        }) => Some(()),
+        _ => None,
+    })
+    .await;
+
+    // The server goes away: the UI hears offline (the banner), then reconnect attempts.
+    server.stop().await;
+    until(&mut rx, "offline", |o| match o {
+        Out::Event(MessengerEvent::Connection {
+            state: ConnectionState::Offline,
+            ..
+        }) => Some(()),
+        _ => None,
+    })
+    .await;
+    until(&mut rx, "reconnecting", |o| match o {
+        Out::Event(MessengerEvent::Connection {
+            state: ConnectionState::Reconnecting,
+            attempt: Some(_),
+        }) => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(messenger.connection_state(), ConnectionState::Offline);
+
+    // A message written meanwhile waits, pending, in the outbox and in the page.
+    let pending = messenger.send(room, "written offline", None).await.unwrap();
+    assert_eq!(pending.state, DeliveryState::Pending);
+    let page = messenger.open_room(room).await;
+    // (Opening needs the server for the markers only; the page comes from the model.)
+    let page = page.unwrap();
+    assert_eq!(
+        page.messages.last().map(|m| (m.key.clone(), m.state)),
+        Some((pending.key.clone(), DeliveryState::Pending))
+    );
+
+    // Back: online again, and the message goes out under its key.
+    server.start_again().await;
+    let sent = until(
+        &mut rx,
+        "the message sent after the reconnect",
+        |o| match o {
+            Out::Event(MessengerEvent::MessageSent { client_id, message })
+                if Some(client_id) == pending.client_id.as_ref() =>
+            {
+                Some(message.clone())
+            }
+            _ => None,
+        },
+    )
+    .await;
+    assert_eq!(sent.body, "written offline");
+    until(&mut rx, "online again", |o| match o {
+        Out::Event(MessengerEvent::Connection {
+            state: ConnectionState::Online,
+            ..
+        }) => Some(()),
+        _ => None,
+    })
+    .await;
+    // The model catches up with it (the live event or the resync).
+    let stored = eventually("the message in the room's page", || async {
+        let page = messenger.open_room(room).await.ok()?;
+        let found: Vec<_> = page
+            .messages
+            .iter()
+            .filter(|m| m.body == "written offline")
+            .map(|m| m.state)
+            .collect();
+        found.contains(&DeliveryState::Sent).then_some(found)
+    })
+    .await;
+    assert_eq!(stored, vec![DeliveryState::Sent], "once, stored");
+    drop(messenger);
+    session.log_out().await.unwrap();
 }
