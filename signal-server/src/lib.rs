@@ -32,7 +32,8 @@ use tower_http::trace::TraceLayer;
 /// Largest REST request body.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The whole HTTP surface: REST API, WebSocket, health checks, API docs.
+/// The whole HTTP surface: REST API, WebSocket, health checks, API docs, and the pages
+/// links lead to (`/reset-password`, `/invite/TOKEN`).
 pub fn app(state: AppState) -> Router {
     let origins: Vec<HeaderValue> = state
         .config
@@ -58,6 +59,8 @@ pub fn app(state: AppState) -> Router {
     http::router()
         .merge(ws::router())
         .layer(axum::middleware::from_fn(error::json_errors))
+        // HTML pages answer errors in HTML, so they stay outside the JSON error layer.
+        .merge(http::pages::router())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
         .layer(

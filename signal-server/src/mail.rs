@@ -111,7 +111,7 @@ fn reset_html(username: &str, link: &str, token: &str, valid_minutes: u64) -> St
 }
 
 /// HTML escaping for text and attribute values.
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

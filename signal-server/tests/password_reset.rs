@@ -19,6 +19,7 @@ on_both_databases!(
     expired_and_superseded_tokens_are_refused,
     requests_are_rate_limited_per_address_and_per_email,
     without_smtp_the_operator_prints_a_link,
+    the_mailed_link_opens_a_form_that_resets_once,
 );
 
 /// The password the stories reset to.
@@ -392,5 +393,76 @@ async fn without_smtp_the_operator_prints_a_link(db: Db) {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no account"));
+    server.stop().await;
+}
+
+async fn the_mailed_link_opens_a_form_that_resets_once(db: Db) {
+    let smtp = SmtpServer::start();
+    let server = start(db, &smtp, &[]).await;
+    let grace = server.user("grace").await;
+    ask_reset(&server, "grace@example.com").await;
+    let token = token_in(&smtp.wait_for(1).await[0]);
+
+    // The link, opened in a browser (on this test server instead of chat.example.org).
+    let link = format!("{}/reset-password?token={token}", server.base);
+    let resp = server.http.get(&link).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let headers = resp.headers().clone();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(
+        headers["referrer-policy"], "no-referrer",
+        "the token is in the URL"
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let form = resp.text().await.unwrap();
+    assert!(
+        form.contains(&format!("name=\"token\" value=\"{token}\"")),
+        "{form}"
+    );
+
+    let submit = |password: &'static str| {
+        server
+            .http
+            .post(format!("{}/reset-password", server.base))
+            // Every value here is URL-safe already (the token is URL-safe base64).
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "token={token}&password={password}&confirm_password={password}"
+            ))
+            .send()
+    };
+    // A weak password: the form again, saying why, and the link still works.
+    let resp = submit("password1").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("too common") && page.contains("<form"),
+        "{page}"
+    );
+
+    let resp = submit(NEW_PASSWORD).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("new password is set"));
+    assert_eq!(
+        server.get("/api/users/me", Some(&grace.token)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(server.login("grace", NEW_PASSWORD).await.0, StatusCode::OK);
+
+    // Once only.
+    let resp = submit("Another-Fine-Password-7").await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(resp.text().await.unwrap().contains("no longer works"));
+    assert_eq!(server.login("grace", NEW_PASSWORD).await.0, StatusCode::OK);
     server.stop().await;
 }

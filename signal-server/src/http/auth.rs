@@ -447,6 +447,17 @@ async fn confirm_password_reset(
     ClientIp(client): ClientIp,
     Json(req): Json<PasswordResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
+    reset_password(&state, client, &req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Redeems a reset token: checks the limits and the password rules, sets the password,
+/// signs out every session. Shared by the API and the reset page.
+pub(crate) async fn reset_password(
+    state: &AppState,
+    client: std::net::IpAddr,
+    req: &PasswordResetConfirm,
+) -> Result<UserId, ApiError> {
     let token = req.token.trim();
     if token.is_empty() {
         return Err(ApiError::field("token", "is required"));
@@ -475,7 +486,7 @@ async fn confirm_password_reset(
         // The token stays valid: the user fixes the password and tries again.
         return Err(ApiError::Validation(errors));
     }
-    let hash = password::hash(req.password).await?;
+    let hash = password::hash(req.password.clone()).await?;
     // A concurrent confirmation may have redeemed it since the peek: one wins.
     let user_id = db::password_resets::redeem(&state.pool, &token_hash, &hash)
         .await?
@@ -483,5 +494,5 @@ async fn confirm_password_reset(
     db::sessions::revoke_all(&state.pool, user_id, None).await?;
     state.hub.kick_user(user_id, close::SESSION_REVOKED);
     tracing::info!(user = %user_id, "password reset; every session signed out");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(user_id)
 }

@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod health;
 pub mod ice;
 pub mod messages;
+pub mod pages;
 pub mod rooms;
 pub mod users;
 
