@@ -13,8 +13,8 @@ use confab_core::api::ApiClient;
 use confab_core::connection::{Connection, ConnectionConfig, ConnectionError, ConnectionEvent};
 use confab_core::outbox::PendingMessage;
 use shared::api::{
-    CreateRoomRequest, Message, PublicUser, RECEIPTS_MAX_MEMBERS, RoomKind, UpdateProfileRequest,
-    UpdateRoomRequest,
+    CreateRoomRequest, Message, PublicUser, RECEIPTS_MAX_MEMBERS, RoomKind, RoomSummary,
+    UpdateProfileRequest, UpdateRoomRequest,
 };
 use shared::signal::OwnPresence;
 use shared::{ContactRequestId, MessageId, RoomId, UserId};
@@ -89,6 +89,10 @@ struct Inner {
     unsent: Mutex<HashMap<String, (PendingMessage, Option<String>)>>,
     /// Markers from rooms' details (the model only hears the live ones).
     markers: Mutex<HashMap<RoomId, Markers>>,
+    /// The room list as of the last catch-up, kept beside the outbox: shown from start-up
+    /// until the first catch-up of this run replaces it.
+    rooms_file: PathBuf,
+    saved_rooms: Mutex<Option<Vec<RoomSummary>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -134,6 +138,10 @@ impl Messenger {
                 message: format!("cannot create {}: {e}", dir.display()),
             })?;
         }
+        let rooms_file = outbox.with_extension("rooms.json");
+        let saved_rooms = std::fs::read(&rooms_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Vec<RoomSummary>>(&bytes).ok());
         let (conn, events) = Connection::open(api, ConnectionConfig::new(outbox)).await?;
         let me = conn.me().clone();
         let unsent = conn
@@ -148,6 +156,8 @@ impl Messenger {
             conn,
             unsent: Mutex::new(unsent),
             markers: Mutex::new(HashMap::new()),
+            rooms_file,
+            saved_rooms: Mutex::new(saved_rooms),
         });
         let pump = tokio::spawn(pump(Arc::clone(&inner), events, outlet));
         Ok(Self {
@@ -190,10 +200,11 @@ impl Messenger {
 
     // --- conversations ----------------------------------------------------------------
 
+    /// The rail: the model's rooms, or before this run's first catch-up the ones saved by
+    /// the last (a `synced` event follows).
     pub fn conversations(&self) -> Vec<ConversationView> {
         let me = self.inner.me;
         self.inner
-            .conn
             .rooms()
             .into_iter()
             .map(|s| ConversationView::new(s, me))
@@ -202,8 +213,9 @@ impl Messenger {
 
     pub fn conversation(&self, room: RoomId) -> Result<ConversationView> {
         self.inner
-            .conn
-            .room(room)
+            .rooms()
+            .into_iter()
+            .find(|s| s.room.id == room)
             .map(|s| ConversationView::new(s, self.inner.me))
             .ok_or_else(|| AppError::NotFound {
                 message: "No such conversation.".into(),
@@ -614,6 +626,30 @@ fn contiguous(messages: &[Message]) -> bool {
 }
 
 impl Inner {
+    fn rooms(&self) -> Vec<RoomSummary> {
+        if self.conn.resyncs() == 0
+            && let Some(saved) = lock(&self.saved_rooms).as_ref()
+        {
+            return saved.clone();
+        }
+        self.conn.rooms()
+    }
+
+    /// Keeps the room list for the next start (a failure only costs that).
+    fn save_rooms(&self) {
+        lock(&self.saved_rooms).take();
+        let write = serde_json::to_vec(&self.conn.rooms())
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                let tmp = self.rooms_file.with_extension("json.tmp");
+                std::fs::write(&tmp, bytes)?;
+                std::fs::rename(&tmp, &self.rooms_file)
+            });
+        if let Err(e) = write {
+            tracing::warn!(error = %e, "cannot save the room list");
+        }
+    }
+
     fn name(&self, user: UserId) -> Option<String> {
         if user == self.me {
             return Some(self.my_name.clone());
@@ -731,6 +767,7 @@ impl Inner {
                 attempt: Some(attempt),
             }),
             ConnectionEvent::Synced => {
+                self.save_rooms();
                 emit(E::Synced);
                 emit(E::ContactsChanged {
                     contacts: self.contacts(),

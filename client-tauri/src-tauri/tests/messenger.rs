@@ -440,7 +440,7 @@ async fn a_desktop_session_lives_through_contacts_chat_receipts_typing_ringing_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn offline_the_banner_shows_and_the_message_waits_then_goes_out_on_reconnect() {
+async fn offline_the_banner_shows_the_message_waits_and_goes_out_and_a_restart_restores() {
     let mut server = TestServer::start(Db::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -448,12 +448,14 @@ async fn offline_the_banner_shows_and_the_message_waits_then_goes_out_on_reconne
         rx,
         log: Vec::new(),
     };
+    // The keyring, kept across the app's restart below.
+    let store = OpenedStore {
+        store: Arc::new(MemoryStore::new()),
+        fallback_reason: None,
+    };
     let session = Session::new(
         Settings::load(dir.path().join("settings.json")),
-        OpenedStore {
-            store: Arc::new(MemoryStore::new()),
-            fallback_reason: None,
-        },
+        store.clone(),
         dir.path().join("data"),
         Arc::new(Channel(tx)),
     );
@@ -547,6 +549,33 @@ async fn offline_the_banner_shows_and_the_message_waits_then_goes_out_on_reconne
     })
     .await;
     assert_eq!(stored, vec![DeliveryState::Sent], "once, stored");
+
+    // The catch-up after the reconnect saved the room list beside the outbox ...
+    let saved = eventually("the saved room list", || async {
+        let file = std::fs::read_dir(dir.path().join("data"))
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().ends_with(".rooms.json"))?;
+        let text = std::fs::read_to_string(file.path()).ok()?;
+        text.contains("Notes").then_some(text)
+    })
+    .await;
+    assert!(saved.contains(&room.to_string()));
     drop(messenger);
-    session.log_out().await.unwrap();
+
+    // ... and the app's next start (same settings, same keyring) signs in again by
+    // itself and shows the rooms.
+    drop(session);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let again = Session::new(
+        Settings::load(dir.path().join("settings.json")),
+        store,
+        dir.path().join("data"),
+        Arc::new(Channel(tx)),
+    );
+    let me = again.restore().await.unwrap().expect("still signed in");
+    assert_eq!(me.username, name);
+    let rail = again.messenger().await.unwrap().conversations();
+    assert!(rail.iter().any(|c| c.id == room && c.title == "Notes"));
+    again.log_out().await.unwrap();
 }
