@@ -77,6 +77,55 @@ impl<R: Runtime> AppOutlet<R> {
         Self { app, attention }
     }
 
+    /// A notification that opens `room` when clicked (Linux: through the notification
+    /// service's default action; elsewhere the plugin, without the click).
+    fn show_room(&self, title: &str, body: &str, room: RoomId) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::sync::atomic::AtomicUsize;
+            /// Threads waiting for clicks at most; past that, notifications still show.
+            const WAITING_MAX: usize = 8;
+            static WAITING: AtomicUsize = AtomicUsize::new(0);
+            tracing::info!(title, "notification");
+            let shown = notify_rust::Notification::new()
+                .appname("Confab")
+                .summary(title)
+                .body(body)
+                .action("default", "Open")
+                .show();
+            match shown {
+                Ok(handle) => {
+                    if WAITING.fetch_add(1, Ordering::Relaxed) >= WAITING_MAX {
+                        WAITING.fetch_sub(1, Ordering::Relaxed);
+                        return;
+                    }
+                    let app = self.app.clone();
+                    // Ends when the notification is clicked, dismissed or expires.
+                    let spawned = std::thread::Builder::new()
+                        .name("notification".into())
+                        .spawn(move || {
+                            handle.wait_for_action(|action| {
+                                if action == "default" {
+                                    show_window(&app);
+                                    let _ = (MessengerEvent::OpenRoom { room_id: room }).emit(&app);
+                                }
+                            });
+                            WAITING.fetch_sub(1, Ordering::Relaxed);
+                        });
+                    if spawned.is_err() {
+                        WAITING.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot show a notification"),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = room;
+            self.show(title, body);
+        }
+    }
+
     fn show(&self, title: &str, body: &str) {
         tracing::info!(title, "notification");
         if let Err(e) = self
@@ -127,7 +176,7 @@ impl<R: Runtime> Outlet for AppOutlet<R> {
                 body,
             } => {
                 if self.attention.notifies_message(room_id, muted) {
-                    self.show(&title, &body);
+                    self.show_room(&title, &body, room_id);
                 }
             }
             Notice::ContactRequest { from } => {
@@ -138,10 +187,18 @@ impl<R: Runtime> Outlet for AppOutlet<R> {
                     );
                 }
             }
-            Notice::Ringing { from, video, .. } => {
+            Notice::Ringing {
+                room_id,
+                from,
+                video,
+            } => {
                 if !self.attention.muted() {
                     let what = if video { "video call" } else { "call" };
-                    self.show(&format!("{from} is calling"), &format!("Incoming {what}"));
+                    self.show_room(
+                        &format!("{from} is calling"),
+                        &format!("Incoming {what}"),
+                        room_id,
+                    );
                 }
             }
             Notice::Unread { total } => self.set_unread(total),
