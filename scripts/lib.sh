@@ -123,7 +123,7 @@ ui_build() {
 
 # The desktop end-to-end test's tools: Xvfb, WebKitWebDriver and tauri-driver.
 desktop_test_tools_ensure() {
-    apt_ensure xvfb xauth webkit2gtk-driver
+    apt_ensure xvfb xauth webkit2gtk-driver x11-utils
     if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
         echo "==> installing tauri-driver"
         cargo install tauri-driver --version 2.1.0 --locked

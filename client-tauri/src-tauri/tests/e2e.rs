@@ -153,6 +153,15 @@ async fn next_event<T>(
     .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
+/// The titles of the display's windows, as `xwininfo -tree` lists them (package x11-utils).
+fn window_titles(display: &str) -> String {
+    let out = Command::new("xwininfo")
+        .args(["-root", "-tree", "-display", display])
+        .output()
+        .expect("running xwininfo (apt-get install x11-utils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Lines of a child's stdout, read on a thread.
 fn lines(child: &mut Reaped) -> mpsc::Receiver<String> {
     let stdout = child.0.stdout.take().expect("piped stdout");
@@ -235,6 +244,13 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         &format!("{} [data-testid='unread-badge']", rail_room(&room)),
     )
     .await;
+    // The window's title counts it.
+    eventually(30, "the unread count in the window title", || async {
+        window_titles(&desktop.display.name)
+            .contains("\"Confab (1)\"")
+            .then_some(())
+    })
+    .await;
     // A is in the contacts view, no room open: the message asks for a notification.
     line_with(
         &notifications,
@@ -269,6 +285,11 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         attr_u64(c, &rail_room(&room), "data-unread")
             .await
             .filter(|n| *n == 0)
+    })
+    .await;
+    eventually(30, "the title without a count", || async {
+        let titles = window_titles(&desktop.display.name);
+        (titles.contains("\"Confab\"") && !titles.contains("\"Confab (")).then_some(())
     })
     .await;
     // B sees that A read it.
