@@ -1,4 +1,4 @@
--- Password reset by email. Like refresh tokens and invites, the token itself is never
+-- Password reset by email, and accounts an operator disabled. Like refresh tokens and invites, the token itself is never
 -- stored: only its SHA-256, so a leaked database cannot be used to take over accounts.
 -- The same file runs on SQLite and PostgreSQL (see 0001 for the shared types).
 
@@ -12,3 +12,7 @@ create table password_resets (
     used_at bigint
 );
 create index password_resets_by_user on password_resets (user_id);
+
+-- Set by `confab-server admin disable-user`: the account cannot sign in or refresh, and
+-- gets no reset mail, until `enable-user` clears it. Its rows stay (messages, rooms).
+alter table users add column disabled_at bigint;

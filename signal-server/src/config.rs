@@ -214,6 +214,12 @@ pub enum Command {
     /// Account administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Copies the SQLite database to PATH while the server may keep running (`VACUUM
+    /// INTO`: a consistent, compacted copy). For PostgreSQL use `pg_dump`.
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        path: PathBuf,
+    },
 }
 
 /// `confab-server admin ...`
@@ -225,6 +231,24 @@ pub enum AdminCommand {
         /// Username or email address.
         user: String,
     },
+    /// Creates an account. Without `--password-stdin` it gets no usable password, and a
+    /// reset link is printed for its owner to choose one.
+    CreateUser {
+        username: String,
+        email: String,
+        /// Read the password from the first line of stdin (the usual rules apply).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lists every account: id, username, email, created, disabled, live sessions.
+    ListUsers,
+    /// Disables an account (username or email): it is signed out everywhere and cannot
+    /// sign in again until `enable-user`.
+    DisableUser { user: String },
+    /// Enables a disabled account again.
+    EnableUser { user: String },
+    /// Signs an account (username or email) out of every session.
+    RevokeSessions { user: String },
 }
 
 /// Parses `--public-url`: an http(s) URL, kept without a trailing slash.

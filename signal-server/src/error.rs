@@ -147,7 +147,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Middleware: logs internal errors with their detail, and turns any error response that
-/// is not already JSON (axum's extractor rejections, 404 and 405 from the router, the body
+/// is not already JSON (or an HTML page's) (axum's extractor rejections, 404 and 405 from the router, the body
 /// limit's 413) into the JSON error shape, so clients meet one shape everywhere.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let method = request.method().clone();
@@ -157,11 +157,14 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         tracing::error!(%method, %path, error = %detail, "internal error");
     }
     let status = response.status();
-    let is_json = response
+    // JSON is the API's shape already; HTML is a page's own answer (http::pages).
+    let is_json_or_page = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_json_or_page {
         return response;
     }
     let (parts, body) = response.into_parts();

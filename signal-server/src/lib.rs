@@ -58,9 +58,8 @@ pub fn app(state: AppState) -> Router {
         ]);
     http::router()
         .merge(ws::router())
-        .layer(axum::middleware::from_fn(error::json_errors))
-        // HTML pages answer errors in HTML, so they stay outside the JSON error layer.
         .merge(http::pages::router())
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
         .layer(

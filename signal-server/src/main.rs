@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use signal_server::Server;
-use signal_server::config::{Command, Config, LogFormat};
+use signal_server::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc returns freed memory to the system. With glibc's allocator, each Argon2 hash
@@ -16,7 +16,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    if let Some(Command::Admin(command)) = &config.command {
+    if let Some(command) = &config.command {
         // A command's output is stdout, for scripts; its log goes to stderr.
         tracing_subscriber::fmt()
             .with_env_filter(

@@ -541,6 +541,8 @@ async fn health_and_api_docs() {
         "/api/auth/sessions",
         "/api/auth/sessions/{id}",
         "/api/auth/password",
+        "/api/auth/password-reset",
+        "/api/auth/password-reset/confirm",
         "/api/users/me",
         "/api/users/{id}",
         "/api/rooms",

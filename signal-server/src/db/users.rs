@@ -16,6 +16,8 @@ pub struct UserRow {
     pub status_text: Option<String>,
     pub created_at: i64,
     pub receipts_hidden_at: Option<i64>,
+    /// Set while an operator has the account disabled.
+    pub disabled_at: Option<i64>,
 }
 
 /// The public columns of a user, for listings that join `users` (members, contacts):
@@ -73,8 +75,8 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, username, email, password_hash, display_name, status_text, created_at, receipts_hidden_at";
+const COLUMNS: &str = "id, username, email, password_hash, display_name, status_text, created_at, \
+                       receipts_hidden_at, disabled_at";
 
 /// Inserts a user; fails with a unique violation when the username or email is taken.
 pub async fn insert(
@@ -105,6 +107,7 @@ pub async fn insert(
         status_text: None,
         created_at: ts,
         receipts_hidden_at: None,
+        disabled_at: None,
     })
 }
 
@@ -181,4 +184,44 @@ pub async fn set_password_hash(pool: &AnyPool, id: UserId, hash: &str) -> sqlx::
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// Disables (`true`) or enables an account. Returns false when nothing changed.
+pub async fn set_disabled(pool: &AnyPool, id: UserId, disabled: bool) -> sqlx::Result<bool> {
+    let sql = if disabled {
+        "update users set disabled_at = $2, updated_at = $2 where id = $1 and disabled_at is null"
+    } else {
+        "update users set disabled_at = null, updated_at = $2 where id = $1 and disabled_at is not null"
+    };
+    let done = sqlx::query(sql)
+        .bind(id.to_string())
+        .bind(now())
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// One line of `confab-server admin list-users`.
+#[derive(FromRow, Debug, Clone)]
+pub struct AdminUserRow {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+    /// Live (unrevoked, unexpired) sessions.
+    pub sessions: i64,
+}
+
+/// Every account, oldest first, with its live session count.
+pub async fn list_for_admin(pool: &AnyPool) -> sqlx::Result<Vec<AdminUserRow>> {
+    sqlx::query_as(
+        "select u.id, u.username, u.email, u.created_at, u.disabled_at, \
+                (select count(*) from sessions s \
+                 where s.user_id = u.id and s.revoked_at is null and s.expires_at > $1) as sessions \
+         from users u order by u.created_at, u.username",
+    )
+    .bind(now())
+    .fetch_all(pool)
+    .await
 }

@@ -99,6 +99,7 @@ async fn conflict_if_taken(state: &AppState, username: &str, email: &str) -> Res
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = AuthResponse),
     (status = 401, body = ErrorBody, description = "wrong login or password (the same answer whether or not the account exists)"),
+    (status = 403, body = ErrorBody, description = "the password is right but an operator disabled the account"),
     (status = 422, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "too many attempts; see Retry-After"),
 ))]
@@ -125,6 +126,10 @@ async fn login(
     let Some(user) = user.filter(|_| ok) else {
         return Err(ApiError::InvalidCredentials);
     };
+    // Said only to whoever knows the password.
+    if user.disabled_at.is_some() {
+        return Err(ApiError::Forbidden("this account is disabled"));
+    }
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -203,6 +208,9 @@ async fn refresh(
             let user = db::users::by_id(&state.pool, user)
                 .await?
                 .ok_or(ApiError::Unauthorized("the account no longer exists"))?;
+            if user.disabled_at.is_some() {
+                return Err(ApiError::Unauthorized("the account is disabled"));
+            }
             Ok(Json(token_pair(&state, &user, session, new_token)?))
         }
         Rotation::Invalid => Err(ApiError::Unauthorized(
@@ -386,7 +394,7 @@ async fn request_password_reset(
         .check(client, &format!("email:{email}"))?;
     let user = db::users::by_login(&state.pool, &email)
         .await?
-        .filter(|u| u.email == email);
+        .filter(|u| u.email == email && u.disabled_at.is_none());
     if let Some(user) = user {
         let user_id = user.user_id()?;
         if state.mailer.is_configured() {
