@@ -64,6 +64,8 @@ pub trait Outlet: Send + Sync + 'static {
 pub struct Messenger {
     inner: Arc<Inner>,
     pump: Option<AbortOnDrop>,
+    /// Loads the open room's members' markers (one at a time: a newer open replaces it).
+    markers_task: Mutex<Option<AbortOnDrop>>,
 }
 
 impl std::fmt::Debug for Messenger {
@@ -93,6 +95,7 @@ struct Inner {
     /// until the first catch-up of this run replaces it.
     rooms_file: PathBuf,
     saved_rooms: Mutex<Option<Vec<RoomSummary>>>,
+    outlet: Arc<dyn Outlet>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -158,16 +161,23 @@ impl Messenger {
             markers: Mutex::new(HashMap::new()),
             rooms_file,
             saved_rooms: Mutex::new(saved_rooms),
+            outlet,
         });
-        let pump = tokio::spawn(pump(Arc::clone(&inner), events, outlet));
+        let pump = tokio::spawn(pump(Arc::clone(&inner), events));
         Ok(Self {
             inner,
             pump: Some(AbortOnDrop(pump)),
+            markers_task: Mutex::new(None),
         })
     }
 
     /// Stops forwarding and closes the connection (pending messages stay in the outbox).
     pub async fn close(mut self) {
+        let markers = lock(&self.markers_task).take();
+        if let Some(mut task) = markers {
+            task.0.abort();
+            let _ = (&mut task.0).await;
+        }
         if let Some(mut pump) = self.pump.take() {
             pump.0.abort();
             let _ = (&mut pump.0).await;
@@ -223,7 +233,7 @@ impl Messenger {
     }
 
     /// The newest page: the model's messages when it holds a whole page (or the whole
-    /// room), else the server's. Also loads the members' read markers.
+    /// room), else the server's. The members' read markers follow as a `receipts` event.
     pub async fn open_room(&self, room: RoomId) -> Result<TimelinePage> {
         let summary = self.conversation(room)?;
         let cached = self.inner.conn.messages(room);
@@ -237,7 +247,15 @@ impl Messenger {
         let whole = tail.last().map(|m| m.seq) == Some(summary.last_seq)
             && contiguous(&tail)
             && (tail.len() == PAGE as usize || tail.first().is_some_and(|m| m.seq <= 1));
-        self.load_markers(room).await;
+        // The members' markers come from the server; the page does not wait for them.
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move {
+            inner.load_markers(room).await;
+            inner.outlet.event(MessengerEvent::Receipts {
+                receipts: inner.receipts(room),
+            });
+        });
+        *lock(&self.markers_task) = Some(AbortOnDrop(task));
         if whole || summary.last_seq == 0 {
             let has_more_before = tail.first().is_some_and(|m| m.seq > 1);
             return Ok(self.page(room, tail, has_more_before, false));
@@ -324,27 +342,6 @@ impl Messenger {
 
     fn view(&self, m: Message) -> MessageView {
         self.inner.view(m)
-    }
-
-    async fn load_markers(&self, room: RoomId) {
-        match self.inner.conn.api().room(room).await {
-            Ok(detail) => {
-                let mut markers = Markers::default();
-                for member in detail.members {
-                    if member.user.id == self.inner.me {
-                        continue;
-                    }
-                    if let Some(seq) = member.read_seq {
-                        markers.read.insert(member.user.id, seq);
-                    }
-                    if let Some(seq) = member.delivered_seq {
-                        markers.delivered.insert(member.user.id, seq);
-                    }
-                }
-                lock(&self.inner.markers).insert(room, markers);
-            }
-            Err(e) => tracing::debug!(error = %e, %room, "no read markers for the room"),
-        }
     }
 
     // --- messages ---------------------------------------------------------------------
@@ -626,6 +623,27 @@ fn contiguous(messages: &[Message]) -> bool {
 }
 
 impl Inner {
+    async fn load_markers(&self, room: RoomId) {
+        match self.conn.api().room(room).await {
+            Ok(detail) => {
+                let mut markers = Markers::default();
+                for member in detail.members {
+                    if member.user.id == self.me {
+                        continue;
+                    }
+                    if let Some(seq) = member.read_seq {
+                        markers.read.insert(member.user.id, seq);
+                    }
+                    if let Some(seq) = member.delivered_seq {
+                        markers.delivered.insert(member.user.id, seq);
+                    }
+                }
+                lock(&self.markers).insert(room, markers);
+            }
+            Err(e) => tracing::debug!(error = %e, %room, "no read markers for the room"),
+        }
+    }
+
     fn rooms(&self) -> Vec<RoomSummary> {
         if self.conn.resyncs() == 0
             && let Some(saved) = lock(&self.saved_rooms).as_ref()
@@ -917,11 +935,8 @@ fn display(u: &PublicUser) -> String {
 }
 
 /// Forwards the connection's events until the connection closes.
-async fn pump(
-    inner: Arc<Inner>,
-    mut events: tokio::sync::broadcast::Receiver<ConnectionEvent>,
-    outlet: Arc<dyn Outlet>,
-) {
+async fn pump(inner: Arc<Inner>, mut events: tokio::sync::broadcast::Receiver<ConnectionEvent>) {
+    let outlet = Arc::clone(&inner.outlet);
     loop {
         match events.recv().await {
             Ok(event) => inner.translate(event, outlet.as_ref()),
