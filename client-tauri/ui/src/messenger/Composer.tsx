@@ -52,7 +52,10 @@ export function Composer(props: {
         if (prev !== undefined) props.drafts.set(prev, input?.value ?? "");
         const draft = props.drafts.get(room);
         setText(draft);
-        if (input) input.value = draft;
+        if (input) {
+          input.value = draft;
+          grow();
+        }
       },
       { defer: true },
     ),
@@ -72,7 +75,14 @@ export function Composer(props: {
       .slice(0, 8);
   });
 
+  // Grows with its text up to 12 lines' worth, then scrolls (CSSOM, not a style attribute).
+  const grow = () => {
+    input.style.setProperty("height", "auto");
+    input.style.setProperty("height", `${Math.min(input.scrollHeight, 192)}px`);
+  };
+
   const update = () => {
+    grow();
     setText(input.value);
     setCaret(input.selectionStart ?? input.value.length);
     props.drafts.set(props.roomId, input.value);

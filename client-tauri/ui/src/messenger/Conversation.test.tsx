@@ -57,9 +57,7 @@ describe("conversation", () => {
     list.scrollTop = 0;
     list.dispatchEvent(new Event("scroll"));
     await flush();
-    expect(ipc.backend.callsTo("loadMessages")).toEqual([
-      ["dm", { kind: "before", seq: 51 }, null],
-    ]);
+    expect(ipc.backend.callsTo("loadMessages")).toEqual([["dm", { kind: "before", seq: 51 }, 100]]);
     expect(Number(list.dataset.rows)).toBe(101);
     // Scrolling up again: nothing more to load.
     list.dispatchEvent(new Event("scroll"));

@@ -6,6 +6,7 @@
 
 import {
   type Accessor,
+  batch,
   createEffect,
   createMemo,
   createSignal,
@@ -22,7 +23,8 @@ export const OVERSCAN_PX = 600;
 /** Viewport height assumed before the list is laid out (and in tests). */
 export const FALLBACK_VIEWPORT_PX = 600;
 const BOTTOM_SLACK_PX = 48;
-const NEAR_TOP_PX = 400;
+/** Older rows are asked for this far from the top, so they are there before the user is. */
+const NEAR_TOP_PX = 2000;
 
 export interface VirtualListHandle {
   scrollToBottom(): void;
@@ -51,7 +53,11 @@ export function VirtualList<K extends string>(props: {
   const [measured, setMeasured] = createSignal(0);
   const [scrollTop, setScrollTop] = createSignal(0);
   const [viewport, setViewport] = createSignal(FALLBACK_VIEWPORT_PX);
-  let stick = true;
+  // Stuck to the bottom, or keeping `anchor` (a row and its offset from the top of the
+  // viewport) where it is. Position is derived from these and the layout, so a layout
+  // change (older rows prepended, a row measured) renders the right rows at once instead
+  // of first the rows at the old scroll offset and then, on the scroll event, the right ones.
+  const [stick, setStick] = createSignal(true);
   let anchor: { key: string; delta: number } | null = null;
 
   const layout = createMemo(() => {
@@ -59,7 +65,17 @@ export function VirtualList<K extends string>(props: {
     const keys = props.keys();
     return new Layout(keys, (k) => heights.get(k) ?? props.estimate(k as K));
   });
-  const range = createMemo(() => layout().range(scrollTop(), viewport(), OVERSCAN_PX));
+  const position = createMemo(() => {
+    const l = layout();
+    const st = scrollTop();
+    if (stick()) return Math.max(0, l.total - viewport());
+    if (anchor) {
+      const i = l.keys.indexOf(anchor.key);
+      if (i >= 0) return Math.max(0, l.top(i) - anchor.delta);
+    }
+    return st;
+  });
+  const range = createMemo(() => layout().range(position(), viewport(), OVERSCAN_PX));
   const visible = createMemo(
     () => {
       const [s, e] = range();
@@ -71,9 +87,8 @@ export function VirtualList<K extends string>(props: {
     },
   );
 
-  const remember = () => {
+  const remember = (st: number) => {
     const l = layout();
-    const st = scroller.scrollTop;
     const i = l.indexAt(st);
     const key = l.keys[i];
     anchor = key === undefined ? null : { key, delta: l.top(i) - st };
@@ -84,27 +99,23 @@ export function VirtualList<K extends string>(props: {
     const [s, e] = range();
     topSpacer.style.setProperty("height", `${l.top(s)}px`);
     bottomSpacer.style.setProperty("height", `${Math.max(0, l.total - l.top(e))}px`);
-    if (stick) {
-      // The browser clamps this to the bottom; the range follows at once (not only on the
-      // scroll event), so the newest rows render in the same frame.
+    if (stick()) {
+      // The browser clamps this to the bottom.
       scroller.scrollTop = l.total;
-      const top = Math.min(scroller.scrollTop, Math.max(0, l.total - viewport()));
-      if (top !== scrollTop()) setScrollTop(top);
-    } else if (anchor) {
-      const i = l.keys.indexOf(anchor.key);
-      if (i >= 0) {
-        const want = l.top(i) - anchor.delta;
-        if (Math.abs(scroller.scrollTop - want) > 1) scroller.scrollTop = want;
-      }
+    } else {
+      const want = position();
+      if (Math.abs(scrollTop() - want) > 1) scroller.scrollTop = want;
     }
   };
 
   const onScroll = () => {
     const st = scroller.scrollTop;
     const atBottom = scroller.scrollHeight - st - scroller.clientHeight < BOTTOM_SLACK_PX;
-    stick = atBottom;
-    remember();
-    setScrollTop(st);
+    remember(st);
+    batch(() => {
+      setStick(atBottom);
+      setScrollTop(st);
+    });
     props.onAtBottom?.(atBottom);
     if (st < NEAR_TOP_PX) props.onNearTop?.();
   };
@@ -142,22 +153,24 @@ export function VirtualList<K extends string>(props: {
     createEffect(on(visible, (keys) => props.onRange?.(keys[0], keys[keys.length - 1])));
     props.handle?.({
       scrollToBottom() {
-        stick = true;
+        setStick(true);
         place();
       },
       scrollToKey(key) {
         const l = layout();
         const i = l.keys.indexOf(key);
         if (i < 0) return false;
-        stick = false;
         const y = Math.max(0, l.top(i) - 24);
         anchor = { key, delta: l.top(i) - y };
+        batch(() => {
+          setStick(false);
+          setScrollTop(y);
+        });
         scroller.scrollTop = y;
-        setScrollTop(y);
         props.onAtBottom?.(false);
         return true;
       },
-      atBottom: () => stick,
+      atBottom: () => stick(),
     });
   });
 

@@ -21,6 +21,13 @@ import type {
   UserView,
 } from "./types";
 
+declare global {
+  interface Window {
+    /** How long applying each older page took (reactive updates and DOM), for the bench. */
+    __confabPrependMs?: number[];
+  }
+}
+
 export interface Timeline {
   roomId: RoomId;
   messages: Accessor<MessageView[]>;
@@ -50,6 +57,9 @@ export interface MessengerHooks {
   notice?(text: string): void;
   fail?(err: unknown): void;
 }
+
+/** Older messages come this many at a time (the server's largest page). */
+export const OLDER_PAGE = 100;
 
 const EMPTY_CONTACTS: ContactsView = { contacts: [], incoming: [], outgoing: [] };
 
@@ -182,13 +192,15 @@ export function createMessenger(
       if (oldest == null) return;
       t.setLoadingOlder(true);
       try {
-        const page = await api.loadMessages(roomId, { kind: "before", seq: oldest }, null);
+        const page = await api.loadMessages(roomId, { kind: "before", seq: oldest }, OLDER_PAGE);
         const known = new Set(t.messages().map((m) => m.key));
         const older = page.messages.filter((m) => !known.has(m.key));
+        const started = performance.now();
         batch(() => {
           t.setMessages((list) => [...older, ...list]);
           t.setBefore(page.hasMoreBefore);
         });
+        (window.__confabPrependMs ??= []).push(performance.now() - started);
       } finally {
         t.setLoadingOlder(false);
       }
