@@ -200,7 +200,8 @@ export function createMessenger(
           t.setMessages((list) => [...older, ...list]);
           t.setBefore(page.hasMoreBefore);
         });
-        (window.__confabPrependMs ??= []).push(performance.now() - started);
+        window.__confabPrependMs ??= [];
+        window.__confabPrependMs.push(performance.now() - started);
       } finally {
         t.setLoadingOlder(false);
       }
