@@ -134,6 +134,7 @@ export const api = {
   switchVideo: (video: VideoChoice) => unwrap(commands.switchVideo(video)),
   switchAudio: (audio: AudioChoice) => unwrap(commands.switchAudio(audio)),
   switchSpeaker: (speaker: string | null) => unwrap(commands.switchSpeaker(speaker)),
+  openLink: (url: string) => unwrap(commands.openLink(url)),
 };
 
 function toBuffer(data: unknown): ArrayBuffer | null {

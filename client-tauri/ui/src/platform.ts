@@ -8,7 +8,8 @@ import {
   requestPermission,
   sendNotification,
 } from "@tauri-apps/plugin-notification";
-import { openUrl } from "@tauri-apps/plugin-opener";
+import { api } from "./api";
+import { describeError } from "./errors";
 import { safeUrl } from "./messenger/format";
 import { toastError } from "./toasts";
 
@@ -43,16 +44,16 @@ export async function notifyIfUnfocused(title: string, body: string): Promise<vo
 }
 
 /**
- * Opens a link in the OS's browser or mail client (Tauri's opener plugin). Only http,
- * https and mailto links are handed over; anything else is refused here, before Rust's
- * own scope check.
+ * Opens a link in the OS's browser or mail client. Only http, https and mailto links are
+ * handed over (Rust's openLink checks again and opens it; the window itself may open
+ * nothing).
  */
 export async function openLink(href: string): Promise<void> {
   const url = safeUrl(href);
   if (!url) return;
   try {
-    await openUrl(url);
+    await api.openLink(url);
   } catch (err) {
-    toastError(`Could not open the link: ${String(err)}`);
+    toastError(`Could not open the link: ${describeError(err)}`);
   }
 }

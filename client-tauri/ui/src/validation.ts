@@ -6,12 +6,8 @@
 import { SERVER_LIMITS, type SignUpForm } from "./api";
 
 // The server's limits, exported by Rust through the bindings (so they cannot drift), plus
-// the two it does not export: the email length (RFC 5321) and the room form's default.
-export const LIMITS = {
-  ...SERVER_LIMITS,
-  emailMax: 254,
-  roomDefaultParticipants: 8,
-} as const;
+// the room form's default size.
+export const LIMITS = { ...SERVER_LIMITS, roomDefaultParticipants: 8 } as const;
 
 export type FieldErrors = Record<string, string>;
 

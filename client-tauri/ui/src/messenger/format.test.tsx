@@ -1,12 +1,13 @@
 import { cleanup, render } from "@solidjs/testing-library";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import type { FakeBackend } from "../test/ipc";
 
-const opened = vi.hoisted(() => [] as string[]);
-vi.mock("@tauri-apps/plugin-opener", () => ({
-  openUrl: async (url: string) => {
-    opened.push(url);
-  },
-}));
+const ipc = vi.hoisted(() => ({ backend: null as unknown as FakeBackend }));
+vi.mock("../bindings", async (importOriginal) => {
+  const m = await import("../test/ipc");
+  ipc.backend = m.fakeBackend(await importOriginal());
+  return ipc.backend.module;
+});
 
 const { parseInline, parseMessage, plainText, safeUrl } = await import("./format");
 const { Formatted } = await import("./Formatted");
@@ -126,12 +127,13 @@ describe("Formatted", () => {
   });
 
   it("opens links through the OS, not in the webview", async () => {
+    ipc.backend.on("openLink", () => null);
     const { container } = render(() => <Formatted body="see https://example.org/a" />);
     const link = container.querySelector("a") as HTMLAnchorElement;
     const click = new MouseEvent("click", { bubbles: true, cancelable: true });
     link.dispatchEvent(click);
     expect(click.defaultPrevented).toBe(true);
     await new Promise((r) => setTimeout(r, 0));
-    expect(opened).toEqual(["https://example.org/a"]);
+    expect(ipc.backend.callsTo("openLink")).toEqual([["https://example.org/a"]]);
   });
 });

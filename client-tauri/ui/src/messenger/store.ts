@@ -7,6 +7,7 @@ import { createStore, produce, reconcile } from "solid-js/store";
 import type { Listenable } from "../api";
 import { subscribe } from "../api";
 import { unreachable } from "../errors";
+import { LIMITS } from "../validation";
 import type { Messenger } from "./api";
 import type {
   ConnectionState,
@@ -59,7 +60,7 @@ export interface MessengerHooks {
 }
 
 /** Older messages come this many at a time (the server's largest page). */
-export const OLDER_PAGE = 100;
+export const OLDER_PAGE = LIMITS.messagePageMax;
 
 const EMPTY_CONTACTS: ContactsView = { contacts: [], incoming: [], outgoing: [] };
 
