@@ -152,6 +152,7 @@ pub async fn send(
     };
     match sent {
         Sent::Created(row, mentions) => {
+            metrics::counter!("confab_messages_total").increment(1);
             let message = row.message(Vec::new(), mentions)?;
             state.hub.stop_typing(room, author);
             publish(state, &message, except, |m| ServerMsg::MessageCreated {

@@ -202,6 +202,11 @@ pub struct Config {
     )]
     pub tls_reload_interval: u64,
 
+    /// Address for Prometheus metrics (`GET /metrics`), e.g. `127.0.0.1:9090`: a
+    /// listener of its own, so the public port does not expose them. Default: off.
+    #[arg(long, env = "CONFAB_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+
     /// An operator's command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -101,12 +101,22 @@ impl ApiError {
             Self::Conflict { fields, .. } => fields.clone(),
             _ => None,
         };
+        count(self.status_and_code().1);
         ErrorDetail {
             code: self.status_and_code().1,
             message: self.to_string(),
             fields,
         }
     }
+}
+
+/// Counts an error answer by its code (`confab_errors_total`; see `crate::metrics`).
+fn count(code: ErrorCode) {
+    let code = serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    metrics::counter!("confab_errors_total", "code" => code).increment(1);
 }
 
 /// Detail of an internal error, for the logging middleware only.
@@ -116,6 +126,7 @@ struct InternalDetail(String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
+        count(code);
         let fields = match &self {
             Self::Validation(f) => Some(f.clone()),
             Self::Conflict { fields, .. } => fields.clone(),

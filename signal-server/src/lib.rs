@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
     http::router()
         .merge(ws::router())
         .merge(http::pages::router())
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors)
@@ -90,6 +92,8 @@ pub fn app(state: AppState) -> Router {
 pub struct Server {
     /// The address it listens on (useful with port 0).
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served, with `--metrics-bind`.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -136,6 +140,10 @@ impl Server {
         state
             .tasks
             .spawn(chat::record_missed_calls(state.clone(), missed_calls));
+        let metrics_addr = match state.config.metrics_bind {
+            Some(bind) => Some(serve_metrics(&state, bind).await?),
+            None => None,
+        };
         let router = app(state.clone());
         let shutdown = state.shutdown.clone();
         let task = match tls {
@@ -188,7 +196,12 @@ impl Server {
             }
         };
         tracing::info!(%addr, tls = state.config.tls_cert.is_some(), "confab-server listening");
-        Ok(Self { addr, state, task })
+        Ok(Self {
+            addr,
+            metrics_addr,
+            state,
+            task,
+        })
     }
 
     /// Stops accepting, closes every WebSocket with 1001, waits for requests in flight.
@@ -210,6 +223,27 @@ impl Server {
     pub async fn wait(&mut self) -> anyhow::Result<()> {
         (&mut self.task).await.context("server task")?
     }
+}
+
+/// Starts the metrics listener; it stops with the server.
+async fn serve_metrics(state: &AppState, bind: SocketAddr) -> anyhow::Result<SocketAddr> {
+    metrics::install().context("cannot record metrics: another recorder is installed")?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding the metrics address {bind}"))?;
+    let addr = listener.local_addr()?;
+    let router = metrics::router(state.clone());
+    let shutdown = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the metrics listener failed");
+        }
+    });
+    tracing::info!(%addr, "metrics at /metrics");
+    Ok(addr)
 }
 
 /// Purges expired tokens and idle rate-limit keys every few minutes, and ends typing

@@ -221,6 +221,12 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Open connections and the users they belong to (for the metrics).
+    pub fn counts(&self) -> (usize, usize) {
+        let s = self.lock();
+        (s.conns.len(), s.users.len())
+    }
+
     /// Adds a connection. Returns true if it is the user's first (they just came online).
     pub fn register(
         &self,
@@ -607,6 +613,7 @@ impl Hub {
             }
         };
         outlet.deliver(encode(msg));
+        metrics::counter!("confab_relays_total").increment(1);
         Ok(())
     }
 

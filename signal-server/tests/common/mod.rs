@@ -87,6 +87,14 @@ impl TestServer {
         self.harness.data_dir()
     }
 
+    /// `http://ADDR/metrics`, with `--metrics-bind`.
+    pub fn metrics_url(&self) -> Option<String> {
+        self.harness
+            .server()
+            .metrics_addr
+            .map(|a| format!("http://{a}/metrics"))
+    }
+
     /// The running server's database pool, for a test that must reach past the API
     /// (say, to age a token).
     pub fn pool(&self) -> &sqlx::AnyPool {
