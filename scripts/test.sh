@@ -39,6 +39,8 @@ postgres_ensure() {
     export CONFAB_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:55432/test"
 }
 postgres_ensure
+# Real servers the server's suites start: an SMTP server (password reset) and nginx (proxy).
+apt_ensure python3-aiosmtpd nginx
 
 client_deps_ensure
 desktop_deps_ensure
