@@ -38,7 +38,8 @@ impl Nginx {
         let d = dir.path().display();
         // The server block is the one docs/deploy.md recommends.
         let conf = format!(
-            r#"worker_processes 1;
+            r#"# One process, no workers: killing it (also when a test fails) leaves nothing behind.
+master_process off;
 daemon off;
 pid {d}/nginx.pid;
 error_log {d}/error.log info;
