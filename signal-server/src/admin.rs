@@ -105,7 +105,8 @@ async fn create_user(
     let has_password = chosen.is_some();
     // Without a chosen password: a random one nobody knows, until the reset link is used.
     let hash = password::hash(chosen.unwrap_or_else(tokens::random_token)).await?;
-    let user = db::users::insert(pool, &username, &email, &hash).await?;
+    // An operator vouches for the address: no confirmation asked.
+    let user = db::users::insert(pool, &username, &email, &hash, false).await?;
     println!("{}", user.id);
     eprintln!("Created {username} <{email}>.");
     if !has_password {

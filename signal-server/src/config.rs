@@ -158,6 +158,12 @@ pub struct Config {
     #[arg(long, env = "CONFAB_SMTP_FROM")]
     pub smtp_from: Option<String>,
 
+    /// New accounts must confirm their email address (a link is mailed at sign-up)
+    /// before they can sign in. Needs `--smtp-url`. Accounts made before, and by
+    /// `admin create-user`, are not affected.
+    #[arg(long, env = "CONFAB_REQUIRE_EMAIL_VERIFICATION", requires = "smtp_url")]
+    pub require_email_verification: bool,
+
     /// How long a password-reset link works, in seconds.
     #[arg(
         long,

@@ -267,6 +267,9 @@ fn spawn_housekeeping(state: AppState) {
                     if let Err(e) = db::password_resets::purge_expired(&state.pool).await {
                         tracing::warn!(error = %e, "purging expired password resets failed");
                     }
+                    if let Err(e) = db::email_verifications::purge_expired(&state.pool).await {
+                        tracing::warn!(error = %e, "purging expired email verifications failed");
+                    }
                 }
             }
         }

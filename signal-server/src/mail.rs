@@ -1,5 +1,5 @@
-//! Outgoing mail over SMTP (lettre): the password-reset message, with a plain-text and an
-//! HTML body. Without `--smtp-url` the server sends nothing and says so in its log; the
+//! Outgoing mail over SMTP (lettre): the password-reset and address-confirmation
+//! messages, each with a plain-text and an HTML body. Without `--smtp-url` the server sends nothing and says so in its log; the
 //! operator then hands out links with `confab-server admin reset-link USER`.
 
 use crate::config::Config;
@@ -62,6 +62,39 @@ impl Mailer {
         token: &str,
         valid_minutes: u64,
     ) -> anyhow::Result<()> {
+        self.send(
+            to,
+            "Reset your Confab password",
+            reset_text(username, link, token, valid_minutes),
+            reset_html(username, link, token, valid_minutes),
+        )
+        .await
+    }
+
+    /// Sends `to` the link that confirms their address (`--require-email-verification`).
+    pub async fn send_verification(
+        &self,
+        to: &str,
+        username: &str,
+        link: &str,
+        valid_hours: u64,
+    ) -> anyhow::Result<()> {
+        self.send(
+            to,
+            "Confirm your email address for Confab",
+            verify_text(username, link, valid_hours),
+            verify_html(username, link, valid_hours),
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        to: &str,
+        subject: &str,
+        text: String,
+        html: String,
+    ) -> anyhow::Result<()> {
         let Some((transport, from)) = &self.smtp else {
             anyhow::bail!("no SMTP server is configured");
         };
@@ -69,11 +102,8 @@ impl Mailer {
         let message = Message::builder()
             .from(from.clone())
             .to(to)
-            .subject("Reset your Confab password")
-            .multipart(MultiPart::alternative_plain_html(
-                reset_text(username, link, token, valid_minutes),
-                reset_html(username, link, token, valid_minutes),
-            ))
+            .subject(subject)
+            .multipart(MultiPart::alternative_plain_html(text, html))
             .context("building the message")?;
         transport
             .send(message)
@@ -81,6 +111,29 @@ impl Mailer {
             .context("sending through the SMTP server")?;
         Ok(())
     }
+}
+
+/// The confirmation mail's plain-text body.
+fn verify_text(username: &str, link: &str, valid_hours: u64) -> String {
+    format!(
+        "Hello {username},\n\n\
+         welcome to Confab. Open this link to confirm your email address; you can sign in\n\
+         once it is confirmed:\n\n{link}\n\n\
+         It works for {valid_hours} hours. If you did not create this account, ignore this message.\n"
+    )
+}
+
+/// The confirmation mail's HTML body. Every interpolated value is escaped.
+fn verify_html(username: &str, link: &str, valid_hours: u64) -> String {
+    let (username, link) = (escape(username), escape(link));
+    format!(
+        "<!doctype html>\n<html><body style=\"font-family: sans-serif\">\n\
+         <p>Hello {username},</p>\n\
+         <p>welcome to Confab. Confirm your email address to sign in:</p>\n\
+         <p><a href=\"{link}\">Confirm my address</a></p>\n\
+         <p>It works for {valid_hours} hours. If you did not create this account, ignore this message.</p>\n\
+         </body></html>\n"
+    )
 }
 
 /// The plain-text body.

@@ -20,6 +20,7 @@ on_both_databases!(
     requests_are_rate_limited_per_address_and_per_email,
     without_smtp_the_operator_prints_a_link,
     the_mailed_link_opens_a_form_that_resets_once,
+    sign_up_can_require_a_confirmed_address,
 );
 
 /// The password the stories reset to.
@@ -132,8 +133,12 @@ async fn start(db: Db, smtp: &SmtpServer, extra: &[&str]) -> TestServer {
 
 /// The token in the reset link of a message, checking the link is in both bodies.
 fn token_in(message: &Value) -> String {
+    token_after(message, "https://chat.example.org/reset-password?token=")
+}
+
+/// The token after `prefix` in a message, checking the link is in both bodies.
+fn token_after(message: &Value, prefix: &str) -> String {
     let text = message["text"].as_str().unwrap();
-    let prefix = "https://chat.example.org/reset-password?token=";
     let start = text
         .find(prefix)
         .unwrap_or_else(|| panic!("no link in {text}"))
@@ -464,5 +469,78 @@ async fn the_mailed_link_opens_a_form_that_resets_once(db: Db) {
     assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(resp.text().await.unwrap().contains("no longer works"));
     assert_eq!(server.login("grace", NEW_PASSWORD).await.0, StatusCode::OK);
+    server.stop().await;
+}
+
+async fn sign_up_can_require_a_confirmed_address(db: Db) {
+    let smtp = SmtpServer::start();
+    let server = start(db, &smtp, &["--require-email-verification"]).await;
+
+    // Mia signs up; a confirmation link is mailed, and until she opens it she cannot
+    // sign in (told so only with the right password).
+    let (status, body) = server.register("mia").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mail = smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail["to"], json!(["mia@example.com"]));
+    assert_eq!(mail["subject"], "Confirm your email address for Confab");
+    let token = token_after(&mail, "https://chat.example.org/verify-email?token=");
+    let (status, body) = server.login("mia", PASSWORD).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("confirm")
+    );
+    assert_eq!(
+        server.login("mia", "wrong-password").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Opening the link shows a button (a mail scanner's fetch uses nothing up).
+    let link = format!("{}/verify-email?token={token}", server.base);
+    let page = server
+        .http
+        .get(&link)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<form") && page.contains(&token), "{page}");
+    assert_eq!(server.login("mia", PASSWORD).await.0, StatusCode::FORBIDDEN);
+    let confirm_address = || {
+        server
+            .http
+            .post(format!("{}/verify-email", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}"))
+            .send()
+    };
+    let resp = confirm_address().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.text().await.unwrap().contains("mia"));
+    assert_eq!(server.login("mia", PASSWORD).await.0, StatusCode::OK);
+    // Once.
+    assert_eq!(
+        confirm_address().await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Noah lost his confirmation mail: a password reset by email confirms the address too.
+    server.register("noah").await;
+    smtp.wait_for(2).await;
+    assert_eq!(
+        server.login("noah", PASSWORD).await.0,
+        StatusCode::FORBIDDEN
+    );
+    ask_reset(&server, "noah@example.com").await;
+    let reset = token_in(&smtp.wait_for(3).await[2]);
+    assert_eq!(
+        confirm(&server, &reset, NEW_PASSWORD).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(server.login("noah", NEW_PASSWORD).await.0, StatusCode::OK);
     server.stop().await;
 }

@@ -308,7 +308,7 @@ async fn an_old_database_upgrades_in_place(db: Db) {
             .fetch_all(&server.state.pool)
             .await
             .unwrap();
-    assert_eq!(applied, [(1,), (2,)]);
+    assert_eq!(applied, [(1,), (2,), (3,)]);
 
     // Old accounts still sign in, and the old session still refreshes.
     let ann = client.login("ann").await;

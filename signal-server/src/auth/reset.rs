@@ -1,5 +1,5 @@
-//! Password-reset tokens: 256 random bits handed to the user (in a link), only their
-//! SHA-256 stored, redeemed once within `--password-reset-ttl`.
+//! Password-reset and address-confirmation tokens: 256 random bits handed to the user (in
+//! a link), only their SHA-256 stored, redeemed once within their lifetime.
 
 use super::tokens::{hash_token, random_token};
 use crate::config::Config;
@@ -22,4 +22,21 @@ pub async fn issue(pool: &AnyPool, config: &Config, user: UserId) -> sqlx::Resul
     // The token is URL-safe base64, so it needs no escaping in a query string.
     let link = format!("{}/reset-password?token={token}", config.public_url());
     Ok(ResetLink { token, link })
+}
+
+/// How long an address-confirmation link works.
+pub const VERIFICATION_TTL_SECS: i64 = 24 * 3600;
+
+/// Issues an address-confirmation token for `user`; returns the link that carries it.
+pub async fn issue_verification(
+    pool: &AnyPool,
+    config: &Config,
+    user: UserId,
+) -> sqlx::Result<String> {
+    let token = random_token();
+    db::email_verifications::create(pool, user, &hash_token(&token), VERIFICATION_TTL_SECS).await?;
+    Ok(format!(
+        "{}/verify-email?token={token}",
+        config.public_url()
+    ))
 }

@@ -3,6 +3,7 @@
 //! times are unix seconds, the subset of types both backends share.
 
 pub mod contacts;
+pub mod email_verifications;
 pub mod messages;
 pub mod password_resets;
 pub mod rooms;

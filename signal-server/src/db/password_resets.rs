@@ -67,12 +67,16 @@ pub async fn redeem(
         .bind(ts)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
-        .bind(&user)
-        .bind(password_hash)
-        .bind(ts)
-        .execute(&mut *tx)
-        .await?;
+    // The mailed link proves the address too.
+    sqlx::query(
+        "update users set password_hash = $2, updated_at = $3, email_unverified_at = null \
+         where id = $1",
+    )
+    .bind(&user)
+    .bind(password_hash)
+    .bind(ts)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     parse_user(&user).map(Some)
 }

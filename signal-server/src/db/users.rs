@@ -18,6 +18,8 @@ pub struct UserRow {
     pub receipts_hidden_at: Option<i64>,
     /// Set while an operator has the account disabled.
     pub disabled_at: Option<i64>,
+    /// Set while the account's email address awaits confirmation.
+    pub email_unverified_at: Option<i64>,
 }
 
 /// The public columns of a user, for listings that join `users` (members, contacts):
@@ -76,26 +78,31 @@ impl UserRow {
 }
 
 const COLUMNS: &str = "id, username, email, password_hash, display_name, status_text, created_at, \
-                       receipts_hidden_at, disabled_at";
+                       receipts_hidden_at, disabled_at, email_unverified_at";
 
 /// Inserts a user; fails with a unique violation when the username or email is taken.
+/// `unverified`: the email address awaits confirmation (`--require-email-verification`).
 pub async fn insert(
     pool: &AnyPool,
     username: &str,
     email: &str,
     password_hash: &str,
+    unverified: bool,
 ) -> sqlx::Result<UserRow> {
     let id = UserId::new().to_string();
     let ts = now();
+    let unverified_at = unverified.then_some(ts);
     sqlx::query(
-        "insert into users (id, username, email, password_hash, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $5)",
+        "insert into users (id, username, email, password_hash, created_at, updated_at, \
+                            email_unverified_at) \
+         values ($1, $2, $3, $4, $5, $5, $6)",
     )
     .bind(&id)
     .bind(username)
     .bind(email)
     .bind(password_hash)
     .bind(ts)
+    .bind(unverified_at)
     .execute(pool)
     .await?;
     Ok(UserRow {
@@ -108,6 +115,7 @@ pub async fn insert(
         created_at: ts,
         receipts_hidden_at: None,
         disabled_at: None,
+        email_unverified_at: unverified_at,
     })
 }
 

@@ -34,7 +34,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(confirm_password_reset))
 }
 
-/// Creates an account.
+/// Creates an account. With `--require-email-verification` a confirmation link is mailed,
+/// and the account can sign in once it is opened.
 #[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, body = Me),
     (status = 409, body = ErrorBody, description = "username or email taken (see fields)"),
@@ -64,7 +65,8 @@ async fn register(
     }
     conflict_if_taken(&state, &username, &email).await?;
     let hash = password::hash(req.password).await?;
-    let user = match db::users::insert(&state.pool, &username, &email, &hash).await {
+    let verify = state.config.require_email_verification;
+    let user = match db::users::insert(&state.pool, &username, &email, &hash, verify).await {
         Ok(user) => user,
         // Taken between the check and the insert.
         Err(e) if db::is_unique_violation(&e) => {
@@ -74,7 +76,27 @@ async fn register(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user = %user.id, "registered");
+    if verify {
+        let (state, user) = (state.clone(), user.clone());
+        state.tasks.clone().spawn(async move {
+            if let Err(e) = mail_verification(&state, &user).await {
+                tracing::error!(user = %user.id, error = %format!("{e:#}"), "confirmation mail failed");
+            }
+        });
+    }
     Ok((StatusCode::CREATED, Json(user.me()?)))
+}
+
+async fn mail_verification(state: &AppState, user: &UserRow) -> anyhow::Result<()> {
+    let link =
+        crate::auth::reset::issue_verification(&state.pool, &state.config, user.user_id()?).await?;
+    let hours = u64::try_from(crate::auth::reset::VERIFICATION_TTL_SECS / 3600).unwrap_or(24);
+    state
+        .mailer
+        .send_verification(&user.email, &user.username, &link, hours)
+        .await?;
+    tracing::info!(user = %user.id, "confirmation mail sent");
+    Ok(())
 }
 
 async fn conflict_if_taken(state: &AppState, username: &str, email: &str) -> Result<(), ApiError> {
@@ -99,7 +121,7 @@ async fn conflict_if_taken(state: &AppState, username: &str, email: &str) -> Res
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = AuthResponse),
     (status = 401, body = ErrorBody, description = "wrong login or password (the same answer whether or not the account exists)"),
-    (status = 403, body = ErrorBody, description = "the password is right but an operator disabled the account"),
+    (status = 403, body = ErrorBody, description = "the password is right, but an operator disabled the account, or its email address is not confirmed yet (--require-email-verification)"),
     (status = 422, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "too many attempts; see Retry-After"),
 ))]
@@ -129,6 +151,12 @@ async fn login(
     // Said only to whoever knows the password.
     if user.disabled_at.is_some() {
         return Err(ApiError::Forbidden("this account is disabled"));
+    }
+    if state.config.require_email_verification && user.email_unverified_at.is_some() {
+        return Err(ApiError::Forbidden(
+            "confirm your email address first: open the link mailed to you (no mail? reset \
+             the password by email, which confirms it too)",
+        ));
     }
     let user_agent = headers
         .get(header::USER_AGENT)

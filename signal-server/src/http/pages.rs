@@ -1,5 +1,5 @@
-//! The few HTML pages the server serves to a browser: where the password-reset mail's
-//! link and an invite link lead. No script, no outside resources; every page is sent
+//! The few HTML pages the server serves to a browser: where the password-reset and
+//! address-confirmation mails' links and an invite link lead. No script, no outside resources; every page is sent
 //! with a strict CSP, `no-referrer` (the token is in the URL) and `no-store`.
 
 use super::auth::{PasswordResetConfirm, reset_password};
@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/reset-password", get(reset_form).post(reset_submit))
+        .route("/verify-email", get(verify_form).post(verify_submit))
         .route("/invite/{token}", get(invite))
 }
 
@@ -106,6 +107,57 @@ async fn reset_submit(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "<p>The password could not be set; try again in a moment.</p>",
+            )
+        }
+    }
+}
+
+/// The confirmation mail's link: a button, so that a mail scanner fetching the link does
+/// not use it up.
+async fn verify_form(Query(q): Query<TokenQuery>) -> Response {
+    if q.token.trim().is_empty() {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Confirm your email address",
+            "<p>This link is incomplete: open the whole link from the email.</p>",
+        );
+    }
+    page(
+        StatusCode::OK,
+        "Confirm your email address",
+        &format!(
+            "<form method=\"post\" action=\"/verify-email\">\n\
+             <input type=\"hidden\" name=\"token\" value=\"{}\">\n\
+             <button type=\"submit\">Confirm my address</button>\n</form>",
+            escape(&q.token)
+        ),
+    )
+}
+
+async fn verify_submit(State(state): State<AppState>, Form(q): Form<TokenQuery>) -> Response {
+    let hash = crate::auth::tokens::hash_token(q.token.trim());
+    match crate::db::email_verifications::redeem(&state.pool, &hash).await {
+        Ok(Some(username)) => page(
+            StatusCode::OK,
+            "Address confirmed",
+            &format!(
+                "<p>Thank you, {}: your address is confirmed. Sign in from the Confab app.</p>",
+                escape(&username)
+            ),
+        ),
+        Ok(None) => page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "This link no longer works",
+            "<p>The link was already used, has expired, or is incomplete. Resetting your \
+             password by email (\u{201c}Forgot password?\u{201d} in the app) confirms your \
+             address too.</p>",
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "the confirmation page failed");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "<p>The address could not be confirmed; try again in a moment.</p>",
             )
         }
     }
