@@ -213,9 +213,18 @@ impl ApiClient {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let tls = tls_client_config().map_err(invalid)?;
+        let tls = match tls_client_config() {
+            Ok(tls) => rustls::ClientConfig::clone(&tls),
+            Err(e) if base.scheme() == "https" => return Err(invalid(e)),
+            // Plain http:// uses no TLS: a machine without CA certificates (or with a
+            // broken CA file) still reaches a server on the LAN.
+            Err(e) => {
+                tracing::debug!(error = %e, "no TLS configuration; plain HTTP only");
+                no_tls_config().map_err(|e| invalid(format!("TLS: {e}")))?
+            }
+        };
         let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
+            .tls_backend_preconfigured(tls)
             .user_agent(concat!("confab-core/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -1153,6 +1162,15 @@ pub fn tls_client_config() -> Result<Arc<rustls::ClientConfig>, String> {
     let config = Arc::new(config);
     *cache = Some((ca, Arc::clone(&config)));
     Ok(config)
+}
+
+/// A TLS configuration that trusts nothing, for a client that only speaks plain HTTP.
+fn no_tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
 }
 
 fn read_ca_file(

@@ -925,30 +925,32 @@ async fn handshake(url: &str, token: String) -> Result<(Ws, Welcome), Ended> {
         .max_message_size(Some(MAX_INBOUND_BYTES))
         .max_frame_size(Some(MAX_INBOUND_BYTES));
     // wss:// is verified as the API client's https:// is (OS trust store plus the CA
-    // file in effect); ws:// ignores the connector.
-    let tls = crate::api::tls_client_config().map_err(fatal)?;
-    let (mut ws, _) = tokio_tungstenite::connect_async_tls_with_config(
-        request,
-        Some(ws_config),
-        true,
-        Some(tokio_tungstenite::Connector::Rustls(tls)),
-    )
-    .await
-    .map_err(|e| match e {
-        tungstenite::Error::Url(_) => fatal(format!("cannot connect to {url}: {e}")),
-        tungstenite::Error::Tls(_) => Ended::new(
-            None,
-            format!(
-                "cannot connect to {url}: {e} (the server's TLS certificate is not \
+    // file in effect); ws:// needs no TLS configuration at all.
+    let connector = if request.uri().scheme_str() == Some("wss") {
+        Some(tokio_tungstenite::Connector::Rustls(
+            crate::api::tls_client_config().map_err(fatal)?,
+        ))
+    } else {
+        None
+    };
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector)
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Url(_) => fatal(format!("cannot connect to {url}: {e}")),
+                tungstenite::Error::Tls(_) => Ended::new(
+                    None,
+                    format!(
+                        "cannot connect to {url}: {e} (the server's TLS certificate is not \
                      trusted here; for a private CA set {} or --ca-file)",
-                crate::api::CA_FILE_VAR
-            ),
-        ),
-        tungstenite::Error::Protocol(
-            tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
-        ) => fatal(format!("the server does not speak {SUBPROTOCOL}: {e}")),
-        e => Ended::new(None, format!("cannot connect to {url}: {e}")),
-    })?;
+                        crate::api::CA_FILE_VAR
+                    ),
+                ),
+                tungstenite::Error::Protocol(
+                    tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(_),
+                ) => fatal(format!("the server does not speak {SUBPROTOCOL}: {e}")),
+                e => Ended::new(None, format!("cannot connect to {url}: {e}")),
+            })?;
     let auth = serde_json::to_string(&ClientMsg::Auth {
         token,
         protocol_version: PROTOCOL_VERSION,
