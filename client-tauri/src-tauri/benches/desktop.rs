@@ -1,5 +1,8 @@
 //! The desktop app's figures: idle memory of its whole process tree (the app, WebKit's
-//! web and network processes), and what rendering remote video costs.
+//! web and network processes; RSS, and PSS summed, since RSS counts WebKitGTK's and
+//! Mesa's shared pages once per process), bare and with 20 rooms and 2,000 cached
+//! messages; how long opening a room with 10,000 cached messages takes to answer and to
+//! paint; and what rendering remote video costs.
 //!
 //! `bench/desktop-bench.sh` runs it against the release build (and adds the `.deb`
 //! size); by hand:
@@ -19,8 +22,12 @@
 mod support;
 
 use confab_app::frames::{BoardFrame, Picture, encode};
+use confab_core::api::ApiClient;
 use confab_core::call::I420Frame;
+use confab_core::keystore::MemoryStore;
 use confab_media::video::pattern::SyntheticVideoSource;
+use shared::RoomId;
+use shared::api::{CreateRoomRequest, SendMessageRequest};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -117,6 +124,86 @@ fn threads(pid: u32) -> HashMap<String, u64> {
     out
 }
 
+/// A process's proportional set size, KiB (its share of every page it maps).
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// RSS and PSS of the app tree, summed, KiB.
+fn memory(label: &str, app: &Path) -> (u64, u64) {
+    let tree = app_tree(app);
+    let rss = print_tree(label, &tree);
+    let pss: u64 = tree.keys().map(|pid| pss_kib(*pid)).sum();
+    println!(
+        "  PSS summed               {:>8.1} MiB",
+        pss as f64 / 1024.0
+    );
+    (rss, pss)
+}
+
+/// Rooms with messages, posted by `api` over REST; the last message of each says `end`.
+async fn seed(api: &ApiClient, title: &str, messages: usize, writers: usize) -> RoomId {
+    let room = api
+        .create_room(&CreateRoomRequest {
+            title: title.to_owned(),
+            max_participants: None,
+        })
+        .await
+        .expect("a room")
+        .id;
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..writers {
+        let api = api.clone();
+        tasks.spawn(async move {
+            for i in (w..messages.saturating_sub(1)).step_by(writers) {
+                let body = format!("message {i}: the quick brown fox jumps over the lazy dog");
+                let key = uuid::Uuid::new_v4().to_string();
+                let request = SendMessageRequest {
+                    body,
+                    reply_to: None,
+                };
+                api.send_message(room, &key, &request)
+                    .await
+                    .expect("a message");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a writer");
+    }
+    let request = SendMessageRequest {
+        body: format!("end of {title}"),
+        reply_to: None,
+    };
+    api.send_message(room, &uuid::Uuid::new_v4().to_string(), &request)
+        .await
+        .expect("the last message");
+    room
+}
+
+/// Waits until the rail's preview of `room` shows its last seeded message (the app's
+/// model has had every message of it by then).
+async fn seeded(client: &fantoccini::Client, room: RoomId, title: &str) {
+    let css = format!(
+        "{} [data-testid='rail-room-preview']",
+        support::rail_room(&room.to_string())
+    );
+    let end = format!("end of {title}");
+    eventually(300, "the seeded messages in the app", || async {
+        let el = client.find(fantoccini::Locator::Css(&css)).await.ok()?;
+        el.text().await.ok().filter(|t| t.contains(&end))
+    })
+    .await;
+}
+
 fn print_tree(label: &str, tree: &HashMap<u32, (String, u64, u64)>) -> u64 {
     let total: u64 = tree.values().map(|t| t.1).sum();
     println!(
@@ -173,11 +260,63 @@ async fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_confab")));
     println!("app: {}", app.display());
-    let desktop = Desktop::start(&app).await;
-    desktop.sign_up(&Desktop::unique("bench")).await;
-    // Idle on the rooms screen.
+    let desktop = Desktop::start_with(&app, &["--message-rate", "1000000"]).await;
+    let username = Desktop::unique("bench");
+    desktop.sign_up(&username).await;
+    // Idle in the shell, no rooms.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let idle = print_tree("idle (rooms screen)", &app_tree(&app));
+    let (idle, idle_pss) = memory("idle (empty shell)", &app);
+
+    // 20 rooms of 100 messages, written by the same user's second device: the app's
+    // model receives all 2,000 live.
+    let api = ApiClient::new(&desktop.server_url, Arc::new(MemoryStore::new())).expect("client");
+    api.login(&username, support::PASSWORD)
+        .await
+        .expect("second device");
+    let started = Instant::now();
+    let mut rooms = Vec::new();
+    for i in 0..20 {
+        let title = format!("room {i:02}");
+        rooms.push((seed(&api, &title, 100, 4).await, title));
+    }
+    for (room, title) in &rooms {
+        seeded(&desktop.client, *room, title).await;
+    }
+    println!(
+        "seeded 20 rooms x 100 messages in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (loaded, loaded_pss) = memory("idle with 20 rooms and 2,000 cached messages", &app);
+
+    // One room of 10,000 messages, then open it: the UI's own timings
+    // (openConversation -> its answer, and -> the first frame with the rows drawn).
+    let started = Instant::now();
+    let big = seed(&api, "big", 10_000, 8).await;
+    seeded(&desktop.client, big, "big").await;
+    println!(
+        "seeded 10,000 messages in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    desktop.open_room(&big.to_string()).await;
+    let big_id = big.to_string();
+    let timings = eventually(30, "the open timings", || async {
+        let v = desktop
+            .client
+            .execute("return window.__confabOpenTimings || null;", vec![])
+            .await
+            .ok()?;
+        (v.get("roomId")?.as_str()? == big_id).then_some(v)
+    })
+    .await;
+    println!(
+        "open a room with 10,000 cached messages: answered in {:.1} ms, painted in {:.1} ms ({} messages loaded, {} rows in the DOM)",
+        timings["answeredMs"].as_f64().unwrap_or(f64::NAN),
+        timings["paintedMs"].as_f64().unwrap_or(f64::NAN),
+        timings["messages"],
+        timings["rowsInDom"],
+    );
+    let idle_loaded = (loaded, loaded_pss);
 
     let room = desktop.create_room("bench").await;
     let cli = desktop.cli_participant(&room, &Desktop::unique("peer"), 90);
@@ -244,7 +383,16 @@ async fn main() {
         (drawn_after - drawn_before) / window.as_secs_f64()
     );
     print_tree("in the call", &after);
-    println!("idle RSS of the app tree: {:.1} MiB", idle as f64 / 1024.0);
+    println!(
+        "idle app tree, empty shell: {:.1} MiB RSS, {:.1} MiB PSS",
+        idle as f64 / 1024.0,
+        idle_pss as f64 / 1024.0
+    );
+    println!(
+        "idle app tree, 20 rooms and 2,000 cached messages: {:.1} MiB RSS, {:.1} MiB PSS",
+        idle_loaded.0 as f64 / 1024.0,
+        idle_loaded.1 as f64 / 1024.0
+    );
 }
 
 /// Frames the UI has drawn so far (its `window.__confabRenderStats`).

@@ -281,7 +281,7 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     )
     .await;
     assert_eq!(body.text().await.expect("text"), "hello from the cli");
-    eventually(30, "the badge to clear", || async {
+    eventually(60, "the badge to clear", || async {
         attr_u64(c, &rail_room(&room), "data-unread")
             .await
             .filter(|n| *n == 0)

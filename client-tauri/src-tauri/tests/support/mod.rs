@@ -213,6 +213,12 @@ pub struct Desktop {
 impl Desktop {
     /// Starts everything, on a first run of `app` (no saved server or account).
     pub async fn start(app: &Path) -> Self {
+        Self::start_with(app, &[]).await
+    }
+
+    /// Like [`Desktop::start`], with extra flags for the server (e.g. lifted rate limits
+    /// for a bench that seeds many messages).
+    pub async fn start_with(app: &Path, server_flags: &[&str]) -> Self {
         let tauri_driver = tool("tauri-driver", &[], "cargo install tauri-driver --locked");
         let webkit_driver = tool(
             "WebKitWebDriver",
@@ -229,6 +235,7 @@ impl Desktop {
                     "--data-dir",
                     &work.path().join("server").display().to_string(),
                 ])
+                .args(server_flags)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -295,11 +302,18 @@ impl Desktop {
         let c = &self.client;
         type_into(c, "#room-title", title).await;
         click(c, "#room-create").await;
-        let room = find(c, "[data-testid='rail-room'][data-kind='group']").await;
-        room.attr("data-room-id")
-            .await
-            .expect("attr")
-            .expect("a room id")
+        let xpath = format!(
+            "//li[@data-testid='rail-room'][@data-kind='group'][.//*[@data-testid='rail-room-title'][normalize-space()='{title}']]"
+        );
+        let found = within(30, || async {
+            let row = c.find(Locator::XPath(&xpath)).await.ok()?;
+            row.attr("data-room-id").await.ok()?
+        })
+        .await;
+        match found {
+            Some(room) => room,
+            None => panic!("no group {title:?} in the rail:\n{}", page_source(c).await),
+        }
     }
 
     /// Opens a conversation from the rail.
