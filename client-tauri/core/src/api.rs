@@ -330,6 +330,42 @@ impl ApiClient {
         json(resp.await?).await
     }
 
+    /// Asks the server to mail a password-reset link to `email`. The answer is the same
+    /// whether or not an account has the address (`Ok` either way); errors are a
+    /// malformed address, the rate limit and transport failures.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), ApiError> {
+        let body = serde_json::json!({ "email": email });
+        let resp = self.public(
+            Method::POST,
+            &["api", "auth", "password-reset"],
+            Some(&body),
+        );
+        empty(resp.await?).await
+    }
+
+    /// Sets a new password with the code from a reset link (its `token` parameter).
+    /// Every session of the account is signed out, this client's included: sign in
+    /// again with the new password. Field errors name `token`, `password` and
+    /// `confirm_password`.
+    pub async fn confirm_password_reset(
+        &self,
+        token: &str,
+        password: &str,
+        confirm_password: &str,
+    ) -> Result<(), ApiError> {
+        let body = serde_json::json!({
+            "token": token,
+            "password": password,
+            "confirm_password": confirm_password,
+        });
+        let resp = self.public(
+            Method::POST,
+            &["api", "auth", "password-reset", "confirm"],
+            Some(&body),
+        );
+        empty(resp.await?).await
+    }
+
     /// Signs in with an email address or a username, and saves the refresh token. A
     /// session already held by this client is replaced here; it stays saved under its
     /// own account.
