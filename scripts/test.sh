@@ -39,8 +39,9 @@ postgres_ensure() {
     export CONFAB_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:55432/test"
 }
 postgres_ensure
-# Real servers the server's suites start: an SMTP server (password reset) and nginx (proxy).
-apt_ensure python3-aiosmtpd nginx
+# Real servers the server's suites start: an SMTP server (password reset), nginx and Caddy
+# (reverse proxies).
+apt_ensure python3-aiosmtpd nginx caddy
 
 client_deps_ensure
 desktop_deps_ensure

@@ -1,5 +1,5 @@
-//! Behind a real reverse proxy (Debian's nginx, started by the test on a free port as an
-//! unprivileged configuration in a folder of its own): with `--trusted-proxies` each
+//! Behind a real reverse proxy (Debian's nginx and Caddy, started by the test on a free
+//! port with a configuration in a folder of its own): with `--trusted-proxies` each
 //! client gets its own rate-limit bucket, without it everyone shares the proxy's; the
 //! WebSocket upgrade passes through. Clients connect from 127.0.0.2 and 127.0.0.3 (Linux
 //! answers on all of 127.0.0.0/8), so nginx sees two different addresses.
@@ -115,6 +115,72 @@ impl Drop for Nginx {
             let log = std::fs::read_to_string(self.dir.path().join("error.log"));
             eprintln!("nginx's log: {}", log.unwrap_or_default());
         }
+    }
+}
+
+/// Caddy in front of `upstream`, with the Caddyfile docs/deploy.md recommends (on plain
+/// HTTP here); stopped when dropped.
+struct Caddy {
+    port: u16,
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Caddy {
+    async fn start(upstream: &str) -> Self {
+        let caddy = std::env::var("CONFAB_TEST_CADDY").unwrap_or_else(|_| "caddy".into());
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        let conf = format!(
+            "{{\n\tadmin off\n\tauto_https off\n\tstorage file_system {d}/data\n}}\n\
+             http://127.0.0.1:{port} {{\n\tbind 127.0.0.1\n\treverse_proxy {upstream}\n}}\n"
+        );
+        let conf_path = dir.path().join("Caddyfile");
+        std::fs::write(&conf_path, conf).unwrap();
+        let log = std::fs::File::create(dir.path().join("caddy.log")).unwrap();
+        let mut child = Command::new(&caddy)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&conf_path)
+            // Caddy keeps state under the home and XDG folders: the test's own.
+            .env("HOME", dir.path())
+            .env("XDG_DATA_HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {caddy} (apt-get install caddy): {e}"));
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self {
+                    port,
+                    _dir: dir,
+                    child,
+                };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(dir.path().join("caddy.log")).unwrap_or_default();
+                panic!("caddy exited with {status}: {log}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        panic!("caddy did not listen on {port}");
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Caddy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -257,6 +323,58 @@ async fn without_trusted_proxies_everyone_shares_the_proxys_bucket() {
     // Straight to the server, 127.0.0.3 is itself again.
     let (status, _) = login(&three, &server.base, "nobody", "wrong-password").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    drop(proxy);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_caddy_each_client_has_its_own_bucket_and_the_websocket_passes() {
+    let mut flags = LIMITS.to_vec();
+    flags.extend(["--trusted-proxies", "127.0.0.1/32"]);
+    let mut server = TestServer::start_with(Db::Sqlite, &flags).await;
+    let proxy = Caddy::start(&server.base["http://".len()..]).await;
+    let (two, three) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
+    for _ in 0..3 {
+        assert_eq!(
+            login(&two, &proxy.base(), "nobody", "wrong-password")
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // A header of its own does not get 127.0.0.2 a fresh bucket through Caddy either.
+    let resp = two
+        .post(format!("{}/api/auth/login", proxy.base()))
+        .header("x-forwarded-for", "198.51.100.9")
+        .json(&json!({"login": "nobody", "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // 127.0.0.3 has its own: it registers, signs in and opens the WebSocket through Caddy.
+    let resp = three
+        .post(format!("{}/api/auth/register", proxy.base()))
+        .json(&json!({"username": "ivy", "email": "ivy@example.com", "password": PASSWORD, "confirm_password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let (status, body) = login(&three, &proxy.base(), "ivy", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ivy = common::TestUser {
+        id: body["user"]["id"].as_str().unwrap().to_owned(),
+        name: "ivy".into(),
+        token: body["access_token"].as_str().unwrap().to_owned(),
+        refresh: body["refresh_token"].as_str().unwrap().to_owned(),
+        session: body["session_id"].as_str().unwrap().to_owned(),
+    };
+    server.ws_url = format!("ws://127.0.0.1:{}/ws", proxy.port);
+    let mut ws = server.ws(&ivy).await;
+    ws.send(&ClientMsg::Ping { nonce: 9 }).await;
+    let pong = ws.recv_until(|m| matches!(m, ServerMsg::Pong { .. })).await;
+    assert!(matches!(pong, ServerMsg::Pong { nonce: 9 }), "{pong:?}");
+    drop(ws);
     drop(proxy);
     server.stop().await;
 }
