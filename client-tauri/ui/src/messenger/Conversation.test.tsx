@@ -266,7 +266,7 @@ describe("conversation", () => {
     await flush();
     expect(ipc.backend.callsTo("setRoomMuted")).toEqual([["dm", true]]);
     expect(byTestId("room-mute").getAttribute("aria-pressed")).toBe("true");
-    expect(byTestId("room-mute").textContent).toBe("Unmute room");
+    expect(byTestId("room-mute").getAttribute("aria-label")).toBe("Unmute this room");
   });
 
   it("shows who is typing", async () => {

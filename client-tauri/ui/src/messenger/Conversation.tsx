@@ -297,6 +297,7 @@ export function Conversation(props: { roomId: string }) {
               type="button"
               class="ghost"
               data-testid="call-check-devices"
+              aria-label="Check camera and microphone, then call"
               title="Check camera and microphone, then call"
               onClick={() =>
                 shell.go({
@@ -307,7 +308,7 @@ export function Conversation(props: { roomId: string }) {
                 })
               }
             >
-              Check devices…
+              Devices…
             </button>
           </Show>
           <Show when={!isDirect() && !inCall()}>
@@ -357,6 +358,7 @@ export function Conversation(props: { roomId: string }) {
             class="ghost"
             aria-pressed={room()?.muted ? "true" : "false"}
             data-testid="room-mute"
+            aria-label={room()?.muted ? "Unmute this room" : "Mute this room"}
             title={
               room()?.muted
                 ? "Notifications are off for this room: turn them on"
@@ -368,7 +370,7 @@ export function Conversation(props: { roomId: string }) {
                 .then((r) => store.putRoom(r), shell.fail)
             }
           >
-            {room()?.muted ? "Unmute room" : "Mute room"}
+            {room()?.muted ? "Unmute" : "Mute"}
           </button>
           <Show when={!isDirect()}>
             <button
@@ -471,18 +473,26 @@ export function Conversation(props: { roomId: string }) {
               </p>
             </Show>
           </Show>
-          <div class="jumps">
-            <Show when={hasUnreadAbove()}>
-              <button type="button" data-testid="jump-unread" onClick={() => void jumpToUnread()}>
-                Jump to first unread
-              </button>
-            </Show>
-            <Show when={!atBottom() || timeline()?.hasMoreAfter()}>
-              <button type="button" data-testid="jump-newest" onClick={() => void jumpToNewest()}>
-                Jump to newest
-              </button>
-            </Show>
-          </div>
+          <Show when={hasUnreadAbove()}>
+            <button
+              type="button"
+              class="jump-unread"
+              data-testid="jump-unread"
+              onClick={() => void jumpToUnread()}
+            >
+              ↑ Jump to first unread
+            </button>
+          </Show>
+          <Show when={!atBottom() || timeline()?.hasMoreAfter()}>
+            <button
+              type="button"
+              class="jump-newest"
+              data-testid="jump-newest"
+              onClick={() => void jumpToNewest()}
+            >
+              ↓ Jump to newest
+            </button>
+          </Show>
           <p class="visually-hidden" aria-live="polite" data-testid="new-message-announcement">
             {announce()}
           </p>

@@ -79,7 +79,8 @@ export function Contacts() {
         <label for="user-search">Find people</label>
         <input
           id="user-search"
-          type="search"
+          type="text"
+          enterkeyhint="search"
           data-testid="user-search"
           aria-label="Search people"
           placeholder="Username or name"
