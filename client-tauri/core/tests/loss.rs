@@ -7,6 +7,9 @@
 //! 2. A burst of 30 % loss for 2 s: the call recovers, frames resume.
 //! 3. The link goes dark for 3 s: the frames in flight are lost beyond repair, the
 //!    receiver asks for a keyframe (PLI/FIR), the sender answers with one, video resumes.
+//! 4. The link is capped at 500 kbit/s each way (`tc tbf`): audio keeps flowing, and so
+//!    does video. (That the estimate and the video target go below the cap is not asserted:
+//!    with rtc 0.21's GCC they do not reliably; the figures are in `rate_figures`.)
 //!
 //! Needs root, `ip netns` and nftables (CI runs as root); elsewhere it says why and skips.
 
@@ -117,13 +120,9 @@ async fn sleep(secs: f64) {
     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn video_survives_loss_bursts_and_a_blackout() {
-    if let Some(reason) = Namespace::skip_reason() {
-        eprintln!("SKIPPED video_survives_loss_bursts_and_a_blackout: {reason}");
-        return;
-    }
-    let ns = Namespace::create(1);
+/// A call between `confab-cli` inside `ns` and one outside, through a server on the
+/// link's outer address, with the test pattern and a tone both ways.
+async fn lossy_call(ns: &Namespace) -> (TestServer, CliCall, CliCall) {
     let mut server = TestServer::unstarted(Db::Sqlite, &[]).await;
     server.addr = SocketAddr::from((ns.outer, 0));
     server.start_again().await;
@@ -166,7 +165,7 @@ async fn video_survives_loss_bursts_and_a_blackout() {
             "--synthetic",
             "--json",
             "--duration",
-            "120",
+            "3600",
         ])
         .env("CONFAB_PASSWORD", PASSWORD)
         .env(
@@ -178,24 +177,47 @@ async fn video_survives_loss_bursts_and_a_blackout() {
         }
         cmd
     };
-    let mut inside = CliCall::start("inside", command(true, &name, false));
-    let mut outside = CliCall::start("outside", command(false, &unique("peer"), true));
-    let sides = [&inside, &outside];
+    let inside = CliCall::start("inside", command(true, &name, false));
+    let outside = CliCall::start("outside", command(false, &unique("peer"), true));
 
     // Connected: both decode the other's video.
     for _ in 0..60 {
-        if sides.iter().all(|s| s.get("frames_decoded") >= 30) {
+        if [&inside, &outside]
+            .iter()
+            .all(|s| s.get("frames_decoded") >= 30)
+        {
             break;
         }
         sleep(0.5).await;
     }
-    for s in sides {
+    for s in [&inside, &outside] {
         assert!(
             s.get("frames_decoded") >= 30,
             "the call is up before the loss starts\n{}",
             s.context()
         );
     }
+    (server, inside, outside)
+}
+
+async fn hang_up(mut sides: [CliCall; 2]) {
+    for s in &mut sides {
+        let _ = s.child.start_kill();
+    }
+    for s in &mut sides {
+        let _ = s.child.wait().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_survives_loss_bursts_and_a_blackout() {
+    if let Some(reason) = Namespace::skip_reason() {
+        eprintln!("SKIPPED video_survives_loss_bursts_and_a_blackout: {reason}");
+        return;
+    }
+    let ns = Namespace::create(1);
+    let (server, inside, outside) = lossy_call(&ns).await;
+    let sides = [&inside, &outside];
 
     // 1. 5 % loss each way for 12 s.
     ns.set_loss(5);
@@ -300,10 +322,222 @@ async fn video_survives_loss_bursts_and_a_blackout() {
         );
     }
 
-    inside.child.start_kill().unwrap();
-    outside.child.start_kill().unwrap();
-    let _ = inside.child.wait().await;
-    let _ = outside.child.wait().await;
+    // 4. A 500 kbit/s cap each way.
+    let audio_before: Vec<u64> = sides
+        .iter()
+        .map(|s| s.get("audio_frames_decoded"))
+        .collect();
+    let concealed_before: Vec<u64> = sides.iter().map(|s| s.get("audio_concealed")).collect();
+    let video_before: Vec<u64> = sides.iter().map(|s| s.get("frames_decoded")).collect();
+    ns.set_rate(Some(500));
+    sleep(15.0).await;
+    for (i, s) in sides.iter().enumerate() {
+        let stats = s.stats();
+        eprintln!(
+            "{} under the 500 kbit/s cap: estimate {} kbit/s, video target {} kbit/s, sending {}x{}",
+            s.side,
+            stats["estimate_kbps"],
+            stats["send_target_kbps"],
+            stats["send_width"],
+            stats["send_height"]
+        );
+        // 15 s of 20 ms frames is 750; nearly all of them arrive or are rebuilt from FEC.
+        let audio = s.get("audio_frames_decoded") - audio_before[i];
+        let concealed = s.get("audio_concealed") - concealed_before[i];
+        assert!(
+            audio >= 600 && concealed * 20 <= audio,
+            "audio keeps flowing under the cap: {audio} frames, {concealed} concealed\n{}",
+            s.context()
+        );
+        assert!(
+            s.get("frames_decoded") >= video_before[i] + 100,
+            "and so does video\n{}",
+            s.context()
+        );
+    }
+    ns.set_rate(None);
+
+    hang_up([inside, outside]).await;
+    drop(server);
+    drop(ns);
+}
+
+/// Percentile `p` (0..=100) of `values` (sorted here).
+fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let i = ((values.len() - 1) as f64 * p / 100.0).round() as usize;
+    Some(values[i])
+}
+
+/// The figures for the README (`bench/call-loss.sh` runs it): one call, loss stepped
+/// through `CONFAB_LOSS_LEVELS` (default 0 1 3 5 10 %), `CONFAB_LOSS_SECONDS` (default
+/// 30) measured at each after 3 s to settle. Per direction: frames rendered (decoded /
+/// made by the sender), time frozen (gaps over 200 ms), longest freeze, audio concealed,
+/// glass-to-glass (sampled once a second). Prints one JSON line per level and direction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/call-loss.sh"]
+async fn loss_figures() {
+    if let Some(reason) = Namespace::skip_reason() {
+        eprintln!("SKIPPED loss_figures: {reason}");
+        return;
+    }
+    let levels: Vec<u32> = std::env::var("CONFAB_LOSS_LEVELS")
+        .unwrap_or_else(|_| "0 1 3 5 10".to_owned())
+        .split_whitespace()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let seconds: u64 = std::env::var("CONFAB_LOSS_SECONDS")
+        .ok()
+        .map_or(30, |s| s.parse().unwrap());
+    let ns = Namespace::create(2);
+    let (server, inside, outside) = lossy_call(&ns).await;
+    let sides = [&inside, &outside];
+    for loss in levels {
+        ns.set_loss(loss);
+        sleep(3.0).await;
+        let before: Vec<Value> = sides.iter().map(|s| s.stats()).collect();
+        let mut g2g: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+        let mut longest = [0u64; 2];
+        for _ in 0..seconds {
+            sleep(1.0).await;
+            for (i, s) in sides.iter().enumerate() {
+                let stats = s.stats();
+                if let Some(ms) = stats["glass_to_glass_ms"].as_f64() {
+                    g2g[i].push(ms);
+                }
+                longest[i] = longest[i].max(stats["recent_freeze_ms"].as_u64().unwrap_or(0));
+                if std::env::var_os("CONFAB_LOSS_TRACE").is_some() {
+                    println!(
+                        "TRACE {} loss {loss} %: {}",
+                        s.side,
+                        serde_json::json!({
+                            "fps": stats["fps"],
+                            "recv_kbps": stats["recv_kbps"],
+                            "estimate_kbps": stats["estimate_kbps"],
+                            "send_target_kbps": stats["send_target_kbps"],
+                            "send": format!("{}x{}@{}", stats["send_width"], stats["send_height"], stats["send_fps"]),
+                            "recent_freeze_ms": stats["recent_freeze_ms"],
+                            "frames_given_up": stats["frames_given_up"],
+                            "send_loss": stats["send_loss"],
+                        })
+                    );
+                }
+            }
+        }
+        for (i, s) in sides.iter().enumerate() {
+            let after = s.stats();
+            let d = |k: &str| {
+                after[k]
+                    .as_u64()
+                    .unwrap_or(0)
+                    .saturating_sub(before[i][k].as_u64().unwrap_or(0))
+            };
+            let sent = d("pattern_frames_sent").max(1);
+            let audio = d("audio_frames_decoded").max(1);
+            let line = serde_json::json!({
+                "client": "confab",
+                "loss_percent": loss,
+                "direction": if i == 0 { "outside->inside" } else { "inside->outside" },
+                "seconds": seconds,
+                "frames_sent": sent,
+                "frames_decoded": d("frames_decoded"),
+                "rendered_percent": 100.0 * d("frames_decoded") as f64 / sent as f64,
+                "frozen_percent": 100.0 * d("freeze_ms") as f64 / (seconds as f64 * 1000.0),
+                "freezes": d("freezes"),
+                "longest_freeze_ms": longest[i],
+                "audio_concealed_percent": 100.0 * d("audio_concealed") as f64 / audio as f64,
+                "audio_fec_recovered_percent": 100.0 * d("audio_recovered") as f64 / audio as f64,
+                "nacks_sent": d("nacks_sent"),
+                "packets_repaired": d("packets_repaired"),
+                "frames_given_up": d("frames_given_up"),
+                "keyframe_requests_sent": d("keyframe_requests_sent"),
+                "glass_to_glass_p50_ms": percentile(&mut g2g[i], 50.0),
+                "glass_to_glass_p95_ms": percentile(&mut g2g[i], 95.0),
+                "recv_kbps": after["recv_kbps"],
+                "send_loss_reported": s.stats()["send_loss"],
+            });
+            println!("LOSS-FIGURES {line}");
+        }
+    }
+    ns.set_loss(0);
+    hang_up([inside, outside]).await;
+    drop(server);
+    drop(ns);
+}
+
+/// The bandwidth figures for the README (`bench/call-loss.sh --rate`): a 500 kbit/s cap
+/// each way for `CONFAB_RATE_SECONDS` (default 25), then 3 Mbit/s as long. Prints, per
+/// second, the outside sender's estimate, video target, resolution and frame rate and what
+/// the inside receives (fps, audio concealed), and when the estimate settled within 20 %
+/// of each cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: bench/call-loss.sh --rate"]
+async fn rate_figures() {
+    if let Some(reason) = Namespace::skip_reason() {
+        eprintln!("SKIPPED rate_figures: {reason}");
+        return;
+    }
+    let seconds: u64 = std::env::var("CONFAB_RATE_SECONDS")
+        .ok()
+        .map_or(25, |s| s.parse().unwrap());
+    let ns = Namespace::create(3);
+    let (server, inside, outside) = lossy_call(&ns).await;
+    for cap in [500u32, 3000] {
+        ns.set_rate(Some(cap));
+        let mut settled_at: Option<u64> = None;
+        let (mut audio0, mut concealed0) = (
+            inside.get("audio_frames_decoded"),
+            inside.get("audio_concealed"),
+        );
+        let mut gaps = 0;
+        for t in 1..=seconds {
+            sleep(1.0).await;
+            let send = outside.stats();
+            let recv = inside.stats();
+            let estimate = send["estimate_kbps"].as_f64().unwrap_or(0.0);
+            let within = (estimate - f64::from(cap)).abs() <= 0.2 * f64::from(cap);
+            match (within, settled_at) {
+                (true, None) => settled_at = Some(t),
+                (false, Some(_)) => settled_at = None,
+                _ => {}
+            }
+            let (audio, concealed) = (
+                inside.get("audio_frames_decoded"),
+                inside.get("audio_concealed"),
+            );
+            if audio.saturating_sub(audio0) < 40 {
+                gaps += 1;
+            }
+            println!(
+                "RATE-TRACE {}",
+                serde_json::json!({
+                    "cap_kbps": cap,
+                    "t": t,
+                    "estimate_kbps": estimate.round(),
+                    "video_target_kbps": send["send_target_kbps"],
+                    "send": format!("{}x{}@{}", send["send_width"], send["send_height"], send["send_fps"]),
+                    "recv_fps": recv["fps"],
+                    "recv_kbps": recv["recv_kbps"].as_f64().map(f64::round),
+                    "audio_frames": audio - audio0,
+                    "audio_concealed": concealed - concealed0,
+                })
+            );
+            (audio0, concealed0) = (audio, concealed);
+        }
+        println!(
+            "RATE-FIGURES {}",
+            serde_json::json!({
+                "cap_kbps": cap,
+                "settled_within_20_percent_after_s": settled_at,
+                "seconds_with_audio_short": gaps,
+            })
+        );
+    }
+    ns.set_rate(None);
+    hang_up([inside, outside]).await;
     drop(server);
     drop(ns);
 }

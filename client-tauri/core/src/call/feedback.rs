@@ -121,7 +121,6 @@ impl SendFeedback {
     }
 
     /// Our send-side estimate towards `peer` changed.
-    #[allow(dead_code)] // fed by the congestion controller, which comes next
     pub fn estimate_changed(&self, peer: ParticipantId, bps: f64) {
         self.lock().peers.entry(peer).or_default().estimate_bps = Some(bps);
         self.retune_video();

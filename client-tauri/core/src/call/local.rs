@@ -7,7 +7,7 @@ use confab_media::audio::capture::MicCapture;
 use confab_media::audio::opus::OpusEncoder;
 use confab_media::audio::tone::{FrameDuration, ToneSource};
 use confab_media::video::camera::{Camera, CaptureRequest};
-use confab_media::video::pattern::SyntheticVideoSource;
+use confab_media::video::pattern::{MIN_HEIGHT, MIN_WIDTH, SyntheticVideoSource};
 use confab_media::video::vp8::{EncodedFrame, Vp8Config, Vp8Encoder};
 use confab_media::{AUDIO_FRAME_SAMPLES, AudioFrame, I420Frame};
 use rtc::media::Sample;
@@ -282,6 +282,128 @@ impl Capture {
     }
 }
 
+/// What a bitrate affords: the capture size and rate, half the size, or half the size at
+/// half the rate. Like libwebrtc's quality scaler, but driven by the bitrate alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SendLevel {
+    Full,
+    Half,
+    HalfSlow,
+}
+
+/// Bits per pixel VP8 needs for a watchable picture in a call (about 415 kbit/s for
+/// 640x480 at 30 fps, 1.25 Mbit/s for 1280x720 at 30).
+const BITS_PER_PIXEL: f64 = 0.045;
+/// Going back up needs this much more than the threshold, so an estimate that hovers
+/// near it does not flip the resolution (each flip costs a keyframe).
+const UP_HYSTERESIS: f64 = 1.25;
+
+impl SendLevel {
+    /// The level for `kbps` when sending `width` x `height` at `fps`, now at `current`.
+    pub fn for_bitrate(kbps: u32, width: u32, height: u32, fps: u32, current: Self) -> Self {
+        let full = f64::from(width) * f64::from(height) * f64::from(fps) * BITS_PER_PIXEL / 1000.0;
+        // Half the size is a quarter of the pixels; below that, half the rate as well.
+        let half = full / 3.0;
+        let kbps = f64::from(kbps);
+        let rank = |l: Self| match l {
+            Self::Full => 2,
+            Self::Half => 1,
+            Self::HalfSlow => 0,
+        };
+        let wanted = if kbps >= full {
+            Self::Full
+        } else if kbps >= half {
+            Self::Half
+        } else {
+            Self::HalfSlow
+        };
+        if rank(wanted) <= rank(current) {
+            return wanted;
+        }
+        // Up only with headroom.
+        let up = if kbps >= full * UP_HYSTERESIS {
+            Self::Full
+        } else if kbps >= half * UP_HYSTERESIS {
+            Self::Half
+        } else {
+            Self::HalfSlow
+        };
+        if rank(up) > rank(current) {
+            up
+        } else {
+            current
+        }
+    }
+
+    /// The encoded size and rate at this level for a capture of `width` x `height` at `fps`.
+    /// The test pattern is never drawn below its minimum size (its marker must stay
+    /// readable).
+    fn apply(self, width: u32, height: u32, fps: u32, pattern: bool) -> (u32, u32, u32) {
+        let halve = |v: u32, min: u32| {
+            let h = (v / 2) & !1;
+            if pattern { h.max(min).min(v) } else { h.max(2) }
+        };
+        match self {
+            Self::Full => (width, height, fps),
+            Self::Half => (halve(width, MIN_WIDTH), halve(height, MIN_HEIGHT), fps),
+            Self::HalfSlow => (
+                halve(width, MIN_WIDTH),
+                halve(height, MIN_HEIGHT),
+                (fps / 2).max(1),
+            ),
+        }
+    }
+}
+
+/// The encoder and what it sends, rebuilt when the level changes.
+struct Sending {
+    encoder: Vp8Encoder,
+    width: u32,
+    height: u32,
+    fps: u32,
+    level: SendLevel,
+}
+
+impl Sending {
+    fn new(
+        capture: &mut Capture,
+        (width, height, fps): (u32, u32, u32),
+        level: SendLevel,
+        bitrate_kbps: u32,
+        tap: &LocalTap,
+    ) -> Result<Self, String> {
+        let pattern = capture.paced_by_us();
+        let (w, h, f) = level.apply(width, height, fps, pattern);
+        if let Capture::Pattern(src) = capture {
+            src.resize(w, h).map_err(|e| e.to_string())?;
+        }
+        let encoder =
+            Vp8Encoder::new(Vp8Config::new(w, h, f, bitrate_kbps)).map_err(|e| e.to_string())?;
+        tap.sending.send_replace(SendingVideo {
+            width: w,
+            height: h,
+            fps: f,
+            bitrate_kbps,
+        });
+        if level != SendLevel::Full {
+            tracing::info!(
+                width = w,
+                height = h,
+                fps = f,
+                bitrate_kbps,
+                "sending video at a lower level"
+            );
+        }
+        Ok(Self {
+            encoder,
+            width: w,
+            height: h,
+            fps: f,
+            level,
+        })
+    }
+}
+
 fn video_thread(
     source: VideoSource,
     bitrate_kbps: u32,
@@ -312,29 +434,28 @@ fn video_thread(
                 }
             }
         };
-        let mut encoder = match Vp8Encoder::new(Vp8Config::new(width, height, fps, bitrate_kbps)) {
-            Ok(e) => e,
+        let captured_mode = (width, height, fps);
+        let level = SendLevel::for_bitrate(bitrate_kbps, width, height, fps, SendLevel::Full);
+        let mut sending = match Sending::new(&mut capture, captured_mode, level, bitrate_kbps, &tap)
+        {
+            Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot create the VP8 encoder");
                 return;
             }
         };
-        tap.sending.send_replace(SendingVideo {
-            width,
-            height,
-            fps,
-            bitrate_kbps,
-        });
-        let interval = Duration::from_secs(1) / fps;
+        let mut interval = Duration::from_secs(1) / sending.fps;
         let mut pacer = Pacer::new(interval);
+        // With a camera at half rate, every other captured frame is skipped.
+        let mut skip_next = false;
         loop {
             loop {
                 match control.try_recv() {
-                    Ok(VideoControl::ForceKeyframe) => encoder.force_keyframe(),
+                    Ok(VideoControl::ForceKeyframe) => sending.encoder.force_keyframe(),
                     Ok(VideoControl::SetEnabled(on)) => {
                         if on && !enabled {
                             // The peers' decoders lost the reference chain while we were off.
-                            encoder.force_keyframe();
+                            sending.encoder.force_keyframe();
                         }
                         enabled = on;
                     }
@@ -342,15 +463,30 @@ fn video_thread(
                         current = next;
                         continue 'sources;
                     }
-                    Ok(VideoControl::TargetBitrate(kbps)) => match encoder.set_bitrate_kbps(kbps) {
-                        Ok(()) => {
-                            bitrate_kbps = kbps;
-                            tap.sending.send_modify(|s| s.bitrate_kbps = kbps);
+                    Ok(VideoControl::TargetBitrate(kbps)) => {
+                        bitrate_kbps = kbps;
+                        let level = SendLevel::for_bitrate(kbps, width, height, fps, sending.level);
+                        if level != sending.level {
+                            // A new size needs a new encoder; its first frame is a keyframe.
+                            match Sending::new(&mut capture, captured_mode, level, kbps, &tap) {
+                                Ok(s) => {
+                                    sending = s;
+                                    interval = Duration::from_secs(1) / sending.fps;
+                                    pacer = Pacer::new(interval);
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "cannot change the video size")
+                                }
+                            }
+                        } else {
+                            match sending.encoder.set_bitrate_kbps(kbps) {
+                                Ok(()) => tap.sending.send_modify(|s| s.bitrate_kbps = kbps),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, kbps, "cannot change the video bitrate")
+                                }
+                            }
                         }
-                        Err(e) => {
-                            tracing::warn!(error = %e, kbps, "cannot change the video bitrate")
-                        }
-                    },
+                    }
                     Err(std_mpsc::TryRecvError::Empty) => break,
                     Err(std_mpsc::TryRecvError::Disconnected) => return,
                 }
@@ -362,16 +498,32 @@ fn video_thread(
                 continue;
             }
             let frame = match capture.next() {
-                Ok(f) => Arc::new(f),
+                Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(error = %e, "video capture failed");
                     thread::sleep(interval);
                     continue;
                 }
             };
+            if !capture.paced_by_us() && sending.fps < fps {
+                skip_next = !skip_next;
+                if !skip_next {
+                    continue;
+                }
+            }
+            let frame = if (frame.width(), frame.height()) == (sending.width, sending.height) {
+                Arc::new(frame)
+            } else {
+                let half = frame.downscale_half();
+                if (half.width(), half.height()) == (sending.width, sending.height) {
+                    Arc::new(half)
+                } else {
+                    Arc::new(frame) // a camera that changed its mode: the encoder says so
+                }
+            };
             let captured = Instant::now();
             tap.frame(&frame);
-            match encoder.encode(&frame) {
+            match sending.encoder.encode(&frame) {
                 Ok(Some(EncodedFrame { data, .. })) => {
                     let media = EncodedMedia {
                         kind: RtpCodecKind::Video,
@@ -385,7 +537,7 @@ fn video_thread(
                         }
                         // A dropped frame breaks every decoder's reference chain: restart
                         // it with a keyframe.
-                        encoder.force_keyframe();
+                        sending.encoder.force_keyframe();
                     }
                 }
                 Ok(None) => {}
@@ -573,5 +725,27 @@ fn audio_thread(
                 Err(e) => tracing::warn!(error = %e, "Opus encoding failed"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SendLevel::{self, *};
+
+    #[test]
+    fn the_send_level_follows_the_bitrate_with_hysteresis_going_up() {
+        let level = |kbps, current| SendLevel::for_bitrate(kbps, 640, 480, 30, current);
+        assert_eq!(level(800, Full), Full);
+        assert_eq!(level(400, Full), Half);
+        assert_eq!(level(130, Full), HalfSlow);
+        // Back up only with 25 % to spare over the threshold (415 kbit/s for VGA at 30).
+        assert_eq!(level(450, Half), Half);
+        assert_eq!(level(600, Half), Full);
+        assert_eq!(level(150, HalfSlow), HalfSlow);
+        assert_eq!(level(200, HalfSlow), Half);
+        assert_eq!(HalfSlow.apply(640, 480, 30, true), (320, 240, 15));
+        // The pattern is never drawn below 320x240; a camera's frames are just halved.
+        assert_eq!(Half.apply(320, 240, 30, true), (320, 240, 30));
+        assert_eq!(Half.apply(1280, 720, 30, false), (640, 360, 30));
     }
 }

@@ -694,6 +694,7 @@ impl CallTask {
             video_control: self.video_control.clone(),
             feedback: Arc::clone(&self.feedback),
             sending: Arc::clone(&self.local_tap.sending),
+            video_kbps: self.config.video_kbps,
             sinks: self.sinks.clone(),
             events: self.events.clone(),
         });

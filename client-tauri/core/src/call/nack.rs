@@ -16,6 +16,9 @@ const MAX_MISSING: usize = 500;
 /// frames in it are stale by the time they could be repaired, and a keyframe repairs
 /// faster, so nothing in it is asked for.
 const MAX_GAP: u64 = 150;
+/// Silence longer than this before a gap is an outage too (the link went away), however
+/// few packets were lost in it: repairing it would replay stale frames.
+const OUTAGE: Duration = Duration::from_millis(400);
 /// Times one packet is asked for before it is left to the keyframe request.
 const MAX_TRIES: u8 = 10;
 /// Shortest wait before asking again for the same packet (a LAN's round trip is far less,
@@ -56,6 +59,7 @@ struct Missing {
 #[derive(Debug, Default)]
 pub(crate) struct NackTracker {
     highest: Option<u64>,
+    last_arrival: Option<Instant>,
     missing: BTreeMap<u64, Missing>,
     /// Retransmission requests sent, for the stats.
     pub requested: u64,
@@ -65,9 +69,13 @@ impl NackTracker {
     /// Notes an arrival (`ext` from [`SeqUnwrapper`]). Returns true when it filled a gap
     /// (a retransmission, or a reordered packet).
     pub fn on_packet(&mut self, ext: u64, now: Instant) -> bool {
+        let silent = self
+            .last_arrival
+            .replace(now)
+            .is_some_and(|t| now.saturating_duration_since(t) > OUTAGE);
         match self.highest {
             None => self.highest = Some(ext),
-            Some(h) if ext > h + 1 + MAX_GAP => {
+            Some(h) if ext > h + 1 && (ext > h + 1 + MAX_GAP || silent) => {
                 self.missing.clear();
                 self.highest = Some(ext);
             }
@@ -186,11 +194,14 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(n.deadline(Duration::ZERO), None);
-        // An outage is left to a keyframe.
+        // An outage is left to a keyframe: a long gap, or a short one after a silence.
         n.on_packet(1000, later);
-        assert!(
-            n.due(later, Duration::ZERO, Duration::from_secs(1))
-                .is_empty()
-        );
+        let wait = Duration::from_secs(1);
+        assert!(n.due(later, Duration::ZERO, wait).is_empty());
+        let after_silence = later + Duration::from_millis(500);
+        n.on_packet(1003, after_silence);
+        assert!(n.due(after_silence, Duration::ZERO, wait).is_empty());
+        n.on_packet(1005, after_silence);
+        assert_eq!(n.due(after_silence, Duration::ZERO, wait), vec![1004]);
     }
 }

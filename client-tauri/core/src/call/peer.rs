@@ -4,7 +4,9 @@
 
 use crate::call::CallEvent;
 use crate::call::codecs::{OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, local_track, media_engine};
-use crate::call::feedback::{FeedbackInterceptor, SendFeedback};
+use crate::call::feedback::{
+    AUDIO_RESERVE_BPS, FeedbackInterceptor, MAX_VIDEO_KBPS, MIN_VIDEO_KBPS, SendFeedback,
+};
 use crate::call::local::{Fanout, SendingVideo, VideoControl};
 use crate::call::remote::{LinkInfo, Sinks, receive_audio, receive_video};
 use crate::call::stats::{PeerStats, ReceiveCounters, StatsTracker};
@@ -14,7 +16,7 @@ use crate::negotiation::{
 };
 use crate::signaling::SignalingSender;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{NackResponderBuilder, Slot};
+use rtc::interceptor::{CongestionControlBuilder, Gcc, NackResponderBuilder, Slot};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared::signal::{ClientMsg, IceCandidate, Participant};
 use shared::{ParticipantId, RoomId};
@@ -30,8 +32,8 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent,
-    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder, StatsSelector,
-    configure_rtcp_reports, configure_twcc_receiver_only,
+    RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry, Registry,
+    SettingEngineBuilder, StatsSelector, configure_rtcp_reports, configure_twcc,
 };
 
 /// What a peer task is told.
@@ -95,6 +97,8 @@ pub(crate) struct PeerSetup {
     pub feedback: Arc<SendFeedback>,
     /// What the video encoder sends now.
     pub sending: Arc<watch::Sender<SendingVideo>>,
+    /// The video bitrate the call starts at (the estimator's starting point).
+    pub video_kbps: u32,
     pub sinks: Sinks,
     pub events: mpsc::UnboundedSender<CallEvent>,
 }
@@ -231,7 +235,7 @@ const FEEDBACK_SLOT: usize = 20_000;
 
 /// The interceptors: RTCP sender and receiver reports, transport-wide congestion control
 /// feedback for what we receive, the NACK responder (retransmissions of what we send, on
-/// the same SSRC: plain RFC 4585 retransmission, not RFC 4588 RTX, see `codecs::vp8`) and
+/// the RTX stream, `codecs::rtx`) and
 /// ours that reads what the remote reports about our streams (`feedback.rs`). Not rtc's
 /// NACK generator: the receive path asks for retransmissions itself (`nack.rs`), timed by
 /// the round trip.
@@ -251,7 +255,23 @@ fn interceptors(
             FeedbackInterceptor::new(setup.remote.participant_id, Arc::clone(&setup.feedback)),
         );
     let registry = configure_rtcp_reports(registry);
-    configure_twcc_receiver_only(registry, engine)
+    // Transport-wide congestion control feedback both ways, and for what we send rtc's GCC
+    // (delay- and loss-based); the estimate drives the video encoder
+    // (`SendFeedback::estimate_changed`, read from the stats, see `Peer::stats`). Without
+    // rtc's pacer (`configure_congestion_control` would add it): it paces at exactly the
+    // estimate in one FIFO, so whenever the encoder is above a falling estimate (every
+    // keyframe, and the second before the encoder follows) video and the audio behind it
+    // queue for seconds (measured: at 10 % loss 77 % of frames rendered, 45 % of the time
+    // frozen, glass-to-glass p95 2.6 s, against 100 %, 0 %, 50 ms without it).
+    let gcc = Gcc::new(
+        f64::from(setup.video_kbps) * 1000.0 + AUDIO_RESERVE_BPS,
+        f64::from(MIN_VIDEO_KBPS) * 1000.0 + AUDIO_RESERVE_BPS,
+        f64::from(MAX_VIDEO_KBPS) * 1000.0 / 0.85 + AUDIO_RESERVE_BPS,
+    );
+    Ok(configure_twcc(registry, engine)?.with(
+        Slot::CongestionControl,
+        CongestionControlBuilder::new(gcc).build(),
+    ))
 }
 
 async fn build(
@@ -530,6 +550,9 @@ impl Peer {
     async fn stats(&mut self) -> PeerStats {
         let now = Instant::now();
         let report = self.pc.get_stats(now, StatsSelector::None).await;
+        if let Some(bps) = estimate(&report) {
+            self.setup.feedback.estimate_changed(self.remote(), bps);
+        }
         let send = self.setup.feedback.snapshot(self.remote());
         let sending = *self.setup.sending.borrow();
         let stats = self
@@ -553,6 +576,18 @@ impl Peer {
         }
         stats
     }
+}
+
+/// The congestion controller's estimate, which rtc reports as each outbound stream's
+/// target bitrate (0 until the first feedback).
+fn estimate(report: &webrtc::peer_connection::RTCStatsReport) -> Option<f64> {
+    report
+        .iter()
+        .filter_map(|entry| match entry {
+            RTCStatsReportEntry::OutboundRtp(s) if s.target_bitrate > 0.0 => Some(s.target_bitrate),
+            _ => None,
+        })
+        .reduce(f64::max)
 }
 
 fn to_rtc(desc: SessionDescription) -> webrtc::error::Result<RTCSessionDescription> {

@@ -33,6 +33,8 @@ struct Counts {
     freezes: u64,
     freeze_ms: u64,
     longest_freeze_ms: u64,
+    /// The longest freeze since the last stats report.
+    recent_freeze_ms: u64,
     /// The test pattern's frame counter in the first and the last decoded frame.
     first_counter: Option<u32>,
     last_counter: u32,
@@ -66,6 +68,7 @@ impl ReceiveCounters {
             c.freezes += 1;
             c.freeze_ms += ms;
             c.longest_freeze_ms = c.longest_freeze_ms.max(ms);
+            c.recent_freeze_ms = c.recent_freeze_ms.max(ms);
         }
     }
 
@@ -94,8 +97,12 @@ impl ReceiveCounters {
         self.lock().keyframe_requests_sent += 1;
     }
 
+    /// The counts, and the longest freeze since the last call starts over.
     fn snapshot(&self) -> Counts {
-        *self.lock()
+        let mut c = self.lock();
+        let counts = *c;
+        c.recent_freeze_ms = 0;
+        counts
     }
 }
 
@@ -139,6 +146,8 @@ pub struct PeerStats {
     pub freezes: u64,
     pub freeze_ms: u64,
     pub longest_freeze_ms: u64,
+    /// The longest freeze that ended since the last report (the second before).
+    pub recent_freeze_ms: u64,
     /// With the test pattern: frames the sender made from our first decoded frame to the
     /// last (from its frame counter), to compare `frames_decoded` with.
     pub pattern_frames_sent: u64,
@@ -253,6 +262,7 @@ impl StatsTracker {
             freezes: counts.freezes,
             freeze_ms: counts.freeze_ms,
             longest_freeze_ms: counts.longest_freeze_ms,
+            recent_freeze_ms: counts.recent_freeze_ms,
             pattern_frames_sent: counts.first_counter.map_or(0, |first| {
                 u64::from(counts.last_counter.wrapping_sub(first)) + 1
             }),

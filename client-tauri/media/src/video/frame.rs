@@ -138,6 +138,38 @@ impl I420Frame {
         &self.v
     }
 
+    /// The frame at half the width and height (rounded down, at least 1), each pixel the
+    /// mean of a 2 x 2 block: the cheap scaler for sending a camera at a lower resolution.
+    pub fn downscale_half(&self) -> Self {
+        let (w, h) = ((self.width / 2).max(1), (self.height / 2).max(1));
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let half = |plane: &[u8], src_w: u32, src_h: u32, dst_w: u32, dst_h: u32| {
+            let (sw, sh) = (src_w as usize, src_h as usize);
+            let mut out = Vec::with_capacity(dst_w as usize * dst_h as usize);
+            for y in 0..dst_h as usize {
+                let (y0, y1) = ((2 * y).min(sh - 1), (2 * y + 1).min(sh - 1));
+                for x in 0..dst_w as usize {
+                    let (x0, x1) = ((2 * x).min(sw - 1), (2 * x + 1).min(sw - 1));
+                    let sum = u16::from(plane[y0 * sw + x0])
+                        + u16::from(plane[y0 * sw + x1])
+                        + u16::from(plane[y1 * sw + x0])
+                        + u16::from(plane[y1 * sw + x1]);
+                    out.push(((sum + 2) / 4) as u8);
+                }
+            }
+            out
+        };
+        let (scw, sch) = (self.chroma_width(), self.chroma_height());
+        Self {
+            width: w,
+            height: h,
+            timestamp_us: self.timestamp_us,
+            y: half(&self.y, self.width, self.height, w, h),
+            u: half(&self.u, scw, sch, cw, ch),
+            v: half(&self.v, scw, sch, cw, ch),
+        }
+    }
+
     /// All three planes, mutably, for sources that draw into a frame in place.
     pub fn planes_mut(&mut self) -> (&mut [u8], &mut [u8], &mut [u8]) {
         (&mut self.y, &mut self.u, &mut self.v)
@@ -180,6 +212,23 @@ mod tests {
         assert_eq!(frame.y().len(), 15);
         assert_eq!(frame.u().len(), 6);
         assert_eq!(frame.timestamp_us(), 7);
+    }
+
+    #[test]
+    fn downscaling_halves_and_averages() {
+        let y: Vec<u8> = (0..16).map(|i| i * 10).collect();
+        let frame = I420Frame::from_planes(4, 4, y, vec![100; 4], vec![200; 4], 9).unwrap();
+        let half = frame.downscale_half();
+        assert_eq!(
+            (half.width(), half.height(), half.timestamp_us()),
+            (2, 2, 9)
+        );
+        // Top-left block: 0, 10, 40, 50.
+        assert_eq!(half.y(), &[25, 45, 105, 125]);
+        assert_eq!((half.u(), half.v()), (&[100][..], &[200][..]));
+        let odd = I420Frame::black(5, 3, 0).unwrap().downscale_half();
+        assert_eq!((odd.width(), odd.height()), (2, 1));
+        assert_eq!(odd.u().len(), 1);
     }
 
     #[test]

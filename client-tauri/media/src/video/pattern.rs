@@ -143,6 +143,21 @@ impl SyntheticVideoSource {
         })
     }
 
+    /// Draws later frames at `width` x `height` (at least [`MIN_WIDTH`] x [`MIN_HEIGHT`], so
+    /// the marker stays readable), keeping the counter running: what a sender that lowers
+    /// its resolution under congestion does, where a camera's frames would be scaled.
+    pub fn resize(&mut self, width: u32, height: u32) -> Result<(), PatternError> {
+        self.blank = render_pattern(
+            width,
+            height,
+            Marker {
+                counter: 0,
+                timestamp_us: 0,
+            },
+        )?;
+        Ok(())
+    }
+
     /// Time between two frames at the configured rate.
     pub fn frame_interval(&self) -> Duration {
         Duration::from_secs(1) / self.fps
