@@ -163,7 +163,7 @@ export function Rail(props: { onSwitcher(): void }) {
       <h2 class="rail-heading" id="rail-groups">
         Groups
       </h2>
-      <ul id="rooms-list" class="rail-list" aria-labelledby="rail-groups">
+      <ul class="rail-list" aria-labelledby="rail-groups">
         <For each={groups()} fallback={<li class="muted rail-empty">No groups yet</li>}>
           {(r) => (
             <RailRow room={r} active={openId() === r.id} onOpen={() => shell.openRoom(r.id)} />
