@@ -4,6 +4,7 @@
 
 import { createEffect, createMemo, createSignal, on, onCleanup, Show } from "solid-js";
 import { useShell } from "../shell/context";
+import { toastInfo } from "../toasts";
 import { LIMITS } from "../validation";
 import { Composer } from "./Composer";
 import { plainText } from "./format";
@@ -119,6 +120,16 @@ export function Conversation(props: { roomId: string }) {
     ),
   );
   onCleanup(() => void store.close().catch(() => undefined));
+
+  // Removed from the room elsewhere (left on another device, removed by an admin).
+  createEffect(
+    on(room, (now, before) => {
+      if (before && !now) {
+        toastInfo(`You are no longer in “${before.title}”`);
+        shell.go({ kind: "home" });
+      }
+    }),
+  );
 
   const messages = () => timeline()?.messages() ?? [];
   const rows = createMemo(() => {

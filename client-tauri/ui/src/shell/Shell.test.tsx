@@ -452,6 +452,19 @@ describe("shell chrome", () => {
     }
   });
 
+  it("leaves an open conversation that was removed elsewhere", async () => {
+    const { emit } = await mountShell(ipc.backend, {
+      rooms: [room("g", { title: "Team" })],
+      pages: { g: page("g", []) },
+    });
+    await openRoom("g");
+    expect(byTestId("conversation")).not.toBeNull();
+    emit({ type: "roomRemoved", roomId: "g" });
+    await flush();
+    expect(byTestId("conversation")).toBeNull();
+    expect($("#room-title")).not.toBeNull();
+  });
+
   it("opens a room when Rust asks (tray, notification)", async () => {
     const { emit } = await mountShell(ipc.backend, {
       rooms: [room("g")],
