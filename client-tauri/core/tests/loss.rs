@@ -254,6 +254,11 @@ async fn video_survives_loss_bursts_and_a_blackout() {
             s.context()
         );
         assert!(
+            sides[1 - i].get("retransmitted_packets_sent") > 0,
+            "the retransmissions go out on the RTX stream\n{}",
+            sides[1 - i].context()
+        );
+        assert!(
             s.get("longest_freeze_ms") < 3000,
             "no freeze of 3 s or more\n{}",
             s.context()

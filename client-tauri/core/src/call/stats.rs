@@ -153,6 +153,8 @@ pub struct PeerStats {
     pub pattern_frames_sent: u64,
     /// Keyframe requests they sent us.
     pub keyframe_requests_received: u64,
+    /// Packets we retransmitted to them on the RTX stream (answering their NACKs).
+    pub retransmitted_packets_sent: u64,
     /// The loss they report for what we send (smoothed fraction, 0..1).
     pub send_loss: f64,
     /// Our send-side bandwidth estimate towards them (TWCC + GCC), kbit/s, when running.
@@ -193,6 +195,7 @@ impl StatsTracker {
         sending: &SendingVideo,
     ) -> PeerStats {
         let mut bytes_sent = 0u64;
+        let mut retransmitted = 0u64;
         let mut bytes_received = 0u64;
         let mut packets_lost = 0i64;
         let mut jitter_s: f64 = 0.0;
@@ -201,7 +204,8 @@ impl StatsTracker {
         for entry in report.iter() {
             match entry {
                 RTCStatsReportEntry::OutboundRtp(s) => {
-                    bytes_sent += s.sent_rtp_stream_stats.bytes_sent
+                    bytes_sent += s.sent_rtp_stream_stats.bytes_sent;
+                    retransmitted += s.retransmitted_packets_sent;
                 }
                 RTCStatsReportEntry::InboundRtp(s) => {
                     bytes_received += s.bytes_received;
@@ -267,6 +271,7 @@ impl StatsTracker {
                 u64::from(counts.last_counter.wrapping_sub(first)) + 1
             }),
             keyframe_requests_received: send.keyframe_requests,
+            retransmitted_packets_sent: retransmitted,
             send_loss: send.loss,
             estimate_kbps: send.estimate_bps.map(|b| b / 1000.0),
             remb_kbps: send.remb_bps.map(|b| b / 1000.0),
