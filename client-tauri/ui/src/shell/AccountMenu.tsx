@@ -9,6 +9,7 @@ import { loadTheme, saveTheme, type ThemeChoice } from "../theme";
 import { toastInfo, toastSuccess } from "../toasts";
 import { LIMITS } from "../validation";
 import { useShell } from "./context";
+import { trapTab } from "./focus";
 
 function Profile(props: { onClose(): void }) {
   const app = useApp();
@@ -48,6 +49,7 @@ function Profile(props: { onClose(): void }) {
         data-testid="profile-dialog"
         onKeyDown={(e) => {
           if (e.key === "Escape") props.onClose();
+          trapTab(e, e.currentTarget);
         }}
       >
         <h2 id="profile-heading">Profile</h2>

@@ -4,6 +4,7 @@
 
 import { onCleanup, onMount } from "solid-js";
 import type { RingView } from "../messenger/types";
+import { trapTab } from "./focus";
 
 /** A two-tone ring, on for a second, off for two, until stopped. Silent without WebAudio. */
 export function startRingTone(): () => void {
@@ -68,6 +69,7 @@ export function IncomingCall(props: {
         data-room-id={props.ring.roomId}
         onKeyDown={(e) => {
           if (e.key === "Escape") props.onDecline();
+          trapTab(e, e.currentTarget);
         }}
       >
         <span class="avatar big" aria-hidden="true">

@@ -335,6 +335,30 @@ describe("calls in the shell", () => {
     expect($("#call-view")).not.toBeNull();
   });
 
+  it("keeps Tab inside the incoming-call overlay", async () => {
+    callable();
+    const { emit } = await mountShell(ipc.backend, { rooms: [direct(ana, { id: "dm-ana" })] });
+    emit({ type: "ringing", ring: { roomId: "dm-ana", from: ana, video: true } });
+    await flush();
+    const overlay = byTestId("incoming-call");
+    expect(document.activeElement).toBe(byTestId("accept-video"));
+    const tab = (shiftKey: boolean) => {
+      const ev = new KeyboardEvent("keydown", {
+        key: "Tab",
+        shiftKey,
+        bubbles: true,
+        cancelable: true,
+      });
+      document.activeElement?.dispatchEvent(ev);
+      return ev.defaultPrevented;
+    };
+    expect(tab(true)).toBe(true);
+    expect(document.activeElement).toBe(byTestId("decline-call"));
+    expect(tab(false)).toBe(true);
+    expect(document.activeElement).toBe(byTestId("accept-video"));
+    expect(overlay.getAttribute("role")).toBe("alertdialog");
+  });
+
   it("declines, and goes away when answered elsewhere", async () => {
     callable();
     const { emit } = await mountShell(ipc.backend, { rooms: [direct(ana, { id: "dm-ana" })] });
