@@ -359,6 +359,24 @@ describe("calls in the shell", () => {
     expect(overlay.getAttribute("role")).toBe("alertdialog");
   });
 
+  it("answering while in another call hangs that one up first", async () => {
+    callable();
+    const { emit } = await mountShell(ipc.backend, {
+      rooms: [direct(ana, { id: "dm-ana" }), room("g", { title: "Team" })],
+      pages: { "dm-ana": page("dm-ana", []), g: page("g", []) },
+    });
+    await openRoom("dm-ana");
+    click(byTestId("call-audio"));
+    await flush();
+    expect(ipc.backend.callsTo("joinCall")[0]?.[0]).toBe("dm-ana");
+    emit({ type: "ringing", ring: { roomId: "g", from: bo, video: false } });
+    click(byTestId("accept-audio"));
+    await flush();
+    expect(ipc.backend.callsTo("leaveCall")).toHaveLength(1);
+    expect(ipc.backend.callsTo("answerCall")[0]?.[0]).toBe("g");
+    expect($("#call-view h1").textContent).toBe("bo");
+  });
+
   it("declines, and goes away when answered elsewhere", async () => {
     callable();
     const { emit } = await mountShell(ipc.backend, { rooms: [direct(ana, { id: "dm-ana" })] });

@@ -99,6 +99,8 @@ export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEve
     },
     async answer(roomId, title, video) {
       store.dropRing(roomId);
+      // Answering while in another call hangs that one up first, as phones do.
+      await session()?.leave();
       begin(roomId, title, await defaultSettings(video), true);
     },
   };
