@@ -213,6 +213,17 @@ pub struct Config {
     #[arg(long, env = "CONFAB_METRICS_BIND")]
     pub metrics_bind: Option<SocketAddr>,
 
+    /// Redis for running several nodes as one server, e.g. `redis://127.0.0.1:6379`: all
+    /// nodes on one PostgreSQL database and one Redis share real-time events, presence
+    /// and node liveness. Default: off (one node; nothing leaves the process).
+    #[arg(long, env = "CONFAB_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key and channel this cluster uses: nodes with the same
+    /// prefix are one server.
+    #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab")]
+    pub redis_prefix: String,
+
     /// An operator's command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,

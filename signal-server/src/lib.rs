@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod chat;
 pub mod client_ip;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -135,6 +136,10 @@ impl Server {
                 state.shutdown.clone(),
                 &state.tasks,
             ));
+        }
+        if let Some(url) = state.config.redis_url.clone() {
+            cluster::start(&state, &url, &state.config.redis_prefix.clone())
+                .context("--redis-url")?;
         }
         spawn_housekeeping(state.clone());
         state

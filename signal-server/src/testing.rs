@@ -128,6 +128,41 @@ impl TestServer {
         this
     }
 
+    /// Another node on this one's database (with `--redis-url`, one server with it):
+    /// the same flags but for `flags`, a data folder and a port of its own. The
+    /// database stays this server's: it goes when this one goes, not with the node.
+    pub async fn another_node(&self, flags: &[&str]) -> Self {
+        let mut node = Self {
+            base: String::new(),
+            ws_url: String::new(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            server: None,
+            database: TestDatabase::borrow(&self.database.url),
+            flags: self.flags.clone(),
+        };
+        node.set_flags(flags);
+        node.boot().await;
+        node
+    }
+
+    /// The command line of this server (`--bind` its address, or port 0 before the
+    /// first start): for a test that runs the real `confab-server` binary on it.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = vec![
+            "--bind".to_owned(),
+            self.addr.to_string(),
+            "--data-dir".to_owned(),
+            self.database.dir.display().to_string(),
+            "--database-url".to_owned(),
+            self.database.url.clone(),
+        ];
+        for (name, value) in &self.flags {
+            args.push(name.clone());
+            args.extend(value.clone());
+        }
+        args
+    }
+
     /// The URL of this test's database.
     pub fn database_url(&self) -> &str {
         &self.database.url
@@ -203,19 +238,8 @@ impl TestServer {
     }
 
     async fn boot(&mut self) {
-        let mut args = vec![
-            "confab-server".to_owned(),
-            "--bind".to_owned(),
-            self.addr.to_string(),
-            "--data-dir".to_owned(),
-            self.database.dir.display().to_string(),
-            "--database-url".to_owned(),
-            self.database.url.clone(),
-        ];
-        for (name, value) in &self.flags {
-            args.push(name.clone());
-            args.extend(value.clone());
-        }
+        let mut args = vec!["confab-server".to_owned()];
+        args.extend(self.args());
         let config = Config::try_parse_from(&args)
             .unwrap_or_else(|e| panic!("the test server's flags {args:?}: {e}"));
         let server = Server::start(config)
@@ -270,6 +294,18 @@ impl TestDatabase {
             }
         };
         Self { dir, url, postgres }
+    }
+
+    /// A data folder of its own on another test database (which it does not drop).
+    fn borrow(url: &str) -> Self {
+        let id = uuid::Uuid::new_v4().simple();
+        let dir = std::env::temp_dir().join(format!("confab-test-{id}"));
+        std::fs::create_dir_all(&dir).expect("creating the test node's data folder");
+        Self {
+            dir,
+            url: url.to_owned(),
+            postgres: None,
+        }
     }
 
     async fn remove(&mut self) {
@@ -352,6 +388,31 @@ async fn admin_exec(admin: &str, sql: &str) -> anyhow::Result<()> {
         .await
         .context("timed out")?
         .context(sql.to_owned())
+}
+
+/// The machine's Redis, for tests of several nodes (`--redis-url`).
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// A Redis key prefix of a test's own, so tests sharing the machine's Redis do not meet.
+pub fn redis_prefix() -> String {
+    format!("confab-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Deletes every key under `prefix` (what a test's nodes left behind).
+pub async fn clear_redis(url: &str, prefix: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// A certificate authority of a test's own (rcgen), for servers with `--tls-cert`.

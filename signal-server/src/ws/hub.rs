@@ -5,6 +5,7 @@
 //! `call_joined` always before the `participant_joined` of a later joiner). Relayed
 //! messages, the hot path, are serialized after it is released.
 
+use crate::cluster::{Event, Link};
 use axum::extract::ws::Utf8Bytes;
 use shared::api::PresenceStatus;
 use shared::signal::{
@@ -14,7 +15,7 @@ use shared::signal::{
 use shared::{ParticipantId, RoomId, SessionId, UserId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc};
 
@@ -104,10 +105,22 @@ struct HubState {
     calls: HashMap<RoomId, CallState>,
     rings: HashMap<RoomId, Ring>,
     typing: HashMap<(RoomId, UserId), TypingState>,
+    /// With `--redis-url`: the presence of users connected to the other nodes, by node.
+    remote: HashMap<String, HashMap<UserId, PresenceStatus>>,
+}
+
+/// The better of two presences (online over idle over offline).
+fn best(a: PresenceStatus, b: PresenceStatus) -> PresenceStatus {
+    match (a, b) {
+        (PresenceStatus::Online, _) | (_, PresenceStatus::Online) => PresenceStatus::Online,
+        (PresenceStatus::Idle, _) | (_, PresenceStatus::Idle) => PresenceStatus::Idle,
+        _ => PresenceStatus::Offline,
+    }
 }
 
 impl HubState {
-    fn status(&self, user: UserId) -> PresenceStatus {
+    /// A user's presence over this node's connections only.
+    fn local_status(&self, user: UserId) -> PresenceStatus {
         let mut status = PresenceStatus::Offline;
         for id in self.users.get(&user).into_iter().flatten() {
             match self.conns.get(id).map(|c| c.presence) {
@@ -117,6 +130,18 @@ impl HubState {
             }
         }
         status
+    }
+
+    /// A user's presence over every node's connections.
+    fn status(&self, user: UserId) -> PresenceStatus {
+        let local = self.local_status(user);
+        if local == PresenceStatus::Online || self.remote.is_empty() {
+            return local;
+        }
+        self.remote
+            .values()
+            .filter_map(|users| users.get(&user))
+            .fold(local, |acc, s| best(acc, *s))
     }
 
     /// Every connection of these users.
@@ -154,21 +179,46 @@ pub struct CallContext {
 
 /// Membership events gathered under the lock, each serialized once and queued to all its
 /// recipients before the lock is released.
+/// Events for users go to the other nodes too (with `--redis-url`); call events stay on
+/// this node, whose hub alone knows its calls.
 #[derive(Default)]
-struct Outbox(Vec<(Vec<Outlet>, ServerMsg)>);
+struct Outbox {
+    local: Vec<(Vec<Outlet>, ServerMsg)>,
+    users: Vec<(Vec<UserId>, ServerMsg)>,
+}
 
 impl Outbox {
     fn push(&mut self, to: Vec<Outlet>, msg: ServerMsg) {
         if !to.is_empty() {
-            self.0.push((to, msg));
+            self.local.push((to, msg));
         }
     }
 
-    fn flush(self) {
-        for (outlets, msg) in self.0 {
+    /// A message for every connection of `users`, on this node and the others.
+    fn push_users(&mut self, users: &[UserId], msg: ServerMsg) {
+        if !users.is_empty() {
+            self.users.push((users.to_vec(), msg));
+        }
+    }
+
+    fn flush(self, s: &HubState, link: Option<&Link>) {
+        for (outlets, msg) in self.local {
             let bytes = encode(&msg);
             for outlet in outlets {
                 outlet.deliver(bytes.clone());
+            }
+        }
+        for (users, msg) in self.users {
+            let bytes = encode(&msg);
+            for outlet in s.outlets_of(&users) {
+                outlet.deliver(bytes.clone());
+            }
+            if let Some(link) = link {
+                link.publish(&Event::Users {
+                    users,
+                    except: None,
+                    msg: bytes.to_string(),
+                });
             }
         }
     }
@@ -199,6 +249,8 @@ pub struct Hub {
     state: Mutex<HubState>,
     missed: mpsc::UnboundedSender<MissedCall>,
     ring_timeout: Duration,
+    /// With `--redis-url`: where events for users on other nodes go.
+    link: OnceLock<Arc<Link>>,
 }
 
 impl Hub {
@@ -211,8 +263,19 @@ impl Hub {
             state: Mutex::default(),
             missed,
             ring_timeout,
+            link: OnceLock::new(),
         };
         (hub, rx)
+    }
+
+    /// Joins a cluster: from now on events for users also go to the other nodes.
+    pub fn attach(&self, link: Arc<Link>) {
+        let _ = self.link.set(link);
+    }
+
+    /// The cluster link, with `--redis-url`.
+    pub fn link(&self) -> Option<&Link> {
+        self.link.get().map(|l| &**l)
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -237,6 +300,7 @@ impl Hub {
     ) -> bool {
         let mut s = self.lock();
         let user = info.user_id;
+        let before = s.local_status(user);
         s.conns.insert(
             id,
             Conn {
@@ -249,7 +313,19 @@ impl Hub {
         );
         let conns = s.users.entry(user).or_default();
         conns.push(id);
-        conns.len() == 1
+        let first = conns.len() == 1;
+        self.publish_presence(&s, user, before);
+        first
+    }
+
+    /// Tells the other nodes this node's presence of `user`, if it changed from `before`.
+    fn publish_presence(&self, s: &HubState, user: UserId, before: PresenceStatus) {
+        if let Some(link) = self.link() {
+            let now = s.local_status(user);
+            if now != before {
+                link.presence(user, now);
+            }
+        }
     }
 
     /// Removes a connection, taking it out of its call. Returns true if it was the user's
@@ -267,11 +343,12 @@ impl Hub {
         for key in typed {
             stop_typing_locked(&mut s, key, &mut outbox);
         }
-        outbox.flush();
-        let Some(conn) = s.conns.remove(&id) else {
+        outbox.flush(&s, self.link());
+        let Some(user) = s.conns.get(&id).map(|c| c.info.user_id) else {
             return false;
         };
-        let user = conn.info.user_id;
+        let before = s.local_status(user);
+        s.conns.remove(&id);
         let now_empty = s.users.get_mut(&user).is_some_and(|list| {
             list.retain(|p| *p != id);
             list.is_empty()
@@ -279,6 +356,7 @@ impl Hub {
         if now_empty {
             s.users.remove(&user);
         }
+        self.publish_presence(&s, user, before);
         now_empty
     }
 
@@ -314,14 +392,31 @@ impl Hub {
         let s = self.lock();
         let status = s.status(user);
         let mut outbox = Outbox::default();
-        outbox.push(
-            s.outlets_of(to),
+        outbox.push_users(
+            to,
             ServerMsg::Presence {
                 user_id: user,
                 status,
             },
         );
-        outbox.flush();
+        outbox.flush(&s, self.link());
+    }
+
+    /// As [`Hub::announce_presence`], to this node's connections only: for a change every
+    /// node sees for itself (another node's users gone with it, or resynced).
+    pub fn announce_presence_here(&self, user: UserId, to: &[UserId]) {
+        let s = self.lock();
+        let msg = ServerMsg::Presence {
+            user_id: user,
+            status: s.status(user),
+        };
+        let outlets = s.outlets_of(to);
+        if !outlets.is_empty() {
+            let bytes = encode(&msg);
+            for outlet in outlets {
+                outlet.deliver(bytes.clone());
+            }
+        }
     }
 
     /// Sets one connection's own presence. Returns true when the user's presence (over
@@ -332,9 +427,11 @@ impl Hub {
             return false;
         };
         let before = s.status(user);
+        let local_before = s.local_status(user);
         if let Some(conn) = s.conns.get_mut(&id) {
             conn.presence = presence;
         }
+        self.publish_presence(&s, user, local_before);
         s.status(user) != before
     }
 
@@ -352,12 +449,35 @@ impl Hub {
                 .map(|c| c.outlet.clone())
                 .collect()
         };
-        if outlets.is_empty() {
+        let link = self.link();
+        if outlets.is_empty() && link.is_none() {
             return;
         }
         let bytes = encode(msg);
         for outlet in outlets {
             outlet.deliver(bytes.clone());
+        }
+        if let Some(link) = link {
+            link.publish(&Event::Users {
+                users: users.to_vec(),
+                except,
+                msg: bytes.to_string(),
+            });
+        }
+    }
+
+    /// Delivers an event another node published to this node's connections of `users`.
+    pub fn deliver_here(&self, users: &[UserId], except: Option<ParticipantId>, msg: Utf8Bytes) {
+        let s = self.lock();
+        for outlet in users
+            .iter()
+            .filter_map(|u| s.users.get(u))
+            .flatten()
+            .filter(|p| Some(**p) != except)
+            .filter_map(|p| s.conns.get(p))
+            .map(|c| &c.outlet)
+        {
+            outlet.deliver(msg.clone());
         }
     }
 
@@ -365,13 +485,11 @@ impl Hub {
     /// `room_added`).
     pub fn send_each(&self, messages: Vec<(UserId, ServerMsg)>) {
         let mut outbox = Outbox::default();
-        {
-            let s = self.lock();
-            for (user, msg) in messages {
-                outbox.push(s.outlets_of([&user]), msg);
-            }
+        let s = self.lock();
+        for (user, msg) in messages {
+            outbox.push_users(&[user], msg);
         }
-        outbox.flush();
+        outbox.flush(&s, self.link());
     }
 
     /// Whether any connection of `user` is in `room`'s call.
@@ -409,8 +527,8 @@ impl Hub {
             }
             return;
         }
-        outbox.push(
-            s.outlets_of(&audience),
+        outbox.push_users(
+            &audience,
             ServerMsg::Typing {
                 room_id: room,
                 user_id: user,
@@ -426,7 +544,7 @@ impl Hub {
                 audience,
             },
         );
-        outbox.flush();
+        outbox.flush(&s, self.link());
     }
 
     /// `user` sent a message in `room` (or left it): they are no longer typing there.
@@ -434,7 +552,7 @@ impl Hub {
         let mut s = self.lock();
         let mut outbox = Outbox::default();
         stop_typing_locked(&mut s, (room, user), &mut outbox);
-        outbox.flush();
+        outbox.flush(&s, self.link());
     }
 
     /// Ends what has run out: typing older than its expiry, rings nobody answered.
@@ -460,7 +578,7 @@ impl Hub {
         for room in rung_out {
             end_ring_locked(&mut s, room, RingEnd::Missed, &mut outbox, &self.missed);
         }
-        outbox.flush();
+        outbox.flush(&s, self.link());
     }
 
     /// The callee refuses a ringing call. Returns false if nothing rang for `user` there.
@@ -471,7 +589,7 @@ impl Hub {
         }
         let mut outbox = Outbox::default();
         end_ring_locked(&mut s, room, RingEnd::Declined, &mut outbox, &self.missed);
-        outbox.flush();
+        outbox.flush(&s, self.link());
         true
     }
 
@@ -511,7 +629,7 @@ impl Hub {
             }
             // Full is checked first so that a refused join keeps the caller's current call.
             if s.calls.get(&room).map_or(0, |c| c.participants.len()) >= max {
-                outbox.flush();
+                outbox.flush(&s, self.link());
                 return Err(CallFull);
             }
             leave_call_locked(&mut s, id, &mut outbox, &self.missed);
@@ -577,7 +695,7 @@ impl Hub {
                 request_id,
             },
         );
-        outbox.flush();
+        outbox.flush(&s, self.link());
         Ok(())
     }
 
@@ -589,7 +707,7 @@ impl Hub {
         }
         let mut outbox = Outbox::default();
         leave_call_locked(&mut s, id, &mut outbox, &self.missed);
-        outbox.flush();
+        outbox.flush(&s, self.link());
         true
     }
 
@@ -648,13 +766,21 @@ impl Hub {
                     video_muted,
                 },
             );
-            outbox.flush();
+            outbox.flush(&s, self.link());
         }
         Ok(())
     }
 
     /// Closes every connection authenticated through `session`.
     pub fn kick_session(&self, session: SessionId, code: u16) {
+        if let Some(link) = self.link() {
+            link.publish(&Event::KickSession { session, code });
+        }
+        self.kick_session_here(session, code);
+    }
+
+    /// Closes this node's connections authenticated through `session`.
+    pub fn kick_session_here(&self, session: SessionId, code: u16) {
         let s = self.lock();
         for conn in s.conns.values().filter(|c| c.session == session) {
             conn.outlet.kick.kick(code);
@@ -663,6 +789,14 @@ impl Hub {
 
     /// Closes every connection of `user`.
     pub fn kick_user(&self, user: UserId, code: u16) {
+        if let Some(link) = self.link() {
+            link.publish(&Event::KickUser { user, code });
+        }
+        self.kick_user_here(user, code);
+    }
+
+    /// Closes this node's connections of `user`.
+    pub fn kick_user_here(&self, user: UserId, code: u16) {
         let s = self.lock();
         for id in s.users.get(&user).into_iter().flatten() {
             if let Some(conn) = s.conns.get(id) {
@@ -687,7 +821,7 @@ impl Hub {
             for id in ids {
                 leave_call_locked(&mut s, id, &mut outbox, &self.missed);
             }
-            outbox.flush();
+            outbox.flush(&s, self.link());
         }
     }
 
@@ -711,8 +845,88 @@ impl Hub {
                     );
                 }
             }
-            outbox.flush();
+            outbox.flush(&s, self.link());
         }
+    }
+}
+
+/// The other nodes' presence, as this node mirrors it (see `crate::cluster`).
+impl Hub {
+    /// This node's users and their presence here (for the node's entry in Redis).
+    pub fn local_presence(&self) -> Vec<(UserId, PresenceStatus)> {
+        let s = self.lock();
+        s.users
+            .keys()
+            .map(|u| (*u, s.local_status(*u)))
+            .filter(|(_, p)| *p != PresenceStatus::Offline)
+            .collect()
+    }
+
+    /// Hands the publisher a snapshot of this node's presence under the lock, so that
+    /// no change made since is left out of it or overwritten by it.
+    pub fn resync(&self) {
+        if let Some(link) = self.link() {
+            let s = self.lock();
+            let snapshot = s
+                .users
+                .keys()
+                .map(|u| (*u, s.local_status(*u)))
+                .filter(|(_, p)| *p != PresenceStatus::Offline)
+                .collect();
+            link.resync(snapshot);
+        }
+    }
+
+    /// Another node's user changed presence there. Returns whether it changed overall.
+    pub fn set_remote(&self, node: &str, user: UserId, status: PresenceStatus) -> bool {
+        let mut s = self.lock();
+        let before = s.status(user);
+        let users = s.remote.entry(node.to_owned()).or_default();
+        if status == PresenceStatus::Offline {
+            users.remove(&user);
+        } else {
+            users.insert(user, status);
+        }
+        s.status(user) != before
+    }
+
+    /// Replaces another node's presence (`None`: the node is gone). Returns the users
+    /// whose presence changed overall.
+    pub fn replace_remote(
+        &self,
+        node: &str,
+        users: Option<HashMap<UserId, PresenceStatus>>,
+    ) -> Vec<UserId> {
+        let mut s = self.lock();
+        let old = s.remote.get(node).cloned().unwrap_or_default();
+        let touched: Vec<UserId> = old
+            .keys()
+            .chain(users.iter().flat_map(|u| u.keys()))
+            .copied()
+            .collect();
+        let before: Vec<PresenceStatus> = touched.iter().map(|u| s.status(*u)).collect();
+        match users {
+            Some(users) => {
+                s.remote.insert(node.to_owned(), users);
+            }
+            None => {
+                s.remote.remove(node);
+            }
+        }
+        let mut changed: Vec<UserId> = touched
+            .iter()
+            .zip(before)
+            .filter(|(u, b)| s.status(**u) != *b)
+            .map(|(u, _)| *u)
+            .collect();
+        changed.sort_unstable_by_key(|u| u.to_string());
+        changed.dedup();
+        changed
+    }
+
+    /// The other nodes this node mirrors.
+    pub fn remote_nodes(&self) -> Vec<String> {
+        self.lock().remote.keys().cloned().collect()
     }
 }
 
@@ -855,8 +1069,8 @@ fn stop_typing_locked(s: &mut HubState, key: (RoomId, UserId), outbox: &mut Outb
     let Some(t) = s.typing.remove(&key) else {
         return;
     };
-    outbox.push(
-        s.outlets_of(&t.audience),
+    outbox.push_users(
+        &t.audience,
         ServerMsg::Typing {
             room_id: key.0,
             user_id: key.1,

@@ -77,6 +77,16 @@ impl TestServer {
         }
     }
 
+    /// Another node on this server's database (see `Harness::another_node`).
+    pub async fn another_node(&self, flags: &[&str]) -> Self {
+        Self::new(self.harness.another_node(flags).await)
+    }
+
+    /// The server's command line, for running the real binary on it.
+    pub fn args(&self) -> Vec<String> {
+        self.harness.args()
+    }
+
     /// The database URL the server runs on.
     pub fn database_url(&self) -> &str {
         self.harness.database_url()
