@@ -269,6 +269,27 @@ describe("conversation", () => {
     expect(byTestId("room-mute").getAttribute("aria-label")).toBe("Unmute this room");
   });
 
+  it("moves between messages with the arrow keys (Tab lands on the newest)", async () => {
+    await mountShell(ipc.backend, { rooms: [dm], pages: { dm: page("dm", many(5)) } });
+    await openRoom("dm");
+    const list = byTestId("message-list");
+    expect(list.tabIndex).toBe(0);
+    expect(messages().every((m) => m.tabIndex === -1)).toBe(true);
+    list.focus();
+    expect(document.activeElement).toBe(messages().at(-1));
+    const key = (k: string) =>
+      document.activeElement?.dispatchEvent(
+        new KeyboardEvent("keydown", { key: k, bubbles: true }),
+      );
+    key("ArrowUp");
+    key("ArrowUp");
+    expect((document.activeElement as HTMLElement).dataset.seq).toBe("3");
+    key("ArrowDown");
+    expect((document.activeElement as HTMLElement).dataset.seq).toBe("4");
+    key("Escape");
+    expect(document.activeElement).toBe(input());
+  });
+
   it("shows who is typing", async () => {
     const { emit } = await mountShell(ipc.backend, {
       rooms: [dm],

@@ -427,6 +427,15 @@ export function Conversation(props: { roomId: string }) {
               }}
               onNearTop={() => void store.loadOlder(props.roomId).catch(shell.fail)}
               onRange={(first, last) => setInView([first, last])}
+              onFocusList={(scroller) => {
+                // Tab into the timeline lands on the newest message in view; the arrow
+                // keys then move between messages.
+                const box = scroller.getBoundingClientRect();
+                const shown = Array.from(
+                  scroller.querySelectorAll<HTMLElement>("[data-testid='message']"),
+                ).filter((m) => m.getBoundingClientRect().top <= box.bottom);
+                shown[shown.length - 1]?.focus();
+              }}
             >
               {(key) => {
                 const row = () => rowMap().get(key);

@@ -18,6 +18,15 @@ const TICK_LABEL: Record<Tick, string> = {
   read: "Read",
 };
 
+/** Moves the focus to the message `step` rows away from `from` (among the rendered ones). */
+export function focusSibling(from: HTMLElement, step: -1 | 1): void {
+  const list = from.closest(".vlist");
+  if (!list) return;
+  const all = Array.from(list.querySelectorAll<HTMLElement>("[data-testid='message']"));
+  const next = all[all.indexOf(from) + step];
+  next?.focus();
+}
+
 export function timeOf(iso: string): string {
   const d = new Date(iso);
   return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -78,11 +87,23 @@ export function MessageItem(props: {
   };
 
   return (
-    <div
+    <article
       ref={(el) => {
-        // Focusable, so keyboard users reach a message and its actions (Tab, then the
-        // actions toolbar appears with :focus-within).
-        el.tabIndex = 0;
+        // Reached with the arrow keys from the list (roving focus, see onKeyDown); Tab then
+        // goes to its actions, which appear with :focus-within.
+        el.tabIndex = -1;
+      }}
+      onKeyDown={(e) => {
+        if (e.target !== e.currentTarget) return;
+        if (e.key === "ArrowUp" || e.key === "ArrowDown") {
+          e.preventDefault();
+          focusSibling(e.currentTarget, e.key === "ArrowUp" ? -1 : 1);
+        } else if (e.key === "Escape") {
+          e.currentTarget
+            .closest("[data-testid='conversation']")
+            ?.querySelector<HTMLElement>("[data-testid='composer-input']")
+            ?.focus();
+        }
       }}
       class="message"
       classList={{
@@ -271,6 +292,6 @@ export function MessageItem(props: {
           </Show>
         </div>
       </Show>
-    </div>
+    </article>
   );
 }

@@ -41,6 +41,8 @@ export function VirtualList<K extends string>(props: {
   onAtBottom?: (atBottom: boolean) => void;
   onRange?: (first: K | undefined, last: K | undefined) => void;
   handle?: (h: VirtualListHandle) => void;
+  /** The list itself got the focus (Tab into it). */
+  onFocusList?: (scroller: HTMLElement) => void;
   id?: string;
   class?: string;
   "aria-label"?: string;
@@ -141,6 +143,11 @@ export function VirtualList<K extends string>(props: {
   onMount(() => {
     // A scrolling region must be focusable for keyboard users to scroll it.
     scroller.tabIndex = 0;
+    const onFocus = (e: FocusEvent) => {
+      if (e.target === scroller) props.onFocusList?.(scroller);
+    };
+    scroller.addEventListener("focus", onFocus);
+    onCleanup(() => scroller.removeEventListener("focus", onFocus));
     const measure = () => setViewport(scroller.clientHeight || FALLBACK_VIEWPORT_PX);
     measure();
     if (typeof ResizeObserver !== "undefined") {
