@@ -42,6 +42,22 @@ postgres_ensure
 # Real servers the server's suites start: an SMTP server (password reset), nginx and Caddy
 # (reverse proxies).
 apt_ensure python3-aiosmtpd nginx caddy
+# Schemathesis, for the OpenAPI document's check (signal-server/tests/openapi.rs): pinned, in
+# a virtualenv beside the build, made once; the test finds it through CONFAB_SCHEMATHESIS.
+schemathesis_ensure() {
+    apt_ensure python3-venv
+    local reqs=scripts/schemathesis-requirements.txt
+    local venv="${CARGO_TARGET_DIR:-$PWD/target}/schemathesis-venv"
+    if ! cmp -s "$reqs" "$venv/requirements.txt" 2>/dev/null; then
+        echo "==> installing Schemathesis in $venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$reqs"
+        cp "$reqs" "$venv/requirements.txt"
+    fi
+    export CONFAB_SCHEMATHESIS="$venv/bin/schemathesis"
+}
+schemathesis_ensure
 
 client_deps_ensure
 desktop_deps_ensure

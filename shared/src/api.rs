@@ -62,10 +62,28 @@ pub const UNREAD_COUNT_CAP: u32 = 9999;
 #[serde(default)]
 pub struct RegisterRequest {
     /// 3-32 characters of `[a-z0-9_.-]`; compared without regard to case.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            required = true,
+            min_length = 3,
+            max_length = 32,
+            pattern = "^[A-Za-z0-9_.-]+$"
+        )
+    )]
     pub username: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 254)
+    )]
     pub email: String,
     /// 8-128 characters, not a common password.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 8, max_length = 128)
+    )]
     pub password: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub confirm_password: String,
 }
 
@@ -75,7 +93,9 @@ pub struct RegisterRequest {
 #[serde(default)]
 pub struct LoginRequest {
     /// Email address or username.
+    #[cfg_attr(feature = "openapi", schema(required = true, min_length = 1))]
     pub login: String,
+    #[cfg_attr(feature = "openapi", schema(required = true, min_length = 1))]
     pub password: String,
 }
 
@@ -84,6 +104,7 @@ pub struct LoginRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct RefreshRequest {
+    #[cfg_attr(feature = "openapi", schema(required = true, min_length = 1))]
     pub refresh_token: String,
 }
 
@@ -92,8 +113,14 @@ pub struct RefreshRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct ChangePasswordRequest {
+    #[cfg_attr(feature = "openapi", schema(required = true, min_length = 1))]
     pub current_password: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 8, max_length = 128)
+    )]
     pub new_password: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub confirm_password: String,
 }
 
@@ -148,7 +175,9 @@ pub struct PublicUser {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct UpdateProfileRequest {
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub display_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_length = 140))]
     pub status_text: Option<String>,
     pub share_read_receipts: Option<bool>,
 }
@@ -180,8 +209,13 @@ pub struct SessionInfo {
 #[serde(default)]
 pub struct CreateRoomRequest {
     /// 1-100 characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 100)
+    )]
     pub title: String,
     /// 2-16; 8 when absent.
+    #[cfg_attr(feature = "openapi", schema(minimum = 2, maximum = 16))]
     pub max_participants: Option<u32>,
 }
 
@@ -371,7 +405,9 @@ pub struct RoomDetail {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct UpdateRoomRequest {
+    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
     pub title: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 2, maximum = 16))]
     pub max_participants: Option<u32>,
 }
 
@@ -395,6 +431,7 @@ pub struct AddMemberRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateMemberRequest {
     /// `admin` or `member`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^(admin|member)$"))]
     pub role: RoomRole,
 }
 
@@ -402,6 +439,7 @@ pub struct UpdateMemberRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadRequest {
+    #[cfg_attr(feature = "openapi", schema(maximum = 9223372036854775807_u64))]
     pub seq: u64,
 }
 
@@ -487,6 +525,10 @@ pub struct Message {
 #[serde(default)]
 pub struct SendMessageRequest {
     /// 1-4000 characters, not blank.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 4000)
+    )]
     pub body: String,
     pub reply_to: Option<MessageId>,
 }
@@ -496,6 +538,10 @@ pub struct SendMessageRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct EditMessageRequest {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = true, min_length = 1, max_length = 4000)
+    )]
     pub body: String,
 }
 
@@ -594,8 +640,10 @@ pub struct BlockedUser {
 #[serde(default)]
 pub struct CreateInviteRequest {
     /// Lifetime in seconds: 60 s to 30 days, 7 days when absent.
+    #[cfg_attr(feature = "openapi", schema(minimum = 60, maximum = 2592000))]
     pub expires_in: Option<u64>,
     /// How many people may accept it; unlimited when absent.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2147483647))]
     pub max_uses: Option<u32>,
 }
 

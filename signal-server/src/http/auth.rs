@@ -1,6 +1,7 @@
 //! `/api/auth/*`: registration, login, refresh-token rotation, logout, sessions and
 //! password reset by email.
 
+use super::json::JsonBody;
 use crate::auth::tokens::{hash_token, random_token};
 use crate::auth::{AuthUser, password, validate};
 use crate::client_ip::ClientIp;
@@ -45,7 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 async fn register(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Json(req): Json<RegisterRequest>,
+    JsonBody(req): JsonBody<RegisterRequest>,
 ) -> Result<(StatusCode, Json<Me>), ApiError> {
     let mut errors = FieldErrors::new();
     let username = validate::username(&req.username, &mut errors);
@@ -129,7 +130,7 @@ async fn login(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
-    Json(req): Json<LoginRequest>,
+    JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     let login = req.login.trim().to_lowercase();
     let mut errors = FieldErrors::new();
@@ -218,7 +219,7 @@ fn token_pair(
 ))]
 async fn refresh(
     State(state): State<AppState>,
-    Json(req): Json<RefreshRequest>,
+    JsonBody(req): JsonBody<RefreshRequest>,
 ) -> Result<Json<AuthResponse>, ApiError> {
     if req.refresh_token.trim().is_empty() {
         return Err(ApiError::field("refresh_token", "is required"));
@@ -261,10 +262,10 @@ async fn refresh(
 async fn logout(
     State(state): State<AppState>,
     auth: AuthUser,
-    body: Option<Json<RefreshRequest>>,
+    body: Option<JsonBody<RefreshRequest>>,
 ) -> Result<StatusCode, ApiError> {
     let mut sessions = vec![auth.session_id];
-    if let Some(Json(req)) = body
+    if let Some(JsonBody(req)) = body
         && !req.refresh_token.trim().is_empty()
         && let Some(other) =
             db::sessions::session_of_token(&state.pool, &hash_token(req.refresh_token.trim()))
@@ -338,7 +339,7 @@ async fn delete_session(
 async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
-    Json(req): Json<ChangePasswordRequest>,
+    JsonBody(req): JsonBody<ChangePasswordRequest>,
 ) -> Result<StatusCode, ApiError> {
     let user = db::users::by_id(&state.pool, auth.user_id)
         .await?
@@ -409,7 +410,7 @@ const RESET_ACCEPTED: &str = "if an account has this email address, a reset link
 async fn request_password_reset(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Json(req): Json<PasswordResetRequest>,
+    JsonBody(req): JsonBody<PasswordResetRequest>,
 ) -> Result<(StatusCode, Json<PasswordResetAccepted>), ApiError> {
     let mut errors = FieldErrors::new();
     let email = validate::email(&req.email, &mut errors);
@@ -481,7 +482,7 @@ async fn mail_reset_link(
 async fn confirm_password_reset(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
-    Json(req): Json<PasswordResetConfirm>,
+    JsonBody(req): JsonBody<PasswordResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
     reset_password(&state, client, &req).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -4,6 +4,7 @@
 //! A block is silent toward the blocked: their requests still look pending to them, and
 //! opening a direct room with the blocker gets the very answer a non-contact gets.
 
+use super::json::JsonBody;
 use crate::auth::AuthUser;
 use crate::db::contacts::{self as store, ContactRow, RequestRow, SendRequest};
 use crate::db::{self, at, uuid};
@@ -59,6 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(default)]
 struct SearchParams {
     /// 2-64 characters: a username prefix or part of a display name.
+    #[param(required = true, min_length = 2, max_length = 64)]
     q: String,
 }
 
@@ -232,7 +234,7 @@ async fn list_requests(
 async fn send_request(
     State(state): State<AppState>,
     auth: AuthUser,
-    Json(req): Json<SendContactRequest>,
+    JsonBody(req): JsonBody<SendContactRequest>,
 ) -> Result<(StatusCode, Json<ContactRequestOutcome>), ApiError> {
     let me = auth.user_id;
     other_user(&state, me, req.user_id).await?;

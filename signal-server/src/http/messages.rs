@@ -1,6 +1,7 @@
 //! `/api/rooms/{id}/messages`, `/changes` and `/read`: a room's timeline over REST. The
 //! rules live in `chat.rs`, shared with the WebSocket.
 
+use super::json::JsonBody;
 use crate::auth::AuthUser;
 use crate::chat;
 use crate::db::messages::{self as store, Anchor};
@@ -53,7 +54,7 @@ async fn send_message(
     auth: AuthUser,
     Path(id): Path<RoomId>,
     headers: HeaderMap,
-    Json(req): Json<SendMessageRequest>,
+    JsonBody(req): JsonBody<SendMessageRequest>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         Some(Ok(key)) => key.to_owned(),
@@ -94,12 +95,16 @@ async fn send_message(
 #[serde(default)]
 struct PageQuery {
     /// Messages with seq below this.
+    #[param(maximum = 9223372036854775807_u64)]
     before: Option<u64>,
     /// Messages with seq above this.
+    #[param(maximum = 9223372036854775807_u64)]
     after: Option<u64>,
     /// Messages around this seq, it included.
+    #[param(maximum = 9223372036854775807_u64)]
     around: Option<u64>,
     /// 1-100; 20 when absent.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
@@ -176,8 +181,10 @@ async fn list_messages(
 #[serde(default)]
 struct ChangesQuery {
     /// The rev you are up to date with (0: from the beginning).
+    #[param(maximum = 9223372036854775807_u64)]
     since: u64,
     /// 1-1000; 1000 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -243,7 +250,7 @@ async fn edit_message(
     State(state): State<AppState>,
     auth: AuthUser,
     Path((id, message_id)): Path<(RoomId, MessageId)>,
-    Json(req): Json<EditMessageRequest>,
+    JsonBody(req): JsonBody<EditMessageRequest>,
 ) -> Result<Json<Message>, ApiError> {
     Ok(Json(
         chat::edit(&state, auth.user_id, id, message_id, &req.body).await?,
@@ -329,7 +336,7 @@ async fn mark_read(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<RoomId>,
-    Json(req): Json<ReadRequest>,
+    JsonBody(req): JsonBody<ReadRequest>,
 ) -> Result<Json<ReadRequest>, ApiError> {
     let seq = chat::mark(&state, auth.user_id, id, req.seq, true).await?;
     Ok(Json(ReadRequest { seq }))

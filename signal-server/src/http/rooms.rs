@@ -7,6 +7,7 @@
 //! its members on the WebSocket after it is committed: `room_added` to whoever came in,
 //! `room_removed` to whoever went, `room_updated` to the rest.
 
+use super::json::JsonBody;
 use crate::auth::AuthUser;
 use crate::auth::tokens::{hash_token, random_token};
 use crate::db;
@@ -206,7 +207,7 @@ fn room_fields(
 async fn create_room(
     State(state): State<AppState>,
     auth: AuthUser,
-    Json(req): Json<CreateRoomRequest>,
+    JsonBody(req): JsonBody<CreateRoomRequest>,
 ) -> Result<(StatusCode, Json<Room>), ApiError> {
     let (title, max) = room_fields(
         Some(&req.title),
@@ -290,7 +291,7 @@ async fn update_room(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<RoomId>,
-    Json(req): Json<UpdateRoomRequest>,
+    JsonBody(req): JsonBody<UpdateRoomRequest>,
 ) -> Result<Json<Room>, ApiError> {
     let (title, max) = room_fields(
         req.title.as_deref(),
@@ -448,7 +449,7 @@ async fn add_member(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<RoomId>,
-    Json(req): Json<AddMemberRequest>,
+    JsonBody(req): JsonBody<AddMemberRequest>,
 ) -> Result<(StatusCode, Json<RoomMember>), ApiError> {
     const ALREADY: ApiError = ApiError::Conflict {
         message: "already a member of this room",
@@ -552,7 +553,7 @@ async fn update_member(
     State(state): State<AppState>,
     auth: AuthUser,
     Path((id, user)): Path<(RoomId, UserId)>,
-    Json(req): Json<UpdateMemberRequest>,
+    JsonBody(req): JsonBody<UpdateMemberRequest>,
 ) -> Result<Json<RoomMember>, ApiError> {
     const NOT_OWNER: ApiError = ApiError::Forbidden("only the owner can change roles");
     if req.role == RoomRole::Owner {
@@ -598,7 +599,7 @@ async fn update_settings(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<RoomId>,
-    Json(req): Json<RoomSettingsRequest>,
+    JsonBody(req): JsonBody<RoomSettingsRequest>,
 ) -> Result<Json<RoomSummary>, ApiError> {
     if !db::rooms::is_member(&state.pool, id, auth.user_id).await? {
         return Err(NO_SUCH_ROOM);
@@ -629,9 +630,10 @@ async fn create_invite(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(id): Path<RoomId>,
-    body: Option<Json<CreateInviteRequest>>,
+    body: Option<JsonBody<Option<CreateInviteRequest>>>,
 ) -> Result<(StatusCode, Json<Invite>), ApiError> {
-    let req = body.map(|Json(r)| r).unwrap_or_default();
+    // No body, or a JSON `null` one: the defaults.
+    let req = body.and_then(|JsonBody(r)| r).unwrap_or_default();
     let mut errors = FieldErrors::new();
     let ttl = req.expires_in.unwrap_or(INVITE_DEFAULT_TTL);
     if !(INVITE_MIN_TTL..=INVITE_MAX_TTL).contains(&ttl) {
@@ -640,8 +642,15 @@ async fn create_invite(
             format!("must be between {INVITE_MIN_TTL} and {INVITE_MAX_TTL} seconds"),
         );
     }
-    if req.max_uses == Some(0) {
-        errors.insert("max_uses".into(), "must be at least 1".into());
+    match req.max_uses {
+        Some(0) => {
+            errors.insert("max_uses".into(), "must be at least 1".into());
+        }
+        // The document calls it an `int32`; nobody needs more uses than that.
+        Some(n) if i32::try_from(n).is_err() => {
+            errors.insert("max_uses".into(), format!("must be at most {}", i32::MAX));
+        }
+        _ => {}
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -1,5 +1,6 @@
 //! `/api/users/*`: your own profile and other users' public fields.
 
+use super::json::JsonBody;
 use crate::auth::AuthUser;
 use crate::db;
 use crate::error::{ApiError, FieldErrors};
@@ -38,7 +39,7 @@ async fn me(State(state): State<AppState>, auth: AuthUser) -> Result<Json<Me>, A
 async fn update_me(
     State(state): State<AppState>,
     auth: AuthUser,
-    Json(req): Json<UpdateProfileRequest>,
+    JsonBody(req): JsonBody<UpdateProfileRequest>,
 ) -> Result<Json<Me>, ApiError> {
     let mut errors = FieldErrors::new();
     let display_name = req
