@@ -355,6 +355,53 @@ impl SendLevel {
     }
 }
 
+/// Holds back going up a level after going up failed: a level left for a lower one within
+/// [`LevelBackoff::FAILED_WITHIN`] of reaching it is not tried again for a hold time that
+/// doubles each time (5 s to a minute). Without it, an estimate that overshoots (rtc's GCC
+/// climbs ~25 % a second) takes the encoder back to a size the link cannot carry every
+/// few seconds, and each attempt costs a stall and a keyframe.
+#[derive(Debug, Default)]
+struct LevelBackoff {
+    went_up: Option<Instant>,
+    hold: Duration,
+    blocked_until: Option<Instant>,
+}
+
+impl LevelBackoff {
+    const FAILED_WITHIN: Duration = Duration::from_secs(10);
+    const FIRST_HOLD: Duration = Duration::from_secs(5);
+    const MAX_HOLD: Duration = Duration::from_secs(60);
+
+    fn rank(level: SendLevel) -> u8 {
+        match level {
+            SendLevel::Full => 2,
+            SendLevel::Half => 1,
+            SendLevel::HalfSlow => 0,
+        }
+    }
+
+    /// The level to send at, given the current one and what the bitrate alone would pick.
+    fn decide(&mut self, current: SendLevel, wanted: SendLevel, now: Instant) -> SendLevel {
+        let (from, to) = (Self::rank(current), Self::rank(wanted));
+        if to > from {
+            if self.blocked_until.is_some_and(|t| now < t) {
+                return current;
+            }
+            self.went_up = Some(now);
+        } else if to < from {
+            if self
+                .went_up
+                .take()
+                .is_some_and(|t| now.saturating_duration_since(t) < Self::FAILED_WITHIN)
+            {
+                self.hold = (self.hold * 2).clamp(Self::FIRST_HOLD, Self::MAX_HOLD);
+                self.blocked_until = Some(now + self.hold);
+            }
+        }
+        wanted
+    }
+}
+
 /// The encoder and what it sends, rebuilt when the level changes.
 struct Sending {
     encoder: Vp8Encoder,
@@ -448,6 +495,7 @@ fn video_thread(
         let mut pacer = Pacer::new(interval);
         // With a camera at half rate, every other captured frame is skipped.
         let mut skip_next = false;
+        let mut backoff = LevelBackoff::default();
         loop {
             loop {
                 match control.try_recv() {
@@ -465,7 +513,9 @@ fn video_thread(
                     }
                     Ok(VideoControl::TargetBitrate(kbps)) => {
                         bitrate_kbps = kbps;
-                        let level = SendLevel::for_bitrate(kbps, width, height, fps, sending.level);
+                        let wanted =
+                            SendLevel::for_bitrate(kbps, width, height, fps, sending.level);
+                        let level = backoff.decide(sending.level, wanted, Instant::now());
                         if level != sending.level {
                             // A new size needs a new encoder; its first frame is a keyframe.
                             match Sending::new(&mut capture, captured_mode, level, kbps, &tap) {
@@ -731,6 +781,25 @@ fn audio_thread(
 #[cfg(test)]
 mod tests {
     use super::SendLevel::{self, *};
+
+    #[test]
+    fn going_up_again_after_a_failed_step_up_waits_longer_each_time() {
+        let t0 = std::time::Instant::now();
+        let s = std::time::Duration::from_secs;
+        let mut b = super::LevelBackoff::default();
+        assert_eq!(b.decide(Half, Full, t0), Full);
+        // Down again 3 s later: held at Half for 5 s.
+        assert_eq!(b.decide(Full, Half, t0 + s(3)), Half);
+        assert_eq!(b.decide(Half, Full, t0 + s(6)), Half);
+        assert_eq!(b.decide(Half, Full, t0 + s(9)), Full);
+        // Failing again doubles the hold.
+        assert_eq!(b.decide(Full, Half, t0 + s(10)), Half);
+        assert_eq!(b.decide(Half, Full, t0 + s(19)), Half);
+        assert_eq!(b.decide(Half, Full, t0 + s(21)), Full);
+        // A step up that holds for a while is not a failure.
+        assert_eq!(b.decide(Full, Half, t0 + s(60)), Half);
+        assert_eq!(b.decide(Half, Full, t0 + s(61)), Full);
+    }
 
     #[test]
     fn the_send_level_follows_the_bitrate_with_hysteresis_going_up() {
