@@ -388,15 +388,14 @@ impl LevelBackoff {
                 return current;
             }
             self.went_up = Some(now);
-        } else if to < from {
-            if self
+        } else if to < from
+            && self
                 .went_up
                 .take()
                 .is_some_and(|t| now.saturating_duration_since(t) < Self::FAILED_WITHIN)
-            {
-                self.hold = (self.hold * 2).clamp(Self::FIRST_HOLD, Self::MAX_HOLD);
-                self.blocked_until = Some(now + self.hold);
-            }
+        {
+            self.hold = (self.hold * 2).clamp(Self::FIRST_HOLD, Self::MAX_HOLD);
+            self.blocked_until = Some(now + self.hold);
         }
         wanted
     }
