@@ -197,11 +197,21 @@ async fn seeded(client: &fantoccini::Client, room: RoomId, title: &str) {
         support::rail_room(&room.to_string())
     );
     let end = format!("end of {title}");
-    eventually(300, "the seeded messages in the app", || async {
+    let last = std::sync::Mutex::new(String::new());
+    let found = support::within(300, || async {
         let el = client.find(fantoccini::Locator::Css(&css)).await.ok()?;
-        el.text().await.ok().filter(|t| t.contains(&end))
+        // textContent: rows scrolled out of the rail's view have no rendered text.
+        let text = el.prop("textContent").await.ok()??;
+        *last.lock().unwrap_or_else(|e| e.into_inner()) = text.clone();
+        text.contains(&end).then_some(())
     })
     .await;
+    if found.is_none() {
+        panic!(
+            "the app never showed {end:?} for {title}; its preview says {:?}",
+            last.lock().unwrap_or_else(|e| e.into_inner())
+        );
+    }
 }
 
 fn print_tree(label: &str, tree: &HashMap<u32, (String, u64, u64)>) -> u64 {

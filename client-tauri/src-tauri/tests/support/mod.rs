@@ -300,6 +300,9 @@ impl Desktop {
     /// Creates a group from the shell's home pane; returns its id.
     pub async fn create_room(&self, title: &str) -> String {
         let c = &self.client;
+        if c.find(Locator::Css("#room-title")).await.is_err() {
+            click(c, "#rail-home").await;
+        }
         type_into(c, "#room-title", title).await;
         click(c, "#room-create").await;
         let xpath = format!(
