@@ -4,6 +4,7 @@
 
 pub mod contacts;
 pub mod email_verifications;
+pub mod mail_tokens;
 pub mod messages;
 pub mod password_resets;
 pub mod rooms;

@@ -1,5 +1,6 @@
-//! Password-reset tokens (stored as their SHA-256): issued for an account, redeemed once.
+//! Password-reset tokens (see [`super::mail_tokens`]): issued for an account, redeemed once.
 
+use super::mail_tokens::{self, Kind};
 use super::{now, uuid};
 use shared::UserId;
 use sqlx::AnyPool;
@@ -11,18 +12,7 @@ pub async fn create(
     token_hash: &str,
     ttl_secs: i64,
 ) -> sqlx::Result<()> {
-    let ts = now();
-    sqlx::query(
-        "insert into password_resets (token_hash, user_id, created_at, expires_at) \
-         values ($1, $2, $3, $4)",
-    )
-    .bind(token_hash)
-    .bind(user.to_string())
-    .bind(ts)
-    .bind(ts.saturating_add(ttl_secs))
-    .execute(pool)
-    .await?;
-    Ok(())
+    mail_tokens::create(pool, Kind::PasswordReset, user, token_hash, ttl_secs).await
 }
 
 /// The account a token would reset, if it is unused and unexpired. Does not use it up.
@@ -49,17 +39,7 @@ pub async fn redeem(
 ) -> sqlx::Result<Option<UserId>> {
     let ts = now();
     let mut tx = pool.begin().await?;
-    // Writing first: on SQLite the transaction then waits for the write lock instead of
-    // failing as one that read first would (see sessions::rotate).
-    let row: Option<(String,)> = sqlx::query_as(
-        "update password_resets set used_at = $2 \
-         where token_hash = $1 and used_at is null and expires_at > $2 returning user_id",
-    )
-    .bind(token_hash)
-    .bind(ts)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((user,)) = row else {
+    let Some(user) = mail_tokens::claim(&mut tx, Kind::PasswordReset, token_hash, ts).await? else {
         return Ok(None);
     };
     sqlx::query("update password_resets set used_at = $2 where user_id = $1 and used_at is null")
@@ -83,13 +63,7 @@ pub async fn redeem(
 
 /// Deletes tokens that expired a day ago or more. Run periodically.
 pub async fn purge_expired(pool: &AnyPool) -> sqlx::Result<u64> {
-    Ok(
-        sqlx::query("delete from password_resets where expires_at <= $1")
-            .bind(now() - 24 * 3600)
-            .execute(pool)
-            .await?
-            .rows_affected(),
-    )
+    mail_tokens::purge_expired(pool, Kind::PasswordReset).await
 }
 
 fn parse_user(s: &str) -> sqlx::Result<UserId> {
