@@ -150,11 +150,14 @@ pub struct Me {
     pub id: UserId,
     pub username: String,
     pub email: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub display_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub status_text: Option<String>,
     /// Whether others see when you have read their messages (`read` events). Your own
     /// devices always learn of your read marker.
     #[serde(default = "yes")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub share_read_receipts: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -166,7 +169,9 @@ pub struct Me {
 pub struct PublicUser {
     pub id: UserId,
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub display_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub status_text: Option<String>,
 }
 
@@ -197,7 +202,9 @@ pub struct SessionInfo {
     pub last_used_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub user_agent: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub ip: Option<String>,
     /// True for the session making this request.
     pub current: bool,
@@ -261,6 +268,7 @@ impl RoomKind {
 pub struct Room {
     pub id: RoomId,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub kind: RoomKind,
     /// A group's title; empty for a direct room (show the other user instead).
     pub title: String,
@@ -331,6 +339,7 @@ pub struct MessagePreview {
     pub message_id: MessageId,
     pub seq: u64,
     /// None for a system message.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub author: Option<PublicUser>,
     pub kind: MessageKind,
     /// The first [`PREVIEW_CHARS`] characters of the body.
@@ -339,6 +348,7 @@ pub struct MessagePreview {
     pub created_at: OffsetDateTime,
     /// The author is someone you block (collapse it, as in the timeline).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub author_blocked: bool,
 }
 
@@ -349,11 +359,14 @@ pub struct RoomSummary {
     #[serde(flatten)]
     pub room: Room,
     /// For a direct room: the other user.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub other_user: Option<PublicUser>,
     /// For a direct room: the other user's presence (offline when hidden from you).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub other_presence: Option<PresenceStatus>,
     pub my_role: RoomRole,
     /// The newest message that is not deleted.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_message: Option<MessagePreview>,
     /// Messages after my read marker, not mine, not deleted, not from users I block
     /// (at most [`UNREAD_COUNT_CAP`]).
@@ -498,9 +511,11 @@ pub struct Message {
     pub rev: u64,
     pub kind: MessageKind,
     /// None only for system messages without a user behind them.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub author: Option<UserId>,
     /// Empty once deleted.
     pub body: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub reply_to: Option<MessageId>,
     pub reactions: Vec<Reaction>,
     /// Members the body mentions with `@username` (the author never).
@@ -508,14 +523,17 @@ pub struct Message {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub edited_at: Option<OffsetDateTime>,
     /// A tombstone: the seq stays, the body is gone.
     pub deleted: bool,
     /// The author's idempotency key.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub client_id: Option<String>,
     /// True when the author is someone you block: clients collapse it. Never true in
     /// what other users receive.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub author_blocked: bool,
 }
 
@@ -575,6 +593,7 @@ pub struct Contact {
     pub user: PublicUser,
     pub presence: PresenceStatus,
     /// Our direct room, once either of us opened it.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub direct_room_id: Option<RoomId>,
     #[serde(with = "time::serde::rfc3339")]
     pub since: OffsetDateTime,
@@ -612,7 +631,9 @@ pub struct SendContactRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactRequestOutcome {
     pub status: ContactRequestStatus,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub request: Option<ContactRequest>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub contact: Option<Contact>,
 }
 
@@ -655,6 +676,7 @@ pub struct Invite {
     pub room_id: RoomId,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub max_uses: Option<u32>,
 }
 

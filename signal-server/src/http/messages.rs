@@ -242,7 +242,7 @@ async fn changes(
     responses(
         (status = 200, body = Message),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "someone else's message"),
+        (status = 403, body = ErrorBody, description = "someone else's message (`forbidden`), or a direct room with someone who is no longer a contact (`cannot_message_user`)"),
         (status = 404, body = ErrorBody, description = "no such room or message"),
         (status = 422, body = ErrorBody),
     ))]
@@ -286,6 +286,7 @@ async fn delete_message(
     responses(
         (status = 200, body = Message),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a direct room with someone who is no longer a contact (`cannot_message_user`)"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "20 different reactions already"),
         (status = 422, body = ErrorBody),
@@ -310,6 +311,7 @@ async fn add_reaction(
     responses(
         (status = 200, body = Message),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a direct room with someone who is no longer a contact (`cannot_message_user`)"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody),
     ))]
