@@ -49,6 +49,27 @@ pub async fn log_in(state: State<'_, AppState>, login: String, password: String)
 
 #[tauri::command]
 #[specta::specta]
+pub async fn request_password_reset(state: State<'_, AppState>, email: String) -> Result<()> {
+    state.session.request_password_reset(&email).await
+}
+
+/// `code`: the code from the reset mail, or the whole link.
+#[tauri::command]
+#[specta::specta]
+pub async fn confirm_password_reset(
+    state: State<'_, AppState>,
+    code: String,
+    password: String,
+    confirm_password: String,
+) -> Result<()> {
+    state
+        .session
+        .confirm_password_reset(&code, &password, &confirm_password)
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
 pub async fn log_out(state: State<'_, AppState>) -> Result<()> {
     state.media.leave_call().await;
     state.session.log_out().await

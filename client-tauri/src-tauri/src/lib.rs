@@ -41,6 +41,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::restore_session,
             commands::sign_up,
             commands::log_in,
+            commands::request_password_reset,
+            commands::confirm_password_reset,
             commands::log_out,
             commands::list_rooms,
             commands::create_room,

@@ -96,11 +96,13 @@ impl Session {
     }
 
     pub fn app_info(&self) -> AppInfo {
+        let server_url = self.settings.get().server_url;
         AppInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            server_url: self.settings.get().server_url,
             secure_storage: self.store.fallback_reason.is_none(),
             storage_note: self.store.fallback_reason.clone(),
+            insecure: server_url.as_deref().is_some_and(is_insecure),
+            server_url,
         }
     }
 
@@ -191,6 +193,33 @@ impl Session {
         self.open_messenger(&client).await?;
         *self.client.write().await = Some(client);
         Ok(me.into())
+    }
+
+    /// Asks the server to mail a reset link to `email`. The answer is the same whether
+    /// or not an account has that address.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), AppError> {
+        let email = email.trim();
+        if email.is_empty() {
+            return Err(AppError::field("email", "Enter your email address."));
+        }
+        let client = self.new_client()?;
+        Ok(client.request_password_reset(email).await?)
+    }
+
+    /// Sets a new password with the code from the mail (or the whole link). The server
+    /// signs the account out everywhere: sign in again with the new password.
+    pub async fn confirm_password_reset(
+        &self,
+        code: &str,
+        password: &str,
+        confirm_password: &str,
+    ) -> Result<(), AppError> {
+        let token = reset_token(code)?;
+        let client = self.new_client()?;
+        client
+            .confirm_password_reset(&token, password, confirm_password)
+            .await?;
+        Ok(())
     }
 
     /// Ends the session on the server and forgets it here, keyring included. Signed out
@@ -298,6 +327,72 @@ pub fn parse_room_id(id: &str) -> Result<RoomId, AppError> {
         .map_err(|_| AppError::field("roomId", "Not a room id."))
 }
 
+/// The reset code in what the user pasted: the code itself, or the mailed link
+/// (`<server>/reset-password?token=CODE`), whose `token` parameter it takes.
+pub fn reset_token(input: &str) -> Result<String, AppError> {
+    let input = input.trim();
+    let invalid = || AppError::field("token", "Paste the code or the link from the mail.");
+    let token = match Url::parse(input) {
+        Ok(url) => url
+            .query_pairs()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.trim().to_owned())
+            .ok_or_else(invalid)?,
+        Err(_) => input.to_owned(),
+    };
+    let token_like = (16..=128).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if token_like {
+        Ok(token)
+    } else {
+        Err(invalid())
+    }
+}
+
+/// Whether `server` is reached over plain http across a network that may not be the
+/// user's own: not localhost/loopback, not a private (10/8, 172.16/12, 192.168/16,
+/// fc00::/7) or link-local address, not a `.local` (mDNS) name. An unparsable address
+/// counts as not insecure (it is refused elsewhere).
+pub fn is_insecure(server: &str) -> bool {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let Ok(url) = Url::parse(server) else {
+        return false;
+    };
+    if !matches!(url.scheme(), "http" | "ws") {
+        return false;
+    }
+    let v4_local = |ip: Ipv4Addr| {
+        ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+    };
+    let v6_local = |ip: Ipv6Addr| {
+        let first = ip.segments()[0];
+        ip.is_loopback()
+            || ip.is_unspecified()
+            || (first & 0xfe00) == 0xfc00
+            || (first & 0xffc0) == 0xfe80
+            || ip.to_ipv4_mapped().is_some_and(v4_local)
+    };
+    match url.host() {
+        None => false,
+        Some(url::Host::Ipv4(ip)) => !v4_local(ip),
+        Some(url::Host::Ipv6(ip)) => !v6_local(ip),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if let Ok(ip) = name.parse::<IpAddr>() {
+                return match ip {
+                    IpAddr::V4(ip) => !v4_local(ip),
+                    IpAddr::V6(ip) => !v6_local(ip),
+                };
+            }
+            let local =
+                name == "localhost" || name.ends_with(".localhost") || name.ends_with(".local");
+            !local
+        }
+    }
+}
+
 /// What the user pasted into the join box.
 #[derive(Debug, PartialEq, Eq)]
 pub enum JoinTarget {
@@ -348,6 +443,78 @@ impl JoinTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_insecure_only_beyond_the_local_network() {
+        for url in [
+            "http://chat.example.com",
+            "http://chat.example.com:8080/confab/",
+            "http://8.8.8.8:8080",
+            "http://172.32.0.1",
+            "http://192.169.1.1",
+            "http://[2001:db8::1]:8080",
+            "http://[::ffff:8.8.8.8]",
+            "ws://example.org",
+            "http://local",
+            "http://example.localx",
+        ] {
+            assert!(is_insecure(url), "{url}");
+        }
+        for url in [
+            "https://chat.example.com",
+            "https://8.8.8.8",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://app.localhost",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://10.1.2.3",
+            "http://172.16.0.1",
+            "http://172.31.255.254",
+            "http://192.168.1.20:8080",
+            "http://169.254.3.4",
+            "http://[::1]:8080",
+            "http://[fd12:3456::1]",
+            "http://[fc00::1]",
+            "http://[fe80::1]",
+            "http://[::ffff:192.168.0.1]",
+            "http://confab.local:8080",
+            "http://Confab.Local.",
+            "not a url",
+        ] {
+            assert!(!is_insecure(url), "{url}");
+        }
+    }
+
+    #[test]
+    fn a_reset_code_may_be_pasted_as_the_mailed_link() {
+        let token = "Yq3v_0-abcdefghijklmnopqrstuvwxyzABCDEFGHIJ";
+        for pasted in [
+            token.to_owned(),
+            format!("  {token}\n"),
+            format!("https://chat.example.org/reset-password?token={token}"),
+            format!("http://127.0.0.1:8080/reset-password?token={token}&x=1"),
+        ] {
+            assert_eq!(
+                reset_token(&pasted).ok().as_deref(),
+                Some(token),
+                "{pasted}"
+            );
+        }
+        for bad in [
+            "",
+            "short",
+            "https://chat.example.org/reset-password",
+            "https://chat.example.org/reset-password?token=",
+            "has spaces in it but is long enough",
+        ] {
+            let err = reset_token(bad).expect_err("refused");
+            assert!(
+                matches!(&err, AppError::Invalid { fields, .. } if fields.contains_key("token")),
+                "{bad:?}: {err:?}"
+            );
+        }
+    }
 
     #[test]
     fn the_join_box_takes_a_room_id_an_invite_link_or_a_code() {

@@ -24,6 +24,9 @@ pub struct AppInfo {
     pub secure_storage: bool,
     /// Why not, in words for the user.
     pub storage_note: Option<String>,
+    /// The picked server is reached over plain `http://` across a public network: the
+    /// UI warns that passwords and messages travel unencrypted.
+    pub insecure: bool,
 }
 
 /// The signed-in user.

@@ -12,6 +12,9 @@ export const commands = {
 	restoreSession: () => typedError<MeView_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("restore_session")),
 	signUp: (form: SignUpForm) => typedError<MeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("sign_up", { form })),
 	logIn: (login: string, password: string) => typedError<MeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("log_in", { login, password })),
+	requestPasswordReset: (email: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("request_password_reset", { email })),
+	/**  `code`: the code from the reset mail, or the whole link. */
+	confirmPasswordReset: (code: string, password: string, confirmPassword: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("confirm_password_reset", { code, password, confirmPassword })),
 	logOut: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("log_out")),
 	listRooms: () => typedError<RoomView[], AppError_Serialize>(__TAURI_INVOKE("list_rooms")),
 	createRoom: (title: string, maxParticipants: number | null) => typedError<RoomView, AppError_Serialize>(__TAURI_INVOKE("create_room", { title, maxParticipants })),
@@ -160,6 +163,11 @@ export type AppInfo_Deserialize = {
 	secureStorage: boolean,
 	/**  Why not, in words for the user. */
 	storageNote?: string | null,
+	/**
+	 *  The picked server is reached over plain `http://` across a public network: the
+	 *  UI warns that passwords and messages travel unencrypted.
+	 */
+	insecure: boolean,
 };
 
 /**  The app's own facts, for the first screen. */
@@ -171,6 +179,11 @@ export type AppInfo_Serialize = {
 	secureStorage: boolean,
 	/**  Why not, in words for the user. */
 	storageNote: string | null,
+	/**
+	 *  The picked server is reached over plain `http://` across a public network: the
+	 *  UI warns that passwords and messages travel unencrypted.
+	 */
+	insecure: boolean,
 };
 
 /**  Where local audio comes from. */
