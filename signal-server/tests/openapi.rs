@@ -179,4 +179,63 @@ async fn schemathesis_run(exe: &str, config: &Path, schema: &str, auth: &str, ex
     );
 }
 
-on_both_databases!(schemathesis_finds_nothing);
+/// Without Schemathesis too: every operation documents the answers of the layers, with the
+/// error shape, and every 429 its `Retry-After`.
+async fn every_operation_documents_the_layers_errors(db: Db) {
+    let server = TestServer::start(db).await;
+    let (status, doc) = server.get("/api/openapi.json", None).await;
+    assert!(status.is_success(), "{doc}");
+    let error_body = json!({"$ref": "#/components/schemas/ErrorBody"});
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let name = format!("{} {path}", method.to_uppercase());
+            let responses = op["responses"].as_object().unwrap();
+            let has_body = op.get("requestBody").is_some();
+            let has_params = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path" || p["in"] == "query"));
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            let mut expected = Vec::new();
+            if has_body || has_params {
+                expected.push("400");
+            }
+            if secured {
+                expected.push("401");
+            }
+            if has_body {
+                expected.extend(["413", "415", "422"]);
+            }
+            for code in expected {
+                let response = responses
+                    .get(code)
+                    .unwrap_or_else(|| panic!("{name} does not document {code}"));
+                assert_eq!(
+                    response["content"]["application/json"]["schema"], error_body,
+                    "{name} {code}"
+                );
+            }
+            if let Some(limited) = responses.get("429") {
+                assert!(
+                    limited["headers"].get("Retry-After").is_some(),
+                    "{name} 429 has no Retry-After"
+                );
+            }
+        }
+    }
+    assert!(operations > 40, "{operations} operations");
+    // The request types' required fields, which `#[serde(default)]` would hide.
+    let required = |schema: &str| doc["components"]["schemas"][schema]["required"].clone();
+    assert_eq!(
+        required("RegisterRequest"),
+        json!(["username", "email", "password", "confirm_password"])
+    );
+    assert_eq!(required("SendMessageRequest"), json!(["body"]));
+    server.stop().await;
+}
+
+on_both_databases!(
+    schemathesis_finds_nothing,
+    every_operation_documents_the_layers_errors
+);
