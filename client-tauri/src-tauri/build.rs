@@ -8,6 +8,8 @@ const COMMANDS: &[&str] = &[
     "restore_session",
     "sign_up",
     "log_in",
+    "request_password_reset",
+    "confirm_password_reset",
     "log_out",
     "list_rooms",
     "create_room",

@@ -8,7 +8,7 @@ use crate::session::parse_room_id;
 use crate::views::{
     AppInfo, AudioChoice, BlockedView, CallSettings, CallStatusView, ConnectionState, ContactsView,
     ConversationView, Devices, InviteLink, MeView, MemberView, MessageView, PageAnchor, RingView,
-    RoomView, SignUpForm, TimelinePage, UserView, VideoChoice,
+    RoomView, ServerPick, SignUpForm, TimelinePage, UserView, VideoChoice,
 };
 use crate::{AppState, devices};
 use shared::signal::OwnPresence;
@@ -25,7 +25,7 @@ pub fn app_info(state: State<'_, AppState>) -> AppInfo {
 
 #[tauri::command]
 #[specta::specta]
-pub async fn set_server(state: State<'_, AppState>, url: String) -> Result<String> {
+pub async fn set_server(state: State<'_, AppState>, url: String) -> Result<ServerPick> {
     state.session.set_server(&url).await
 }
 

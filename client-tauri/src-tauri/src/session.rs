@@ -5,7 +5,7 @@
 use crate::error::AppError;
 use crate::messenger::{Messenger, Outlet};
 use crate::settings::Settings;
-use crate::views::{AppInfo, InviteLink, MeView, RoomView, SignUpForm, rfc3339};
+use crate::views::{AppInfo, InviteLink, MeView, RoomView, ServerPick, SignUpForm, rfc3339};
 use confab_core::api::{ApiClient, ApiError};
 use confab_core::keystore::{AccountKey, OpenedStore};
 use shared::RoomId;
@@ -108,7 +108,7 @@ impl Session {
 
     /// Checks that a Confab server answers at `url` and remembers it. Signs out of the
     /// previous server's session in this window (its token stays in the keyring).
-    pub async fn set_server(&self, url: &str) -> Result<String, AppError> {
+    pub async fn set_server(&self, url: &str) -> Result<ServerPick, AppError> {
         let url = url.trim();
         if url.is_empty() {
             return Err(AppError::field("server", "Enter the server's address."));
@@ -138,7 +138,10 @@ impl Session {
         });
         *self.client.write().await = None;
         self.close_messenger().await;
-        Ok(normalized)
+        Ok(ServerPick {
+            insecure: is_insecure(&normalized),
+            url: normalized,
+        })
     }
 
     /// Signs in again with the refresh token saved in the keyring, if there is one the

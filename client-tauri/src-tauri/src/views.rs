@@ -29,6 +29,14 @@ pub struct AppInfo {
     pub insecure: bool,
 }
 
+/// The server just picked: its normalized address and whether to warn (as in `AppInfo`).
+#[derive(Clone, Debug, Serialize, Type)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerPick {
+    pub url: String,
+    pub insecure: bool,
+}
+
 /// The signed-in user.
 #[derive(Clone, Debug, Serialize, Type)]
 #[serde(rename_all = "camelCase")]

@@ -18,9 +18,12 @@ describe("api", () => {
   it("returns the data of an ok result", async () => {
     vi.mocked(bindings.commands.setServer).mockResolvedValueOnce({
       status: "ok",
-      data: "https://chat.example.com",
+      data: { url: "https://chat.example.com", insecure: false },
     });
-    await expect(api.setServer("chat.example.com")).resolves.toBe("https://chat.example.com");
+    await expect(api.setServer("chat.example.com")).resolves.toEqual({
+      url: "https://chat.example.com",
+      insecure: false,
+    });
   });
 
   it("throws an ApiError carrying the AppError", async () => {

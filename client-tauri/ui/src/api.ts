@@ -112,6 +112,10 @@ export const api = {
   restoreSession: () => unwrap(commands.restoreSession()),
   signUp: (form: SignUpForm) => unwrap(commands.signUp(form)),
   logIn: (login: string, password: string) => unwrap(commands.logIn(login, password)),
+  requestPasswordReset: (email: string) => unwrap(commands.requestPasswordReset(email)),
+  /** `code`: the code from the reset mail or the whole link (Rust takes its token). */
+  confirmPasswordReset: (code: string, password: string, confirm: string) =>
+    unwrap(commands.confirmPasswordReset(code, password, confirm)),
   logOut: () => unwrap(commands.logOut()),
   listRooms: () => unwrap(commands.listRooms()),
   createRoom: (title: string, max: number | null) => unwrap(commands.createRoom(title, max)),

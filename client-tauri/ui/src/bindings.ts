@@ -8,7 +8,7 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	appInfo: () => __TAURI_INVOKE<AppInfo_Serialize>("app_info"),
-	setServer: (url: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("set_server", { url })),
+	setServer: (url: string) => typedError<ServerPick, AppError_Serialize>(__TAURI_INVOKE("set_server", { url })),
 	restoreSession: () => typedError<MeView_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("restore_session")),
 	signUp: (form: SignUpForm) => typedError<MeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("sign_up", { form })),
 	logIn: (login: string, password: string) => typedError<MeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("log_in", { login, password })),
@@ -797,6 +797,12 @@ export type RoomView = {
 	maxParticipants: number,
 	memberCount: number,
 	createdAt: string,
+};
+
+/**  The server just picked: its normalized address and whether to warn (as in `AppInfo`). */
+export type ServerPick = {
+	url: string,
+	insecure: boolean,
 };
 
 /**  The sign-up form, as typed. */

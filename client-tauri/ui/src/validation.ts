@@ -87,6 +87,19 @@ export function validateLogIn(login: string, password: string): FieldErrors {
   ]);
 }
 
+export function validateResetRequest(email: string): FieldErrors {
+  return collect([["email", emailError(email)]]);
+}
+
+/** The new-password form of a reset: keys are the server's (token = the mailed code). */
+export function validateReset(code: string, password: string, confirm: string): FieldErrors {
+  return collect([
+    ["token", code.trim() === "" ? "Paste the code or the link from the mail" : null],
+    ["password", passwordError(password)],
+    ["confirm_password", confirmError(password, confirm)],
+  ]);
+}
+
 export function roomTitleError(title: string): string | null {
   const len = charCount(title.trim());
   if (len === 0) return "Title is required";

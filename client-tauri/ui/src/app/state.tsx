@@ -18,8 +18,11 @@ export interface AppState {
   route: Accessor<Route>;
   me: Accessor<Me | null>;
   serverUrl: Accessor<string | null>;
+  /** The server is reached over plain http beyond the local network (Rust decides). */
+  insecure: Accessor<boolean>;
   setMe(me: Me | null): void;
   setServerUrl(url: string | null): void;
+  setInsecure(insecure: boolean): void;
   go(route: Route): void;
   /** Reports an error: a signed-out error sends the user to Auth, others become a toast. */
   fail(err: unknown): void;
@@ -31,12 +34,15 @@ export function createAppState(initial: Route = { name: "booting" }): AppState {
   const [route, setRoute] = createSignal<Route>(initial);
   const [me, setMe] = createSignal<Me | null>(null);
   const [serverUrl, setServerUrl] = createSignal<string | null>(null);
+  const [insecure, setInsecure] = createSignal(false);
   const state: AppState = {
     route,
     me,
     serverUrl,
     setMe: (m) => setMe(m),
+    insecure,
     setServerUrl: (u) => setServerUrl(u),
+    setInsecure: (i) => setInsecure(i),
     go: (r) => setRoute(r),
     fail(err) {
       if (err instanceof ApiError && err.kind === "signedOut") {

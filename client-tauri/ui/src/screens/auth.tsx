@@ -1,10 +1,12 @@
 // Auth screen: "Sign up" and "Log in" forms on tabs, and a way back to the Server screen.
 
-import { createSignal, For } from "solid-js";
+import { createSignal, For, Show } from "solid-js";
 import { api } from "../api";
 import { useApp } from "../app/state";
 import { createForm, Field, FormError } from "../forms";
 import { LIMITS, normalizeUsername, validateLogIn, validateSignUp } from "../validation";
+import { InsecureWarning } from "./insecure";
+import { RESET_DONE, ResetPassword } from "./reset";
 
 export type AuthTab = "signup" | "login";
 
@@ -68,7 +70,7 @@ function SignUpForm() {
   );
 }
 
-function LogInForm() {
+function LogInForm(props: { note: string; onForgot: () => void }) {
   const app = useApp();
   const form = createForm("login-form", {
     login: { id: "login-login", label: "Username or email" },
@@ -86,6 +88,11 @@ function LogInForm() {
   };
   return (
     <form id="login-form" class="stack" novalidate onSubmit={onSubmit}>
+      <Show when={props.note}>
+        <p id="login-note" class="auth-note" role="status">
+          {props.note}
+        </p>
+      </Show>
       <Field
         form={form}
         name="login"
@@ -99,6 +106,9 @@ function LogInForm() {
       <button id="login-submit" type="submit" class="primary" disabled={form.busy()}>
         Log in
       </button>
+      <button id="forgot-password" type="button" class="link" onClick={props.onForgot}>
+        Forgot password?
+      </button>
     </form>
   );
 }
@@ -109,6 +119,14 @@ const LABELS: Record<AuthTab, string> = { signup: "Sign up", login: "Log in" };
 export function AuthScreen(props: { tab?: AuthTab }) {
   const app = useApp();
   const [tab, setTab] = createSignal<AuthTab>(props.tab ?? "login");
+  const [resetting, setResetting] = createSignal(false);
+  const [note, setNote] = createSignal("");
+  const backToLogIn = (message: string) => {
+    setResetting(false);
+    setNote(message);
+    setTab("login");
+    queueMicrotask(() => document.getElementById("login-login")?.focus());
+  };
   const buttons: Partial<Record<AuthTab, HTMLButtonElement>> = {};
   const onKey = (e: KeyboardEvent, i: number) => {
     if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
@@ -121,7 +139,11 @@ export function AuthScreen(props: { tab?: AuthTab }) {
     <section id="auth-screen" class="screen centered">
       <h1 tabIndex={-1}>Welcome to Confab</h1>
       <div class="card stack">
-        <div role="tablist" aria-label="Account" class="tabs">
+        <InsecureWarning />
+        <Show when={resetting()}>
+          <ResetPassword onDone={() => backToLogIn(RESET_DONE)} onCancel={() => backToLogIn("")} />
+        </Show>
+        <div role="tablist" hidden={resetting()} aria-label="Account" class="tabs">
           <For each={ORDER}>
             {(t, i) => (
               <button
@@ -146,7 +168,7 @@ export function AuthScreen(props: { tab?: AuthTab }) {
           id="panel-signup"
           role="tabpanel"
           aria-labelledby="tab-signup"
-          hidden={tab() !== "signup"}
+          hidden={resetting() || tab() !== "signup"}
         >
           <SignUpForm />
         </div>
@@ -154,9 +176,15 @@ export function AuthScreen(props: { tab?: AuthTab }) {
           id="panel-login"
           role="tabpanel"
           aria-labelledby="tab-login"
-          hidden={tab() !== "login"}
+          hidden={resetting() || tab() !== "login"}
         >
-          <LogInForm />
+          <LogInForm
+            note={note()}
+            onForgot={() => {
+              setNote("");
+              setResetting(true);
+            }}
+          />
         </div>
         <p class="muted server-line">
           Server: <span id="auth-server">{app.serverUrl() ?? "not set"}</span>{" "}

@@ -4,6 +4,7 @@ import { api } from "../api";
 import { useApp } from "../app/state";
 import { describeError } from "../errors";
 import { createForm, Field } from "../forms";
+import { InsecureWarning } from "./insecure";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:8080";
 
@@ -19,7 +20,9 @@ export function ServerScreen(props: { current?: string | null }) {
     }
     await form.run(
       async () => {
-        app.setServerUrl(await api.setServer(value));
+        const picked = await api.setServer(value);
+        app.setServerUrl(picked.url);
+        app.setInsecure(picked.insecure);
         app.go({ name: "auth", tab: props.current ? "login" : "signup" });
       },
       (err) => form.show({ url: describeError(err) }),
@@ -29,6 +32,7 @@ export function ServerScreen(props: { current?: string | null }) {
     <section id="server-screen" class="screen centered">
       <h1 tabIndex={-1}>Connect to a server</h1>
       <form id="server-form" class="card stack" novalidate onSubmit={onSubmit}>
+        <InsecureWarning />
         <Field
           form={form}
           name="url"
