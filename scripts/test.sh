@@ -40,8 +40,9 @@ postgres_ensure() {
 }
 postgres_ensure
 # Real servers the server's suites start: an SMTP server (password reset), nginx and Caddy
-# (reverse proxies).
-apt_ensure python3-aiosmtpd nginx caddy
+# (reverse proxies); and what the call tests build their lossy links with (network
+# namespaces, veth pairs, nftables loss, tc's bandwidth cap).
+apt_ensure python3-aiosmtpd nginx caddy iproute2 nftables
 # Schemathesis, for the OpenAPI document's check (signal-server/tests/openapi.rs): pinned, in
 # a virtualenv beside the build, made once; the test finds it through CONFAB_SCHEMATHESIS.
 schemathesis_ensure() {
