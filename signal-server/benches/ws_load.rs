@@ -9,6 +9,7 @@
 //!     [--rate 80] [--duration 20] [--warmup 3]
 //! cargo bench -p signal-server --bench ws_load -- chat  [--rooms 100] [--per-room 5]
 //!     [--rate 10] [--duration 20] [--warmup 3] [--database sqlite|postgres]
+//!     [--nodes N --redis-url redis://127.0.0.1:6379]   (N nodes: with --database postgres)
 //! cargo bench -p signal-server --bench ws_load -- history [--catchup-messages 10000]
 //!     [--fill 1000000] [--pages 1000] [--database sqlite|postgres]
 //! ```
@@ -300,6 +301,15 @@ struct TargetArgs {
     /// `--server-arg=--db-max-connections=1` to see what a setting changes.
     #[arg(long, allow_hyphen_values = true, conflicts_with = "peer_ws_url")]
     server_arg: Vec<String>,
+
+    /// Spawned nodes on one database and one Redis (`chat` only): client i connects to
+    /// node i mod N, so most deliveries cross nodes. Needs `--database postgres`.
+    #[arg(long, default_value_t = 1, conflicts_with = "peer_ws_url")]
+    nodes: usize,
+
+    /// Redis for `--nodes` above 1 (a fresh key prefix per run, deleted afterwards).
+    #[arg(long, default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
 }
 
 fn main() -> ExitCode {
@@ -393,7 +403,34 @@ impl Target {
                     Database::Sqlite => None,
                     Database::Postgres => Some(ScratchDb::create(&args.postgres_url).await?),
                 };
-                let server = ConfabServer::spawn(&bin, scratch, &args.server_arg).await?;
+                ensure!(args.nodes >= 1, "--nodes must be at least 1");
+                let mut extra = args.server_arg.clone();
+                let prefix = format!("confab-bench-{}", uuid::Uuid::new_v4().simple());
+                if args.nodes > 1 {
+                    ensure!(
+                        scratch.is_some(),
+                        "--nodes needs --database postgres (one database for every node)"
+                    );
+                    let secret = uuid::Uuid::new_v4().simple().to_string().repeat(2);
+                    extra.extend([
+                        format!("--redis-url={}", args.redis_url),
+                        format!("--redis-prefix={prefix}"),
+                        format!("--jwt-secret={secret}"),
+                    ]);
+                }
+                let mut server = ConfabServer::spawn(&bin, scratch, None, &extra).await?;
+                for _ in 1..args.nodes {
+                    let url = server.database_url.clone();
+                    let node = ConfabServer::spawn(&bin, None, Some(url), &extra).await?;
+                    server.nodes.push(node);
+                }
+                if args.nodes > 1 {
+                    server.redis = Some((args.redis_url.clone(), prefix));
+                    // Every node must be subscribed before the first message.
+                    for base in server.bases() {
+                        wait_node_ready(&server.http, &base).await?;
+                    }
+                }
                 Ok(Self::Confab(Box::new(server)))
             }
         }
@@ -431,9 +468,13 @@ impl Target {
 
     /// Where a chat client of `room` connects: Confab has one WebSocket for every room;
     /// a Django Channels chat app routes one connection per room, by path.
-    fn chat_url(&self, room: RoomId) -> String {
+    fn chat_url(&self, room: RoomId, client: usize) -> String {
         match self {
-            Self::Confab(server) => server.ws_url.clone(),
+            Self::Confab(server) if server.nodes.is_empty() => server.ws_url.clone(),
+            Self::Confab(server) => match client % (server.nodes.len() + 1) {
+                0 => server.ws_url.clone(),
+                n => server.nodes[n - 1].ws_url.clone(),
+            },
             Self::Peer { ws_url, .. } => format!("{}/{room}", ws_url.trim_end_matches('/')),
         }
     }
@@ -604,12 +645,21 @@ struct ConfabServer {
     database_url: String,
     /// The PostgreSQL database made for this run, dropped after the server stops.
     scratch: Option<ScratchDb>,
+    /// With `--nodes`: the other nodes (on `database_url`), and the Redis and key
+    /// prefix they share.
+    nodes: Vec<ConfabServer>,
+    redis: Option<(String, String)>,
     /// Deleted when the server is dropped (after it was killed).
     data: tempfile::TempDir,
 }
 
 impl ConfabServer {
-    async fn spawn(bin: &Path, scratch: Option<ScratchDb>, extra: &[String]) -> Result<Self> {
+    async fn spawn(
+        bin: &Path,
+        scratch: Option<ScratchDb>,
+        database_url: Option<String>,
+        extra: &[String],
+    ) -> Result<Self> {
         let data = tempfile::Builder::new()
             .prefix("confab-ws-load-")
             .tempdir()
@@ -621,9 +671,10 @@ impl ConfabServer {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .context("finding a free port")?;
-        let database_url = match &scratch {
-            Some(db) => db.url(),
-            None => format!(
+        let database_url = match (&scratch, database_url) {
+            (_, Some(url)) => url,
+            (Some(db), None) => db.url(),
+            (None, None) => format!(
                 "sqlite://{}?mode=rwc",
                 data.path().join("confab.db").display()
             ),
@@ -700,8 +751,17 @@ impl ConfabServer {
             log,
             database_url,
             scratch,
+            nodes: Vec::new(),
+            redis: None,
             data,
         })
+    }
+
+    /// Every node's base URL, this one's first.
+    fn bases(&self) -> Vec<String> {
+        std::iter::once(self.base.clone())
+            .chain(self.nodes.iter().map(|n| n.base.clone()))
+            .collect()
     }
 
     /// The database, for the report.
@@ -772,18 +832,65 @@ impl ConfabServer {
     }
 
     async fn stop(mut self) -> Vec<String> {
+        let mut logged = Vec::new();
+        for node in std::mem::take(&mut self.nodes) {
+            logged.extend(Box::pin(node.stop()).await);
+        }
+        if let Some((url, prefix)) = self.redis.take()
+            && let Err(e) = clear_redis(&url, &prefix).await
+        {
+            eprintln!("could not delete the run's Redis keys ({prefix}:*): {e:#}");
+        }
         let _ = self.child.start_kill();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
         if let Some(db) = self.scratch.take() {
             db.drop_database().await;
         }
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_owned)
-            .collect()
+        logged.extend(
+            std::fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned),
+        );
+        logged
     }
+}
+
+/// Waits until a node says it is ready and subscribed to the cluster (`"ok"`).
+async fn wait_node_ready(http: &reqwest::Client, base: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = http.get(format!("{base}/readyz")).send().await;
+        if let Ok(r) = ready
+            && let Ok(body) = r.json::<serde_json::Value>().await
+            && body["status"] == "ok"
+        {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{base} did not join the cluster within 20 s (is Redis running?)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Deletes a run's Redis keys.
+async fn clear_redis(url: &str, prefix: &str) -> Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The HTTP client for REST calls: loopback only, so no proxy.
@@ -1593,6 +1700,10 @@ fn parse_stamp(candidate: &str) -> Option<(u64, u64)> {
 
 async fn relay(args: RelayArgs, fd_limit: u64) -> Result<()> {
     ensure!(args.rooms >= 1, "--rooms must be at least 1");
+    ensure!(
+        args.target.nodes == 1,
+        "--nodes: calls do not span nodes yet (a call lives on one node)"
+    );
     let (min, max) = (ROOM_MIN_PARTICIPANTS, ROOM_MAX_PARTICIPANTS);
     ensure!(
         u32::try_from(args.per_room).is_ok_and(|p| (min..=max).contains(&p)),
@@ -2184,7 +2295,7 @@ async fn run_chat(target: &Target, args: &ChatArgs) -> Result<ChatReport> {
         let client = ChatClient {
             index: i,
             clients,
-            url: target.chat_url(room),
+            url: target.chat_url(room, i),
             token: token.clone(),
             room,
             body_chars: args.body_chars,
