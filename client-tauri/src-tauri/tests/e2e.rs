@@ -453,3 +453,116 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         .await
         .expect("closing the session");
 }
+
+/// "Forgot password?" in the window: the server mails a real aiosmtpd (the server
+/// suite's capture script); the user pastes the mailed link, sets a new password, is sent
+/// back to log in with a note, and logs in with the new password; the old one fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgot_password_with_the_mailed_link() {
+    let mail_dir = tempfile::tempdir().expect("mail dir");
+    let smtp_port = support::free_port();
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let mut smtp = Reaped(
+        Command::new(python)
+            .arg(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../signal-server/tests/support/smtp_capture.py"),
+            )
+            .arg(mail_dir.path())
+            .arg(smtp_port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting aiosmtpd"),
+    );
+    let mut ready = String::new();
+    BufReader::new(smtp.0.stdout.take().expect("stdout"))
+        .read_line(&mut ready)
+        .expect("aiosmtpd's first line");
+    assert_eq!(
+        ready.trim(),
+        "ready",
+        "aiosmtpd (python3-aiosmtpd) did not start"
+    );
+    let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+    let desktop = Desktop::start_with(
+        Path::new(env!("CARGO_BIN_EXE_confab")),
+        &[
+            "--smtp-url",
+            &smtp_url,
+            "--smtp-from",
+            "Confab <confab@example.org>",
+            "--public-url",
+            "https://chat.example.org",
+        ],
+    )
+    .await;
+    let c = &desktop.client;
+    let name = Desktop::unique("fp");
+    let email = format!("{name}@example.com");
+    let api = ApiClient::new(&desktop.server_url, Arc::new(MemoryStore::new())).expect("client");
+    api.register(&shared::api::RegisterRequest {
+        username: name.clone(),
+        email: email.clone(),
+        password: PASSWORD.to_owned(),
+        confirm_password: PASSWORD.to_owned(),
+    })
+    .await
+    .expect("register");
+
+    type_into(c, "#server-url", &desktop.server_url).await;
+    click(c, "#server-continue").await;
+    click(c, "#tab-login").await;
+    click(c, "#forgot-password").await;
+    type_into(c, "#reset-email", &email).await;
+    click(c, "#reset-request-submit").await;
+    let sent = find(c, "#reset-sent").await;
+    let text = sent.text().await.expect("sent text");
+    assert!(text.contains("If an account has this address"), "{text}");
+
+    let link = eventually(60, "the reset mail", || async {
+        let entries = std::fs::read_dir(mail_dir.path()).ok()?;
+        entries
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                (path.extension()? == "json").then_some(path)
+            })
+            .find_map(|path| {
+                let mail: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+                let body = mail["text"].as_str()?;
+                body.split_whitespace()
+                    .find(|w| w.contains("/reset-password?token="))
+                    .map(str::to_owned)
+            })
+    })
+    .await;
+    const NEW_PASSWORD: &str = "Quiet-Lantern-Orchard-42";
+    type_into(c, "#reset-code", &link).await;
+    type_into(c, "#reset-password", NEW_PASSWORD).await;
+    type_into(c, "#reset-confirm", NEW_PASSWORD).await;
+    click(c, "#reset-submit").await;
+    let note = find(c, "#login-note").await;
+    let note = note.text().await.expect("note text");
+    assert!(note.contains("new password"), "{note}");
+
+    assert!(
+        api.login(&name, PASSWORD).await.is_err(),
+        "the old password still works"
+    );
+    type_into(c, "#login-login", &name).await;
+    type_into(c, "#login-password", NEW_PASSWORD).await;
+    click(c, "#login-submit").await;
+    find(c, SHELL).await;
+    drop(smtp);
+    desktop
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the session");
+}
