@@ -43,6 +43,13 @@ postgres_ensure
 # (reverse proxies); and what the call tests build their lossy links with (network
 # namespaces, veth pairs, nftables loss, tc's bandwidth cap).
 apt_ensure python3-aiosmtpd nginx caddy iproute2 nftables
+# Redis for the several-nodes suite (signal-server/tests/cluster.rs): the machine's on 6379
+# when it answers, else one started here; the suite starts one of its own for its
+# Redis-restart fault.
+apt_ensure redis-server
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >/dev/null
+fi
 # Schemathesis, for the OpenAPI document's check (signal-server/tests/openapi.rs): pinned, in
 # a virtualenv beside the build, made once; the test finds it through CONFAB_SCHEMATHESIS.
 schemathesis_ensure() {

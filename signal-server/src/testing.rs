@@ -390,8 +390,17 @@ async fn admin_exec(admin: &str, sql: &str) -> anyhow::Result<()> {
         .context(sql.to_owned())
 }
 
-/// The machine's Redis, for tests of several nodes (`--redis-url`).
+/// The environment variable naming the Redis that tests of several nodes share (each
+/// with a key prefix of its own).
+pub const REDIS_URL_VAR: &str = "CONFAB_TEST_REDIS_URL";
+
+/// Used when [`REDIS_URL_VAR`] is not set: the machine's Redis.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// The Redis for tests of several nodes (`--redis-url`).
+pub fn redis_url() -> String {
+    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| DEFAULT_REDIS_URL.to_owned())
+}
 
 /// A Redis key prefix of a test's own, so tests sharing the machine's Redis do not meet.
 pub fn redis_prefix() -> String {

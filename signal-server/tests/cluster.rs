@@ -1,9 +1,9 @@
-//! Several nodes as one server (`--redis-url`): servers on one PostgreSQL database and
-//! one Redis key prefix, with clients on different nodes. Chat, typing, receipts,
-//! contact and room events, presence and session revocation cross nodes; a node killed
-//! with SIGKILL takes its users offline for the others; Redis restarted under the nodes
-//! (a `redis-server` of the test's own) leaves them degraded but serving their own
-//! users, then they resubscribe and resync presence.
+//! Several nodes as one server (`--redis-url`): two or three servers on one PostgreSQL
+//! database and one Redis key prefix, with clients on different nodes. Chat, typing,
+//! receipts, contact and room events, presence and session revocation cross nodes; a node
+//! killed with SIGKILL takes its users offline for the others; Redis restarted under the
+//! nodes (a `redis-server` of the test's own) leaves them degraded but serving their own
+//! users, then they resubscribe and resync presence. Calls do not span nodes yet.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use shared::api::PresenceStatus;
 use shared::signal::{ClientMsg, ServerMsg, close};
 use shared::{RoomId, UserId};
-use signal_server::testing::{DEFAULT_REDIS_URL, clear_redis, redis_prefix};
+use signal_server::testing::{clear_redis, redis_prefix, redis_url};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -113,12 +113,15 @@ async fn expect_message(ws: &mut Ws, body: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_presence_and_revocation_cross_nodes() {
+    let redis = redis_url();
     let prefix = redis_prefix();
-    let flags = node_flags(DEFAULT_REDIS_URL, &prefix);
+    let flags = node_flags(&redis, &prefix);
     let a = TestServer::start_with(Db::Postgres, &flags).await;
     let b = a.another_node(&[]).await;
-    wait_readyz(&a.base, "ok").await;
-    wait_readyz(&b.base, "ok").await;
+    let c = a.another_node(&[]).await;
+    for node in [&a, &b, &c] {
+        wait_readyz(&node.base, "ok").await;
+    }
 
     let ann = a.user("ann").await;
     let bob = b.user("bob").await;
@@ -201,15 +204,15 @@ async fn chat_presence_and_revocation_cross_nodes() {
     say(&mut bob_ws, room_id, "hello from node B").await;
     expect_message(&mut ann_ws, "hello from node B").await;
 
-    // Presence: idle, a second device on the other node, offline.
+    // Presence over three nodes: Bob idle on B, then a second device on C.
     bob_ws
         .send(&ClientMsg::SetPresence {
             status: shared::signal::OwnPresence::Idle,
         })
         .await;
     expect_presence(&mut ann_ws, &bob, PresenceStatus::Idle).await;
-    let bob_phone = a.sign_in("bob").await;
-    let mut bob_phone_ws = a.ws(&bob_phone).await;
+    let bob_phone = c.sign_in("bob").await;
+    let mut bob_phone_ws = c.ws(&bob_phone).await;
     expect_presence(&mut ann_ws, &bob, PresenceStatus::Online).await;
     bob_phone_ws.stream.close(None).await.unwrap();
     expect_presence(&mut ann_ws, &bob, PresenceStatus::Idle).await;
@@ -230,9 +233,10 @@ async fn chat_presence_and_revocation_cross_nodes() {
     expect_presence(&mut ann_ws, &bob, PresenceStatus::Offline).await;
 
     drop(ann_ws);
+    c.stop().await;
     b.stop().await;
     a.stop().await;
-    clear_redis(DEFAULT_REDIS_URL, &prefix).await.unwrap();
+    clear_redis(&redis, &prefix).await.unwrap();
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -279,8 +283,9 @@ fn spawn_node(server: &TestServer, port: u16, dir: &std::path::Path) -> Reaped {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_nodes_users_go_offline_for_the_others() {
+    let redis = redis_url();
     let prefix = redis_prefix();
-    let flags = node_flags(DEFAULT_REDIS_URL, &prefix);
+    let flags = node_flags(&redis, &prefix);
     let a = TestServer::start_with(Db::Postgres, &flags).await;
     wait_readyz(&a.base, "ok").await;
     let dir = tempfile_dir();
@@ -318,7 +323,7 @@ async fn a_killed_nodes_users_go_offline_for_the_others() {
     drop(c);
     a.stop().await;
     std::fs::remove_dir_all(&dir).ok();
-    clear_redis(DEFAULT_REDIS_URL, &prefix).await.unwrap();
+    clear_redis(&redis, &prefix).await.unwrap();
 }
 
 fn tempfile_dir() -> std::path::PathBuf {
