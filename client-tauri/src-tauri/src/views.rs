@@ -240,6 +240,16 @@ pub struct StatsView {
     pub fps: f64,
     pub width: u32,
     pub height: u32,
+    /// Our send-side bandwidth estimate towards them (TWCC + GCC), kbit/s.
+    pub estimate_kbps: Option<f64>,
+    /// What our video encoder sends now: target bitrate, resolution, frame rate.
+    pub send_target_kbps: u32,
+    pub send_width: u32,
+    pub send_height: u32,
+    pub send_fps: u32,
+    /// Lost packets recovered by retransmission; freezes of their video (gaps over 200 ms).
+    pub packets_repaired: f64,
+    pub freezes: f64,
 }
 
 impl From<PeerStats> for StatsView {
@@ -258,6 +268,13 @@ impl From<PeerStats> for StatsView {
             fps: s.fps,
             width: s.width,
             height: s.height,
+            estimate_kbps: s.estimate_kbps,
+            send_target_kbps: s.send_target_kbps,
+            send_width: s.send_width,
+            send_height: s.send_height,
+            send_fps: s.send_fps,
+            packets_repaired: s.packets_repaired as f64,
+            freezes: s.freezes as f64,
         }
     }
 }

@@ -829,6 +829,16 @@ export type StatsView_Deserialize = {
 	fps: number | null,
 	width: number,
 	height: number,
+	/**  Our send-side bandwidth estimate towards them (TWCC + GCC), kbit/s. */
+	estimateKbps?: number | null,
+	/**  What our video encoder sends now: target bitrate, resolution, frame rate. */
+	sendTargetKbps: number,
+	sendWidth: number,
+	sendHeight: number,
+	sendFps: number,
+	/**  Lost packets recovered by retransmission; freezes of their video (gaps over 200 ms). */
+	packetsRepaired: number | null,
+	freezes: number | null,
 };
 
 /**  One second of one remote participant's connection. */
@@ -844,6 +854,16 @@ export type StatsView_Serialize = {
 	fps: number | null,
 	width: number,
 	height: number,
+	/**  Our send-side bandwidth estimate towards them (TWCC + GCC), kbit/s. */
+	estimateKbps: number | null,
+	/**  What our video encoder sends now: target bitrate, resolution, frame rate. */
+	sendTargetKbps: number,
+	sendWidth: number,
+	sendHeight: number,
+	sendFps: number,
+	/**  Lost packets recovered by retransmission; freezes of their video (gaps over 200 ms). */
+	packetsRepaired: number | null,
+	freezes: number | null,
 };
 
 /**  A page of a conversation. */

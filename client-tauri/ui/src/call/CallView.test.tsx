@@ -1,6 +1,7 @@
 import { cleanup, render } from "@solidjs/testing-library";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { CallEvent, CallSettings, ParticipantView } from "../api";
+import { statsView } from "../test/fixtures";
 import { buildFrame, PARTICIPANT_BYTES, PARTICIPANT_ID } from "../test/frames";
 import { type FakeBackend, flush, IpcError } from "../test/ipc";
 
@@ -201,19 +202,16 @@ describe("call view", () => {
     expect($("#toggle-stats").getAttribute("aria-expanded")).toBe("true");
     emit({
       type: "stats",
-      stats: {
+      stats: statsView({
         participantId: "a",
         userId: "u-a",
         rttMs: 35,
         sendKbps: 800,
         recvKbps: 900,
-        packetsLost: 0,
         jitterMs: 3,
         framesDecoded: 300,
-        fps: 30,
-        width: 640,
         height: 360,
-      },
+      }),
     });
     const table = $('#stats-panel table[data-participant-id="a"]');
     expect(table.textContent).toContain("35 ms");

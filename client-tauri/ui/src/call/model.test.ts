@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ParticipantView, StatsView } from "../api";
+import { statsView } from "../test/fixtures";
 import { CallModel } from "./model";
 
 const pv = (
@@ -15,20 +16,17 @@ const pv = (
   ...over,
 });
 
-const stats = (id: string, over: Partial<StatsView> = {}): StatsView => ({
-  participantId: id,
-  userId: `u-${id}`,
-  rttMs: 20,
-  sendKbps: 100,
-  recvKbps: 100,
-  packetsLost: 0,
-  jitterMs: 1,
-  framesDecoded: 10,
-  fps: 30,
-  width: 640,
-  height: 480,
-  ...over,
-});
+const stats = (id: string, over: Partial<StatsView> = {}): StatsView =>
+  statsView({
+    participantId: id,
+    userId: `u-${id}`,
+    rttMs: 20,
+    sendKbps: 100,
+    recvKbps: 100,
+    jitterMs: 1,
+    framesDecoded: 10,
+    ...over,
+  });
 
 function joined(): CallModel {
   const m = new CallModel("me", true, false);

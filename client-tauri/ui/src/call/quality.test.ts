@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { StatsView } from "../api";
+import { statsView } from "../test/fixtures";
 import { quality, qualityFromStats } from "./quality";
 
 const base = { rttMs: 40, newlyLost: 0, fps: 30, videoExpected: true };
@@ -39,20 +40,7 @@ describe("quality", () => {
   });
 });
 
-const stats = (over: Partial<StatsView>): StatsView => ({
-  participantId: "p",
-  userId: "u",
-  rttMs: 30,
-  sendKbps: 500,
-  recvKbps: 500,
-  packetsLost: 0,
-  jitterMs: 2,
-  framesDecoded: 100,
-  fps: 30,
-  width: 640,
-  height: 480,
-  ...over,
-});
+const stats = (over: Partial<StatsView>): StatsView => statsView(over);
 
 describe("qualityFromStats", () => {
   it("is unknown without stats", () => {

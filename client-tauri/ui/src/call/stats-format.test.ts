@@ -1,10 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { StatsView } from "../api";
+import { statsView } from "../test/fixtures";
 import { formatStats } from "./stats-format";
 
-const s: StatsView = {
-  participantId: "p",
-  userId: "u",
+const s: StatsView = statsView({
   rttMs: 42.4,
   sendKbps: 1234.6,
   recvKbps: 980,
@@ -14,7 +13,11 @@ const s: StatsView = {
   fps: 29.96,
   width: 1280,
   height: 720,
-};
+  estimateKbps: 1800.4,
+  sendTargetKbps: 1500,
+  packetsRepaired: 12,
+  freezes: 1,
+});
 
 describe("formatStats", () => {
   it("formats every measure with its unit", () => {
@@ -26,6 +29,10 @@ describe("formatStats", () => {
       Jitter: "4.3 ms",
       "Frame rate": "30.0 fps",
       Resolution: "1280×720",
+      "Bandwidth estimate": "1,800 kbps",
+      Sending: "640×480 at 30 fps, 1,500 kbps",
+      "Packets repaired": "12",
+      Freezes: "1",
     });
   });
 

@@ -18,5 +18,14 @@ export function formatStats(s: StatsView): StatsRow[] {
     ["Jitter", show(s.jitterMs, (n) => `${n.toFixed(1)} ms`)],
     ["Frame rate", show(s.fps, (n) => `${n.toFixed(1)} fps`)],
     ["Resolution", s.width > 0 && s.height > 0 ? `${s.width}×${s.height}` : DASH],
+    ["Bandwidth estimate", show(s.estimateKbps, (n) => `${int(n)} kbps`)],
+    [
+      "Sending",
+      s.sendWidth > 0 && s.sendHeight > 0
+        ? `${s.sendWidth}×${s.sendHeight} at ${s.sendFps} fps, ${int(s.sendTargetKbps)} kbps`
+        : DASH,
+    ],
+    ["Packets repaired", show(s.packetsRepaired, int)],
+    ["Freezes", show(s.freezes, int)],
   ];
 }

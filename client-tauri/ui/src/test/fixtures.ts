@@ -1,5 +1,6 @@
-// Test helper: messenger view objects with sensible defaults.
+// Test helper: messenger and call view objects with sensible defaults.
 
+import type { StatsView } from "../api";
 import type {
   ContactView,
   ConversationView,
@@ -118,4 +119,29 @@ export function contact(u: UserView, over: Partial<ContactView> = {}): ContactVi
 
 export function request(id: string, u: UserView, incoming: boolean): RequestView {
   return { id, user: u, incoming, createdAt: "2026-01-01T00:00:00Z" };
+}
+
+/** One remote participant's call stats, a healthy 640x480 call unless told otherwise. */
+export function statsView(over: Partial<StatsView> = {}): StatsView {
+  return {
+    participantId: "p",
+    userId: "u",
+    rttMs: 30,
+    sendKbps: 500,
+    recvKbps: 500,
+    packetsLost: 0,
+    jitterMs: 2,
+    framesDecoded: 100,
+    fps: 30,
+    width: 640,
+    height: 480,
+    estimateKbps: 900,
+    sendTargetKbps: 800,
+    sendWidth: 640,
+    sendHeight: 480,
+    sendFps: 30,
+    packetsRepaired: 0,
+    freezes: 0,
+    ...over,
+  };
 }
