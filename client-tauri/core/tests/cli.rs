@@ -7,30 +7,12 @@
 mod common;
 
 // SQLite only (see tests/common): calls are CPU-heavy, and one database is enough here.
-use common::{Db, PASSWORD, TestServer, unique};
-use confab_core::api::ApiClient;
-use confab_core::keystore::MemoryStore;
-use shared::api::{Contact, CreateRoomRequest, Me, Message, RegisterRequest};
+use common::{Db, PASSWORD, TestServer, register, room_owner, unique};
+use shared::api::{Contact, Me, Message};
 use std::process::{Output, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-
-/// A registered (not signed-in) user.
-async fn register(server: &TestServer, prefix: &str) -> (ApiClient, String) {
-    let api = ApiClient::new(&server.base, Arc::new(MemoryStore::new())).unwrap();
-    let name = unique(prefix);
-    api.register(&RegisterRequest {
-        username: name.clone(),
-        email: format!("{name}@example.com"),
-        password: PASSWORD.to_owned(),
-        confirm_password: PASSWORD.to_owned(),
-    })
-    .await
-    .unwrap();
-    (api, name)
-}
 
 /// `confab-cli ARGS --server .. --user USER --outbox <temp>`, ready to run.
 fn cli(server: &TestServer, user: &str, args: &[&str]) -> Command {
@@ -210,25 +192,7 @@ async fn messages_are_sent_followed_and_read_back_from_the_command_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_cli_participants_call_each_other() {
     let server = TestServer::start(Db::Sqlite).await;
-    let owner = ApiClient::new(&server.base, Arc::new(MemoryStore::new())).unwrap();
-    let name = unique("owner");
-    owner
-        .register(&RegisterRequest {
-            username: name.clone(),
-            email: format!("{name}@example.com"),
-            password: PASSWORD.to_owned(),
-            confirm_password: PASSWORD.to_owned(),
-        })
-        .await
-        .unwrap();
-    owner.login(&name, PASSWORD).await.unwrap();
-    let room = owner
-        .create_room(&CreateRoomRequest {
-            title: "cli".into(),
-            max_participants: None,
-        })
-        .await
-        .unwrap();
+    let (name, room) = room_owner(&server, "owner", "cli").await;
 
     let spawn = |user: String, register: bool, tone: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab-cli"));

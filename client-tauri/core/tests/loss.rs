@@ -18,12 +18,9 @@
 mod common;
 mod lossy;
 
-use common::{Db, PASSWORD, TestServer, unique};
-use confab_core::api::ApiClient;
-use confab_core::keystore::MemoryStore;
+use common::{Db, PASSWORD, TestServer, room_owner, unique};
 use lossy::Namespace;
 use serde_json::Value;
-use shared::api::{CreateRoomRequest, RegisterRequest};
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -127,25 +124,7 @@ async fn lossy_call(ns: &Namespace) -> (TestServer, CliCall, CliCall) {
     server.addr = SocketAddr::from((ns.outer, 0));
     server.start_again().await;
 
-    let owner = ApiClient::new(&server.base, Arc::new(MemoryStore::new())).unwrap();
-    let name = unique("lossy");
-    owner
-        .register(&RegisterRequest {
-            username: name.clone(),
-            email: format!("{name}@example.com"),
-            password: PASSWORD.to_owned(),
-            confirm_password: PASSWORD.to_owned(),
-        })
-        .await
-        .unwrap();
-    owner.login(&name, PASSWORD).await.unwrap();
-    let room = owner
-        .create_room(&CreateRoomRequest {
-            title: "loss".into(),
-            max_participants: None,
-        })
-        .await
-        .unwrap();
+    let (name, room) = room_owner(&server, "lossy", "loss").await;
 
     let cli = env!("CARGO_BIN_EXE_confab-cli");
     let command = |inside: bool, user: &str, register: bool| {

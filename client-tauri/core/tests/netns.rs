@@ -10,13 +10,9 @@
 
 mod common;
 
-use common::{Db, PASSWORD, TestServer, unique};
-use confab_core::api::ApiClient;
-use confab_core::keystore::MemoryStore;
-use shared::api::{CreateRoomRequest, RegisterRequest};
+use common::{Db, PASSWORD, TestServer, room_owner, unique};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
-use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -119,25 +115,7 @@ async fn a_call_connects_into_a_namespace_without_a_default_route() {
     server.start_again().await;
     assert_eq!(server.addr.ip(), ns.outer);
 
-    let owner = ApiClient::new(&server.base, Arc::new(MemoryStore::new())).unwrap();
-    let name = unique("owner");
-    owner
-        .register(&RegisterRequest {
-            username: name.clone(),
-            email: format!("{name}@example.com"),
-            password: PASSWORD.to_owned(),
-            confirm_password: PASSWORD.to_owned(),
-        })
-        .await
-        .unwrap();
-    owner.login(&name, PASSWORD).await.unwrap();
-    let room = owner
-        .create_room(&CreateRoomRequest {
-            title: "netns".into(),
-            max_participants: None,
-        })
-        .await
-        .unwrap();
+    let (name, room) = room_owner(&server, "owner", "netns").await;
 
     let cli = env!("CARGO_BIN_EXE_confab-cli");
     let spawn = |inside: bool, user: String, register: bool, tone: &str| {
