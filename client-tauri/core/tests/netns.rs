@@ -3,113 +3,34 @@
 //! the other outside, the server on the veth's outer address. Both bind the default
 //! wildcard address, and each must decode the other's video.
 //!
-//! Needs root and `ip` (iproute2); CI runs as root. Without them the test fails, it does
-//! not skip.
+//! Needs root, `ip` (iproute2) and nftables (tests/lossy builds the link); CI runs as
+//! root. Without them the test fails, it does not skip.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod lossy;
 
 use common::{Db, PASSWORD, TestServer, room_owner, unique};
-use std::net::{Ipv4Addr, SocketAddr};
+use lossy::Namespace;
+use std::net::SocketAddr;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-/// Runs `ip ARGS`, failing the test if it fails.
-fn ip(args: &[&str]) {
-    let output = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running `ip {}` (iproute2 is needed): {e}", args.join(" ")));
-    assert!(
-        output.status.success(),
-        "`ip {}` failed (this test needs root): {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A namespace joined to this one by a veth pair, `.1/24` outside and `.2/24` inside, with no default route in it. Removed on drop, also when the test panics.
-struct Namespace {
-    name: String,
-    outer_link: String,
-    outer: Ipv4Addr,
-}
-
-impl Namespace {
-    fn create() -> Self {
-        let pid = std::process::id();
-        let name = format!("confab-netns-{pid}");
-        let outer_link = format!("cfo{pid}");
-        let inner_link = format!("cfi{pid}");
-        // A /24 of its own per process: 10.(100..200).(0..256).0/24.
-        let net = [10, 100 + (pid % 100) as u8, ((pid / 100) % 256) as u8];
-        let outer = Ipv4Addr::new(net[0], net[1], net[2], 1);
-        let inner = Ipv4Addr::new(net[0], net[1], net[2], 2);
-        ip(&["netns", "add", &name]);
-        let this = Self {
-            name,
-            outer_link,
-            outer,
-        };
-        ip(&[
-            "link",
-            "add",
-            &this.outer_link,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &inner_link,
-        ]);
-        ip(&["link", "set", &inner_link, "netns", &this.name]);
-        ip(&[
-            "addr",
-            "add",
-            &format!("{outer}/24"),
-            "dev",
-            &this.outer_link,
-        ]);
-        ip(&["link", "set", &this.outer_link, "up"]);
-        let ns = ["-n", this.name.as_str()];
-        ip(&[
-            &ns[..],
-            &["addr", "add", &format!("{inner}/24"), "dev", &inner_link],
-        ]
-        .concat());
-        ip(&[&ns[..], &["link", "set", &inner_link, "up"]].concat());
-        ip(&[&ns[..], &["link", "set", "lo", "up"]].concat());
-        // The point of the test: nothing but the /24 is routable inside.
-        let routes = std::process::Command::new("ip")
-            .args(["-n", &this.name, "route", "show", "default"])
-            .output()
-            .unwrap();
-        assert!(
-            routes.stdout.is_empty(),
-            "the namespace has no default route"
-        );
-        this
-    }
-}
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        // Deleting the namespace deletes the inner end, and with it the outer end; the
-        // second command is for a namespace that never got its link.
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", &self.outer_link])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_connects_into_a_namespace_without_a_default_route() {
-    let ns = Namespace::create();
+    // The link of the loss tests, with no loss: `.1/24` outside, `.2/24` inside, nothing
+    // else routable in the namespace, which is the point of this test.
+    let ns = Namespace::create(0);
+    let routes = std::process::Command::new("ip")
+        .args(["-n", &ns.name, "route", "show", "default"])
+        .output()
+        .unwrap();
+    assert!(
+        routes.stdout.is_empty(),
+        "the namespace has no default route"
+    );
     let mut server = TestServer::unstarted(Db::Sqlite, &[]).await;
     server.addr = SocketAddr::from((ns.outer, 0));
     server.start_again().await;
@@ -120,9 +41,7 @@ async fn a_call_connects_into_a_namespace_without_a_default_route() {
     let cli = env!("CARGO_BIN_EXE_confab-cli");
     let spawn = |inside: bool, user: String, register: bool, tone: &str| {
         let mut cmd = if inside {
-            let mut cmd = Command::new("ip");
-            cmd.args(["netns", "exec", &ns.name, cli]);
-            cmd
+            ns.exec(cli)
         } else {
             Command::new(cli)
         };
