@@ -144,7 +144,13 @@ async fn login(
         return Err(ApiError::Validation(errors));
     }
     state.auth_limiter.check(client, &login)?;
-    let user = db::users::by_login(&state.pool, &login).await?;
+    // No username or address holds a control character (and PostgreSQL text cannot hold
+    // a NUL): no such account, without asking the database.
+    let user = if login.chars().any(char::is_control) {
+        None
+    } else {
+        db::users::by_login(&state.pool, &login).await?
+    };
     let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
     let Some(user) = user.filter(|_| ok) else {
         return Err(ApiError::InvalidCredentials);
@@ -255,17 +261,17 @@ async fn refresh(
 
 /// Signs out this session: revokes the refresh token and refuses this access token from
 /// now on.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshRequest, security(("bearer" = [])), responses(
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body(content = Option<RefreshRequest>, description = "optional: the session's refresh token, revoked too"), security(("bearer" = [])), responses(
     (status = 204, description = "signed out"),
     (status = 401, body = ErrorBody),
 ))]
 async fn logout(
     State(state): State<AppState>,
     auth: AuthUser,
-    body: Option<JsonBody<RefreshRequest>>,
+    body: Option<JsonBody<Option<RefreshRequest>>>,
 ) -> Result<StatusCode, ApiError> {
     let mut sessions = vec![auth.session_id];
-    if let Some(JsonBody(req)) = body
+    if let Some(JsonBody(Some(req))) = body
         && !req.refresh_token.trim().is_empty()
         && let Some(other) =
             db::sessions::session_of_token(&state.pool, &hash_token(req.refresh_token.trim()))

@@ -81,6 +81,10 @@ async fn search_users(
 ) -> Result<Json<Vec<PublicUser>>, ApiError> {
     let q = params.q.trim();
     let len = q.chars().count();
+    // PostgreSQL text cannot hold NUL; no name holds a control character.
+    if q.chars().any(char::is_control) {
+        return Err(ApiError::field("q", "must not contain control characters"));
+    }
     if len < USER_SEARCH_MIN {
         return Err(ApiError::field(
             "q",
