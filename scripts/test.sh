@@ -12,7 +12,11 @@ cd "$(dirname "$0")/.."
 rust_ensure
 
 pg_started=""
+redis_started=""
 cleanup() {
+    if [ -n "$redis_started" ]; then
+        redis-cli -h 127.0.0.1 -p 6379 shutdown nosave >/dev/null 2>&1 || true
+    fi
     if [ -n "$pg_started" ]; then
         as_root runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_dir" -m fast stop >/dev/null 2>&1 || true
     fi
@@ -44,11 +48,13 @@ postgres_ensure
 # namespaces, veth pairs, nftables loss, tc's bandwidth cap).
 apt_ensure python3-aiosmtpd nginx caddy iproute2 nftables
 # Redis for the several-nodes suite (signal-server/tests/cluster.rs): the machine's on 6379
-# when it answers, else one started here; the suite starts one of its own for its
-# Redis-restart fault.
+# when it answers, else a throwaway one for the duration of the tests; the suite starts one
+# of its own for its Redis-restart fault.
 apt_ensure redis-server
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "==> no Redis at 127.0.0.1:6379: starting a throwaway one"
     redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --daemonize yes >/dev/null
+    redis_started=1
 fi
 # Schemathesis, for the OpenAPI document's check (signal-server/tests/openapi.rs): pinned, in
 # a virtualenv beside the build, made once; the test finds it through CONFAB_SCHEMATHESIS.
