@@ -6,7 +6,7 @@ import { createSignal, type JSX, Show, splitProps } from "solid-js";
 import { createStore } from "solid-js/store";
 import { ApiError } from "./api";
 import { describeError } from "./errors";
-import { fieldMessage } from "./validation";
+import { fieldMessage, LIMITS } from "./validation";
 
 export interface FieldInfo {
   /** The input's element id (its error line is `${id}-error`). */
@@ -137,5 +137,28 @@ export function FormError(props: { form: Form }) {
     <p id={`${props.form.id}-error`} class="form-error" role="alert">
       {props.form.formError()}
     </p>
+  );
+}
+
+/** A new password and its confirmation (sign-up and password reset). */
+export function NewPasswordFields(props: { form: Form }) {
+  return (
+    <>
+      <Field
+        form={props.form}
+        name="password"
+        hint={`${LIMITS.passwordMin}-${LIMITS.passwordMax} characters, not easy to guess.`}
+        type="password"
+        autocomplete="new-password"
+        required
+      />
+      <Field
+        form={props.form}
+        name="confirm_password"
+        type="password"
+        autocomplete="new-password"
+        required
+      />
+    </>
   );
 }

@@ -3,7 +3,7 @@
 import { createSignal, For, Show } from "solid-js";
 import { api } from "../api";
 import { useApp } from "../app/state";
-import { createForm, Field, FormError } from "../forms";
+import { createForm, Field, FormError, NewPasswordFields } from "../forms";
 import { LIMITS, normalizeUsername, validateLogIn, validateSignUp } from "../validation";
 import { InsecureWarning } from "./insecure";
 import { RESET_DONE, ResetPassword } from "./reset";
@@ -47,21 +47,7 @@ function SignUpForm() {
         }}
       />
       <Field form={form} name="email" type="email" autocomplete="email" required />
-      <Field
-        form={form}
-        name="password"
-        hint={`${LIMITS.passwordMin}-${LIMITS.passwordMax} characters, not easy to guess.`}
-        type="password"
-        autocomplete="new-password"
-        required
-      />
-      <Field
-        form={form}
-        name="confirm_password"
-        type="password"
-        autocomplete="new-password"
-        required
-      />
+      <NewPasswordFields form={form} />
       <FormError form={form} />
       <button id="signup-submit" type="submit" class="primary" disabled={form.busy()}>
         Create account

@@ -3,8 +3,8 @@
 
 import { createSignal, Match, onMount, Switch } from "solid-js";
 import { api } from "../api";
-import { createForm, Field, FormError } from "../forms";
-import { LIMITS, validateReset, validateResetRequest } from "../validation";
+import { createForm, Field, FormError, NewPasswordFields } from "../forms";
+import { validateReset, validateResetRequest } from "../validation";
 
 /** What the sign-in form shows once the password is changed. */
 export const RESET_DONE =
@@ -76,21 +76,7 @@ function NewPasswordForm(props: { sentTo: string | null; onDone: () => void }) {
         spellcheck={false}
         required
       />
-      <Field
-        form={form}
-        name="password"
-        hint={`${LIMITS.passwordMin}-${LIMITS.passwordMax} characters, not easy to guess.`}
-        type="password"
-        autocomplete="new-password"
-        required
-      />
-      <Field
-        form={form}
-        name="confirm_password"
-        type="password"
-        autocomplete="new-password"
-        required
-      />
+      <NewPasswordFields form={form} />
       <FormError form={form} />
       <button id="reset-submit" type="submit" class="primary" disabled={form.busy()}>
         Set new password
