@@ -484,6 +484,130 @@ impl TestCa {
     }
 }
 
+/// A real SMTP server for mail tests: Python's aiosmtpd (`tests/support/smtp_capture.py`)
+/// on a free port, writing every message it receives as JSON into a folder of its own.
+/// Killed when dropped.
+#[derive(Debug)]
+pub struct SmtpCapture {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl SmtpCapture {
+    /// Starts it, failing the test with what to install when it cannot.
+    pub fn start() -> Self {
+        // Debian's python3-aiosmtpd lives in the system interpreter, which a pyenv or venv
+        // python3 earlier on PATH would not see.
+        let python = std::env::var("CONFAB_TEST_PYTHON").unwrap_or_else(|_| {
+            if Path::new("/usr/bin/python3").exists() {
+                "/usr/bin/python3".into()
+            } else {
+                "python3".into()
+            }
+        });
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_capture.py");
+        let dir = tempfile::tempdir().expect("a folder for the captured mail");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = std::process::Command::new(&python)
+            .arg(script)
+            .arg(dir.path())
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {python}: {e}"));
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("aiosmtpd's stdout");
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+            .expect("aiosmtpd's first line");
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("aiosmtpd's output");
+            panic!(
+                "aiosmtpd did not start (apt-get install python3-aiosmtpd, or set \
+                 CONFAB_TEST_PYTHON to a python3 that has it): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Self { port, dir, child }
+    }
+
+    /// `smtp://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The server flags that send mail here, with links to `https://chat.example.org`.
+    pub fn flags(&self) -> Vec<String> {
+        vec![
+            "--smtp-url".into(),
+            self.url(),
+            "--smtp-from".into(),
+            "Confab <confab@example.org>".into(),
+            "--public-url".into(),
+            "https://chat.example.org".into(),
+        ]
+    }
+
+    /// The messages received so far, in order (the script's JSON: `to`, `subject`, ...).
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
+            .expect("reading the captured mail")
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                let n = path.file_stem()?.to_str()?.parse().ok()?;
+                (path.extension()? == "json").then_some((n, path))
+            })
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|(_, p)| {
+                let text = std::fs::read_to_string(p).expect("reading a captured message");
+                serde_json::from_str(&text).expect("a captured message is JSON")
+            })
+            .collect()
+    }
+
+    /// Waits (up to a minute: the machine is shared) until `n` messages have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        for _ in 0..600 {
+            let messages = self.messages();
+            if messages.len() >= n {
+                return messages;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{n} messages did not arrive; got {:?}", self.messages());
+    }
+
+    /// The first message to `to`, waiting up to a minute.
+    pub async fn mail_to(&self, to: &str) -> serde_json::Value {
+        for _ in 0..600 {
+            if let Some(m) = self
+                .messages()
+                .into_iter()
+                .find(|m| m["to"][0].as_str() == Some(to))
+            {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no mail to {to}; got {:?}", self.messages());
+    }
+}
+
+impl Drop for SmtpCapture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Db, TestServer, database_on, postgres_admin_url};

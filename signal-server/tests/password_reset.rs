@@ -9,9 +9,8 @@ mod common;
 use common::{Db, PASSWORD, TestServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use signal_server::testing::SmtpCapture;
+use std::process::Command;
 
 on_both_databases!(
     a_mailed_link_works_once_and_signs_out_every_session,
@@ -26,105 +25,7 @@ on_both_databases!(
 /// The password the stories reset to.
 const NEW_PASSWORD: &str = "Quiet-Lantern-Orchard-42";
 
-/// A running aiosmtpd that captures mail into a folder; killed when dropped.
-struct SmtpServer {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl SmtpServer {
-    fn start() -> Self {
-        let python = std::env::var("CONFAB_TEST_PYTHON").unwrap_or_else(|_| {
-            // Debian's python3-aiosmtpd installs into the system interpreter, which a
-            // pyenv or venv python3 earlier on PATH would not see.
-            if Path::new("/usr/bin/python3").exists() {
-                "/usr/bin/python3".into()
-            } else {
-                "python3".into()
-            }
-        });
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_capture.py");
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .arg(dir.path())
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {python}: {e}"));
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-        if line.trim() != "ready" {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "aiosmtpd did not start (apt-get install python3-aiosmtpd, or set \
-                 CONFAB_TEST_PYTHON to a python3 that has it): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Self { port, dir, child }
-    }
-
-    /// The server flags that send mail here.
-    fn flags(&self) -> Vec<String> {
-        vec![
-            "--smtp-url".into(),
-            format!("smtp://127.0.0.1:{}", self.port),
-            "--smtp-from".into(),
-            "Confab <confab@example.org>".into(),
-            "--public-url".into(),
-            "https://chat.example.org".into(),
-        ]
-    }
-
-    /// The messages received so far, in order.
-    fn messages(&self) -> Vec<Value> {
-        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| {
-                let path = e.ok()?.path();
-                let n = path.file_stem()?.to_str()?.parse().ok()?;
-                (path.extension()? == "json").then_some((n, path))
-            })
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|(_, p)| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-            .collect()
-    }
-
-    /// Waits (up to a minute: the machine is shared) until `n` messages have arrived.
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
-        for _ in 0..600 {
-            let messages = self.messages();
-            if messages.len() >= n {
-                return messages;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("{n} messages did not arrive; got {:?}", self.messages());
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-async fn start(db: Db, smtp: &SmtpServer, extra: &[&str]) -> TestServer {
+async fn start(db: Db, smtp: &SmtpCapture, extra: &[&str]) -> TestServer {
     let mut flags = smtp.flags();
     flags.extend(extra.iter().map(|s| (*s).to_owned()));
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
@@ -178,7 +79,7 @@ async fn confirm(server: &TestServer, token: &str, password: &str) -> (StatusCod
 }
 
 async fn a_mailed_link_works_once_and_signs_out_every_session(db: Db) {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpCapture::start();
     let server = start(db, &smtp, &[]).await;
     let alice = server.user("alice").await;
     let laptop = server.sign_in("alice").await;
@@ -256,7 +157,7 @@ async fn a_mailed_link_works_once_and_signs_out_every_session(db: Db) {
 }
 
 async fn an_unknown_address_gets_the_same_answer_and_no_mail(db: Db) {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpCapture::start();
     let server = start(db, &smtp, &[]).await;
     server.user("bob").await;
 
@@ -283,7 +184,7 @@ async fn an_unknown_address_gets_the_same_answer_and_no_mail(db: Db) {
 }
 
 async fn expired_and_superseded_tokens_are_refused(db: Db) {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpCapture::start();
     let server = start(db, &smtp, &[]).await;
     server.user("carol").await;
 
@@ -317,7 +218,7 @@ async fn expired_and_superseded_tokens_are_refused(db: Db) {
 }
 
 async fn requests_are_rate_limited_per_address_and_per_email(db: Db) {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpCapture::start();
     let server = start(
         db,
         &smtp,
@@ -402,7 +303,7 @@ async fn without_smtp_the_operator_prints_a_link(db: Db) {
 }
 
 async fn the_mailed_link_opens_a_form_that_resets_once(db: Db) {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpCapture::start();
     let server = start(db, &smtp, &[]).await;
     let grace = server.user("grace").await;
     ask_reset(&server, "grace@example.com").await;
@@ -473,7 +374,7 @@ async fn the_mailed_link_opens_a_form_that_resets_once(db: Db) {
 }
 
 async fn sign_up_can_require_a_confirmed_address(db: Db) {
-    let smtp = SmtpServer::start();
+    let smtp = SmtpCapture::start();
     let server = start(db, &smtp, &["--require-email-verification"]).await;
 
     // Mia signs up; a confirmation link is mailed, and until she opens it she cannot

@@ -26,6 +26,7 @@ use confab_core::connection::{Connection, ConnectionConfig, ConnectionEvent};
 use confab_core::keystore::MemoryStore;
 use fantoccini::Locator;
 use shared::RoomId;
+use signal_server::testing::SmtpCapture;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -459,36 +460,8 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
 /// back to log in with a note, and logs in with the new password; the old one fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forgot_password_with_the_mailed_link() {
-    let mail_dir = tempfile::tempdir().expect("mail dir");
-    let smtp_port = support::free_port();
-    let python = if Path::new("/usr/bin/python3").exists() {
-        "/usr/bin/python3"
-    } else {
-        "python3"
-    };
-    let mut smtp = Reaped(
-        Command::new(python)
-            .arg(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../../signal-server/tests/support/smtp_capture.py"),
-            )
-            .arg(mail_dir.path())
-            .arg(smtp_port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting aiosmtpd"),
-    );
-    let mut ready = String::new();
-    BufReader::new(smtp.0.stdout.take().expect("stdout"))
-        .read_line(&mut ready)
-        .expect("aiosmtpd's first line");
-    assert_eq!(
-        ready.trim(),
-        "ready",
-        "aiosmtpd (python3-aiosmtpd) did not start"
-    );
-    let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+    let smtp = SmtpCapture::start();
+    let smtp_url = smtp.url();
     let desktop = Desktop::start_with(
         Path::new(env!("CARGO_BIN_EXE_confab")),
         &[
@@ -525,20 +498,13 @@ async fn forgot_password_with_the_mailed_link() {
     assert!(text.contains("If an account has this address"), "{text}");
 
     let link = eventually(60, "the reset mail", || async {
-        let entries = std::fs::read_dir(mail_dir.path()).ok()?;
-        entries
-            .filter_map(|e| {
-                let path = e.ok()?.path();
-                (path.extension()? == "json").then_some(path)
-            })
-            .find_map(|path| {
-                let mail: serde_json::Value =
-                    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-                let body = mail["text"].as_str()?;
-                body.split_whitespace()
-                    .find(|w| w.contains("/reset-password?token="))
-                    .map(str::to_owned)
-            })
+        smtp.messages().iter().find_map(|mail| {
+            mail["text"]
+                .as_str()?
+                .split_whitespace()
+                .find(|w| w.contains("/reset-password?token="))
+                .map(str::to_owned)
+        })
     })
     .await;
     const NEW_PASSWORD: &str = "Quiet-Lantern-Orchard-42";

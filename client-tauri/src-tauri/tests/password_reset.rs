@@ -16,12 +16,9 @@ use confab_app::session::Session;
 use confab_app::settings::Settings;
 use confab_app::views::SignUpForm;
 use confab_core::keystore::{MemoryStore, OpenedStore};
-use serde_json::Value;
-use signal_server::testing::{Db, TestServer};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use signal_server::testing::{Db, SmtpCapture, TestServer};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 const PASSWORD: &str = "Correct-Horse-Battery-9";
 const NEW_PASSWORD: &str = "Quiet-Lantern-Orchard-42";
@@ -32,93 +29,6 @@ struct Nowhere;
 impl Outlet for Nowhere {
     fn event(&self, _: MessengerEvent) {}
     fn notice(&self, _: Notice) {}
-}
-
-/// A running aiosmtpd capturing mail into a folder; killed when dropped.
-struct SmtpServer {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Child,
-}
-
-impl SmtpServer {
-    fn start() -> Self {
-        // Debian's python3-aiosmtpd lives in the system interpreter, which a pyenv or
-        // venv python3 earlier on PATH would not see.
-        let python = std::env::var("CONFAB_TEST_PYTHON").unwrap_or_else(|_| {
-            if Path::new("/usr/bin/python3").exists() {
-                "/usr/bin/python3".into()
-            } else {
-                "python3".into()
-            }
-        });
-        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../signal-server/tests/support/smtp_capture.py");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .arg(dir.path())
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {python}: {e}"));
-        let mut line = String::new();
-        let stdout = child.stdout.take().unwrap();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-        if line.trim() != "ready" {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "aiosmtpd did not start (apt-get install python3-aiosmtpd, or set \
-                 CONFAB_TEST_PYTHON to a python3 that has it): {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Self { port, dir, child }
-    }
-
-    fn messages(&self) -> Vec<Value> {
-        let mut files: Vec<(u64, PathBuf)> = std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| {
-                let path = e.ok()?.path();
-                let n = path.file_stem()?.to_str()?.parse().ok()?;
-                (path.extension()? == "json").then_some((n, path))
-            })
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|(_, p)| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-            .collect()
-    }
-
-    /// The first message to `to`, waiting up to a minute (the machine is shared).
-    async fn mail_to(&self, to: &str) -> Value {
-        for _ in 0..600 {
-            if let Some(m) = self
-                .messages()
-                .into_iter()
-                .find(|m| m["to"][0].as_str() == Some(to))
-            {
-                return m;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no mail to {to}; got {:?}", self.messages());
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn session(dir: &Path) -> Session {
@@ -145,8 +55,8 @@ fn fields(err: &AppError) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mailed_link_pasted_into_the_app_resets_the_password() {
-    let smtp = SmtpServer::start();
-    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let smtp = SmtpCapture::start();
+    let smtp_url = smtp.url();
     let server = TestServer::start_with(
         Db::Sqlite,
         &[
