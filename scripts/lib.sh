@@ -43,10 +43,12 @@ rust_ensure() {
 
 # The native libraries the client crates build against: libvpx, libopus and ALSA, and
 # clang for the camera crate's bindgen; plus the D-Bus session and gnome-keyring that
-# the keyring tests run in (see scripts/with-keyring.sh).
+# the keyring tests run in (see scripts/with-keyring.sh). Screen sharing (xcap) links XCB
+# with RandR and PipeWire; its test shares an Xvfb screen with xclock moved by xdotool.
 client_deps_ensure() {
     apt_ensure pkg-config clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
         dbus gnome-keyring libsecret-tools
+    apt_ensure libxcb1-dev libxcb-randr0-dev libpipewire-0.3-dev xvfb xauth x11-apps xdotool
 }
 
 # What the desktop app builds against: Tauri's system libraries (WebKitGTK 4.1, GTK 3,

@@ -7,4 +7,5 @@ pub mod camera;
 pub mod convert;
 pub mod frame;
 pub mod pattern;
+pub mod screen;
 pub mod vp8;
