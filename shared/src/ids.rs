@@ -67,3 +67,13 @@ uuid_id!(
     /// A pending contact (friend) request.
     ContactRequestId
 );
+uuid_id!(
+    /// A community: members with roles, bans, invite links and channels (rooms of kind
+    /// `channel`).
+    CommunityId
+);
+uuid_id!(
+    /// A community invite link (the link's token is shown once; this id lists and
+    /// revokes it).
+    CommunityInviteId
+);

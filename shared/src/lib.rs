@@ -6,9 +6,13 @@
 //! `utoipa::ToSchema` for the server's generated API document.
 
 pub mod api;
+pub mod communities;
 pub mod error;
 pub mod ids;
 pub mod signal;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use ids::{ContactRequestId, MessageId, ParticipantId, RoomId, SessionId, UserId};
+pub use ids::{
+    CommunityId, CommunityInviteId, ContactRequestId, MessageId, ParticipantId, RoomId, SessionId,
+    UserId,
+};

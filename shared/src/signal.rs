@@ -1,9 +1,14 @@
 //! The WebSocket protocol of `GET /ws`: one typed enum per direction, tagged by `type`.
 //! `docs/protocol.md` documents every message and close code.
 
-use crate::api::{Contact, ContactRequest, Message, PresenceStatus, Reaction, Room, RoomSummary};
+use crate::api::{
+    Contact, ContactRequest, Message, PresenceStatus, Reaction, Room, RoomRole, RoomSummary,
+};
+use crate::communities::{
+    Channel, ChannelSummary, Community, CommunityExit, CommunityMember, CommunitySummary,
+};
 use crate::error::ErrorDetail;
-use crate::ids::{ContactRequestId, MessageId, ParticipantId, RoomId, UserId};
+use crate::ids::{CommunityId, ContactRequestId, MessageId, ParticipantId, RoomId, UserId};
 use serde::{Deserialize, Serialize};
 
 /// Bumped on every incompatible change to [`ClientMsg`] or [`ServerMsg`].
@@ -382,6 +387,54 @@ pub enum ServerMsg {
     },
     /// The call in a room of yours ended.
     CallEnded { room_id: RoomId },
+    /// You became a member of a community (on every device): it and its channels. Its
+    /// channels are rooms of kind `channel`; they are announced by these community
+    /// events, never by `room_added` / `room_removed`.
+    CommunityAdded {
+        community: CommunitySummary,
+        channels: Vec<ChannelSummary>,
+    },
+    /// A community of yours changed (name, description, icon, visibility, owner).
+    CommunityUpdated { community: Community },
+    /// You are no longer in this community (left, kicked, banned, or it was deleted): its
+    /// channels are gone for you, and you were taken out of their calls.
+    CommunityRemoved {
+        community_id: CommunityId,
+        reason: CommunityExit,
+    },
+    /// Someone joined a community of yours.
+    CommunityMemberJoined {
+        community_id: CommunityId,
+        member: CommunityMember,
+        member_count: u32,
+    },
+    /// Someone left a community of yours, or was kicked or banned from it.
+    CommunityMemberLeft {
+        community_id: CommunityId,
+        user_id: UserId,
+        reason: CommunityExit,
+        member_count: u32,
+    },
+    /// A member's role changed (a hand-over sends one for each of the two).
+    CommunityRoleChanged {
+        community_id: CommunityId,
+        user_id: UserId,
+        role: RoomRole,
+    },
+    /// A channel was created in a community of yours (you are a member of it already).
+    ChannelCreated { channel: Channel },
+    /// A channel's name, topic, category, announcement flag or call capacity changed.
+    ChannelUpdated { channel: Channel },
+    /// A channel was deleted, with its timeline; its call ended.
+    ChannelDeleted {
+        community_id: CommunityId,
+        channel_id: RoomId,
+    },
+    /// The community's channels were reordered: all of them, in their new order.
+    ChannelsReordered {
+        community_id: CommunityId,
+        channels: Vec<Channel>,
+    },
 }
 
 #[cfg(test)]

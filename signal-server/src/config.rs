@@ -82,6 +82,10 @@ pub struct Config {
     #[arg(long, env = "CONFAB_MAX_GROUP_MEMBERS", default_value_t = shared::api::GROUP_DEFAULT_MAX_MEMBERS)]
     pub max_group_members: u32,
 
+    /// Most members a community may hold (every member is in every channel of it).
+    #[arg(long, env = "CONFAB_MAX_COMMUNITY_MEMBERS", default_value_t = shared::communities::COMMUNITY_DEFAULT_MAX_MEMBERS)]
+    pub max_community_members: u32,
+
     /// Messages queued for one WebSocket client before it is disconnected as too slow.
     #[arg(long, env = "CONFAB_WS_QUEUE", default_value_t = 256)]
     pub ws_queue: usize,

@@ -2,6 +2,7 @@
 //! queries use `$n` placeholders (both databases accept them), ids are UUID strings and
 //! times are unix seconds, the subset of types both backends share.
 
+pub mod communities;
 pub mod contacts;
 pub mod email_verifications;
 pub mod mail_tokens;
