@@ -93,6 +93,9 @@ fn refused(r: Refusal) -> ApiError {
     match r {
         Refusal::NotFound => NO_SUCH_ROOM,
         Refusal::ReadOnly => ApiError::CannotMessageUser,
+        Refusal::AdminsOnly => {
+            ApiError::Forbidden("only admins write in this announcement channel")
+        }
     }
 }
 

@@ -71,6 +71,11 @@ const WRITABLE: &str = "exists (select 1 from room_members m where m.room_id = r
      and (rooms.kind <> 'direct' or exists (select 1 from contacts c \
           where c.user_a = substr(rooms.direct_key, 1, 36) and c.user_b = substr(rooms.direct_key, 38, 36)))";
 
+/// A new message in an announcement channel is for its admins (and owner) only; `$2` is
+/// the author. Reactions and edits of one's own messages are not new messages.
+const ANNOUNCEMENT: &str = "(rooms.announcement_at is null or exists (select 1 from room_members a \
+     where a.room_id = rooms.id and a.user_id = $2 and a.role in ('owner', 'admin')))";
+
 /// Why a write to a room was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
@@ -78,6 +83,8 @@ pub enum Refusal {
     NotFound,
     /// A direct room whose pair is no longer contacts.
     ReadOnly,
+    /// An announcement channel, and the author is not one of its admins.
+    AdminsOnly,
 }
 
 /// Takes the room's next rev (and, for a new message, its next seq) if `user` may write
@@ -89,9 +96,14 @@ async fn claim(
     new_message: bool,
 ) -> sqlx::Result<Option<(i64, i64)>> {
     let bump = if new_message { 1 } else { 0 };
+    let announcement = if new_message {
+        format!("and {ANNOUNCEMENT}")
+    } else {
+        String::new()
+    };
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "update rooms set last_seq = last_seq + {bump}, last_rev = last_rev + 1 \
-         where id = $1 and {WRITABLE} returning last_seq, last_rev"
+         where id = $1 and {WRITABLE} {announcement} returning last_seq, last_rev"
     )))
     .bind(room.to_string())
     .bind(user.to_string())
@@ -105,16 +117,18 @@ pub async fn refusal(pool: &AnyPool, room: RoomId, user: UserId) -> sqlx::Result
 }
 
 async fn refusal_on(conn: &mut AnyConnection, room: RoomId, user: UserId) -> sqlx::Result<Refusal> {
-    let member: Option<(i64,)> =
-        sqlx::query_as("select 1 from room_members where room_id = $1 and user_id = $2")
-            .bind(room.to_string())
-            .bind(user.to_string())
-            .fetch_optional(conn)
-            .await?;
-    Ok(if member.is_some() {
-        Refusal::ReadOnly
-    } else {
-        Refusal::NotFound
+    let member: Option<(Option<i64>,)> = sqlx::query_as(
+        "select r.announcement_at from room_members m join rooms r on r.id = m.room_id \
+         where m.room_id = $1 and m.user_id = $2",
+    )
+    .bind(room.to_string())
+    .bind(user.to_string())
+    .fetch_optional(conn)
+    .await?;
+    Ok(match member {
+        None => Refusal::NotFound,
+        Some((Some(_),)) => Refusal::AdminsOnly,
+        Some((None,)) => Refusal::ReadOnly,
     })
 }
 
@@ -322,7 +336,9 @@ async fn by_client_id_on(
     .await
 }
 
-/// Records which members `usernames` are (not the author) and returns their ids.
+/// Records which members `usernames` are (not the author) and returns their ids. In a
+/// channel, `@everyone` from one of its admins mentions every member; from anyone else
+/// (or in a group) it is plain text, or a user named so.
 async fn insert_mentions(
     conn: &mut AnyConnection,
     row: &MessageRow,
@@ -334,9 +350,16 @@ async fn insert_mentions(
     let placeholders: Vec<String> = (0..usernames.len())
         .map(|i| format!("${}", i + 3))
         .collect();
+    let everyone = if usernames.iter().any(|n| n == "everyone") {
+        "or exists (select 1 from rooms r join room_members a on a.room_id = r.id \
+           where r.id = $1 and r.kind = 'channel' and a.user_id = $2 \
+             and a.role in ('owner', 'admin'))"
+    } else {
+        ""
+    };
     let sql = format!(
         "select m.user_id from room_members m join users u on u.id = m.user_id \
-         where m.room_id = $1 and m.user_id <> $2 and u.username in ({})",
+         where m.room_id = $1 and m.user_id <> $2 and (u.username in ({}) {everyone})",
         placeholders.join(", ")
     );
     let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql))

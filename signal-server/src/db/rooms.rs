@@ -252,8 +252,8 @@ impl SummaryRow {
     }
 }
 
-/// The rooms of `user` (or the one room `only`, if they are a member of it) with what
-/// the room list shows, newest activity first: the last message's time, else when they
+/// The direct rooms and groups of `user` (or the one room `only`, of any kind, if they
+/// are a member of it) with what the room list shows, newest activity first: the last message's time, else when they
 /// joined.
 ///
 /// One query for all rooms. The unread and mention counts count from a subquery that
@@ -306,10 +306,11 @@ pub async fn summaries(
          left join users ou on ou.id = o.user_id \
          where me.user_id = $1 {} \
          order by coalesce(lm.created_at, me.joined_at) desc, r.id desc",
+        // Channels are listed with their community (db/communities.rs), not here.
         if only.is_some() {
             "and me.room_id = $2"
         } else {
-            ""
+            "and r.kind <> 'channel'"
         }
     );
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user.to_string());

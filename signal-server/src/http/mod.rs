@@ -2,6 +2,7 @@
 //! with the generated OpenAPI document and the Swagger UI.
 
 pub mod auth;
+pub mod communities;
 pub mod contacts;
 pub mod health;
 pub mod ice;
@@ -32,6 +33,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "rooms", description = "Rooms, members and invites"),
         (name = "contacts", description = "User search, contacts, contact requests, blocks and direct rooms"),
         (name = "messages", description = "Room timelines: messages, edits, reactions, catch-up, read markers"),
+        (name = "communities", description = "Communities: members, roles, bans, invite links and channels"),
         (name = "calls", description = "STUN and TURN servers for WebRTC"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -171,6 +173,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(rooms::router())
         .merge(contacts::router())
         .merge(messages::router())
+        .merge(communities::router())
         .merge(ice::router())
         .merge(health::router())
 }

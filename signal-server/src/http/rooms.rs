@@ -85,17 +85,23 @@ fn complete(state: &AppState, row: &SummaryRow) -> anyhow::Result<RoomSummary> {
     Ok(summary)
 }
 
-/// Refuses what only groups have (members to manage, a title, invite links).
+/// Refuses what only groups have (members to manage, a title, invite links). A channel's
+/// members and settings are its community's (`/api/communities`).
 fn group_only(row: &RoomRow, message: &'static str) -> Result<(), ApiError> {
-    if row.kind()? == RoomKind::Group {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict {
+    match row.kind()? {
+        RoomKind::Group => Ok(()),
+        RoomKind::Channel => Err(CHANNEL),
+        RoomKind::Direct => Err(ApiError::Conflict {
             message,
             fields: None,
-        })
+        }),
     }
 }
+
+const CHANNEL: ApiError = ApiError::Conflict {
+    message: "a channel is managed through its community (/api/communities)",
+    fields: None,
+};
 
 /// Runs the WebSocket side of a committed change. A failure here is logged, not
 /// answered: the change happened, and clients catch up from the database anyway.
@@ -342,9 +348,13 @@ async fn join_room(
         // A direct room does not exist for anyone but its two users.
         return Err(
             if db::rooms::is_member(&state.pool, id, auth.user_id).await? {
-                ApiError::Conflict {
-                    message: "a direct room cannot be joined",
-                    fields: None,
+                if row.kind()? == RoomKind::Channel {
+                    CHANNEL
+                } else {
+                    ApiError::Conflict {
+                        message: "a direct room cannot be joined",
+                        fields: None,
+                    }
                 }
             } else {
                 NO_SUCH_ROOM
