@@ -8,6 +8,10 @@
 //! refreshes are serialized and every new refresh token is written to the
 //! [`TokenStore`] before anyone can use it.
 
+mod communities;
+
+pub use communities::CommunityQuery;
+
 use crate::keystore::{AccountKey, StoreError, TokenStore};
 use reqwest::{Method, Response, StatusCode, Url, header};
 use serde::Serialize;

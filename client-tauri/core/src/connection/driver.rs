@@ -12,6 +12,7 @@ use crate::signaling::{SignalingEvent, SignalingEvents};
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use reqwest::StatusCode;
 use shared::RoomId;
+use shared::communities::{ChannelSummary, CommunitySummary};
 use shared::signal::{ClientMsg, ServerMsg};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -385,6 +386,66 @@ impl Driver {
                 m.call_participants(room_id, 0, out);
                 out.push(ConnectionEvent::CallEnded { room_id });
             }),
+            ServerMsg::CommunityAdded {
+                community,
+                channels,
+            } => {
+                let behind = self
+                    .shared
+                    .update(|m, out| m.upsert_community(community, channels, out));
+                for room in behind {
+                    self.catch_up(room).await;
+                }
+            }
+            ServerMsg::CommunityUpdated { community } => self
+                .shared
+                .update(|m, out| m.community_updated(community, out)),
+            ServerMsg::CommunityRemoved {
+                community_id,
+                reason,
+            } => self
+                .shared
+                .update(|m, out| m.remove_community(community_id, reason, out)),
+            ServerMsg::CommunityMemberJoined {
+                community_id,
+                member,
+                member_count,
+            } => self
+                .shared
+                .update(|m, out| m.member_joined(community_id, member, member_count, out)),
+            ServerMsg::CommunityMemberLeft {
+                community_id,
+                user_id,
+                reason,
+                member_count,
+            } => self.shared.update(|m, out| {
+                m.member_left(community_id, user_id, reason, member_count, out);
+            }),
+            ServerMsg::CommunityRoleChanged {
+                community_id,
+                user_id,
+                role,
+            } => self
+                .shared
+                .update(|m, out| m.role_changed(community_id, user_id, role, out)),
+            ServerMsg::ChannelCreated { channel } => {
+                self.shared.update(|m, out| m.channel_created(channel, out));
+            }
+            ServerMsg::ChannelUpdated { channel } => {
+                self.shared.update(|m, out| m.channel_updated(channel, out));
+            }
+            ServerMsg::ChannelDeleted {
+                community_id,
+                channel_id,
+            } => self
+                .shared
+                .update(|m, out| m.channel_deleted(community_id, channel_id, out)),
+            ServerMsg::ChannelsReordered {
+                community_id,
+                channels,
+            } => self
+                .shared
+                .update(|m, out| m.channels_reordered(community_id, channels, out)),
             _ => {}
         }
     }
@@ -422,17 +483,32 @@ impl Driver {
                 return false;
             }
         };
-        let ids: Vec<RoomId> = rooms.iter().map(|r| r.room.id).collect();
+        // Channels are not in the room list: they come with their communities.
+        let communities = match self.communities().await {
+            Ok(communities) => communities,
+            Err(e) => {
+                tracing::warn!(error = %e, "resync: loading communities");
+                return false;
+            }
+        };
+        let mut ids: Vec<RoomId> = rooms.iter().map(|r| r.room.id).collect();
+        for (_, channels) in &communities {
+            ids.extend(channels.iter().map(|c| c.channel.id));
+        }
+        let community_ids: Vec<shared::CommunityId> =
+            communities.iter().map(|(c, _)| c.community.id).collect();
         let now = Instant::now();
         let behind: Vec<RoomId> = self.shared.update(|m, out| {
+            m.retain_communities(&community_ids, out);
             m.retain_rooms(&ids, out);
-            let mut behind: Vec<RoomId> = rooms
-                .into_iter()
-                .filter_map(|summary| {
-                    let id = summary.room.id;
-                    m.upsert_summary(summary, out).then_some(id)
-                })
-                .collect();
+            let mut behind: Vec<RoomId> = Vec::new();
+            for (community, channels) in communities {
+                behind.extend(m.upsert_community(community, channels, out));
+            }
+            behind.extend(rooms.into_iter().filter_map(|summary| {
+                let id = summary.room.id;
+                m.upsert_summary(summary, out).then_some(id)
+            }));
             // Rooms waiting out a gap are caught up now too.
             for id in m.gaps(now, Duration::ZERO) {
                 if !behind.contains(&id) {
@@ -464,6 +540,24 @@ impl Driver {
             }
         }
         ok
+    }
+
+    /// My communities, each with its channels.
+    async fn communities(
+        &self,
+    ) -> Result<Vec<(CommunitySummary, Vec<ChannelSummary>)>, crate::api::ApiError> {
+        let api = &self.shared.api;
+        let mut all = Vec::new();
+        for community in api.my_communities().await? {
+            match api.channels(community.community.id).await {
+                Ok(channels) => all.push((community, channels)),
+                // Left (or removed) between the two calls: `community_removed` follows.
+                Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => {}
+                Err(e) if e.status() == Some(StatusCode::FORBIDDEN) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(all)
     }
 
     /// Pages `/changes` from the room's cursor until it is current. False when the

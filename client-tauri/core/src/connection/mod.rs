@@ -17,10 +17,11 @@
 //! change and are applied by the same rule as catch-up pages (see [`model`]), so events
 //! that arrive during a resync are neither lost nor applied twice.
 
+mod communities;
 mod driver;
 pub mod model;
 
-pub use model::{Ringing, RoomState};
+pub use model::{CommunityState, Ringing, RoomState};
 
 use crate::api::{ApiClient, ApiError, PageAnchor};
 use crate::call::{Call, CallConfig, CallError, CallEvent};
@@ -35,11 +36,14 @@ use driver::{Command, Driver};
 use model::Model;
 use shared::api::{
     BlockedUser, Contact, ContactRequestOutcome, ContactRequests, MESSAGE_BODY_MAX, Me, Message,
-    MessagePage, PresenceStatus, PublicUser, Reaction, Room, RoomSettingsRequest, RoomSummary,
-    SendMessageRequest,
+    MessagePage, PresenceStatus, PublicUser, Reaction, Room, RoomRole, RoomSettingsRequest,
+    RoomSummary, SendMessageRequest,
 };
 use shared::signal::{ClientMsg, OwnPresence, RingEnd, TYPING_INTERVAL_MS};
-use shared::{ContactRequestId, ErrorCode, ErrorDetail, MessageId, RoomId, UserId};
+use shared::communities::{CommunityExit, CommunityMember};
+use shared::{
+    CommunityId, ContactRequestId, ErrorCode, ErrorDetail, MessageId, RoomId, UserId,
+};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -192,6 +196,31 @@ pub enum ConnectionEvent {
     },
     CallEnded {
         room_id: RoomId,
+    },
+    /// A community of mine is new or changed: its summary (counts summed over its
+    /// channels), its channels in order. Its channels' rooms come as room events.
+    CommunityChanged(CommunityState),
+    /// I am no longer in this community (its channel rooms were removed first).
+    CommunityRemoved {
+        community_id: CommunityId,
+        reason: CommunityExit,
+    },
+    /// Someone joined a community of mine.
+    CommunityMemberJoined {
+        community_id: CommunityId,
+        member: CommunityMember,
+    },
+    /// Someone else left a community of mine (or was kicked or banned).
+    CommunityMemberLeft {
+        community_id: CommunityId,
+        user_id: UserId,
+        reason: CommunityExit,
+    },
+    /// A member's role changed.
+    CommunityRoleChanged {
+        community_id: CommunityId,
+        user_id: UserId,
+        role: RoomRole,
     },
 }
 

@@ -20,6 +20,10 @@
 //! they cover the range, and otherwise asks the driver for a fresh room list
 //! ([`Model::take_stale`]).
 
+mod communities;
+
+pub use communities::CommunityState;
+
 use super::ConnectionEvent;
 use shared::api::{
     Contact, ContactRequest, ContactRequests, Me, Message, MessagePreview, PREVIEW_CHARS,
@@ -144,6 +148,8 @@ pub struct Model {
     /// The room list should be fetched again (counts or previews could not be kept
     /// exact locally, or an event named an unknown room).
     stale: bool,
+    /// My communities (their channels are rooms in `rooms`).
+    communities: HashMap<shared::CommunityId, CommunityState>,
 }
 
 impl Model {
@@ -171,6 +177,7 @@ impl Model {
             users,
             delivered_due: HashMap::new(),
             stale: false,
+            communities: HashMap::new(),
         }
     }
 
