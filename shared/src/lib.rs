@@ -9,6 +9,7 @@ pub mod api;
 pub mod communities;
 pub mod error;
 pub mod ids;
+pub mod search;
 pub mod signal;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

@@ -9,6 +9,7 @@ pub mod mail_tokens;
 pub mod messages;
 pub mod password_resets;
 pub mod rooms;
+pub mod search;
 pub mod sessions;
 pub mod users;
 
@@ -49,6 +50,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<AnyPool>
         .await
         .with_context(|| format!("connecting to {}", redact(url)))?;
     MIGRATOR.run(&pool).await.context("running migrations")?;
+    // The message search index differs per backend (FTS5 or tsvector and pg_trgm), so it
+    // is not a migration: created if missing, existing messages indexed (see search.rs).
+    search::ensure(&pool).await.context("creating the search index")?;
     Ok(pool)
 }
 

@@ -10,6 +10,7 @@ pub mod json;
 pub mod messages;
 pub mod pages;
 pub mod rooms;
+pub mod search;
 pub mod users;
 
 use crate::state::AppState;
@@ -34,6 +35,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "contacts", description = "User search, contacts, contact requests, blocks and direct rooms"),
         (name = "messages", description = "Room timelines: messages, edits, reactions, catch-up, read markers"),
         (name = "communities", description = "Communities: members, roles, bans, invite links and channels"),
+        (name = "search", description = "Message search over every room you can read"),
         (name = "calls", description = "STUN and TURN servers for WebRTC"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -174,6 +176,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(contacts::router())
         .merge(messages::router())
         .merge(communities::router())
+        .merge(search::router())
         .merge(ice::router())
         .merge(health::router())
 }

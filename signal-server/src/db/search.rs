@@ -1,0 +1,764 @@
+//! Message search, one interface over two engines: SQLite FTS5 and PostgreSQL full-text
+//! search. The matching rule is `shared::search`'s (every term, in any case, at a word
+//! start or, for unspaced scripts and punctuation, anywhere); the engines only narrow
+//! the candidates, and every candidate is checked against the rule in Rust, which also
+//! finds the highlights. So both backends answer the same hits for the same messages.
+//!
+//! The schema is not in `migrations/` because the two engines share no DDL: [`ensure`]
+//! applies each backend's own, idempotently, right after the migrations, in one
+//! transaction (so an upgrade is all or nothing), and back-fills what is already stored.
+//!
+//! SQLite: an FTS5 table with the trigram tokenizer (any script: a term of 3 or more
+//! characters is a substring lookup, which covers word starts, Cyrillic and CJK alike),
+//! contentless (the text is in `messages` already), kept in step by triggers on
+//! `messages` (send, edit, delete: a deletion empties the body and so leaves the index).
+//! Its rowids are `message_search.doc`, an `integer primary key` of our own: the implicit
+//! rowid of `messages` (text primary key) may be renumbered by `vacuum`, and
+//! `confab-server backup` is a `vacuum into`.
+//!
+//! PostgreSQL: two expression indexes on `messages`, which PostgreSQL keeps up to date on
+//! every insert and update by itself and builds over the existing rows when created:
+//! GIN on `to_tsvector('simple', body)` (word-prefix lookups and the `best` rank; the
+//! `simple` configuration lowercases without stemming, neutral for every language) and
+//! GIN trigrams (`pg_trgm`) on `body` for terms in unspaced scripts or with punctuation.
+//!
+//! Terms the engine cannot index (SQLite: shorter than 3 characters; PostgreSQL: a
+//! substring term shorter than 3) narrow nothing; when no term narrows, the search walks
+//! the readable messages newest first and checks each. Every request looks at a bounded
+//! number of candidates and answers with a cursor to go on, so a query that narrows
+//! little costs pages, not seconds.
+//!
+//! Who may see a hit is decided in the same statement, at query time: the searcher's
+//! `room_members` rows now (a room left is gone at once), not deleted, and not by someone
+//! the searcher blocks.
+
+use anyhow::Context;
+use shared::search::Term;
+use shared::{RoomId, UserId};
+use sqlx::{AnyPool, FromRow};
+
+/// Which engine a pool runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The pool's backend, from its URL.
+    pub fn of(pool: &AnyPool) -> Self {
+        if pool.connect_options().database_url.scheme() == "sqlite" {
+            Self::Sqlite
+        } else {
+            Self::Postgres
+        }
+    }
+}
+
+/// Creates the search schema of `pool`'s backend if it is missing, indexing the messages
+/// already stored. Safe to run on every start and from several nodes at once.
+pub async fn ensure(pool: &AnyPool) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    match Backend::of(pool) {
+        Backend::Sqlite => {
+            let existed: i64 = sqlx::query_scalar(
+                "select count(*) from sqlite_master where type = 'table' and name = 'message_search'",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            for statement in SQLITE_SCHEMA {
+                sqlx::query(*statement).execute(&mut *tx).await?;
+            }
+            if existed == 0 {
+                // Back-fill, oldest first, so `doc` follows time as it does for new ones.
+                sqlx::query(
+                    "insert into message_search (message_id, room_id) \
+                     select id, room_id from messages order by created_at, room_id, seq",
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "insert into message_fts (rowid, body) \
+                     select s.doc, m.body from message_search s \
+                     join messages m on m.id = s.message_id where m.body <> ''",
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Backend::Postgres => {
+            // Nodes starting together would race on `create ... if not exists` (it is not
+            // atomic against a concurrent create); this lock takes them one at a time.
+            sqlx::query("select pg_advisory_xact_lock(7171010)")
+                .execute(&mut *tx)
+                .await?;
+            for statement in POSTGRES_SCHEMA {
+                sqlx::query(*statement).execute(&mut *tx).await?;
+            }
+        }
+    }
+    tx.commit().await.context("creating the search index")?;
+    Ok(())
+}
+
+const SQLITE_SCHEMA: &[&str] = &[
+    // One row per message: the FTS rowid (`doc`, in the order messages arrive, so newest
+    // first is `doc` descending) and the room, to check membership without the message.
+    "create table if not exists message_search ( \
+         doc integer primary key, \
+         message_id text not null unique, \
+         room_id text not null)",
+    "create index if not exists message_search_by_room on message_search (room_id, doc)",
+    // Contentless (the body is in `messages`), with deletes (SQLite 3.43+; the bundled
+    // one is newer); trigram folds case in every script and finds any substring of 3+
+    // characters.
+    "create virtual table if not exists message_fts using fts5( \
+         body, content = '', contentless_delete = 1, tokenize = 'trigram')",
+    "create trigger if not exists message_search_insert after insert on messages begin \
+         insert into message_search (message_id, room_id) values (new.id, new.room_id); \
+         insert into message_fts (rowid, body) \
+             select doc, new.body from message_search \
+             where message_id = new.id and new.body <> ''; \
+     end",
+    // An edit, and a deletion (which empties the body): out with the old text, in with
+    // the new one if any.
+    "create trigger if not exists message_search_update after update of body on messages \
+     when new.body is not old.body begin \
+         delete from message_fts where old.body <> '' \
+             and rowid = (select doc from message_search where message_id = old.id); \
+         insert into message_fts (rowid, body) \
+             select doc, new.body from message_search \
+             where message_id = new.id and new.body <> ''; \
+     end",
+    // Rows go when their room does (a cascade fires this trigger too).
+    "create trigger if not exists message_search_delete after delete on messages begin \
+         delete from message_fts where old.body <> '' \
+             and rowid = (select doc from message_search where message_id = old.id); \
+         delete from message_search where message_id = old.id; \
+     end",
+];
+
+const POSTGRES_SCHEMA: &[&str] = &[
+    // A trusted extension since PostgreSQL 13: the database's owner may create it.
+    "create extension if not exists pg_trgm",
+    "create index if not exists messages_search_words on messages \
+         using gin (to_tsvector('simple', body))",
+    "create index if not exists messages_search_trigrams on messages \
+         using gin (body gin_trgm_ops)",
+];
+
+/// A place in the newest-first order: SQLite's `doc` (the order messages arrived in), or
+/// PostgreSQL's `(created_at, room_id, seq)` (seq keeps a room's order within a second;
+/// rooms sent to in the same second come in id order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pos {
+    /// `doc`, or `created_at`.
+    pub key: i64,
+    /// PostgreSQL only (empty on SQLite's marker rows).
+    pub room: String,
+    pub seq: i64,
+}
+
+/// Where a scan starts: below `pos`, or at it too when `inclusive`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct From {
+    pub pos: Pos,
+    pub inclusive: bool,
+}
+
+/// What to look for, and where.
+#[derive(Clone, Debug)]
+pub struct Filter<'a> {
+    pub user: UserId,
+    pub terms: &'a [Term],
+    pub room: Option<RoomId>,
+    pub author: Option<UserId>,
+    /// Unix seconds, inclusive.
+    pub after: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub before: Option<i64>,
+}
+
+/// A candidate: what the hit shows, its place and its rank (higher is better).
+#[derive(FromRow, Debug, Clone)]
+pub struct Candidate {
+    pub key: i64,
+    pub id: String,
+    pub score: f64,
+    pub room_id: String,
+    pub seq: i64,
+    pub author_id: Option<String>,
+    pub body: String,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+}
+
+impl Candidate {
+    pub fn pos(&self) -> Pos {
+        Pos {
+            key: self.key,
+            room: self.room_id.clone(),
+            seq: self.seq,
+        }
+    }
+}
+
+/// One batch of candidates, newest first.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub candidates: Vec<Candidate>,
+    /// How many rows the engine looked at (candidates or not).
+    pub examined: usize,
+    /// The last place looked at, where the next batch starts (exclusive).
+    pub last: Option<Pos>,
+    /// Nothing is left below `last`.
+    pub exhausted: bool,
+}
+
+/// The SQLite terms the trigram index can look up, as an FTS5 query: each a quoted
+/// string (a `"` doubled), so FTS5's operators (`NEAR`, `*`, `-`, `^`, `:`) typed by a
+/// user are plain text. None when no term has 3 characters.
+fn fts5_query(terms: &[Term]) -> Option<String> {
+    let quoted: Vec<String> = terms
+        .iter()
+        .filter(|t| t.chars() >= 3)
+        .map(|t| format!("\"{}\"", t.text.replace('"', "\"\"")))
+        .collect();
+    (!quoted.is_empty()).then(|| quoted.join(" AND "))
+}
+
+/// A term as a `tsquery` prefix lexeme (`'term':*`), quotes doubled.
+fn tsquery_prefix(term: &Term) -> String {
+    format!("'{}':*", term.text.replace('\'', "''"))
+}
+
+/// A term as an `ilike` pattern for "anywhere".
+fn like_anywhere(term: &Term) -> String {
+    let mut out = String::with_capacity(term.text.len() + 2);
+    out.push('%');
+    for c in term.text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Binds, in order, for a statement built alongside them. Only placeholders are ever
+/// added to the SQL text; every value a user typed goes in here.
+#[derive(Default)]
+struct Binds(Vec<BindValue>);
+
+enum BindValue {
+    Text(String),
+    Int(i64),
+}
+
+impl Binds {
+    /// Adds a value; answers its placeholder.
+    fn text(&mut self, v: impl Into<String>) -> String {
+        self.0.push(BindValue::Text(v.into()));
+        format!("${}", self.0.len())
+    }
+    fn int(&mut self, v: i64) -> String {
+        self.0.push(BindValue::Int(v));
+        format!("${}", self.0.len())
+    }
+}
+
+/// The conditions on `m` (messages) both engines share: readable now, not deleted, not
+/// by someone the user blocks, and the filters. `room_column` is where the message's room
+/// is read from (SQLite's `message_search` has it, so rooms are checked before messages
+/// are read).
+fn visible(binds: &mut Binds, f: &Filter<'_>, room_column: &str) -> String {
+    let me = binds.text(f.user.to_string());
+    let mut sql = format!(
+        "{room_column} in (select room_id from room_members where user_id = {me}) \
+         and m.deleted_at is null \
+         and (m.author_id is null \
+              or m.author_id not in (select blocked_id from blocks where blocker_id = {me}))"
+    );
+    if let Some(room) = f.room {
+        sql += &format!(" and {room_column} = {}", binds.text(room.to_string()));
+    }
+    if let Some(author) = f.author {
+        sql += &format!(" and m.author_id = {}", binds.text(author.to_string()));
+    }
+    if let Some(after) = f.after {
+        sql += &format!(" and m.created_at >= {}", binds.int(after));
+    }
+    if let Some(before) = f.before {
+        sql += &format!(" and m.created_at < {}", binds.int(before));
+    }
+    sql
+}
+
+/// The next `size` candidates below `from` (all of them when `from` is None), newest
+/// first.
+pub async fn batch(
+    pool: &AnyPool,
+    backend: Backend,
+    f: &Filter<'_>,
+    from: Option<&From>,
+    size: usize,
+) -> anyhow::Result<Batch> {
+    let size_i = i64::try_from(size).unwrap_or(i64::MAX);
+    let mut binds = Binds::default();
+    let (sql, fts) = match backend {
+        Backend::Sqlite => match fts5_query(f.terms) {
+            Some(q) => (sqlite_indexed(&mut binds, f, &q, from, size_i), true),
+            None => (sqlite_walk(&mut binds, f, from, size_i), false),
+        },
+        Backend::Postgres => (postgres(&mut binds, f, from, size_i), false),
+    };
+    let mut query = sqlx::query_as::<_, Candidate>(sqlx::AssertSqlSafe(sql));
+    for b in binds.0 {
+        query = match b {
+            BindValue::Text(s) => query.bind(s),
+            BindValue::Int(i) => query.bind(i),
+        };
+    }
+    let mut rows = query.fetch_all(pool).await?;
+    if fts {
+        // The marker row `sqlite_indexed` adds (id `''`): the lowest doc looked at, and
+        // (in `seq`) how many were looked at.
+        let at = rows
+            .iter()
+            .position(|r| r.id.is_empty())
+            .context("the search marker row is missing")?;
+        let marker = rows.swap_remove(at);
+        let examined = usize::try_from(marker.seq).unwrap_or(0);
+        rows.sort_by(|a, b| b.key.cmp(&a.key));
+        return Ok(Batch {
+            candidates: rows,
+            examined,
+            last: (examined > 0).then(|| Pos {
+                key: marker.key,
+                room: String::new(),
+                seq: 0,
+            }),
+            exhausted: examined < size,
+        });
+    }
+    let examined = rows.len();
+    Ok(Batch {
+        last: rows.last().map(Candidate::pos),
+        exhausted: examined < size,
+        examined,
+        candidates: rows,
+    })
+}
+
+/// The comparison and the placeholder of a scan's start, for SQLite's `doc`.
+fn below(binds: &mut Binds, from: Option<&From>) -> Option<(&'static str, String)> {
+    from.map(|from| {
+        let op = if from.inclusive { "<=" } else { "<" };
+        (op, binds.int(from.pos.key))
+    })
+}
+
+const HIT_COLUMNS: &str = "m.room_id, m.seq, m.author_id, m.body, m.created_at, m.edited_at";
+
+/// SQLite with a term the trigram index can look up: the next `size` docs the index
+/// gives (whatever their room), joined to their messages, of which only the visible
+/// ones come back, plus one marker row (id `''`) saying how far the lookup went, so the
+/// next batch goes on from there even when none of these was visible.
+fn sqlite_indexed(
+    binds: &mut Binds,
+    f: &Filter<'_>,
+    fts_query: &str,
+    from: Option<&From>,
+    size: i64,
+) -> String {
+    let q = binds.text(fts_query);
+    let below = below(binds, from);
+    let below = |column: &str| {
+        below
+            .as_ref()
+            .map_or(String::new(), |(op, p)| format!(" and {column} {op} {p}"))
+    };
+    let visible = visible(binds, f, "s.room_id");
+    let limit = binds.int(size);
+    // With a room filter the room's own docs are the smaller side: look those up in the
+    // index one by one (FTS5 seeks a rowid in its doclists) rather than walking every
+    // room's matches. Either way `c` is what this batch looks at.
+    let (looked_at, docs) = match f.room {
+        Some(room) => (
+            format!(
+                "c as materialized (select doc from message_search \
+                 where room_id = {room}{below} order by doc desc limit {limit}), ",
+                room = binds.text(room.to_string()),
+                below = below("doc"),
+            ),
+            "select rowid as doc, -bm25(message_fts) as score from message_fts \
+             where message_fts match QUERY and rowid in (select doc from c)"
+                .replace("QUERY", &q),
+        ),
+        None => (
+            String::new(),
+            format!(
+                "select rowid as doc, -bm25(message_fts) as score from message_fts \
+                 where message_fts match {q}{below} order by rowid desc limit {limit}",
+                below = below("rowid"),
+            ),
+        ),
+    };
+    let marker_from = if f.room.is_some() { "c" } else { "f" };
+    format!(
+        "with {looked_at}f as materialized ({docs}) \
+         select f.doc as key, m.id, f.score, {HIT_COLUMNS} \
+         from f join message_search s on s.doc = f.doc join messages m on m.id = s.message_id \
+         where {visible} \
+         union all \
+         select coalesce(min(doc), 0), '', 0.0, '', count(*), null, '', 0, null \
+         from {marker_from}"
+    )
+}
+
+/// SQLite without a term the index can use: the user's messages, newest first.
+fn sqlite_walk(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64) -> String {
+    let below = below(binds, from).map_or(String::new(), |(op, p)| format!(" and s.doc {op} {p}"));
+    let visible = visible(binds, f, "s.room_id");
+    let limit = binds.int(size);
+    format!(
+        "select s.doc as key, m.id, 0.0 as score, {HIT_COLUMNS} \
+         from message_search s join messages m on m.id = s.message_id \
+         where {visible}{below} \
+         order by s.doc desc limit {limit}"
+    )
+}
+
+/// PostgreSQL: one statement; the planner picks the index (words, trigrams, or the
+/// user's rooms when those are the smaller side).
+fn postgres(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64) -> String {
+    let mut conditions = visible(binds, f, "m.room_id");
+    let mut rank_terms = Vec::new();
+    for term in f.terms {
+        if term.word {
+            let lexeme = tsquery_prefix(term);
+            let p = binds.text(lexeme.clone());
+            conditions +=
+                &format!(" and to_tsvector('simple', m.body) @@ to_tsquery('simple', {p})");
+            rank_terms.push(lexeme);
+        } else {
+            let p = binds.text(like_anywhere(term));
+            conditions += &format!(" and m.body ilike {p}");
+        }
+    }
+    if let Some(from) = from {
+        let op = if from.inclusive { "<=" } else { "<" };
+        conditions += &format!(
+            " and (m.created_at, m.room_id, m.seq) {op} ({}, {}, {})",
+            binds.int(from.pos.key),
+            binds.text(from.pos.room.clone()),
+            binds.int(from.pos.seq)
+        );
+    }
+    let score = if rank_terms.is_empty() {
+        "0.0::float8".to_owned()
+    } else {
+        // Any of the words counts toward the rank (all of them are required anyway).
+        let q = binds.text(rank_terms.join(" | "));
+        format!("ts_rank(to_tsvector('simple', m.body), to_tsquery('simple', {q}))::float8")
+    };
+    let limit = binds.int(size);
+    format!(
+        "select m.created_at as key, m.id, {score} as score, {HIT_COLUMNS} \
+         from messages m where {conditions} \
+         order by m.created_at desc, m.room_id desc, m.seq desc limit {limit}"
+    )
+}
+
+/// How many rows one statement looks at, and how many one request may look at in all,
+/// per way of looking: the trigram index's docs (whatever their room), the user's own
+/// messages one by one, PostgreSQL's already narrowed rows.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    batch: usize,
+    total: usize,
+}
+
+const SQLITE_INDEXED: Budget = Budget {
+    batch: 2_000,
+    total: 20_000,
+};
+const SQLITE_WALK: Budget = Budget {
+    batch: 500,
+    total: 5_000,
+};
+const POSTGRES_ROWS: Budget = Budget {
+    batch: 200,
+    total: 5_000,
+};
+
+/// `order=best` ranks this many of the newest matches at a time.
+pub const BEST_WINDOW: usize = 100;
+
+/// Where a page starts: an opaque string to clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cursor {
+    /// Newest first, below this place.
+    Newest(Pos),
+    /// Best first: the window of matches starting at `from`, `offset` of them already
+    /// shown.
+    Best { from: From, offset: usize },
+}
+
+impl Cursor {
+    /// `n.KEY.ROOM.SEQ` or `b.{i|x}.KEY.ROOM.SEQ.OFFSET` (ROOM a UUID, or empty).
+    pub fn encode(&self) -> String {
+        let pos = |p: &Pos| format!("{}.{}.{}", p.key, p.room, p.seq);
+        match self {
+            Self::Newest(p) => format!("n.{}", pos(p)),
+            Self::Best { from, offset } => format!(
+                "b.{}.{}.{offset}",
+                if from.inclusive { "i" } else { "x" },
+                pos(&from.pos)
+            ),
+        }
+    }
+
+    /// None for anything [`Cursor::encode`] does not make.
+    pub fn parse(s: &str) -> Option<Self> {
+        let parts: Vec<&str> = s.split('.').collect();
+        let pos = |key: &str, room: &str, seq: &str| {
+            let room_ok = room.is_empty() || uuid::Uuid::parse_str(room).is_ok();
+            Some(Pos {
+                key: key.parse().ok()?,
+                room: room_ok.then(|| room.to_owned())?,
+                seq: seq.parse().ok()?,
+            })
+        };
+        match parts[..] {
+            ["n", key, room, seq] => Some(Self::Newest(pos(key, room, seq)?)),
+            ["b", inc, key, room, seq, offset] => Some(Self::Best {
+                from: From {
+                    pos: pos(key, room, seq)?,
+                    inclusive: match inc {
+                        "i" => true,
+                        "x" => false,
+                        _ => return None,
+                    },
+                },
+                offset: offset.parse().ok().filter(|o| *o < BEST_WINDOW)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A match: the candidate and where its terms are.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub row: Candidate,
+    pub highlights: Vec<shared::search::Highlight>,
+}
+
+/// A page of hits and the cursor for the next one.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub hits: Vec<Hit>,
+    pub next: Option<Cursor>,
+}
+
+/// What a walk over candidates found.
+struct Found {
+    hits: Vec<Hit>,
+    /// The place of the first row looked at.
+    first: Option<Pos>,
+    /// Where to go on (exclusive); None when nothing is left.
+    rest: Option<Pos>,
+}
+
+/// Walks candidates newest first from `from` until `want` hits, the end, or the budget.
+async fn walk(
+    pool: &AnyPool,
+    backend: Backend,
+    f: &Filter<'_>,
+    from: Option<From>,
+    want: usize,
+) -> anyhow::Result<Found> {
+    let budget = match backend {
+        Backend::Sqlite if fts5_query(f.terms).is_some() => SQLITE_INDEXED,
+        Backend::Sqlite => SQLITE_WALK,
+        Backend::Postgres => POSTGRES_ROWS,
+    };
+    let mut found = Found {
+        hits: Vec::new(),
+        first: None,
+        rest: None,
+    };
+    let mut from = from;
+    let mut examined = 0;
+    loop {
+        let batch = batch(pool, backend, f, from.as_ref(), budget.batch).await?;
+        examined += batch.examined;
+        if found.first.is_none() {
+            found.first = batch.candidates.first().map(Candidate::pos);
+        }
+        for row in batch.candidates {
+            let highlights = shared::search::highlights(&row.body, f.terms);
+            if highlights.is_empty() {
+                continue;
+            }
+            let pos = row.pos();
+            found.hits.push(Hit { row, highlights });
+            if found.hits.len() == want {
+                found.rest = Some(pos);
+                return Ok(found);
+            }
+        }
+        let Some(last) = batch.last.filter(|_| !batch.exhausted) else {
+            return Ok(found);
+        };
+        if examined >= budget.total {
+            found.rest = Some(last);
+            return Ok(found);
+        }
+        from = Some(From {
+            pos: last,
+            inclusive: false,
+        });
+    }
+}
+
+/// One page of `limit` hits for `f`, from `cursor` (None: the first page).
+pub async fn search(
+    pool: &AnyPool,
+    f: &Filter<'_>,
+    best: bool,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> anyhow::Result<Page> {
+    let backend = Backend::of(pool);
+    if !best {
+        let from = match cursor {
+            Some(Cursor::Newest(pos)) => Some(From {
+                pos,
+                inclusive: false,
+            }),
+            Some(Cursor::Best { from, .. }) => Some(from),
+            None => None,
+        };
+        // One more than the page: whether there is a next page is known, not guessed.
+        let mut found = walk(pool, backend, f, from, limit + 1).await?;
+        if found.hits.len() > limit {
+            found.hits.truncate(limit);
+            let last = found.hits.last().map(|h| h.row.pos());
+            return Ok(Page {
+                hits: found.hits,
+                next: last.map(Cursor::Newest),
+            });
+        }
+        return Ok(Page {
+            hits: found.hits,
+            next: found.rest.map(Cursor::Newest),
+        });
+    }
+    let (from, offset) = match cursor {
+        Some(Cursor::Best { from, offset }) => (Some(from), offset),
+        Some(Cursor::Newest(pos)) => (
+            Some(From {
+                pos,
+                inclusive: false,
+            }),
+            0,
+        ),
+        None => (None, 0),
+    };
+    let found = walk(pool, backend, f, from.clone(), BEST_WINDOW).await?;
+    // The window's start, fixed, so later pages rank the same window even when newer
+    // messages arrive meanwhile.
+    let window = from.or_else(|| {
+        found.first.clone().map(|pos| From {
+            pos,
+            inclusive: true,
+        })
+    });
+    let mut hits = found.hits;
+    hits.sort_by(|a, b| {
+        b.row.score.total_cmp(&a.row.score).then_with(|| {
+            (b.row.key, &b.row.room_id, b.row.seq).cmp(&(a.row.key, &a.row.room_id, a.row.seq))
+        })
+    });
+    let total = hits.len();
+    let page: Vec<Hit> = hits.into_iter().skip(offset).take(limit).collect();
+    let shown = offset + page.len();
+    let next = if shown < total {
+        window.map(|from| Cursor::Best {
+            from,
+            offset: shown,
+        })
+    } else {
+        found.rest.map(|pos| Cursor::Best {
+            from: From {
+                pos,
+                inclusive: false,
+            },
+            offset: 0,
+        })
+    };
+    Ok(Page { hits: page, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::search::terms;
+
+    #[test]
+    fn fts5_operators_typed_by_users_are_quoted() {
+        assert_eq!(
+            fts5_query(&terms(r#"say "hi" NEAR(a b) -x* ok"#)).as_deref(),
+            Some(r#""say" AND """hi""" AND "near(a" AND "-x*""#),
+            "\"b)\" is too short for a trigram: checked, not looked up"
+        );
+        assert_eq!(fts5_query(&terms("ok hi")), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_junk_is_refused() {
+        let id = uuid::Uuid::new_v4().to_string();
+        for c in [
+            Cursor::Newest(Pos {
+                key: 42,
+                room: String::new(),
+                seq: 0,
+            }),
+            Cursor::Best {
+                from: From {
+                    pos: Pos {
+                        key: -7,
+                        room: id.clone(),
+                        seq: 9,
+                    },
+                    inclusive: true,
+                },
+                offset: 20,
+            },
+        ] {
+            assert_eq!(Cursor::parse(&c.encode()), Some(c));
+        }
+        for junk in [
+            "",
+            "n",
+            "n.1",
+            "n.x..0",
+            "n.1.nope.0",
+            "n.1..x",
+            "b.q.1..0.0",
+            "b.i.1..0.100",
+            "n.1...",
+            "x.1..0",
+        ] {
+            assert_eq!(Cursor::parse(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_anywhere(&terms("50%_a\\b")[0]), r"%50\%\_a\\b%");
+    }
+}

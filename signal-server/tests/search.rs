@@ -1,0 +1,556 @@
+//! Message search over real HTTP, on SQLite (FTS5, trigram) and PostgreSQL (tsvector and
+//! pg_trgm): words in Latin, Cyrillic and Chinese with their marks, edits and deletions
+//! reindexed, only rooms you are in now, filters, both orders, paging, and bad input.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Db, TestServer, TestUser};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+on_both_databases!(
+    words_in_every_script_are_found_and_marked,
+    edits_are_reindexed_and_deletions_leave,
+    only_rooms_you_are_in_now,
+    filters_by_room_author_and_day,
+    newest_or_best_first_in_pages,
+    bad_input_is_refused_and_operators_are_plain_text,
+    messages_from_before_the_index_are_found,
+);
+
+/// `GET /api/search` with these parameters as `user`.
+async fn search_as(
+    server: &TestServer,
+    user: &TestUser,
+    params: &[(&str, &str)],
+) -> (StatusCode, Value) {
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
+    let resp = server
+        .http
+        .get(format!("{}/api/search?{}", server.base, query.join("&")))
+        .bearer_auth(&user.token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The hits' bodies for `q`, expecting a 200.
+async fn found(server: &TestServer, user: &TestUser, q: &str) -> Vec<String> {
+    found_with(server, user, &[("q", q)]).await
+}
+
+async fn found_with(server: &TestServer, user: &TestUser, params: &[(&str, &str)]) -> Vec<String> {
+    let (status, page) = search_as(server, user, params).await;
+    assert_eq!(status, StatusCode::OK, "{params:?}: {page}");
+    bodies(&page)
+}
+
+fn bodies(page: &Value) -> Vec<String> {
+    page["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The marked parts of a hit's body (highlights count characters).
+fn marked(hit: &Value) -> Vec<String> {
+    let chars: Vec<char> = hit["body"].as_str().unwrap().chars().collect();
+    hit["highlights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let (s, e) = (h["start"].as_u64().unwrap(), h["end"].as_u64().unwrap());
+            chars[s as usize..e as usize].iter().collect()
+        })
+        .collect()
+}
+
+async fn group(server: &TestServer, owner: &TestUser, others: &[&TestUser]) -> String {
+    let room = server.room(owner, 8).await;
+    for u in others {
+        let (status, body) = server.join(u, &room).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    room
+}
+
+async fn words_in_every_script_are_found_and_marked(db: Db) {
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    let room = group(&server, &ann, &[&bob]).await;
+    for body in [
+        "Quarterly budget meeting at noon",
+        "Привет, команда! ПРИВЕТ всем",
+        "明天开会议，会议室见",
+        "a greeting from the lobby",
+    ] {
+        server.post_message(&ann, &room, body).await;
+    }
+
+    // A word matches where a word starts, in any case: "meet" is in "meeting", not in
+    // "greeting"; Bob finds what Ann wrote.
+    let (status, page) = search_as(&server, &bob, &[("q", "MEET")]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(bodies(&page), ["Quarterly budget meeting at noon"]);
+    let hit = &page["hits"][0];
+    assert_eq!(marked(hit), ["meet"]);
+    assert_eq!(hit["room_id"], room.as_str());
+    assert_eq!(hit["author"], ann.id.as_str());
+    assert_eq!(hit["seq"], 1);
+    assert!(hit["created_at"].is_string() && hit["edited_at"].is_null());
+
+    // Cyrillic, folded: both spellings are marked.
+    let (_, page) = search_as(&server, &bob, &[("q", "привет")]).await;
+    assert_eq!(bodies(&page), ["Привет, команда! ПРИВЕТ всем"]);
+    assert_eq!(marked(&page["hits"][0]), ["Привет", "ПРИВЕТ"]);
+
+    // Chinese has no spaces: found anywhere, with two characters (shorter than a
+    // trigram) as with three.
+    let (_, page) = search_as(&server, &bob, &[("q", "会议")]).await;
+    assert_eq!(bodies(&page), ["明天开会议，会议室见"]);
+    assert_eq!(marked(&page["hits"][0]), ["会议", "会议"]);
+    assert_eq!(
+        found(&server, &bob, "会议室").await,
+        ["明天开会议，会议室见"]
+    );
+
+    // Every word must be there, in any order; short words too.
+    assert_eq!(
+        found(&server, &bob, "noon budget").await,
+        ["Quarterly budget meeting at noon"]
+    );
+    assert_eq!(
+        found(&server, &bob, "at").await,
+        ["Quarterly budget meeting at noon"]
+    );
+    assert!(found(&server, &bob, "budget lunch").await.is_empty());
+    assert!(
+        found(&server, &bob, "eeting").await.is_empty(),
+        "not a word start"
+    );
+    server.stop().await;
+}
+
+async fn edits_are_reindexed_and_deletions_leave(db: Db) {
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let room = group(&server, &ann, &[]).await;
+    let msg = server.post_message(&ann, &room, "the old plan").await;
+    assert_eq!(found(&server, &ann, "old").await, ["the old plan"]);
+
+    // Edited: found by the new words only, and the hit says it was edited.
+    let path = format!("/api/rooms/{room}/messages/{}", msg.id);
+    let (status, body) = server
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&ann.token),
+            Some(json!({"body": "the revised plan"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(found(&server, &ann, "old").await.is_empty());
+    let (_, page) = search_as(&server, &ann, &[("q", "revised")]).await;
+    assert_eq!(bodies(&page), ["the revised plan"]);
+    assert!(page["hits"][0]["edited_at"].is_string());
+
+    // Deleted: gone from search.
+    let (status, body) = server.delete(&path, Some(&ann.token)).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert!(found(&server, &ann, "revised").await.is_empty());
+    assert!(found(&server, &ann, "plan").await.is_empty());
+    server.stop().await;
+}
+
+async fn only_rooms_you_are_in_now(db: Db) {
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    let eve = server.user("eve").await;
+    let ours = group(&server, &ann, &[&bob]).await;
+    let eves = group(&server, &eve, &[]).await;
+    server
+        .post_message(&ann, &ours, "launch plan for ours")
+        .await;
+    server
+        .post_message(&eve, &eves, "launch plan for eve")
+        .await;
+
+    // A direct room counts too.
+    server.befriend(&ann, &bob).await;
+    let (status, direct) = server
+        .post(
+            &format!("/api/contacts/{}/direct", bob.id),
+            Some(&ann.token),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{direct}");
+    let direct = direct["id"].as_str().unwrap().to_owned();
+    server
+        .post_message(&bob, &direct, "launch plan, just us")
+        .await;
+
+    let mine: HashSet<String> = found(&server, &bob, "launch").await.into_iter().collect();
+    assert_eq!(
+        mine,
+        HashSet::from([
+            "launch plan for ours".to_owned(),
+            "launch plan, just us".to_owned()
+        ])
+    );
+    assert_eq!(
+        found(&server, &eve, "launch").await,
+        ["launch plan for eve"]
+    );
+    // A room filter does not open a room you are not in.
+    assert!(
+        found_with(&server, &eve, &[("q", "launch"), ("room", &ours)])
+            .await
+            .is_empty()
+    );
+
+    // Bob leaves the group: its messages are gone from his search at once.
+    let (status, body) = server
+        .post(
+            &format!("/api/rooms/{ours}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    assert_eq!(
+        found(&server, &bob, "launch").await,
+        ["launch plan, just us"]
+    );
+
+    // Ann blocks Bob: his messages leave her search (the block stays silent to him).
+    let (status, _) = server
+        .request(
+            Method::PUT,
+            &format!("/api/blocks/{}", bob.id),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert!(status.is_success());
+    assert_eq!(
+        found(&server, &ann, "launch").await,
+        ["launch plan for ours"]
+    );
+    server.stop().await;
+}
+
+async fn filters_by_room_author_and_day(db: Db) {
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let bob = server.user("bob").await;
+    let first = group(&server, &ann, &[&bob]).await;
+    let second = group(&server, &ann, &[&bob]).await;
+    server
+        .post_message(&ann, &first, "deploy by ann in first")
+        .await;
+    server
+        .post_message(&bob, &first, "deploy by bob in first")
+        .await;
+    server
+        .post_message(&bob, &second, "deploy by bob in second")
+        .await;
+
+    let q = |extra: &[(&'static str, String)]| {
+        let mut p = vec![("q", "deploy".to_owned())];
+        p.extend(extra.iter().cloned());
+        p
+    };
+    let run = async |p: Vec<(&str, String)>| {
+        let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let mut b = found_with(&server, &ann, &p).await;
+        b.sort();
+        b
+    };
+    assert_eq!(
+        run(q(&[("room", first.clone())])).await,
+        ["deploy by ann in first", "deploy by bob in first"]
+    );
+    assert_eq!(
+        run(q(&[("author", bob.id.clone())])).await,
+        ["deploy by bob in first", "deploy by bob in second"]
+    );
+    assert_eq!(
+        run(q(&[("room", first.clone()), ("author", bob.id.clone())])).await,
+        ["deploy by bob in first"]
+    );
+
+    // Days are UTC days: today's messages are on or after today and before tomorrow.
+    let today = time::OffsetDateTime::now_utc().date();
+    let day = |d: time::Date| d.to_string();
+    let tomorrow = today.next_day().unwrap();
+    assert_eq!(
+        run(q(&[("after", day(today)), ("before", day(tomorrow))]))
+            .await
+            .len(),
+        3
+    );
+    assert!(run(q(&[("before", day(today))])).await.is_empty());
+    assert!(run(q(&[("after", day(tomorrow))])).await.is_empty());
+    server.stop().await;
+}
+
+async fn newest_or_best_first_in_pages(db: Db) {
+    let server = TestServer::start_with(db, &["--message-rate", "1000"]).await;
+    let ann = server.user("ann").await;
+    let room = group(&server, &ann, &[]).await;
+    let dense = "budget budget budget";
+    server.post_message(&ann, &room, dense).await;
+    let loose = "we talked about many other things today and then briefly the budget";
+    server.post_message(&ann, &room, loose).await;
+
+    // Newest first by default; best puts the message that is most about it first.
+    assert_eq!(found(&server, &ann, "budget").await, [loose, dense]);
+    assert_eq!(
+        found_with(&server, &ann, &[("q", "budget"), ("order", "best")]).await,
+        [dense, loose]
+    );
+
+    // 25 matches in pages of 10, each once, newest first, then no cursor.
+    for i in 0..25 {
+        server
+            .post_message(&ann, &room, &format!("report number {i}"))
+            .await;
+    }
+    for order in ["newest", "best"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let mut params = vec![("q", "report"), ("limit", "10"), ("order", order)];
+            if let Some(c) = &cursor {
+                params.push(("cursor", c));
+            }
+            let (status, page) = search_as(&server, &ann, &params).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            pages += 1;
+            seen.extend(bodies(&page));
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+            assert!(pages < 10, "paging does not end");
+        }
+        assert_eq!(pages, 3, "{order}");
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!((seen.len(), unique.len()), (25, 25), "{order}: {seen:?}");
+        if order == "newest" {
+            let expected: Vec<String> = (0..25)
+                .rev()
+                .map(|i| format!("report number {i}"))
+                .collect();
+            assert_eq!(seen, expected);
+        }
+    }
+
+    // A message sent while paging does not shift the pages after the first.
+    let (_, first) = search_as(
+        &server,
+        &ann,
+        &[("q", "report"), ("limit", "10"), ("order", "best")],
+    )
+    .await;
+    server.post_message(&ann, &room, "report number 25").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = search_as(
+        &server,
+        &ann,
+        &[
+            ("q", "report"),
+            ("limit", "10"),
+            ("order", "best"),
+            ("cursor", cursor),
+        ],
+    )
+    .await;
+    let both: HashSet<String> = bodies(&first).into_iter().chain(bodies(&second)).collect();
+    assert_eq!(both.len(), 20);
+    assert!(!both.contains("report number 25"));
+    server.stop().await;
+}
+
+async fn bad_input_is_refused_and_operators_are_plain_text(db: Db) {
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let room = group(&server, &ann, &[]).await;
+    server.post_message(&ann, &room, "budget review").await;
+    server
+        .post_message(
+            &ann,
+            &room,
+            r#"she said "budget* -x NEAR(a b)" at 100% yes"#,
+        )
+        .await;
+
+    let long = "a".repeat(201);
+    let many: String = (0..11).map(|i| format!("w{i} ")).collect();
+    let (_, newest) = search_as(&server, &ann, &[("q", "budget"), ("limit", "1")]).await;
+    let newest_cursor = newest["next_cursor"].as_str().unwrap().to_owned();
+    for (params, field) in [
+        (vec![("q", "")], "q"),
+        (vec![("q", "   ")], "q"),
+        (vec![("q", long.as_str())], "q"),
+        (vec![("q", many.as_str())], "q"),
+        (vec![("q", "bud\u{0}get")], "q"),
+        (vec![("q", "budget"), ("limit", "0")], "limit"),
+        (vec![("q", "budget"), ("limit", "51")], "limit"),
+        (vec![("q", "budget"), ("cursor", "zzz")], "cursor"),
+        (
+            vec![("q", "budget"), ("cursor", "n.1.not-a-uuid")],
+            "cursor",
+        ),
+        (
+            vec![
+                ("q", "budget"),
+                ("order", "best"),
+                ("cursor", newest_cursor.as_str()),
+            ],
+            "cursor",
+        ),
+        (vec![("q", "budget"), ("after", "2026-13-01")], "after"),
+        (vec![("q", "budget"), ("before", "yesterday")], "before"),
+        (
+            vec![
+                ("q", "budget"),
+                ("after", "2026-01-02"),
+                ("before", "2026-01-02"),
+            ],
+            "after",
+        ),
+    ] {
+        let (status, body) = search_as(&server, &ann, &params).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{params:?}: {body}"
+        );
+        assert_eq!(body["error"]["code"], "validation_failed");
+        assert!(
+            body["error"]["fields"][field].is_string(),
+            "{params:?}: {body}"
+        );
+    }
+    let (status, body) = search_as(&server, &ann, &[("q", "x"), ("room", "nope")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["code"].is_string());
+    let (status, _) = server.get("/api/search?q=budget", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // FTS5 and LIKE syntax is plain text: no error, and it means itself.
+    let quoted = r#"she said "budget* -x NEAR(a b)" at 100% yes"#;
+    for q in [
+        r#""budget*"#,
+        "-x",
+        "near(a",
+        "100%",
+        "b)\"",
+        "\"",
+        "*",
+        "%",
+        "_",
+        "'",
+        "a:b",
+    ] {
+        let (status, body) = search_as(&server, &ann, &[("q", q)]).await;
+        assert_eq!(status, StatusCode::OK, "{q}: {body}");
+        for b in bodies(&body) {
+            assert_eq!(b, quoted, "{q} found {b}");
+        }
+    }
+    assert_eq!(found(&server, &ann, "100%").await, [quoted]);
+    assert!(
+        found(&server, &ann, "%").await.len() == 1,
+        "% is not a wildcard"
+    );
+    assert!(
+        found(&server, &ann, "_").await.is_empty(),
+        "_ is not a wildcard"
+    );
+    server.stop().await;
+}
+
+async fn messages_from_before_the_index_are_found(db: Db) {
+    let mut server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let room = group(&server, &ann, &[]).await;
+    server
+        .post_message(&ann, &room, "written before search existed")
+        .await;
+    server.post_message(&ann, &room, "до поиска").await;
+
+    // Take the database back to before the search index: drop what `db::search` adds.
+    let drop: &[&str] = match db {
+        Db::Sqlite => &[
+            "drop trigger message_search_insert",
+            "drop trigger message_search_update",
+            "drop trigger message_search_delete",
+            "drop table message_fts",
+            "drop table message_search",
+        ],
+        Db::Postgres => &[
+            "drop index messages_search_words",
+            "drop index messages_search_trigrams",
+        ],
+    };
+    for sql in drop {
+        sqlx::query(*sql).execute(server.pool()).await.unwrap();
+    }
+    // Starting again builds it over what is stored.
+    server.restart().await;
+    let ann = server.sign_in("ann").await;
+    assert_eq!(
+        found(&server, &ann, "before").await,
+        ["written before search existed"]
+    );
+    assert_eq!(found(&server, &ann, "поиска").await, ["до поиска"]);
+    let present: i64 = match db {
+        Db::Sqlite => sqlx::query_scalar("select count(*) from message_fts where message_fts match '\"before\"'")
+            .fetch_one(server.pool())
+            .await
+            .unwrap(),
+        Db::Postgres => sqlx::query_scalar(
+            "select count(*) from pg_indexes where indexname in ('messages_search_words', 'messages_search_trigrams')",
+        )
+        .fetch_one(server.pool())
+        .await
+        .unwrap(),
+    };
+    assert_eq!(
+        present,
+        match db {
+            Db::Sqlite => 1,
+            Db::Postgres => 2,
+        }
+    );
+    // New messages are indexed again as they come.
+    server.post_message(&ann, &room, "after the upgrade").await;
+    assert_eq!(found(&server, &ann, "upgrade").await, ["after the upgrade"]);
+    server.stop().await;
+}
