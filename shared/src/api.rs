@@ -520,6 +520,10 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
     /// Members the body mentions with `@username` (the author never).
     pub mentions: Vec<UserId>,
+    /// Files attached to it (at most 10), in order; none once it is deleted.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub attachments: Vec<crate::files::Attachment>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -542,13 +546,18 @@ pub struct Message {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct SendMessageRequest {
-    /// 1-4000 characters, not blank.
+    /// Up to 4000 characters, not blank, except that a message with attachments may
+    /// have an empty body.
     #[cfg_attr(
         feature = "openapi",
-        schema(required = true, min_length = 1, max_length = 4000)
+        schema(required = true, min_length = 0, max_length = 4000)
     )]
     pub body: String,
     pub reply_to: Option<MessageId>,
+    /// Uploads to attach (`POST /api/uploads`): at most 10, your own, none attached
+    /// to a message before.
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
+    pub attachments: Vec<crate::UploadId>,
 }
 
 /// `PATCH /api/rooms/{id}/messages/{message_id}`

@@ -77,3 +77,7 @@ uuid_id!(
     /// revokes it).
     CommunityInviteId
 );
+uuid_id!(
+    /// An uploaded file: a message attachment, an avatar or a community icon.
+    UploadId
+);

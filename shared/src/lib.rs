@@ -8,6 +8,7 @@
 pub mod api;
 pub mod communities;
 pub mod error;
+pub mod files;
 pub mod ids;
 pub mod search;
 pub mod signal;
@@ -15,5 +16,5 @@ pub mod signal;
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use ids::{
     CommunityId, CommunityInviteId, ContactRequestId, MessageId, ParticipantId, RoomId, SessionId,
-    UserId,
+    UploadId, UserId,
 };

@@ -187,6 +187,9 @@ pub enum ClientMsg {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+        /// Uploads to attach, as on `POST /api/rooms/{id}/messages`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<crate::UploadId>,
     },
     /// I am typing in this room (at most every [`TYPING_INTERVAL_MS`]).
     Typing { room_id: RoomId },

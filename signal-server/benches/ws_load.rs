@@ -2588,6 +2588,7 @@ impl ChatTemplate {
                 client_id,
                 body,
                 reply_to: None,
+                ..
             } => {
                 room_id == room
                     && client_id == format!("c{client}-7")

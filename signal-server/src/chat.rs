@@ -38,6 +38,26 @@ pub fn validate_body(body: &str, errors: &mut FieldErrors) {
     }
 }
 
+/// Checks a message's content: the body as `validate_body` says, except that a message
+/// with attachments may have an empty one; at most 10 attachments, each once.
+pub fn validate_content(body: &str, attachments: &[shared::UploadId], errors: &mut FieldErrors) {
+    if attachments.is_empty() || !body.is_empty() {
+        validate_body(body, errors);
+    }
+    if attachments.len() > shared::files::ATTACHMENTS_MAX {
+        errors.insert(
+            "attachments".into(),
+            format!("at most {} per message", shared::files::ATTACHMENTS_MAX),
+        );
+    } else if attachments
+        .iter()
+        .enumerate()
+        .any(|(i, a)| attachments[..i].contains(a))
+    {
+        errors.insert("attachments".into(), "must not repeat an upload".into());
+    }
+}
+
 /// Checks an idempotency key: 1-64 visible characters.
 pub fn validate_client_id(key: &str, field: &str, errors: &mut FieldErrors) {
     if key.is_empty() {
@@ -108,6 +128,7 @@ pub async fn send(
     client_id: &str,
     body: &str,
     reply_to: Option<MessageId>,
+    attachments: &[shared::UploadId],
     except: Option<ParticipantId>,
 ) -> Result<(Message, bool), ApiError> {
     // The key's name where the client gave it: a header over REST, a field on the socket.
@@ -118,7 +139,7 @@ pub async fn send(
     };
     let mut errors = FieldErrors::new();
     validate_client_id(client_id, key_field, &mut errors);
-    validate_body(body, &mut errors);
+    validate_content(body, attachments, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -148,15 +169,24 @@ pub async fn send(
         reply_to,
         client_id: Some(client_id.to_owned()),
         mentions: mentioned_usernames(body),
+        attachments: attachments.to_vec(),
     };
+    // The SQLite writer's batches do not attach files: such sends take their own
+    // transaction (which waits for the write lock like any other).
     let sent = match &state.message_writer {
-        Some(writer) => writer.send(new).await?,
-        None => store::send(&state.pool, &new).await?,
+        Some(writer) if attachments.is_empty() => writer.send(new).await?,
+        _ => store::send(&state.pool, &new).await?,
     };
     match sent {
         Sent::Created(row, mentions) => {
             metrics::counter!("confab_messages_total").increment(1);
-            let message = row.message(Vec::new(), mentions)?;
+            let mut message = row.message(Vec::new(), mentions)?;
+            if !attachments.is_empty() {
+                message.attachments = db::files::for_messages(&state.pool, &[row.id.as_str()])
+                    .await?
+                    .remove(&row.id)
+                    .unwrap_or_default();
+            }
             state.hub.stop_typing(room, author);
             publish(state, &message, except, |m| ServerMsg::MessageCreated {
                 message: m,
@@ -170,6 +200,10 @@ pub async fn send(
             "was already used for a different message".to_owned(),
         )]))),
         Sent::Refused(r) => Err(refused(r)),
+        Sent::BadAttachments => Err(ApiError::field(
+            "attachments",
+            "each must be an upload of yours not attached to a message yet",
+        )),
     }
 }
 

@@ -228,6 +228,42 @@ pub struct Config {
     #[arg(long, env = "CONFAB_REDIS_PREFIX", default_value = "confab")]
     pub redis_prefix: String,
 
+    /// Largest file one upload may be, in bytes (attachments; avatars and icons take at
+    /// most 5 MiB). Bigger uploads are refused with 413 as they arrive.
+    #[arg(long, env = "CONFAB_MAX_UPLOAD_SIZE", default_value_t = shared::files::UPLOAD_MAX_DEFAULT)]
+    pub max_upload_size: u64,
+
+    /// Where uploaded files are kept: `local` (`<data-dir>/files`) or `s3` (an
+    /// S3-compatible bucket, `--s3-*`), which several nodes can share.
+    #[arg(long, env = "CONFAB_STORAGE", value_enum, default_value_t = StorageKind::Local)]
+    pub storage: StorageKind,
+
+    /// The bucket, with `--storage s3`.
+    #[arg(long, env = "CONFAB_S3_BUCKET", required_if_eq("storage", "s3"))]
+    pub s3_bucket: Option<String>,
+
+    /// The S3 endpoint, e.g. `http://127.0.0.1:9000` for a self-hosted server (requests
+    /// are path-style then). Default: AWS.
+    #[arg(long, env = "CONFAB_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region.
+    #[arg(long, env = "CONFAB_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// The S3 access key id. Default: `AWS_ACCESS_KEY_ID` and the other usual `AWS_*`
+    /// variables.
+    #[arg(long, env = "CONFAB_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// The S3 secret access key (default: `AWS_SECRET_ACCESS_KEY`).
+    #[arg(long, env = "CONFAB_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Allow a plain-http S3 endpoint (a server on the same host or LAN).
+    #[arg(long, env = "CONFAB_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
+
     /// An operator's command instead of serving.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -328,6 +364,15 @@ fn ice_url(value: &str, schemes: &[&str]) -> Result<String, String> {
         return Err(format!("{url:?} must not contain spaces"));
     }
     Ok(url.to_owned())
+}
+
+/// Where uploaded files are kept.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageKind {
+    /// A folder under `--data-dir`.
+    Local,
+    /// An S3-compatible bucket.
+    S3,
 }
 
 /// How log lines are written.

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod http;
 pub mod mail;
 pub mod metrics;
@@ -129,7 +130,8 @@ impl Server {
                  hand out links with `confab-server admin reset-link USER`"
             );
         }
-        let (mut state, missed_calls) = AppState::new(pool, config, &secret, mailer);
+        let files = files::Files::new(&config, &secret).context("setting up file storage")?;
+        let (mut state, missed_calls) = AppState::new(pool, config, &secret, mailer, files);
         if url.starts_with("sqlite:") {
             state.message_writer = Some(db::messages::Writer::spawn(
                 state.pool.clone(),
@@ -274,6 +276,10 @@ fn spawn_housekeeping(state: AppState) {
                     }
                     if let Err(e) = db::email_verifications::purge_expired(&state.pool).await {
                         tracing::warn!(error = %e, "purging expired email verifications failed");
+                    }
+                    let cutoff = db::now() - files::UNATTACHED_TTL;
+                    if let Err(e) = files::sweep(&state.pool, &state.files, cutoff).await {
+                        tracing::warn!(error = %format!("{e:#}"), "sweeping unattached uploads failed");
                     }
                 }
             }

@@ -26,6 +26,8 @@ pub struct AppState {
     /// Password-reset mail (unconfigured: nothing is sent).
     pub mailer: Mailer,
     pub hub: Arc<Hub>,
+    /// Uploads, their storage and signed links (`crate::files`).
+    pub files: Arc<crate::files::Files>,
     /// On SQLite: the one task that writes sends, in batches (see `db::messages::Writer`).
     pub message_writer: Option<crate::db::messages::Writer>,
     /// Chat sends per user, REST and WebSocket together.
@@ -43,6 +45,7 @@ impl AppState {
         config: Config,
         jwt_secret: &[u8],
         mailer: Mailer,
+        files: crate::files::Files,
     ) -> (Self, mpsc::UnboundedReceiver<MissedCall>) {
         let (hub, missed) = Hub::new(std::time::Duration::from_secs(config.ring_timeout));
         let rate = NonZeroU32::new(config.message_rate.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -61,6 +64,7 @@ impl AppState {
             )),
             mailer,
             hub: Arc::new(hub),
+            files: Arc::new(files),
             message_writer: None,
             message_limiter: Arc::new(RateLimiter::keyed(
                 Quota::per_second(rate).allow_burst(burst),

@@ -90,6 +90,7 @@ async fn say(ws: &mut Ws, room: RoomId, body: &str) -> u64 {
         client_id: client_id.clone(),
         body: body.to_owned(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await;
     match ws

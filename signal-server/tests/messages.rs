@@ -226,6 +226,7 @@ async fn a_retried_send_is_stored_once(db: Db) {
         client_id: "key-1".into(),
         body: "hello".into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await;
     let ack = ws
@@ -990,6 +991,7 @@ async fn sends_are_rate_limited_per_user(db: Db) {
         client_id: "ws-1".into(),
         body: "more".into(),
         reply_to: None,
+        attachments: Vec::new(),
     })
     .await;
     let msg = ws.recv().await;

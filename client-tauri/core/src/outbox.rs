@@ -428,6 +428,7 @@ mod tests {
             reply_to: p.reply_to,
             reactions: Vec::new(),
             mentions: Vec::new(),
+            attachments: Vec::new(),
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             edited_at: None,
             deleted: false,

@@ -55,6 +55,7 @@ impl MessageRow {
             reply_to: self.reply_to.as_ref().map(id).transpose()?.map(MessageId),
             reactions,
             mentions,
+            attachments: Vec::new(),
             created_at: at(self.created_at),
             edited_at: self.edited_at.map(at),
             deleted: self.deleted_at.is_some(),
@@ -144,6 +145,9 @@ pub struct NewMessage {
     pub client_id: Option<String>,
     /// Usernames the body mentions (lowercase, without `@`).
     pub mentions: Vec<String>,
+    /// Uploads to attach (see `db::files::attach_in`). Sends with attachments take
+    /// [`send`], never the SQLite writer's batches.
+    pub attachments: Vec<shared::UploadId>,
 }
 
 /// What became of a send.
@@ -156,6 +160,8 @@ pub enum Sent {
     /// The key was used before for a different message.
     KeyReused,
     Refused(Refusal),
+    /// An attachment is not the author's, not an attachment upload, or attached already.
+    BadAttachments,
 }
 
 /// Stores a message: one transaction takes the next seq and rev, inserts it (unless the
@@ -235,6 +241,15 @@ async fn send_in(conn: &mut AnyConnection, new: &NewMessage) -> anyhow::Result<S
         });
     }
     let mentions = insert_mentions(conn, &row, &new.mentions).await?;
+    if !new.attachments.is_empty() {
+        let attached =
+            super::files::attach_in(conn, &row.id, &row.room_id, new.author, &new.attachments)
+                .await?;
+        if attached != new.attachments.len() {
+            // The caller rolls the whole send back.
+            return Ok(Sent::BadAttachments);
+        }
+    }
     sqlx::query(
         "update room_members set last_read_seq = $3, delivered_seq = $3 \
          where room_id = $1 and user_id = $2 and last_read_seq < $3",
@@ -737,12 +752,21 @@ pub async fn decorate(
                 .push(UserId(uuid(&user)?));
         }
     }
+    let live: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.deleted_at.is_none())
+        .map(|r| r.id.as_str())
+        .collect();
+    let mut attachments = super::files::for_messages(pool, &live).await?;
     rows.iter()
         .map(|r| {
             let mut m = r.message(
                 reactions.remove(&r.id).unwrap_or_default(),
                 mentions.remove(&r.id).unwrap_or_default(),
             )?;
+            if r.deleted_at.is_none() {
+                m.attachments = attachments.remove(&r.id).unwrap_or_default();
+            }
             m.author_blocked = m.author.is_some_and(|a| blocked_by_viewer.contains(&a));
             Ok(m)
         })
@@ -965,7 +989,8 @@ async fn send_batch_in(
     let sql = format!(
         "select r.id, m.user_id from rooms r join room_members m on m.room_id = r.id \
          where ({}) and (r.kind <> 'direct' or exists (select 1 from contacts c \
-             where c.user_a = substr(r.direct_key, 1, 36) and c.user_b = substr(r.direct_key, 38, 36)))",
+             where c.user_a = substr(r.direct_key, 1, 36) and c.user_b = substr(r.direct_key, 38, 36))) \
+           and (r.announcement_at is null or m.role in ('owner', 'admin'))",
         cond.join(" or ")
     );
     let mut q = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));

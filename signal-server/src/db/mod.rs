@@ -5,6 +5,7 @@
 pub mod communities;
 pub mod contacts;
 pub mod email_verifications;
+pub mod files;
 pub mod mail_tokens;
 pub mod messages;
 pub mod password_resets;

@@ -68,7 +68,7 @@ async fn send_message(
     };
     let mut errors = FieldErrors::new();
     chat::validate_client_id(&key, "idempotency_key", &mut errors);
-    chat::validate_body(&req.body, &mut errors);
+    chat::validate_content(&req.body, &req.attachments, &mut errors);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
@@ -79,6 +79,7 @@ async fn send_message(
         &key,
         &req.body,
         req.reply_to,
+        &req.attachments,
         None,
     )
     .await?;

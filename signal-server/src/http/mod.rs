@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod communities;
 pub mod contacts;
+pub mod files;
 pub mod health;
 pub mod ice;
 pub mod json;
@@ -36,6 +37,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "messages", description = "Room timelines: messages, edits, reactions, catch-up, read markers"),
         (name = "communities", description = "Communities: members, roles, bans, invite links and channels"),
         (name = "search", description = "Message search over every room you can read"),
+        (name = "files", description = "Uploads, attachments' signed links, avatars and community icons"),
         (name = "calls", description = "STUN and TURN servers for WebRTC"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -175,6 +177,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .merge(rooms::router())
         .merge(contacts::router())
         .merge(messages::router())
+        .merge(files::router())
         .merge(communities::router())
         .merge(search::router())
         .merge(ice::router())

@@ -449,6 +449,7 @@ impl Session {
                 client_id,
                 body,
                 reply_to,
+                attachments,
             } => {
                 let (message, _) = chat::send(
                     &self.state,
@@ -457,6 +458,7 @@ impl Session {
                     &client_id,
                     &body,
                     reply_to,
+                    &attachments,
                     Some(self.id),
                 )
                 .await

@@ -111,6 +111,12 @@ impl TestServer {
         &self.harness.server().state.pool
     }
 
+    /// The running server's file service (storage, link signing), for the sweep and
+    /// for links a client could not make (an expired one).
+    pub fn files(&self) -> &std::sync::Arc<signal_server::files::Files> {
+        &self.harness.server().state.files
+    }
+
     /// Shuts down gracefully and starts again on the same database, data dir and port.
     pub async fn restart(&mut self) {
         self.harness.restart().await;

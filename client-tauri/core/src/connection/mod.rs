@@ -939,6 +939,7 @@ impl Courier for WireCourier {
                 client_id: p.client_id.clone(),
                 body: p.body.clone(),
                 reply_to: p.reply_to,
+                attachments: Vec::new(),
             });
             if sent.is_ok() {
                 match tokio::time::timeout(self.ack_timeout, rx).await {

@@ -1075,6 +1075,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             mentions: Vec::new(),
+            attachments: Vec::new(),
             created_at: OffsetDateTime::UNIX_EPOCH,
             edited_at: None,
             deleted: false,
