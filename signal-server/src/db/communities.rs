@@ -217,7 +217,9 @@ pub async fn create(
     description: &str,
     visibility: CommunityVisibility,
 ) -> anyhow::Result<CommunityId> {
-    let id = CommunityId::new();
+    // Time-ordered, so the list's (created_at, id) order is creation order also within
+    // one second.
+    let id = CommunityId(uuid::Uuid::now_v7());
     let created_at = now();
     let mut tx = pool.begin().await?;
     sqlx::query(

@@ -84,8 +84,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The one place a community's API shape is built from its row, for every viewer and
-/// every event (`Community` is this without the viewer's part). `icon_url` stays None
-/// until icons are served: the files module fills it from `row.icon_file_id` here.
+/// every event (`Community` is this without the viewer's part). `icon_url` is where
+/// `row.icon_file_id` is served (`PUT /api/communities/{id}/icon`, http/files.rs).
 pub fn community_summary(
     _state: &AppState,
     row: &CommunityRow,
@@ -97,7 +97,11 @@ pub fn community_summary(
             id: row.community_id()?,
             name: row.name.clone(),
             description: row.description.clone(),
-            icon_url: None,
+            icon_url: row
+                .icon_file_id
+                .as_deref()
+                .and_then(|f| f.parse().ok())
+                .map(shared::files::picture_url),
             visibility: row.visibility()?,
             owner_id: row.owner()?,
             member_count: u32::try_from(row.member_count)?,
@@ -225,7 +229,7 @@ async fn tell_members(state: &AppState, id: CommunityId, msg: &ServerMsg) -> any
 }
 
 /// `community_updated` to every member, as the community is now.
-async fn announce_updated(state: &AppState, id: CommunityId) -> anyhow::Result<()> {
+pub async fn announce_updated(state: &AppState, id: CommunityId) -> anyhow::Result<()> {
     // Seen by nobody in particular: the viewer part of the summary is dropped.
     let Some(row) = db::communities::by_id(&state.pool, id, UserId(uuid::Uuid::nil())).await?
     else {
@@ -837,9 +841,9 @@ async fn revoke_invite(
         (status = 200, body = CommunitySummary, description = "joined (or already a member)"),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "you are banned from it"),
-        (status = 404, body = ErrorBody, description = "unknown invite"),
+        (status = 404, body = ErrorBody, description = "unknown (or revoked) invite"),
         (status = 409, body = ErrorBody, description = "the community is full"),
-        (status = 410, body = ErrorBody, description = "the invite expired, was used up or revoked"),
+        (status = 410, body = ErrorBody, description = "the invite expired or was used up"),
     ))]
 async fn accept_invite(
     State(state): State<AppState>,

@@ -810,6 +810,10 @@ impl Hub {
         let mut outbox = Outbox::default();
         {
             let mut s = self.lock();
+            // Nor do they hear of the call any more (`call_started` / `call_ended`).
+            if let Some(call) = s.calls.get_mut(&room) {
+                call.members.retain(|u| *u != user);
+            }
             let ids: Vec<ParticipantId> = s
                 .calls
                 .get(&room)
