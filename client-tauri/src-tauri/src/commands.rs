@@ -17,6 +17,8 @@ use tauri::{AppHandle, State};
 
 type Result<T> = std::result::Result<T, AppError>;
 
+pub mod communities;
+
 #[tauri::command]
 #[specta::specta]
 pub fn app_info(state: State<'_, AppState>) -> AppInfo {

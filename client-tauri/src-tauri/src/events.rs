@@ -5,7 +5,11 @@ use crate::views::{
     ContactsView, ConversationView, MessageView, ParticipantView, PeerState, ReactionView,
     ReceiptsView, RingView, StatsView, UserView,
 };
+use crate::messenger::communities::{CommunityMemberView, CommunityView};
 use serde::Serialize;
+use shared::api::RoomRole;
+use shared::communities::CommunityExit;
+use shared::CommunityId;
 use shared::api::PresenceStatus;
 use shared::signal::RingEnd;
 use shared::{MessageId, RoomId, UserId};
@@ -166,5 +170,32 @@ pub enum MessengerEvent {
     /// Show this room (asked by the tray or a notification).
     OpenRoom {
         room_id: RoomId,
+    },
+    /// A community of mine is new or changed (its channels, in order, included; their
+    /// conversations come as `roomUpserted`).
+    CommunityUpserted {
+        community: CommunityView,
+    },
+    /// I am no longer in this community (left, kicked, banned, or it was deleted).
+    CommunityRemoved {
+        community_id: CommunityId,
+        reason: CommunityExit,
+    },
+    /// Someone joined a community of mine.
+    CommunityMemberJoined {
+        community_id: CommunityId,
+        member: CommunityMemberView,
+    },
+    /// Someone left a community of mine, or was kicked or banned.
+    CommunityMemberLeft {
+        community_id: CommunityId,
+        user_id: UserId,
+        reason: CommunityExit,
+    },
+    /// A member's role changed.
+    CommunityRoleChanged {
+        community_id: CommunityId,
+        user_id: UserId,
+        role: RoomRole,
     },
 }

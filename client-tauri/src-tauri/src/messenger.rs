@@ -3,6 +3,8 @@
 //! one task that turns its events into [`MessengerEvent`]s and [`Notice`]s for an
 //! [`Outlet`] (the window and the OS notifications in the app; a channel in tests).
 
+pub mod communities;
+
 use crate::error::AppError;
 use crate::events::MessengerEvent;
 use crate::views::{
@@ -903,6 +905,44 @@ impl Inner {
                 participant_count: u32::try_from(participant_count).unwrap_or(u32::MAX),
             }),
             ConnectionEvent::CallEnded { room_id } => emit(E::CallEnded { room_id }),
+            ConnectionEvent::CommunityChanged(state) => emit(E::CommunityUpserted {
+                community: communities::CommunityView::of_state(
+                    state,
+                    self.conn.api().server_url(),
+                ),
+            }),
+            ConnectionEvent::CommunityRemoved {
+                community_id,
+                reason,
+            } => emit(E::CommunityRemoved {
+                community_id,
+                reason,
+            }),
+            ConnectionEvent::CommunityMemberJoined {
+                community_id,
+                member,
+            } => emit(E::CommunityMemberJoined {
+                community_id,
+                member: member.into(),
+            }),
+            ConnectionEvent::CommunityMemberLeft {
+                community_id,
+                user_id,
+                reason,
+            } => emit(E::CommunityMemberLeft {
+                community_id,
+                user_id,
+                reason,
+            }),
+            ConnectionEvent::CommunityRoleChanged {
+                community_id,
+                user_id,
+                role,
+            } => emit(E::CommunityRoleChanged {
+                community_id,
+                user_id,
+                role,
+            }),
         }
     }
 
@@ -918,6 +958,7 @@ impl Inner {
         let sender = self.name(author).unwrap_or_else(|| "Someone".into());
         let title = match summary.room.kind {
             RoomKind::Direct => sender,
+            RoomKind::Channel => format!("{sender} in #{}", summary.room.title),
             _ => format!("{sender} in {}", summary.room.title),
         };
         let body: String = m.body.chars().take(shared::api::PREVIEW_CHARS).collect();

@@ -37,6 +37,14 @@ export const commands = {
 	switchVideo: (video: VideoChoice) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("switch_video", { video })),
 	switchAudio: (audio: AudioChoice_Deserialize) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("switch_audio", { audio })),
 	switchSpeaker: (speaker: string | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("switch_speaker", { speaker })),
+	/**  The monitors and windows that can be shared, with thumbnails. */
+	listScreens: () => typedError<ScreenView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_screens")),
+	/**
+	 *  Shares a monitor or window (`monitor:<id>` / `window:<id>` from `list_screens`) in
+	 *  the running call; a `localScreen` call event says whether it started.
+	 */
+	shareScreen: (source: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("share_screen", { source })),
+	stopScreenShare: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("stop_screen_share")),
 	listConversations: () => typedError<ConversationView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_conversations")),
 	/**
 	 *  The newest page of a room; also the room the user now looks at (no notifications
@@ -237,6 +245,16 @@ export type CallEvent_Deserialize =
 { type: "peerState"; participantId: string; state: PeerState } | 
 /**  Once a second per remote participant. */
 { type: "stats"; stats: StatsView_Deserialize } | 
+/**
+ *  A participant started or stopped sharing a screen (its frames are the board's
+ *  `screen:<participant id>`).
+ */
+{ type: "screenShare"; participantId: string; sharing: boolean } | 
+/**
+ *  Our screen share started (`source`, e.g. `monitor:60`) or stopped (null); `error`
+ *  when it could not start.
+ */
+{ type: "localScreen"; source?: string | null; error?: string | null } | 
 /**  The connection to the server dropped; reconnecting. */
 { type: "reconnecting"; attempt: number } | 
 /**  The server refused something. */
@@ -254,6 +272,16 @@ export type CallEvent_Serialize =
 { type: "peerState"; participantId: string; state: PeerState } | 
 /**  Once a second per remote participant. */
 { type: "stats"; stats: StatsView_Serialize } | 
+/**
+ *  A participant started or stopped sharing a screen (its frames are the board's
+ *  `screen:<participant id>`).
+ */
+{ type: "screenShare"; participantId: string; sharing: boolean } | 
+/**
+ *  Our screen share started (`source`, e.g. `monitor:60`) or stopped (null); `error`
+ *  when it could not start.
+ */
+{ type: "localScreen"; source: string | null; error: string | null } | 
 /**  The connection to the server dropped; reconnecting. */
 { type: "reconnecting"; attempt: number } | 
 /**  The server refused something. */
@@ -797,6 +825,37 @@ export type RoomView = {
 	maxParticipants: number,
 	memberCount: number,
 	createdAt: string,
+};
+
+export type ScreenKind = "monitor" | "window";
+
+/**  One monitor or window the user may share. */
+export type ScreenView = ScreenView_Serialize | ScreenView_Deserialize;
+
+/**  One monitor or window the user may share. */
+export type ScreenView_Deserialize = {
+	/**  What `share_screen` takes: `monitor:<id>` or `window:<id>`. */
+	id: string,
+	kind: ScreenKind,
+	name: string,
+	width: number,
+	height: number,
+	primary: boolean,
+	/**  A `data:image/png;base64,...` picture of it; `None` when it could not be taken. */
+	thumbnail?: string | null,
+};
+
+/**  One monitor or window the user may share. */
+export type ScreenView_Serialize = {
+	/**  What `share_screen` takes: `monitor:<id>` or `window:<id>`. */
+	id: string,
+	kind: ScreenKind,
+	name: string,
+	width: number,
+	height: number,
+	primary: boolean,
+	/**  A `data:image/png;base64,...` picture of it; `None` when it could not be taken. */
+	thumbnail: string | null,
 };
 
 /**  The server just picked: its normalized address and whether to warn (as in `AppInfo`). */
