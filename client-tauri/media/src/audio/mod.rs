@@ -1,13 +1,15 @@
 //! Audio: devices (cpal), a synthetic tone, the Opus codec and the playback mixer.
 //!
 //! Pipeline: [`capture::MicCapture`] or [`tone::ToneSource`] -> 10 ms [`AudioFrame`]s ->
-//! (two per packet) [`opus::OpusEncoder`] -> Opus packets -> (network) ->
-//! [`opus::OpusDecoder`] -> [`mix::MixInput`] (one per remote peer) -> [`mix::MixOutput`]
+//! (microphone only) [`apm::VoiceProcessor`] (echo cancellation against what playback
+//! played, noise suppression, gain control) -> (two per packet) [`opus::OpusEncoder`] ->
+//! Opus packets -> (network) -> [`opus::OpusDecoder`] -> [`mix::MixInput`] (one per remote peer) -> [`mix::MixOutput`]
 //! -> [`playback::Playback`] (speaker).
 //!
 //! Inside this crate audio is always 48 kHz mono `i16`: Opus's native rate, so nothing is
 //! resampled between the codec and the devices unless a device cannot run at 48 kHz.
 
+pub mod apm;
 pub mod capture;
 pub mod device;
 pub mod mix;

@@ -3,7 +3,9 @@
 //! The cpal data callback pulls 48 kHz mono samples from a [`MixOutput`] in 10 ms chunks,
 //! resamples them to the device rate if needed and copies each to every device channel.
 //! Like capture, the callback never blocks, allocates or logs; when no stream has queued
-//! audio the mix is zeros, so an underrun plays silence.
+//! audio the mix is zeros, so an underrun plays silence. With a [`FarEndTap`], each 10 ms
+//! chunk pulled from the mix is also handed to the echo canceller (a `try_send` of a fixed
+//! array), as the far end it removes from the microphone.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, Sample, SizedSample};
 
+use super::apm::FarEndTap;
 use super::device::{
     AudioError, DeviceFormat, Direction, choose_config, dispatch_sample_format, open_device,
 };
@@ -36,12 +39,22 @@ impl Playback {
     /// Starts playing the (initially silent) mix on the device with `device_id`, or the
     /// default output.
     pub fn start(device_id: Option<&str>) -> Result<Self, AudioError> {
+        Self::start_with_far_end(device_id, None)
+    }
+
+    /// Like [`Playback::start`], handing what it plays to `far_end` too (the echo
+    /// canceller's reference).
+    pub fn start_with_far_end(
+        device_id: Option<&str>,
+        far_end: Option<FarEndTap>,
+    ) -> Result<Self, AudioError> {
         let device = open_device(device_id, Direction::Output)?;
         let config = choose_config(&device, Direction::Output)?;
         let format = DeviceFormat::from(&config);
         let (mixer, output) = mix_buffer();
         let stats = Arc::new(PlaybackStats::default());
-        let renderer = Renderer::new(output, format, Arc::clone(&stats));
+        let mut renderer = Renderer::new(output, format, Arc::clone(&stats));
+        renderer.far_end = far_end;
         let stream = dispatch_sample_format!(
             format.sample_format,
             build_stream(&device, config.config(), renderer)
@@ -116,6 +129,8 @@ pub(crate) struct Renderer {
     /// Next unread sample in `chunk`; `chunk.len()` means "pull a new chunk".
     position: usize,
     stats: Arc<PlaybackStats>,
+    /// Where each chunk also goes, for echo cancellation.
+    far_end: Option<FarEndTap>,
 }
 
 impl Renderer {
@@ -127,6 +142,7 @@ impl Renderer {
             chunk: [0; AUDIO_FRAME_SAMPLES],
             position: AUDIO_FRAME_SAMPLES,
             stats,
+            far_end: None,
         }
     }
 
@@ -142,6 +158,7 @@ impl Renderer {
             chunk,
             position,
             stats,
+            far_end,
         } = self;
         // The largest f32 that converts to i16::MAX without overflowing 24/32-bit types.
         const MAX: f32 = 32_767.0 / 32_768.0;
@@ -153,6 +170,9 @@ impl Renderer {
                         .played
                         .fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     stats.underrun.fetch_add(silent as u64, Ordering::Relaxed);
+                    if let Some(tap) = far_end {
+                        tap.push(chunk);
+                    }
                     *position = 0;
                 }
                 let value = chunk[*position];
@@ -208,6 +228,31 @@ mod tests {
         let level = tone_level(&measured, 440.0, SAMPLE_RATE);
         assert!((0.45..0.55).contains(&level), "level {level}");
         assert_eq!(stats.underrun.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn hands_what_it_plays_to_the_echo_canceller() {
+        let (mixer, output) = mix_buffer();
+        let stats = Arc::new(PlaybackStats::default());
+        let format = DeviceFormat {
+            sample_rate: 48_000,
+            channels: 2,
+            sample_format: SampleFormat::I16,
+        };
+        let mut renderer = Renderer::new(output, format, Arc::clone(&stats));
+        let (tap, far_end) = crate::audio::apm::far_end_channel();
+        renderer.far_end = Some(tap);
+        let mut input = mixer.add_input();
+        input.push(&[1_000; 480]);
+        // 40 ms of lead-in silence, then the 10 ms pushed: five 10 ms chunks pulled.
+        let mut device = vec![0i16; 2 * 2_400];
+        renderer.render(&mut device);
+        let handed: Vec<[i16; 480]> = std::iter::from_fn(|| far_end.try_next()).collect();
+        assert_eq!(handed.len(), 5);
+        assert!(handed[..4].iter().all(|f| f.iter().all(|&s| s == 0)));
+        assert!(handed[4].iter().all(|&s| s == 1_000));
+        // And plays it (the resampler, even at 48 kHz, a couple of samples late).
+        assert!(device[2 * 1_922..].iter().all(|&s| s == 1_000));
     }
 
     #[test]
