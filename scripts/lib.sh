@@ -45,9 +45,11 @@ rust_ensure() {
 # clang for the camera crate's bindgen; plus the D-Bus session and gnome-keyring that
 # the keyring tests run in (see scripts/with-keyring.sh). Screen sharing (xcap) links XCB
 # with RandR and PipeWire; its test shares an Xvfb screen with xclock moved by xdotool.
+# Voice processing links libwebrtc-audio-processing (0.3, the APM the webrtc-audio-processing
+# crate 0.5 binds); xcap also links libgbm.
 client_deps_ensure() {
     apt_ensure pkg-config clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
-        dbus gnome-keyring libsecret-tools
+        dbus gnome-keyring libsecret-tools libwebrtc-audio-processing-dev libgbm-dev
     apt_ensure libxcb1-dev libxcb-randr0-dev libpipewire-0.3-dev xvfb xauth x11-apps xdotool
 }
 

@@ -47,6 +47,8 @@ postgres_ensure
 # (reverse proxies); and what the call tests build their lossy links with (network
 # namespaces, veth pairs, nftables loss, tc's bandwidth cap).
 apt_ensure python3-aiosmtpd nginx caddy iproute2 nftables
+# Speech for the echo-cancellation test (client-tauri/media/tests/aec.rs).
+apt_ensure espeak-ng
 # Redis for the several-nodes suite (signal-server/tests/cluster.rs): the machine's on 6379
 # when it answers, else a throwaway one for the duration of the tests; the suite starts one
 # of its own for its Redis-restart fault.
