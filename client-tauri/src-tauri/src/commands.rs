@@ -4,13 +4,15 @@
 
 use crate::error::{AppError, DeviceKind};
 use crate::frames::{self, FrameBytes};
+use crate::screens::ScreenView;
 use crate::session::parse_room_id;
 use crate::views::{
     AppInfo, AudioChoice, BlockedView, CallSettings, CallStatusView, ConnectionState, ContactsView,
     ConversationView, Devices, InviteLink, MeView, MemberView, MessageView, PageAnchor, RingView,
     RoomView, ServerPick, SignUpForm, TimelinePage, UserView, VideoChoice,
 };
-use crate::{AppState, devices};
+use crate::{AppState, devices, media};
+use confab_core::call::ScreenTarget;
 use shared::signal::OwnPresence;
 use shared::{ContactRequestId, MessageId, RoomId, UserId};
 use tauri::{AppHandle, State};
@@ -208,6 +210,30 @@ pub async fn switch_video(state: State<'_, AppState>, video: VideoChoice) -> Res
         .source()
         .ok_or_else(|| AppError::field("video", "Turn the camera off instead."))?;
     state.media.with_call(|c| c.switch_video(source)).await
+}
+
+/// The monitors and windows that can be shared, with thumbnails.
+#[tauri::command]
+#[specta::specta]
+pub async fn list_screens() -> Result<Vec<ScreenView>> {
+    media::list_screens().await
+}
+
+/// Shares a monitor or window (`monitor:<id>` / `window:<id>` from `list_screens`) in
+/// the running call; a `localScreen` call event says whether it started.
+#[tauri::command]
+#[specta::specta]
+pub async fn share_screen(state: State<'_, AppState>, source: String) -> Result<()> {
+    let target = source
+        .parse::<ScreenTarget>()
+        .map_err(|e| AppError::field("source", e))?;
+    state.media.with_call(|c| c.share_screen(target)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_screen_share(state: State<'_, AppState>) -> Result<()> {
+    state.media.with_call(|c| c.stop_screen_share()).await
 }
 
 #[tauri::command]

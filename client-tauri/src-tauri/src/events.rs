@@ -52,6 +52,18 @@ pub enum CallEvent {
     Stats {
         stats: StatsView,
     },
+    /// A participant started or stopped sharing a screen (its frames are the board's
+    /// `screen:<participant id>`).
+    ScreenShare {
+        participant_id: String,
+        sharing: bool,
+    },
+    /// Our screen share started (`source`, e.g. `monitor:60`) or stopped (null); `error`
+    /// when it could not start.
+    LocalScreen {
+        source: Option<String>,
+        error: Option<String>,
+    },
     /// The connection to the server dropped; reconnecting.
     Reconnecting {
         attempt: u32,

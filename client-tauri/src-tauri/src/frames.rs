@@ -9,7 +9,7 @@
 //!
 //! | bytes  | field                                                        |
 //! |--------|--------------------------------------------------------------|
-//! | 0      | source: 0 local, 1 remote                                    |
+//! | 0      | source: 0 local, 1 remote camera, 2 remote shared screen     |
 //! | 1..4   | reserved, 0                                                  |
 //! | 4..8   | width (u32 LE)                                               |
 //! | 8..12  | height (u32 LE)                                              |
@@ -17,7 +17,7 @@
 //! | 16..24 | sequence number of the frame for its source (u64 LE)         |
 //! | 24..40 | participant id (UUID bytes), zero for local                  |
 
-use confab_core::call::{I420Frame, RemoteVideoFrame};
+use confab_core::call::{I420Frame, RemoteVideoFrame, VideoKind};
 use confab_media::video::pattern::read_marker;
 use specta::Type;
 use std::collections::HashMap;
@@ -32,6 +32,11 @@ use yuv::{YuvPlanarImage, YuvRange, YuvStandardMatrix};
 pub const HEADER_LEN: usize = 40;
 /// The board key of the local preview.
 pub const LOCAL: &str = "local";
+
+/// The board key of a participant's shared screen (their camera's is their id).
+pub fn screen_key(participant_id: impl std::fmt::Display) -> String {
+    format!("screen:{participant_id}")
+}
 /// How long `next_frame` waits for a new frame before answering "nothing yet".
 pub const WAIT: Duration = Duration::from_secs(1);
 
@@ -172,7 +177,11 @@ pub fn encode(frame: &BoardFrame, max_width: u32, max_height: u32) -> FrameBytes
     let rgba_len = width as usize * height as usize * 4;
     let mut out = vec![0u8; HEADER_LEN + rgba_len];
     let participant = frame.picture.participant();
-    out[0] = u8::from(participant.is_some());
+    out[0] = match &frame.picture {
+        Picture::Local(_) => 0,
+        Picture::Remote(r) if r.kind == VideoKind::Screen => 2,
+        Picture::Remote(_) => 1,
+    };
     out[4..8].copy_from_slice(&width.to_le_bytes());
     out[8..12].copy_from_slice(&height.to_le_bytes());
     let counter = frame.picture.counter().unwrap_or(u32::MAX);
@@ -297,6 +306,7 @@ mod tests {
             frame,
             marker: Some(marker),
             decoded_at_us: 0,
+            kind: VideoKind::Camera,
         };
         let board_frame = BoardFrame {
             seq: 7,

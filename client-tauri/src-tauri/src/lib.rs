@@ -8,6 +8,7 @@ mod error;
 pub mod events;
 pub mod frames;
 mod media;
+mod screens;
 pub mod messenger;
 pub mod notify;
 pub mod session;
@@ -60,6 +61,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::switch_video,
             commands::switch_audio,
             commands::switch_speaker,
+            commands::list_screens,
+            commands::share_screen,
+            commands::stop_screen_share,
             commands::list_conversations,
             commands::open_conversation,
             commands::close_conversation,

@@ -3,11 +3,12 @@
 
 use crate::error::{AppError, DeviceKind};
 use crate::events::{CallEvent, MicLevel};
-use crate::frames::{FrameBoard, LOCAL, Picture};
+use crate::frames::{FrameBoard, LOCAL, Picture, screen_key};
+use crate::screens::ScreenView;
 use crate::views::{AudioChoice, CallSettings, ParticipantView, PeerState, VideoChoice};
 use confab_core::call::setup;
 use confab_core::call::{
-    Call, CallConfig, CallEvent as CoreEvent, I420Frame, Preview, RemoteVideoFrame,
+    Call, CallConfig, CallEvent as CoreEvent, I420Frame, Preview, RemoteVideoFrame, VideoKind,
 };
 use confab_core::connection::Connection;
 use shared::RoomId;
@@ -140,8 +141,17 @@ impl Media {
         let ended_by_itself = Arc::clone(&ended_flag);
         tasks.spawn(async move {
             while let Some(event) = events.recv().await {
-                if let CoreEvent::ParticipantLeft { participant_id, .. } = &event {
-                    board.remove(&participant_id.to_string());
+                match &event {
+                    CoreEvent::ParticipantLeft { participant_id, .. } => {
+                        board.remove(&participant_id.to_string());
+                        board.remove(&screen_key(participant_id));
+                    }
+                    CoreEvent::RemoteScreen {
+                        participant_id,
+                        sharing: false,
+                        ..
+                    } => board.remove(&screen_key(participant_id)),
+                    _ => {}
                 }
                 let ended = matches!(event, CoreEvent::Ended { .. });
                 if let Err(e) = call_event(event, room_id).emit(&app) {
@@ -193,6 +203,14 @@ impl Media {
     }
 }
 
+/// The monitors and windows to share, with thumbnails (capturing each takes a moment:
+/// off the async threads).
+pub async fn list_screens() -> Result<Vec<ScreenView>, AppError> {
+    tokio::task::spawn_blocking(ScreenView::list_all)
+        .await
+        .map_err(|e| AppError::device(DeviceKind::Other, e))?
+}
+
 async fn stop_preview(running: Option<RunningPreview>, board: &FrameBoard) {
     if let Some(RunningPreview { preview, _tasks }) = running {
         drop(_tasks);
@@ -218,7 +236,10 @@ async fn pump_remote(
     loop {
         match frames.recv().await {
             Ok(remote) => {
-                let key = remote.participant_id.to_string();
+                let key = match remote.kind {
+                    VideoKind::Camera => remote.participant_id.to_string(),
+                    VideoKind::Screen => screen_key(remote.participant_id),
+                };
                 board.publish(&key, Picture::Remote(remote));
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -290,6 +311,18 @@ impl CallEvent {
             },
             CoreEvent::Stats(stats) => Self::Stats {
                 stats: stats.into(),
+            },
+            CoreEvent::RemoteScreen {
+                participant_id,
+                sharing,
+                ..
+            } => Self::ScreenShare {
+                participant_id: participant_id.to_string(),
+                sharing,
+            },
+            CoreEvent::LocalScreen { target, error } => Self::LocalScreen {
+                source: target.map(|t| t.to_string()),
+                error,
             },
             CoreEvent::Reconnecting { attempt } => Self::Reconnecting { attempt },
             CoreEvent::Error { message, .. } => Self::Error { message },

@@ -101,6 +101,30 @@ export const commands = {
 	 *  `mailto` only (the window itself may open nothing).
 	 */
 	openLink: (url: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("open_link", { url })),
+	listCommunities: () => typedError<CommunityView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_communities")),
+	/**  Public communities matching `q` (all of them without it), a page at a time. */
+	discoverCommunities: (q: string | null, cursor: string | null) => typedError<DiscoverPage_Serialize, AppError_Serialize>(__TAURI_INVOKE("discover_communities", { q, cursor })),
+	createCommunity: (name: string, description: string | null, visibility: CommunityVisibility) => typedError<CommunityView_Serialize, AppError_Serialize>(__TAURI_INVOKE("create_community", { name, description, visibility })),
+	updateCommunity: (communityId: CommunityId, name: string | null, description: string | null, visibility: CommunityVisibility | null) => typedError<CommunityView_Serialize, AppError_Serialize>(__TAURI_INVOKE("update_community", { communityId, name, description, visibility })),
+	deleteCommunity: (communityId: CommunityId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("delete_community", { communityId })),
+	joinCommunity: (communityId: CommunityId) => typedError<CommunityView_Serialize, AppError_Serialize>(__TAURI_INVOKE("join_community", { communityId })),
+	/**  `invite`: the invite's code, or a link ending in it. */
+	joinCommunityInvite: (invite: string) => typedError<CommunityView_Serialize, AppError_Serialize>(__TAURI_INVOKE("join_community_invite", { invite })),
+	leaveCommunity: (communityId: CommunityId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("leave_community", { communityId })),
+	communityMembers: (communityId: CommunityId, cursor: string | null) => typedError<MemberPage_Serialize, AppError_Serialize>(__TAURI_INVOKE("community_members", { communityId, cursor })),
+	setCommunityRole: (communityId: CommunityId, userId: UserId, role: RoomRole) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_community_role", { communityId, userId, role })),
+	kickCommunityMember: (communityId: CommunityId, userId: UserId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("kick_community_member", { communityId, userId })),
+	communityBans: (communityId: CommunityId) => typedError<BanView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("community_bans", { communityId })),
+	banCommunityMember: (communityId: CommunityId, userId: UserId, reason: string | null) => typedError<BanView_Serialize, AppError_Serialize>(__TAURI_INVOKE("ban_community_member", { communityId, userId, reason })),
+	unbanCommunityMember: (communityId: CommunityId, userId: UserId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("unban_community_member", { communityId, userId })),
+	communityInvites: (communityId: CommunityId) => typedError<CommunityInviteView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("community_invites", { communityId })),
+	createCommunityInvite: (communityId: CommunityId) => typedError<NewInviteView_Serialize, AppError_Serialize>(__TAURI_INVOKE("create_community_invite", { communityId })),
+	revokeCommunityInvite: (communityId: CommunityId, inviteId: CommunityInviteId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("revoke_community_invite", { communityId, inviteId })),
+	createChannel: (communityId: CommunityId, form: ChannelForm_Deserialize) => typedError<ChannelView_Serialize, AppError_Serialize>(__TAURI_INVOKE("create_channel", { communityId, form })),
+	updateChannel: (communityId: CommunityId, channelId: RoomId, form: ChannelForm_Deserialize) => typedError<ChannelView_Serialize, AppError_Serialize>(__TAURI_INVOKE("update_channel", { communityId, channelId, form })),
+	deleteChannel: (communityId: CommunityId, channelId: RoomId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("delete_channel", { communityId, channelId })),
+	/**  Every channel once, in the new order, each with its category. */
+	reorderChannels: (communityId: CommunityId, order: ChannelPlaceForm_Deserialize[]) => typedError<ChannelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("reorder_channels", { communityId, order })),
 };
 
 /** Events */
@@ -217,6 +241,23 @@ export type AudioDevice = {
 	isDefault: boolean,
 };
 
+/**  A ban. */
+export type BanView = BanView_Serialize | BanView_Deserialize;
+
+/**  A ban. */
+export type BanView_Deserialize = {
+	user: UserView_Deserialize,
+	reason?: string | null,
+	createdAt: string,
+};
+
+/**  A ban. */
+export type BanView_Serialize = {
+	user: UserView_Serialize,
+	reason: string | null,
+	createdAt: string,
+};
+
 /**  Someone I block. */
 export type BlockedView = BlockedView_Serialize | BlockedView_Deserialize;
 
@@ -324,6 +365,195 @@ export type CameraDevice = {
 	index: number,
 	name: string,
 };
+
+/**  A channel's fields as the settings form sends them; absent ones stay (on update). */
+export type ChannelForm = ChannelForm_Serialize | ChannelForm_Deserialize;
+
+/**  A channel's fields as the settings form sends them; absent ones stay (on update). */
+export type ChannelForm_Deserialize = {
+	name?: string | null,
+	/**  Empty clears it. */
+	topic?: string | null,
+	/**  Empty clears it. */
+	category?: string | null,
+	announcement?: boolean | null,
+};
+
+/**  A channel's fields as the settings form sends them; absent ones stay (on update). */
+export type ChannelForm_Serialize = {
+	name: string | null,
+	/**  Empty clears it. */
+	topic: string | null,
+	/**  Empty clears it. */
+	category: string | null,
+	announcement: boolean | null,
+};
+
+/**  One channel's place in a new order. */
+export type ChannelPlaceForm = ChannelPlaceForm_Serialize | ChannelPlaceForm_Deserialize;
+
+/**  One channel's place in a new order. */
+export type ChannelPlaceForm_Deserialize = {
+	channelId: RoomId,
+	category?: string | null,
+};
+
+/**  One channel's place in a new order. */
+export type ChannelPlaceForm_Serialize = {
+	channelId: RoomId,
+	category: string | null,
+};
+
+/**  A channel of a community. */
+export type ChannelView = ChannelView_Serialize | ChannelView_Deserialize;
+
+/**  A channel of a community. */
+export type ChannelView_Deserialize = {
+	/**  Its room id (open it as a conversation). */
+	id: RoomId,
+	communityId: CommunityId,
+	name: string,
+	topic?: string | null,
+	/**  The category it is listed under; None: above every category. */
+	category?: string | null,
+	position: number,
+	/**  Only admins write in it. */
+	announcement: boolean,
+	maxParticipants: number,
+};
+
+/**  A channel of a community. */
+export type ChannelView_Serialize = {
+	/**  Its room id (open it as a conversation). */
+	id: RoomId,
+	communityId: CommunityId,
+	name: string,
+	topic: string | null,
+	/**  The category it is listed under; None: above every category. */
+	category: string | null,
+	position: number,
+	/**  Only admins write in it. */
+	announcement: boolean,
+	maxParticipants: number,
+};
+
+/**  Why someone is no longer a member of a community. */
+export type CommunityExit = 
+/**  They left. */
+"left" | 
+/**  An admin removed them. */
+"kicked" | 
+/**  An admin banned them. */
+"banned" | 
+/**  The owner deleted the community. */
+"deleted";
+
+/**
+ *  A community: members with roles, bans, invite links and channels (rooms of kind
+ *  `channel`).
+ */
+export type CommunityId = string;
+
+/**
+ *  A community invite link (the link's token is shown once; this id lists and
+ *  revokes it).
+ */
+export type CommunityInviteId = string;
+
+/**  An invite link as admins list it (its token is shown only when it is made). */
+export type CommunityInviteView = CommunityInviteView_Serialize | CommunityInviteView_Deserialize;
+
+/**  An invite link as admins list it (its token is shown only when it is made). */
+export type CommunityInviteView_Deserialize = {
+	id: CommunityInviteId,
+	createdAt: string,
+	expiresAt: string,
+	maxUses?: number | null,
+	uses: number,
+};
+
+/**  An invite link as admins list it (its token is shown only when it is made). */
+export type CommunityInviteView_Serialize = {
+	id: CommunityInviteId,
+	createdAt: string,
+	expiresAt: string,
+	maxUses: number | null,
+	uses: number,
+};
+
+/**  A member of a community. */
+export type CommunityMemberView = CommunityMemberView_Serialize | CommunityMemberView_Deserialize;
+
+/**  A member of a community. */
+export type CommunityMemberView_Deserialize = {
+	user: UserView_Deserialize,
+	role: RoomRole,
+	joinedAt: string,
+	presence: PresenceStatus,
+};
+
+/**  A member of a community. */
+export type CommunityMemberView_Serialize = {
+	user: UserView_Serialize,
+	role: RoomRole,
+	joinedAt: string,
+	presence: PresenceStatus,
+};
+
+/**
+ *  A community: mine (with its channels, in order) or one found in discover (no
+ *  channels; `my_role` None when I am not a member).
+ */
+export type CommunityView = CommunityView_Serialize | CommunityView_Deserialize;
+
+/**
+ *  A community: mine (with its channels, in order) or one found in discover (no
+ *  channels; `my_role` None when I am not a member).
+ */
+export type CommunityView_Deserialize = {
+	id: CommunityId,
+	name: string,
+	description: string,
+	/**  The icon's address on the server; None when it has none. */
+	iconUrl?: string | null,
+	visibility: CommunityVisibility,
+	ownerId: UserId,
+	memberCount: number,
+	myRole?: RoomRole | null,
+	/**  Summed over my channels. */
+	unread: number,
+	mentions: number,
+	createdAt: string,
+	channels: ChannelView_Deserialize[],
+};
+
+/**
+ *  A community: mine (with its channels, in order) or one found in discover (no
+ *  channels; `my_role` None when I am not a member).
+ */
+export type CommunityView_Serialize = {
+	id: CommunityId,
+	name: string,
+	description: string,
+	/**  The icon's address on the server; None when it has none. */
+	iconUrl: string | null,
+	visibility: CommunityVisibility,
+	ownerId: UserId,
+	memberCount: number,
+	myRole: RoomRole | null,
+	/**  Summed over my channels. */
+	unread: number,
+	mentions: number,
+	createdAt: string,
+	channels: ChannelView_Serialize[],
+};
+
+/**  Who can find and join a community. */
+export type CommunityVisibility = 
+/**  Listed in discover; anyone signed in can join (unless banned). */
+"public" | 
+/**  Unlisted; joined through an invite link only. */
+"private";
 
 /**  The messenger connection, for the offline banner. */
 export type ConnectionState = "online" | "offline" | "reconnecting";
@@ -438,6 +668,23 @@ export type Devices = {
 	notes: string[],
 };
 
+/**  A page of discover's results. */
+export type DiscoverPage = DiscoverPage_Serialize | DiscoverPage_Deserialize;
+
+/**  A page of discover's results. */
+export type DiscoverPage_Deserialize = {
+	communities: CommunityView_Deserialize[],
+	/**  Pass back for the next page; None on the last one. */
+	nextCursor?: string | null,
+};
+
+/**  A page of discover's results. */
+export type DiscoverPage_Serialize = {
+	communities: CommunityView_Serialize[],
+	/**  Pass back for the next page; None on the last one. */
+	nextCursor: string | null,
+};
+
 /**  A link that lets someone join a room. */
 export type InviteLink = {
 	url: string,
@@ -464,6 +711,21 @@ export type MeView_Serialize = {
 	email: string,
 	displayName: string | null,
 	statusText: string | null,
+};
+
+/**  A page of members: owner and admins first, then by join time. */
+export type MemberPage = MemberPage_Serialize | MemberPage_Deserialize;
+
+/**  A page of members: owner and admins first, then by join time. */
+export type MemberPage_Deserialize = {
+	members: CommunityMemberView_Deserialize[],
+	nextCursor?: string | null,
+};
+
+/**  A page of members: owner and admins first, then by join time. */
+export type MemberPage_Serialize = {
+	members: CommunityMemberView_Serialize[],
+	nextCursor: string | null,
 };
 
 /**  A member of a room. */
@@ -605,7 +867,20 @@ export type MessengerEvent_Deserialize =
 /**  Notifications were muted or unmuted (here or from the tray). */
 { type: "notificationsMuted"; muted: boolean } | 
 /**  Show this room (asked by the tray or a notification). */
-{ type: "openRoom"; roomId: RoomId };
+{ type: "openRoom"; roomId: RoomId } | 
+/**
+ *  A community of mine is new or changed (its channels, in order, included; their
+ *  conversations come as `roomUpserted`).
+ */
+{ type: "communityUpserted"; community: CommunityView_Deserialize } | 
+/**  I am no longer in this community (left, kicked, banned, or it was deleted). */
+{ type: "communityRemoved"; communityId: CommunityId; reason: CommunityExit } | 
+/**  Someone joined a community of mine. */
+{ type: "communityMemberJoined"; communityId: CommunityId; member: CommunityMemberView_Deserialize } | 
+/**  Someone left a community of mine, or was kicked or banned. */
+{ type: "communityMemberLeft"; communityId: CommunityId; userId: UserId; reason: CommunityExit } | 
+/**  A member's role changed. */
+{ type: "communityRoleChanged"; communityId: CommunityId; userId: UserId; role: RoomRole };
 
 /**
  *  What happens in the messenger (`messenger-event`): the connection, rooms, messages,
@@ -645,11 +920,39 @@ export type MessengerEvent_Serialize =
 /**  Notifications were muted or unmuted (here or from the tray). */
 { type: "notificationsMuted"; muted: boolean } | 
 /**  Show this room (asked by the tray or a notification). */
-{ type: "openRoom"; roomId: RoomId };
+{ type: "openRoom"; roomId: RoomId } | 
+/**
+ *  A community of mine is new or changed (its channels, in order, included; their
+ *  conversations come as `roomUpserted`).
+ */
+{ type: "communityUpserted"; community: CommunityView_Serialize } | 
+/**  I am no longer in this community (left, kicked, banned, or it was deleted). */
+{ type: "communityRemoved"; communityId: CommunityId; reason: CommunityExit } | 
+/**  Someone joined a community of mine. */
+{ type: "communityMemberJoined"; communityId: CommunityId; member: CommunityMemberView_Serialize } | 
+/**  Someone left a community of mine, or was kicked or banned. */
+{ type: "communityMemberLeft"; communityId: CommunityId; userId: UserId; reason: CommunityExit } | 
+/**  A member's role changed. */
+{ type: "communityRoleChanged"; communityId: CommunityId; userId: UserId; role: RoomRole };
 
 /**  The microphone's peak level, 0..1, ten times a second (`mic-level`). */
 export type MicLevel = {
 	level: number | null,
+};
+
+/**  A new invite: the token to hand out (the "join" box takes it), once. */
+export type NewInviteView = NewInviteView_Serialize | NewInviteView_Deserialize;
+
+/**  A new invite: the token to hand out (the "join" box takes it), once. */
+export type NewInviteView_Deserialize = {
+	token: string,
+	invite: CommunityInviteView_Deserialize,
+};
+
+/**  A new invite: the token to hand out (the "join" box takes it), once. */
+export type NewInviteView_Serialize = {
+	token: string,
+	invite: CommunityInviteView_Serialize,
 };
 
 /**  What a client may set its own presence to (offline is having no connection). */

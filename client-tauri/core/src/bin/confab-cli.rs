@@ -9,7 +9,9 @@
 
 use clap::{Args, Parser, Subcommand};
 use confab_core::api::ApiClient;
-use confab_core::call::{AudioSource, CallConfig, CallEvent, VideoSource, setup};
+use confab_core::call::{
+    AudioSource, CallConfig, CallEvent, ScreenTarget, VideoKind, VideoSource, setup,
+};
 use confab_core::keystore::MemoryStore;
 use shared::api::{Me, RegisterRequest};
 use shared::{ErrorCode, MessageId, RoomId};
@@ -37,6 +39,8 @@ enum Command {
     Call(Box<CallArgs>),
     /// List cameras, microphones and speakers.
     Devices,
+    /// List the monitors and windows `call --screen` can share.
+    Screens,
     /// Send, follow and read messages.
     Chat(ChatArgs),
     /// Find people, manage contacts, requests and blocks.
@@ -128,6 +132,30 @@ struct CallArgs {
     /// Print one JSON object per participant per second instead of a table.
     #[arg(long)]
     json: bool,
+    /// Share a screen from the start: `monitor` (the primary one), `monitor:ID` or
+    /// `window:ID` (see `confab-cli screens`).
+    #[arg(long, value_parser = parse_screen_target)]
+    screen: Option<ScreenTarget>,
+    /// Read commands from standard input, one a line: `screen TARGET` starts (or
+    /// switches) sharing, `screen stop` stops it.
+    #[arg(long)]
+    commands: bool,
+}
+
+/// `monitor`, `monitor:ID` or `window:ID`.
+fn parse_screen_target(s: &str) -> Result<ScreenTarget, String> {
+    match s {
+        "monitor" => {
+            let sources = confab_core::call::screen::list_sources().map_err(|e| e.to_string())?;
+            sources
+                .iter()
+                .filter(|s| matches!(s.target, ScreenTarget::Monitor(_)))
+                .max_by_key(|s| s.primary)
+                .map(|s| s.target)
+                .ok_or_else(|| "no monitor to share".to_owned())
+        }
+        _ => s.parse(),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -280,6 +308,7 @@ async fn main() -> ExitCode {
     let (result, json_errors) = match cli.command {
         Command::Call(args) => (call(*args).await, false),
         Command::Devices => (devices(), false),
+        Command::Screens => (screens(), false),
         Command::Chat(args) => (messenger::chat(args).await, true),
         Command::Contacts(args) => (messenger::contacts(args).await, true),
         Command::Dm(args) => (messenger::dm(args).await, true),
@@ -297,6 +326,14 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn screens() -> anyhow::Result<()> {
+    for s in confab_core::call::screen::list_sources()? {
+        let primary = if s.primary { " (primary)" } else { "" };
+        println!("{}{primary}: {} {}x{}", s.target, s.name, s.width, s.height);
+    }
+    Ok(())
 }
 
 fn devices() -> anyhow::Result<()> {
@@ -383,15 +420,30 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
     };
     let (call, mut events) = setup::start_alone(&api, config).await?;
     eprintln!("{} joined room {}", me.username, args.room);
+    if let Some(target) = args.screen {
+        call.share_screen(target);
+    }
+    let mut stdin_lines = args.commands.then(|| {
+        use tokio::io::AsyncBufReadExt as _;
+        tokio::io::BufReader::new(tokio::io::stdin()).lines()
+    });
+    // Screen frames received per participant: (count, width, height).
+    let screens = Arc::new(std::sync::Mutex::new(HashMap::new()));
 
     // Glass-to-glass latency per participant, from the test pattern's capture timestamps.
     let latencies = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let watcher = {
         let latencies = Arc::clone(&latencies);
+        let screens = Arc::clone(&screens);
         let mut frames = call.video_frames();
         tokio::spawn(async move {
             loop {
                 match frames.recv().await {
+                    Ok(frame) if frame.kind == VideoKind::Screen => {
+                        let mut map = screens.lock().unwrap_or_else(|e| e.into_inner());
+                        let entry = map.entry(frame.participant_id).or_insert((0u64, 0, 0));
+                        *entry = (entry.0 + 1, frame.frame.width(), frame.frame.height());
+                    }
                     Ok(frame) => {
                         if let Some(marker) = frame.marker {
                             let ms = frame.decoded_at_us.saturating_sub(marker.timestamp_us) as f64
@@ -422,9 +474,13 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
             event = events.recv() => match event {
                 Some(CallEvent::Stats(stats)) => {
                     let g2g = latencies.lock().unwrap_or_else(|e| e.into_inner()).get(&stats.participant_id).copied();
+                    let screen = screens.lock().unwrap_or_else(|e| e.into_inner()).get(&stats.participant_id).copied();
                     if args.json {
                         let mut value = serde_json::to_value(&stats)?;
                         value["glass_to_glass_ms"] = serde_json::json!(g2g);
+                        if let Some((frames, width, height)) = screen {
+                            value["screen"] = serde_json::json!({"frames": frames, "width": width, "height": height});
+                        }
                         println!("{value}");
                     } else {
                         println!(
@@ -448,9 +504,35 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
                 Some(CallEvent::ParticipantLeft { participant_id, .. }) => eprintln!("{} left", short(&participant_id.to_string())),
                 Some(CallEvent::Reconnecting { attempt }) => eprintln!("reconnecting (attempt {attempt})"),
                 Some(CallEvent::Error { code, message }) => eprintln!("server refused: {message} ({code:?})"),
+                Some(CallEvent::RemoteScreen { participant_id, sharing, .. }) => eprintln!(
+                    "{} {} sharing a screen",
+                    short(&participant_id.to_string()),
+                    if sharing { "started" } else { "stopped" },
+                ),
+                Some(CallEvent::LocalScreen { target: Some(t), .. }) => eprintln!("sharing {t}"),
+                Some(CallEvent::LocalScreen { error: Some(e), .. }) => eprintln!("cannot share the screen: {e}"),
+                Some(CallEvent::LocalScreen { .. }) => eprintln!("stopped sharing"),
                 Some(CallEvent::Ended { reason }) => break Some(reason),
                 Some(_) => {}
                 None => break Some("the call ended".to_owned()),
+            },
+            line = async {
+                match stdin_lines.as_mut() {
+                    Some(lines) => lines.next_line().await,
+                    None => std::future::pending().await,
+                }
+            } => match line {
+                Ok(Some(line)) => match line.trim().split_once(' ') {
+                    Some(("screen", "stop")) => call.stop_screen_share(),
+                    Some(("screen", target)) => match parse_screen_target(target.trim()) {
+                        Ok(target) => call.share_screen(target),
+                        Err(e) => eprintln!("{e}"),
+                    },
+                    _ if line.trim().is_empty() => {}
+                    _ => eprintln!("unknown command {line:?} (screen TARGET | screen stop)"),
+                },
+                // Standard input closed: no more commands, the call goes on.
+                Ok(None) | Err(_) => stdin_lines = None,
             },
         }
     };

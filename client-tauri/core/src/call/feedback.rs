@@ -8,6 +8,7 @@
 //! peers (the worst loss, the lowest estimate).
 
 use crate::call::local::{AudioControl, VideoControl};
+use crate::call::screen::{MIN_SCREEN_KBPS, SCREEN_KBPS, ScreenControl};
 use rtc::interceptor::{Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -17,7 +18,7 @@ use rtc::rtcp::reception_report::ReceptionReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio;
 use shared::ParticipantId;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -40,6 +41,15 @@ pub(crate) struct SendFeedback {
     video: Option<std_mpsc::Sender<VideoControl>>,
     audio: Option<std_mpsc::Sender<AudioControl>>,
     inner: Mutex<Inner>,
+    screen: Mutex<ScreenFeedback>,
+}
+
+/// The screen share's encoder (while we share) and its streams' SSRCs, whose keyframe
+/// requests go to it rather than to the camera's.
+#[derive(Debug, Default)]
+struct ScreenFeedback {
+    control: Option<std_mpsc::Sender<ScreenControl>>,
+    ssrcs: HashSet<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +84,37 @@ impl SendFeedback {
             video,
             audio,
             inner: Mutex::new(Inner::default()),
+            screen: Mutex::new(ScreenFeedback::default()),
+        }
+    }
+
+    fn screen(&self) -> std::sync::MutexGuard<'_, ScreenFeedback> {
+        self.screen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The screen share's encoder from now on (`None`: sharing stopped).
+    pub fn set_screen(&self, control: Option<std_mpsc::Sender<ScreenControl>>) {
+        self.screen().control = control;
+        self.lock().told_kbps = None;
+        self.retune_video();
+    }
+
+    pub fn add_screen_ssrc(&self, ssrc: u32) {
+        self.screen().ssrcs.insert(ssrc);
+    }
+
+    pub fn remove_screen_ssrc(&self, ssrc: u32) {
+        self.screen().ssrcs.remove(&ssrc);
+    }
+
+    fn is_screen(&self, ssrc: u32) -> bool {
+        self.screen().ssrcs.contains(&ssrc)
+    }
+
+    /// A peer needs a screen keyframe (it connected, or asked with a PLI or FIR).
+    pub fn screen_keyframe_requested(&self) {
+        if let Some(control) = &self.screen().control {
+            let _ = control.send(ScreenControl::ForceKeyframe);
         }
     }
 
@@ -158,7 +199,14 @@ impl SendFeedback {
         let Some(available) = available else {
             return;
         };
-        let kbps = video_kbps_for(available);
+        let mut kbps = video_kbps_for(available);
+        if let Some(screen) = &self.screen().control {
+            // While sharing, the screen gets most of the video budget (detail matters
+            // more there), the camera what is left, each within its own range.
+            let screen_kbps = ((f64::from(kbps) * 0.6) as u32).clamp(MIN_SCREEN_KBPS, SCREEN_KBPS);
+            let _ = screen.send(ScreenControl::TargetBitrate(screen_kbps));
+            kbps = kbps.saturating_sub(screen_kbps).max(MIN_VIDEO_KBPS);
+        }
         if inner
             .told_kbps
             .is_none_or(|t| t.abs_diff(kbps) * 20 >= t.max(1))
@@ -231,11 +279,15 @@ impl FeedbackInterceptor {
     fn read(&self, packet: &Box<dyn rtc::rtcp::Packet>) {
         let any = packet.as_any();
         if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
-            if self.is_our_video(pli.media_ssrc) {
+            if self.feedback.is_screen(pli.media_ssrc) {
+                self.feedback.screen_keyframe_requested();
+            } else if self.is_our_video(pli.media_ssrc) {
                 self.feedback.keyframe_requested(self.peer);
             }
         } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
-            if fir.fir.iter().any(|e| self.is_our_video(e.ssrc)) {
+            if fir.fir.iter().any(|e| self.feedback.is_screen(e.ssrc)) {
+                self.feedback.screen_keyframe_requested();
+            } else if fir.fir.iter().any(|e| self.is_our_video(e.ssrc)) {
                 self.feedback.keyframe_requested(self.peer);
             }
         } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {

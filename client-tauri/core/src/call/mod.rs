@@ -17,18 +17,22 @@ mod nack;
 mod peer;
 mod preview;
 mod remote;
+pub mod screen;
 pub mod setup;
 mod stats;
 
 pub use confab_media::I420Frame;
+pub use confab_media::video::screen::{ScreenSource, ScreenTarget};
+pub use confab_media::audio::apm::VoiceProcessing;
 pub use local::{AudioSource, VideoSource};
 pub use preview::{Preview, PreviewError};
-pub use remote::{RemoteAudio, RemoteVideoFrame};
+pub use remote::{RemoteAudio, RemoteVideoFrame, VideoKind};
 pub use stats::PeerStats;
 pub use webrtc::peer_connection::RTCIceServer;
 
 use crate::negotiation::{Input, PeerIdentity, SessionDescription};
 use crate::signaling::{SignalingClient, SignalingEvent, SignalingEvents, SignalingSender};
+use confab_media::audio::apm::{FarEndTap, far_end_channel};
 use confab_media::audio::mix::{Mixer, mix_buffer};
 use confab_media::audio::playback::Playback;
 use feedback::SendFeedback;
@@ -73,6 +77,9 @@ pub struct CallConfig {
     pub ice_servers: Vec<RTCIceServer>,
     /// Local addresses the peer connections bind to (`0.0.0.0:0`: any interface).
     pub udp_addrs: Vec<String>,
+    /// Echo cancellation, noise suppression and gain control on a microphone (a tone is
+    /// sent as it is).
+    pub voice_processing: VoiceProcessing,
 }
 
 impl CallConfig {
@@ -91,6 +98,7 @@ impl CallConfig {
             video_kbps: 800,
             ice_servers: Vec::new(),
             udp_addrs: vec!["0.0.0.0:0".to_owned()],
+            voice_processing: VoiceProcessing::ON,
         }
     }
 }
@@ -123,6 +131,19 @@ pub enum CallEvent {
     },
     /// Once a second per remote participant.
     Stats(PeerStats),
+    /// A participant started or stopped sharing a screen (their frames come as
+    /// [`VideoKind::Screen`]).
+    RemoteScreen {
+        participant_id: ParticipantId,
+        user_id: UserId,
+        sharing: bool,
+    },
+    /// Our screen share started (`target`) or stopped (`None`); `error` when it could
+    /// not start.
+    LocalScreen {
+        target: Option<ScreenTarget>,
+        error: Option<String>,
+    },
     /// The signaling connection dropped; it is being re-established.
     Reconnecting {
         attempt: u32,
@@ -151,6 +172,9 @@ enum CallCommand {
     SwitchVideo(VideoSource),
     SwitchAudio(AudioSource),
     SwitchSpeaker(Option<String>),
+    SetVoiceProcessing(VoiceProcessing),
+    /// Share this screen or window (`None`: stop sharing).
+    ShareScreen(Option<ScreenTarget>),
     Leave(oneshot::Sender<()>),
 }
 
@@ -208,8 +232,18 @@ impl Call {
             )?),
             None => None,
         };
+        // What the speaker plays goes to the microphone's echo canceller.
+        let (far_end_tap, far_end) = far_end_channel();
         let audio = match config.audio.clone() {
-            Some(source) => Some(local::spawn_audio(source, encoded_tx.clone(), tap.clone())?),
+            Some(source) => Some(local::spawn_audio(
+                source,
+                local::VoiceSetup {
+                    settings: config.voice_processing,
+                    far_end,
+                },
+                encoded_tx.clone(),
+                tap.clone(),
+            )?),
             None => None,
         };
         drop(encoded_tx);
@@ -219,7 +253,7 @@ impl Call {
             audio.as_ref().map(|(c, _)| c.clone()),
         ));
         let fanout_task = tokio::spawn(local::run_fanout(Arc::clone(&fanout), encoded_rx));
-        let speaker = Speaker::start(config.speaker.clone())?;
+        let speaker = Speaker::start(config.speaker.clone(), far_end_tap.clone())?;
         let (mixer_tx, mixer_rx) = watch::channel(speaker.mixer.clone());
         let (video_tx, _) = broadcast::channel(VIDEO_SINK_FRAMES);
         let (audio_tx, _) = broadcast::channel(AUDIO_SINK_FRAMES);
@@ -247,6 +281,9 @@ impl Call {
             audio_control: audio.as_ref().map(|(c, _)| c.clone()),
             speaker: Some(speaker),
             mixer: mixer_tx,
+            far_end: far_end_tap,
+            screen: None,
+            screen_tracks: watch::channel(None).0,
         };
         let handle = tokio::spawn(async move {
             let speaker = task.run(events, command_rx).await;
@@ -321,6 +358,24 @@ impl Call {
         let _ = self.commands.send(CallCommand::SwitchSpeaker(device));
     }
 
+    /// Switches echo cancellation, noise suppression and gain control on or off from the
+    /// microphone's next frame.
+    pub fn set_voice_processing(&self, settings: VoiceProcessing) {
+        let _ = self.commands.send(CallCommand::SetVoiceProcessing(settings));
+    }
+
+    /// Shares a monitor or a window with everyone in the call, as a track of its own
+    /// (replacing a share already running); [`CallEvent::LocalScreen`] says whether it
+    /// started.
+    pub fn share_screen(&self, target: ScreenTarget) {
+        let _ = self.commands.send(CallCommand::ShareScreen(Some(target)));
+    }
+
+    /// Stops sharing the screen; the camera goes on.
+    pub fn stop_screen_share(&self) {
+        let _ = self.commands.send(CallCommand::ShareScreen(None));
+    }
+
     /// Leaves the call, closes every peer connection and the signaling connection (when
     /// the call owns it), and waits until capture has stopped.
     pub async fn leave(mut self) {
@@ -343,7 +398,8 @@ impl Drop for Call {
 }
 
 /// Remote audio output: a real device, or a null sink that drains the mix in real time
-/// when there is none (or none was asked for).
+/// when there is none (or none was asked for). A device also hands what it plays to the
+/// echo canceller; the null sink plays nothing, so there is no echo of it.
 struct Speaker {
     mixer: Mixer,
     stop: Option<std_mpsc::Sender<()>>,
@@ -351,13 +407,13 @@ struct Speaker {
 }
 
 impl Speaker {
-    fn start(device: Option<Option<String>>) -> std::io::Result<Self> {
+    fn start(device: Option<Option<String>>, far_end: FarEndTap) -> std::io::Result<Self> {
         let (stop_tx, stop_rx) = std_mpsc::channel::<()>();
         let (mixer_tx, mixer_rx) = std_mpsc::channel::<Mixer>();
         // The cpal stream is not Send: it is created, kept and dropped on this thread.
         let thread = thread::Builder::new().name("confab-speaker".into()).spawn(move || {
             if let Some(device) = device {
-                match Playback::start(device.as_deref()) {
+                match Playback::start_with_far_end(device.as_deref(), Some(far_end)) {
                     Ok(playback) => {
                         let _ = mixer_tx.send(playback.mixer());
                         let _ = stop_rx.recv();
@@ -434,6 +490,12 @@ struct CallTask {
     speaker: Option<Speaker>,
     /// Tells the audio receivers which mixer feeds the current speaker.
     mixer: watch::Sender<Mixer>,
+    /// Where every speaker hands what it plays (the echo canceller's far end).
+    far_end: FarEndTap,
+    /// Our screen share, while it runs.
+    screen: Option<screen::ScreenShare>,
+    /// Its tracks' fan-out, for the peers (`None`: not sharing).
+    screen_tracks: watch::Sender<Option<Arc<Fanout>>>,
 }
 
 impl CallTask {
@@ -470,6 +532,9 @@ impl CallTask {
             });
         }
         self.close_peers().await;
+        if let Some(share) = self.screen.take() {
+            share.stop().await;
+        }
         if let Some(client) = self.signaling.take() {
             client.close().await;
         }
@@ -506,9 +571,16 @@ impl CallTask {
                     let _ = c.send(AudioControl::Switch(source));
                 }
             }
+            CallCommand::SetVoiceProcessing(settings) => {
+                if let Some(c) = &self.audio_control {
+                    let _ = c.send(AudioControl::VoiceProcessing(settings));
+                }
+            }
             CallCommand::SwitchSpeaker(device) => {
+                let far_end = self.far_end.clone();
                 let started =
-                    tokio::task::spawn_blocking(move || Speaker::start(Some(device))).await;
+                    tokio::task::spawn_blocking(move || Speaker::start(Some(device), far_end))
+                        .await;
                 match started {
                     Ok(Ok(speaker)) => {
                         // Receivers move to the new mixer with their next packet.
@@ -521,7 +593,43 @@ impl CallTask {
                     Err(e) => tracing::warn!(error = %e, "speaker switch task failed"),
                 }
             }
+            CallCommand::ShareScreen(target) => self.share_screen(target).await,
             CallCommand::Leave(_) => {}
+        }
+    }
+
+    /// Starts, replaces or stops the screen share; the peers follow `screen_tracks`.
+    async fn share_screen(&mut self, target: Option<ScreenTarget>) {
+        if let Some(old) = self.screen.take() {
+            self.screen_tracks.send_replace(None);
+            self.feedback.set_screen(None);
+            old.stop().await;
+        }
+        let Some(target) = target else {
+            let _ = self.events.send(CallEvent::LocalScreen {
+                target: None,
+                error: None,
+            });
+            return;
+        };
+        match screen::ScreenShare::start(target, screen::SCREEN_KBPS).await {
+            Ok(share) => {
+                self.feedback.set_screen(Some(share.control.clone()));
+                self.screen_tracks
+                    .send_replace(Some(Arc::clone(&share.fanout)));
+                self.screen = Some(share);
+                let _ = self.events.send(CallEvent::LocalScreen {
+                    target: Some(target),
+                    error: None,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %target, "cannot share the screen");
+                let _ = self.events.send(CallEvent::LocalScreen {
+                    target: None,
+                    error: Some(e),
+                });
+            }
         }
     }
 
@@ -697,6 +805,7 @@ impl CallTask {
             video_kbps: self.config.video_kbps,
             sinks: self.sinks.clone(),
             events: self.events.clone(),
+            screen: self.screen_tracks.subscribe(),
         });
         self.peers.insert(id, handle);
     }

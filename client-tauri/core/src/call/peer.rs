@@ -8,7 +8,8 @@ use crate::call::feedback::{
     AUDIO_RESERVE_BPS, FeedbackInterceptor, MAX_VIDEO_KBPS, MIN_VIDEO_KBPS, SendFeedback,
 };
 use crate::call::local::{Fanout, SendingVideo, VideoControl};
-use crate::call::remote::{LinkInfo, Sinks, receive_audio, receive_video};
+use crate::call::remote::{LinkInfo, Sinks, VideoKind, receive_audio, receive_video};
+use crate::call::screen::{SCREEN_STREAM_PREFIX, sdp_sends_screen};
 use crate::call::stats::{PeerStats, ReceiveCounters, StatsTracker};
 use crate::negotiation::{
     Command, IceConnectionState, Input, NegotiationConfig, Negotiator, PeerIdentity, SdpKind,
@@ -35,6 +36,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry, Registry,
     SettingEngineBuilder, StatsSelector, configure_rtcp_reports, configure_twcc,
 };
+use webrtc::rtp_transceiver::RtpSender;
 
 /// What a peer task is told.
 #[derive(Debug)]
@@ -101,6 +103,8 @@ pub(crate) struct PeerSetup {
     pub video_kbps: u32,
     pub sinks: Sinks,
     pub events: mpsc::UnboundedSender<CallEvent>,
+    /// The screen share's tracks while we share (`None`: not sharing).
+    pub screen: watch::Receiver<Option<Arc<Fanout>>>,
 }
 
 const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
@@ -166,8 +170,14 @@ async fn run(
         receivers: JoinSet::new(),
         stats: StatsTracker::new(remote_id, setup.remote.user_id),
         negotiation_held: !setup.offer_first,
+        connected: false,
+        screen: None,
+        screen_unnegotiated: false,
+        remote_sharing: false,
         setup,
     };
+    // Sharing already: the first offer carries the screen track too.
+    peer.sync_screen().await;
     if !peer.negotiation_held {
         // webrtc-rs 0.21 queues `negotiationneeded` on add_track without waking its
         // driver, so the event can arrive late or, on an idle connection, not at all: the
@@ -215,8 +225,14 @@ async fn run(
                 let stats = peer.stats().await;
                 let _ = peer.setup.events.send(CallEvent::Stats(stats));
             }
+            Ok(()) = peer.setup.screen.changed() => peer.sync_screen().await,
         }
         peer.run_commands().await;
+        peer.negotiate_screen_when_settled().await;
+    }
+    if let Some(screen) = peer.screen.take() {
+        screen.fanout.remove(remote_id);
+        peer.setup.feedback.remove_screen_ssrc(screen.ssrc);
     }
     peer.setup.fanout.remove(remote_id);
     peer.setup.feedback.remove(remote_id);
@@ -351,6 +367,22 @@ struct Peer {
     stats: StatsTracker,
     /// While true, `negotiationneeded` is held back: the other side makes the first offer.
     negotiation_held: bool,
+    /// DTLS is up (the fan-outs feed this peer).
+    connected: bool,
+    /// Our screen track on this connection, while we share.
+    screen: Option<ScreenTrack>,
+    /// The screen track changed while the other side was to offer first: offer once
+    /// their offer is answered (their offer cannot have a section for it).
+    screen_unnegotiated: bool,
+    /// Whether their last description sends a screen track.
+    remote_sharing: bool,
+}
+
+/// Our screen track on one connection.
+struct ScreenTrack {
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    fanout: Arc<Fanout>,
 }
 
 impl Peer {
@@ -397,7 +429,12 @@ impl Peer {
             }
             PcEvent::State(state) => {
                 if state == RTCPeerConnectionState::Connected {
+                    self.connected = true;
                     self.setup.fanout.connected(self.remote());
+                    if let Some(screen) = &self.screen {
+                        screen.fanout.connected(self.remote());
+                        self.setup.feedback.screen_keyframe_requested();
+                    }
                     if let Some(video) = &self.setup.video_control {
                         // The new peer's decoder needs a keyframe to start from.
                         let _ = video.send(VideoControl::ForceKeyframe);
@@ -415,8 +452,17 @@ impl Peer {
                 let link = self.link.subscribe();
                 self.receivers.spawn(async move {
                     match track.kind().await {
+                        RtpCodecKind::Video
+                            if track.stream_id().await.starts_with(SCREEN_STREAM_PREFIX) =>
+                        {
+                            // A screen of their own counters: the stats are the camera's.
+                            let counters = Arc::new(ReceiveCounters::default());
+                            receive_video(track, who, sinks, counters, link, VideoKind::Screen)
+                                .await
+                        }
                         RtpCodecKind::Video => {
-                            receive_video(track, who, sinks, counters, link).await
+                            receive_video(track, who, sinks, counters, link, VideoKind::Camera)
+                                .await
                         }
                         RtpCodecKind::Audio => receive_audio(track, who, sinks, counters).await,
                         _ => {}
@@ -428,6 +474,89 @@ impl Peer {
 
     fn remote(&self) -> ParticipantId {
         self.setup.remote.participant_id
+    }
+
+    /// Adds or removes our screen track to match the call's share, and renegotiates.
+    async fn sync_screen(&mut self) {
+        let wanted = self.setup.screen.borrow_and_update().clone();
+        let same = match (&self.screen, &wanted) {
+            (Some(have), Some(want)) => Arc::ptr_eq(&have.fanout, want),
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
+        if let Some(old) = self.screen.take() {
+            old.fanout.remove(self.remote());
+            self.setup.feedback.remove_screen_ssrc(old.ssrc);
+            if let Err(e) = self.pc.remove_track(&old.sender).await {
+                tracing::warn!(error = %e, "removing the screen track");
+            }
+        }
+        if let Some(fanout) = wanted {
+            // A stream id of its own per share: the receiving side opens one track per id.
+            let stream_id = format!("{SCREEN_STREAM_PREFIX}{:08x}", rand::random::<u32>());
+            let added = async {
+                let (track, ssrc) = local_track(RtpCodecKind::Video, &stream_id)?;
+                let sender = self
+                    .pc
+                    .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+                    .await?;
+                webrtc::error::Result::Ok((track, ssrc, sender))
+            };
+            match added.await {
+                Ok((track, ssrc, sender)) => {
+                    self.setup.feedback.add_screen_ssrc(ssrc);
+                    fanout.add(
+                        self.remote(),
+                        RtpCodecKind::Video,
+                        track,
+                        ssrc,
+                        VP8_PAYLOAD_TYPE,
+                    );
+                    if self.connected {
+                        fanout.connected(self.remote());
+                        self.setup.feedback.screen_keyframe_requested();
+                    }
+                    self.screen = Some(ScreenTrack {
+                        sender,
+                        ssrc,
+                        fanout,
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot add the screen track"),
+            }
+        }
+        // webrtc-rs does not fire `negotiationneeded` reliably (see `on_pc_event`).
+        if self.negotiation_held {
+            self.screen_unnegotiated = true;
+        } else {
+            self.negotiator
+                .handle_input(Input::NegotiationNeeded, Instant::now());
+        }
+    }
+
+    /// Offers the screen track change that waited for the other side's first offer.
+    async fn negotiate_screen_when_settled(&mut self) {
+        if self.screen_unnegotiated && !self.negotiation_held && self.negotiator.is_settled() {
+            self.screen_unnegotiated = false;
+            self.negotiator
+                .handle_input(Input::NegotiationNeeded, Instant::now());
+            self.run_commands().await;
+        }
+    }
+
+    /// Their description says whether they share a screen: tell the call when it changes.
+    fn remote_screen(&mut self, sharing: bool) {
+        if sharing != self.remote_sharing {
+            self.remote_sharing = sharing;
+            let _ = self.setup.events.send(CallEvent::RemoteScreen {
+                participant_id: self.remote(),
+                user_id: self.setup.remote.user_id,
+                sharing,
+            });
+        }
     }
 
     fn send(&self, msg: ClientMsg) {
@@ -460,13 +589,19 @@ impl Peer {
                     },
                     Err(e) => Input::OperationFailed(e.to_string()),
                 }),
-                Command::SetRemoteDescription(desc) => Some(match to_rtc(desc) {
-                    Ok(desc) => match self.pc.set_remote_description(desc).await {
-                        Ok(()) => Input::RemoteDescriptionSet,
+                Command::SetRemoteDescription(desc) => {
+                    let sharing = sdp_sends_screen(&desc.sdp);
+                    Some(match to_rtc(desc) {
+                        Ok(desc) => match self.pc.set_remote_description(desc).await {
+                            Ok(()) => {
+                                self.remote_screen(sharing);
+                                Input::RemoteDescriptionSet
+                            }
+                            Err(e) => Input::OperationFailed(e.to_string()),
+                        },
                         Err(e) => Input::OperationFailed(e.to_string()),
-                    },
-                    Err(e) => Input::OperationFailed(e.to_string()),
-                }),
+                    })
+                }
                 Command::Rollback { remote_offer } => {
                     let result = match RTCSessionDescription::rollback(None) {
                         Ok(rollback) if remote_offer => {

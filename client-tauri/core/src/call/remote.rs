@@ -31,6 +31,17 @@ pub struct RemoteVideoFrame {
     pub marker: Option<Marker>,
     /// When it was decoded, microseconds since the Unix epoch.
     pub decoded_at_us: u64,
+    /// Their camera or their shared screen.
+    pub kind: VideoKind,
+}
+
+/// Which of a participant's video tracks a frame comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum VideoKind {
+    #[default]
+    Camera,
+    /// A screen or window they share (`call::screen`).
+    Screen,
 }
 
 /// 20 ms of decoded audio from a remote participant (48 kHz mono).
@@ -96,6 +107,7 @@ pub(crate) async fn receive_video(
     sinks: Sinks,
     counters: Arc<ReceiveCounters>,
     mut link: watch::Receiver<LinkInfo>,
+    kind: VideoKind,
 ) {
     let mut decoder = match Vp8Decoder::new() {
         Ok(d) => d,
@@ -177,6 +189,7 @@ pub(crate) async fn receive_video(
                         frame: decoded,
                         marker,
                         decoded_at_us,
+                        kind,
                     }));
                 }
                 Ok(None) => {}

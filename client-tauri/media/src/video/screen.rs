@@ -23,11 +23,28 @@ pub enum ScreenTarget {
     Window(u32),
 }
 
+/// `monitor:ID` or `window:ID`, as [`std::str::FromStr`] reads it back.
 impl std::fmt::Display for ScreenTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Monitor(id) => write!(f, "monitor {id}"),
-            Self::Window(id) => write!(f, "window {id}"),
+            Self::Monitor(id) => write!(f, "monitor:{id}"),
+            Self::Window(id) => write!(f, "window:{id}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ScreenTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, id) = s
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?}: expected monitor:ID or window:ID"))?;
+        let id = id.parse::<u32>().map_err(|e| format!("{s:?}: {e}"))?;
+        match kind {
+            "monitor" => Ok(Self::Monitor(id)),
+            "window" => Ok(Self::Window(id)),
+            _ => Err(format!("{s:?}: expected monitor:ID or window:ID")),
         }
     }
 }
@@ -237,6 +254,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn targets_read_back_what_they_print() {
+        for t in [ScreenTarget::Monitor(60), ScreenTarget::Window(4_194_305)] {
+            assert_eq!(t.to_string().parse::<ScreenTarget>(), Ok(t));
+        }
+        assert!("monitor".parse::<ScreenTarget>().is_err());
+        assert!("tab:3".parse::<ScreenTarget>().is_err());
+        assert!("window:-1".parse::<ScreenTarget>().is_err());
+    }
+
+    #[test]
     fn thumbnails_fit_their_box_and_keep_the_aspect() {
         assert_eq!(fit(1920, 1080, 320, 180), (320, 180));
         assert_eq!(fit(1080, 1920, 320, 180), (101, 180));
@@ -251,7 +278,10 @@ mod tests {
         assert_eq!((frame.width(), frame.height()), (4, 2));
         let (y, u, v) = super::super::convert::rgb_to_yuv(255, 0, 0);
         for (plane, want) in [(frame.y(), y), (frame.u(), u), (frame.v(), v)] {
-            assert!(plane.iter().all(|s| s.abs_diff(want) <= 2), "{plane:?} vs {want}");
+            assert!(
+                plane.iter().all(|s| s.abs_diff(want) <= 2),
+                "{plane:?} vs {want}"
+            );
         }
     }
 }

@@ -1,0 +1,268 @@
+//! Screen sharing in a real call: an Xvfb display of the test's own with an xclock that
+//! xdotool keeps moving, `confab-cli` sharing that display as a second video track
+//! (started, stopped and started again mid-call from its standard input), and an
+//! in-process participant that decodes both of its tracks.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Db, PASSWORD, TestServer, room_owner};
+use confab_core::api::ApiClient;
+use confab_core::call::{Call, CallConfig, CallEvent, RemoteVideoFrame, VideoKind};
+use confab_core::keystore::MemoryStore;
+use confab_core::signaling::{SignalingClient, SignalingConfig};
+use shared::api::Room;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Instant, timeout};
+
+/// Generous: two cores, other builds running.
+const PATIENCE: Duration = Duration::from_secs(40);
+const SCREEN: (u32, u32) = (1280, 720);
+
+/// An X display of our own: Xvfb on the first free display number from 140, with an
+/// xclock that a shell loop moves across it with xdotool. Everything dies with it.
+struct Display {
+    name: String,
+    _xvfb: Child,
+    _clock: Child,
+    _mover: Child,
+}
+
+impl Display {
+    async fn start() -> Self {
+        let n = (140..240)
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                    && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            })
+            .expect("a free X display number");
+        let name = format!(":{n}");
+        let xvfb = Command::new("Xvfb")
+            .args([
+                &name,
+                "-screen",
+                "0",
+                &format!("{}x{}x24", SCREEN.0, SCREEN.1),
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Xvfb (scripts/lib.sh installs it)");
+        let socket = format!("/tmp/.X11-unix/X{n}");
+        let deadline = Instant::now() + PATIENCE;
+        while !Path::new(&socket).exists() {
+            assert!(Instant::now() < deadline, "Xvfb {name} did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let clock = Command::new("xclock")
+            .args(["-update", "1", "-geometry", "240x240+40+40"])
+            .env("DISPLAY", &name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("xclock (x11-apps)");
+        let mover = Command::new("sh")
+            .arg("-c")
+            .arg(
+                "while :; do for x in 40 360 680 1000; do \
+                 xdotool search --sync --class xclock windowmove %@ $x 200 >/dev/null 2>&1; \
+                 sleep 0.3; done; done",
+            )
+            .env("DISPLAY", &name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("sh");
+        Self {
+            name,
+            _xvfb: xvfb,
+            _clock: clock,
+            _mover: mover,
+        }
+    }
+}
+
+/// `confab-cli` with the display's environment (and no Wayland to prefer over it).
+fn cli(display: &Display) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_confab-cli"));
+    cmd.env("DISPLAY", &display.name)
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("XDG_SESSION_TYPE")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// The owner of `room` joins its call in this process with the test pattern.
+async fn join(
+    server: &TestServer,
+    name: &str,
+    room: &Room,
+) -> (Call, mpsc::UnboundedReceiver<CallEvent>) {
+    let api = ApiClient::new(&server.base, Arc::new(MemoryStore::new())).unwrap();
+    api.login(name, PASSWORD).await.unwrap();
+    let (client, events) = SignalingClient::start(
+        SignalingConfig::new(api.ws_url().to_string()),
+        Arc::new(api),
+    );
+    let mut config = CallConfig::synthetic(room.id);
+    config.udp_addrs = vec!["127.0.0.1:0".to_owned()];
+    Call::start(client, events, config).unwrap()
+}
+
+async fn next_frame(
+    rx: &mut broadcast::Receiver<Arc<RemoteVideoFrame>>,
+    what: &str,
+) -> Arc<RemoteVideoFrame> {
+    loop {
+        match timeout(PATIENCE, rx.recv()).await {
+            Ok(Ok(frame)) => return frame,
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+            Ok(Err(e)) => panic!("video sink closed waiting for {what}: {e}"),
+            Err(_) => panic!("no {what} in time"),
+        }
+    }
+}
+
+/// Waits for `n` camera frames whose test-pattern counters go up; returns how many
+/// screen frames arrived meanwhile.
+async fn camera_frames(rx: &mut broadcast::Receiver<Arc<RemoteVideoFrame>>, n: usize) -> usize {
+    let (mut seen, mut screen, mut last) = (0, 0, None);
+    while seen < n {
+        let frame = next_frame(rx, "camera frames").await;
+        if frame.kind == VideoKind::Screen {
+            screen += 1;
+            continue;
+        }
+        let counter = frame.marker.expect("the test pattern's marker").counter;
+        assert!(last.is_none_or(|l| counter > l), "{counter} after {last:?}");
+        last = Some(counter);
+        seen += 1;
+    }
+    screen
+}
+
+/// Waits for `n` screen frames of the display's size; returns how many different
+/// pictures they were.
+async fn screen_frames(rx: &mut broadcast::Receiver<Arc<RemoteVideoFrame>>, n: usize) -> usize {
+    let mut pictures = HashSet::new();
+    let mut seen = 0;
+    while seen < n {
+        let frame = next_frame(rx, "screen frames").await;
+        if frame.kind != VideoKind::Screen {
+            continue;
+        }
+        assert_eq!((frame.frame.width(), frame.frame.height()), SCREEN);
+        let mut hash = DefaultHasher::new();
+        frame.frame.y().hash(&mut hash);
+        pictures.insert(hash.finish());
+        seen += 1;
+    }
+    pictures.len()
+}
+
+async fn sharing(events: &mut mpsc::UnboundedReceiver<CallEvent>, on: bool) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match timeout(deadline - Instant::now(), events.recv()).await {
+            Ok(Some(CallEvent::RemoteScreen { sharing, .. })) if sharing == on => return,
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("call events ended"),
+            Err(_) => panic!("no RemoteScreen {{ sharing: {on} }} in time"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_screen_arrives_as_its_own_track_and_the_camera_goes_on() {
+    let display = Display::start().await;
+
+    // The screens on offer: the display's one monitor at its size.
+    let listed = cli(&display).arg("screens").output().await.unwrap();
+    assert!(listed.status.success(), "confab-cli screens failed");
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("monitor:") && l.ends_with("1280x720")),
+        "{listed}"
+    );
+
+    let server = TestServer::start(Db::Sqlite).await;
+    let (owner, room) = room_owner(&server, "viewer", "screens").await;
+    let (call, mut events) = join(&server, &owner, &room).await;
+    let mut frames = call.video_frames();
+
+    // Bob joins with his (synthetic) camera and takes commands on standard input.
+    let mut bob = cli(&display)
+        .args([
+            "call",
+            "--server",
+            &server.base,
+            "--room",
+            &room.id.to_string(),
+        ])
+        .args([
+            "--user",
+            &common::unique("sharer"),
+            "--register",
+            "--synthetic",
+        ])
+        .args(["--udp-addr", "127.0.0.1:0", "--commands", "--json"])
+        .env("CONFAB_PASSWORD", PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut commands = bob.stdin.take().unwrap();
+    assert_eq!(
+        camera_frames(&mut frames, 30).await,
+        0,
+        "no screen before sharing"
+    );
+
+    // He shares his screen mid-call: a renegotiation later, it arrives as a screen track
+    // whose picture changes as the clock moves, while his camera keeps coming.
+    commands.write_all(b"screen monitor\n").await.unwrap();
+    sharing(&mut events, true).await;
+    let pictures = screen_frames(&mut frames, 10).await;
+    assert!(
+        pictures >= 3,
+        "the moving clock shows ({pictures} different pictures)"
+    );
+    camera_frames(&mut frames, 30).await;
+
+    // He stops: the others are told, the screen frames end, the camera goes on.
+    commands.write_all(b"screen stop\n").await.unwrap();
+    sharing(&mut events, false).await;
+    camera_frames(&mut frames, 30).await;
+    assert_eq!(
+        camera_frames(&mut frames, 30).await,
+        0,
+        "no screen frames a second after sharing stopped"
+    );
+
+    // And shares again: a new track, the same story.
+    commands.write_all(b"screen monitor\n").await.unwrap();
+    sharing(&mut events, true).await;
+    assert!(screen_frames(&mut frames, 5).await >= 2);
+    camera_frames(&mut frames, 10).await;
+
+    drop(commands);
+    bob.kill().await.unwrap();
+    call.leave().await;
+}
