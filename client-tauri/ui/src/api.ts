@@ -42,6 +42,7 @@ export type VideoChoice = Parameters<typeof commands.switchVideo>[0];
 export type AudioChoice = Parameters<typeof commands.switchAudio>[0];
 export type CallSettings = Parameters<typeof commands.joinCall>[1];
 export type CallEvent = PayloadOf<typeof events.callEvent>;
+export type ScreenView = OkOf<typeof commands.listScreens>[number];
 export type MicLevel = PayloadOf<typeof events.micLevel>;
 /** The server's input limits, as Rust exports them. */
 export const SERVER_LIMITS = LIMITS_FROM_RUST;
@@ -138,6 +139,10 @@ export const api = {
   switchVideo: (video: VideoChoice) => unwrap(commands.switchVideo(video)),
   switchAudio: (audio: AudioChoice) => unwrap(commands.switchAudio(audio)),
   switchSpeaker: (speaker: string | null) => unwrap(commands.switchSpeaker(speaker)),
+  listScreens: () => unwrap(commands.listScreens()),
+  /** `source`: a ScreenView's id (`monitor:<id>` / `window:<id>`). */
+  shareScreen: (source: string) => unwrap(commands.shareScreen(source)),
+  stopScreenShare: () => unwrap(commands.stopScreenShare()),
   openLink: (url: string) => unwrap(commands.openLink(url)),
 };
 

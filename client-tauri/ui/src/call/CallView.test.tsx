@@ -165,6 +165,75 @@ describe("call view", () => {
     vi.unstubAllGlobals();
   });
 
+  it("shares a screen picked from the thumbnails, and stops", async () => {
+    ipc.backend.on("listScreens", () => [
+      {
+        id: "monitor:60",
+        kind: "monitor",
+        name: "screen",
+        width: 1280,
+        height: 720,
+        primary: true,
+        thumbnail: "data:image/png;base64,iVBORw0KGgo=",
+      },
+    ]);
+    ipc.backend.on("shareScreen", () => null);
+    ipc.backend.on("stopScreenShare", () => null);
+    expect($("#screen-picker")).toBeNull();
+    $<HTMLButtonElement>("#share-screen").click();
+    await flush();
+    $<HTMLButtonElement>('#screen-picker [data-screen-id="monitor:60"]').click();
+    await flush();
+    expect($("#screen-picker")).toBeNull();
+    expect(ipc.backend.callsTo("shareScreen")).toEqual([["monitor:60"]]);
+    // Rust says when it runs: then the button stops it.
+    expect($("#stop-screen-share")).toBeNull();
+    emit({ type: "localScreen", source: "monitor:60", error: null });
+    $<HTMLButtonElement>("#stop-screen-share").click();
+    await flush();
+    expect(ipc.backend.callsTo("stopScreenShare")).toHaveLength(1);
+    emit({ type: "localScreen", source: null, error: null });
+    expect($("#share-screen")).not.toBeNull();
+    // A share that cannot start says why.
+    emit({ type: "localScreen", source: null, error: "the window closed" });
+    expect($("#toasts").textContent).toContain("Cannot share: the window closed");
+  });
+
+  it("shows a remote screen as a tile of its own, drawn from its own frames", async () => {
+    vi.stubGlobal("ImageData", class {});
+    vi.spyOn(HTMLCanvasElement.prototype, "getContext").mockImplementation(
+      () => ({ putImageData: () => {} }) as unknown as CanvasRenderingContext2D,
+    );
+    let screenSent = false;
+    ipc.backend.on("nextFrame", (source: string) => {
+      if (source === `screen:${PARTICIPANT_ID}` && !screenSent) {
+        screenSent = true;
+        return buildFrame({ source: 2, width: 16, height: 9, id: PARTICIPANT_BYTES });
+      }
+      return new Promise(() => {});
+    });
+    emit({
+      type: "joined",
+      roomId: "r1",
+      participantId: "self",
+      participants: [pv(PARTICIPANT_ID, "alice")],
+    });
+    expect($$("#tiles .tile-screen")).toHaveLength(0);
+    emit({ type: "screenShare", participantId: PARTICIPANT_ID, sharing: true });
+    expect($("#toasts").textContent).toContain("alice is sharing their screen");
+    const tile = $(`.tile-screen[data-screen-of="${PARTICIPANT_ID}"]`);
+    expect(tile.querySelector(".tile-name")?.textContent).toBe("alice's screen");
+    await flush();
+    await new Promise((r) => requestAnimationFrame(() => r(null)));
+    await flush();
+    expect(ipc.backend.callsTo("nextFrame").map((a) => a[0])).toContain(`screen:${PARTICIPANT_ID}`);
+    expect(tile.dataset.frames).toBe("1");
+    expect($(`.tile[data-participant-id="${PARTICIPANT_ID}"]`).dataset.frames).toBeUndefined();
+    emit({ type: "screenShare", participantId: PARTICIPANT_ID, sharing: false });
+    expect($$("#tiles .tile-screen")).toHaveLength(0);
+    vi.unstubAllGlobals();
+  });
+
   it("mutes with the button and with Ctrl+D, camera with Ctrl+E", async () => {
     $<HTMLButtonElement>("#toggle-mute").click();
     expect($("#toggle-mute").getAttribute("aria-pressed")).toBe("true");

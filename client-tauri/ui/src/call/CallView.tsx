@@ -8,10 +8,11 @@ import { api, type Devices, type PeerState } from "../api";
 import { unreachable } from "../errors";
 import { DevicePicker } from "../media/DevicePicker";
 import { audioChoice, type DeviceChange, stateFromChoices, videoChoice } from "../media/devices";
-import { LOCAL_KEY } from "../media/renderer";
+import { LOCAL_KEY, screenKey } from "../media/renderer";
 import { gridFor } from "./grid";
 import type { Participant } from "./model";
 import type { Quality } from "./quality";
+import { ScreenPicker } from "./ScreenPicker";
 import type { CallSession } from "./session";
 import { SHORTCUT_LABELS } from "./shortcuts";
 import { formatStats } from "./stats-format";
@@ -102,10 +103,29 @@ export function Tile(props: { session: CallSession; id: string; class?: string }
   );
 }
 
+/** A participant's shared screen, as a tile of its own next to their camera's. */
+export function ScreenTile(props: { session: CallSession; id: string }) {
+  let el!: HTMLLIElement;
+  let canvas!: HTMLCanvasElement;
+  const label = () => `${props.session.participant(props.id)?.username ?? ""}'s screen`;
+  onMount(() => {
+    const detach = props.session.attach(screenKey(props.id), { tile: el, canvas });
+    onCleanup(detach);
+  });
+  return (
+    <li ref={el} class="tile tile-screen" aria-label={label()} data-screen-of={props.id}>
+      <canvas ref={canvas} class="tile-video" aria-label={label()} />
+      <div class="tile-bar">
+        <span class="tile-name">{label()}</span>
+      </div>
+    </li>
+  );
+}
+
 function TileGrid(props: { session: CallSession }) {
   let el!: HTMLUListElement;
   const layout = () => {
-    const count = props.session.ids().length;
+    const count = props.session.ids().length + props.session.screens().length;
     const { columns, rows } = gridFor(count, el.clientWidth, el.clientHeight, 16 / 9, GAP_PX);
     el.style.setProperty("--columns", String(columns));
     el.style.setProperty("--rows", String(rows));
@@ -121,6 +141,9 @@ function TileGrid(props: { session: CallSession }) {
   return (
     <ul ref={el} id="tiles" class="tiles" aria-label="Video tiles">
       <For each={props.session.ids()}>{(id) => <Tile session={props.session} id={id} />}</For>
+      <For each={props.session.screens()}>
+        {(id) => <ScreenTile session={props.session} id={id} />}
+      </For>
     </ul>
   );
 }
@@ -296,6 +319,8 @@ export function CallControls(props: {
   statsOpen?: boolean;
   onDevices?: () => void;
   onStats?: () => void;
+  /** Opens the screen picker; without it there is no "Share screen" button. */
+  onShareScreen?: () => void;
   extra?: JSX.Element;
 }) {
   const [leaving, setLeaving] = createSignal(false);
@@ -347,6 +372,32 @@ export function CallControls(props: {
           Statistics
         </button>
       </Show>
+      <Show when={props.onShareScreen}>
+        <Show
+          when={props.session.sharingScreen()}
+          fallback={
+            <button
+              id="share-screen"
+              type="button"
+              title="Share a screen or a window"
+              onClick={() => props.onShareScreen?.()}
+            >
+              Share screen
+            </button>
+          }
+        >
+          <button
+            id="stop-screen-share"
+            type="button"
+            class="toggle"
+            aria-pressed="true"
+            title="Stop sharing your screen"
+            onClick={() => void props.session.stopScreenShare()}
+          >
+            Stop sharing
+          </button>
+        </Show>
+      </Show>
       {props.extra}
       <button
         id="leave-call"
@@ -368,6 +419,7 @@ export function CallControls(props: {
 export function CallView(props: { session: CallSession; fail(err: unknown): void }) {
   const [devicesOpen, setDevicesOpen] = createSignal(false);
   const [statsOpen, setStatsOpen] = createSignal(false);
+  const [picking, setPicking] = createSignal(false);
   const status = () => statusText(props.session);
   return (
     <section id="call-view" class="screen call" data-local-key={LOCAL_KEY}>
@@ -385,12 +437,23 @@ export function CallView(props: { session: CallSession; fail(err: unknown): void
           <StatsPanel session={props.session} open={statsOpen()} />
         </aside>
       </div>
+      <Show when={picking()}>
+        <ScreenPicker
+          load={() => api.listScreens()}
+          onPick={(id) => {
+            setPicking(false);
+            void props.session.shareScreen(id);
+          }}
+          onClose={() => setPicking(false)}
+        />
+      </Show>
       <CallControls
         session={props.session}
         devicesOpen={devicesOpen()}
         statsOpen={statsOpen()}
         onDevices={() => setDevicesOpen((v) => !v)}
         onStats={() => setStatsOpen((v) => !v)}
+        onShareScreen={() => setPicking((v) => !v)}
       />
     </section>
   );

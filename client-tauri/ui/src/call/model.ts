@@ -39,6 +39,10 @@ export class CallModel {
   private readonly remotes = new Map<string, Participant>();
   private readonly stats = new Map<string, StatsView>();
   private readonly previousStats = new Map<string, StatsView>();
+  /** Remote participants sharing a screen, in the order they started. */
+  private readonly sharing = new Set<string>();
+  /** What we share (a ScreenView id), or null. */
+  localScreen: string | null = null;
 
   constructor(username: string, muted: boolean, cameraOff: boolean) {
     this.local = {
@@ -54,6 +58,11 @@ export class CallModel {
   /** Everyone, the local participant first, then the others in joining order. */
   participants(): Participant[] {
     return [this.local, ...this.remotes.values()];
+  }
+
+  /** Participant ids whose shared screen is on (each gets a tile of its own). */
+  screens(): string[] {
+    return [...this.sharing].filter((id) => this.remotes.has(id));
   }
 
   remote(id: string): Participant | undefined {
@@ -82,6 +91,8 @@ export class CallModel {
         this.selfId = ev.participantId;
         this.local.id = ev.participantId;
         this.remotes.clear();
+        // The new peers say again whether they share (their first description does).
+        this.sharing.clear();
         for (const p of ev.participants) {
           if (p.participantId === ev.participantId) {
             this.local.audioMuted = p.audioMuted;
@@ -106,6 +117,7 @@ export class CallModel {
         const p = this.remotes.get(ev.participantId);
         if (!p) break;
         this.remotes.delete(ev.participantId);
+        this.sharing.delete(ev.participantId);
         this.dropStats(ev.participantId);
         notices.push({ kind: "info", text: `${p.username} left`, notify: true });
         break;
@@ -131,6 +143,22 @@ export class CallModel {
         this.stats.set(id, ev.stats);
         break;
       }
+      case "screenShare": {
+        const p = this.remotes.get(ev.participantId);
+        if (ev.sharing) this.sharing.add(ev.participantId);
+        else this.sharing.delete(ev.participantId);
+        if (p) {
+          const what = ev.sharing ? "is sharing their screen" : "stopped sharing";
+          notices.push({ kind: "info", text: `${p.username} ${what}`, notify: false });
+        }
+        break;
+      }
+      case "localScreen":
+        this.localScreen = ev.source ?? null;
+        if (ev.error) {
+          notices.push({ kind: "error", text: `Cannot share: ${ev.error}`, notify: false });
+        }
+        break;
       case "reconnecting":
         if (this.phase !== "reconnecting") {
           notices.push({ kind: "info", text: "Connection lost, reconnecting…", notify: false });

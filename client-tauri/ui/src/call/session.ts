@@ -7,7 +7,7 @@
 import { type Accessor, createRoot, createSignal } from "solid-js";
 import { createStore, type SetStoreFunction } from "solid-js/store";
 import { api, type CallSettings, callEvents, openFrameFeed, subscribe } from "../api";
-import { FrameRenderer, type FrameTarget, LOCAL_KEY } from "../media/renderer";
+import { FrameRenderer, type FrameTarget, LOCAL_KEY, screenKey } from "../media/renderer";
 import { notifyIfUnfocused } from "../platform";
 import { toast } from "../toasts";
 import { CallModel, type Participant } from "./model";
@@ -36,6 +36,12 @@ export interface CallSession {
   cameraOff: Accessor<boolean>;
   toggleMute(): Promise<void>;
   toggleCamera(): Promise<void>;
+  /** Participant ids whose shared screen is on (reactive; tiles keyed screenKey(id)). */
+  screens: Accessor<string[]>;
+  /** What we share (a ScreenView id), or null (reactive). */
+  sharingScreen: Accessor<string | null>;
+  shareScreen(source: string): Promise<void>;
+  stopScreenShare(): Promise<void>;
   /** A tile on screen for `key` (LOCAL_KEY or a participant id); returns its removal. */
   attach(key: string, target: FrameTarget): () => void;
   /** How large `key` is shown, in device pixels (for the frame size Rust sends). */
@@ -77,6 +83,9 @@ export function startCall(opts: CallOptions): CallSession {
       for (const p of model.participants()) {
         const key = p.local ? LOCAL_KEY : p.id;
         if (targets.has(p.id) || targets.has(key)) wanted.push(key);
+      }
+      for (const id of model.screens()) {
+        if (targets.has(screenKey(id))) wanted.push(screenKey(id));
       }
       feed.setSources(wanted);
     };
@@ -178,6 +187,31 @@ export function startCall(opts: CallOptions): CallSession {
       },
       toggleMute: () => setLocal("audio"),
       toggleCamera: () => setLocal("video"),
+      screens: () => {
+        version();
+        return model.screens();
+      },
+      sharingScreen: () => {
+        version();
+        return model.localScreen;
+      },
+      // The "localScreen" event says whether it started (or why not).
+      async shareScreen(source) {
+        if (ended()) return;
+        try {
+          await api.shareScreen(source);
+        } catch (err) {
+          opts.fail(err);
+        }
+      },
+      async stopScreenShare() {
+        if (ended()) return;
+        try {
+          await api.stopScreenShare();
+        } catch (err) {
+          opts.fail(err);
+        }
+      },
       attach(key, target) {
         const list = targets.get(key) ?? [];
         list.push(target);

@@ -30,6 +30,13 @@ describe("parseFrameHeader", () => {
     expect(parseFrameHeader(buildFrame({ seq: 2n ** 52n + 1n }))?.sequence).toBe(2 ** 52 + 1);
   });
 
+  it("tells a shared screen's frames from the camera's", () => {
+    const id = Array.from({ length: 16 }, (_, i) => i);
+    const header = parseFrameHeader(buildFrame({ source: 2, id }));
+    expect(header?.source).toBe("screen");
+    expect(header?.participantId).toBe("00010203-0405-0607-0809-0a0b0c0d0e0f");
+  });
+
   it("keeps counter 0 (only 0xFFFFFFFF means none)", () => {
     expect(parseFrameHeader(buildFrame({ counter: 0 }))?.counter).toBe(0);
     expect(parseFrameHeader(buildFrame({ counter: 0xfffffffe }))?.counter).toBe(0xfffffffe);
@@ -38,7 +45,7 @@ describe("parseFrameHeader", () => {
   it("refuses short or malformed messages", () => {
     expect(parseFrameHeader(new ArrayBuffer(39))).toBeNull();
     expect(parseFrameHeader(buildFrame({ width: 4, height: 2, pixels: 31 }))).toBeNull();
-    expect(parseFrameHeader(buildFrame({ source: 2 }))).toBeNull();
+    expect(parseFrameHeader(buildFrame({ source: 3 }))).toBeNull();
     expect(parseFrameHeader(buildFrame({ width: 0, pixels: 0 }))).toBeNull();
     expect(parseFrameHeader(buildFrame({ width: 100_000, height: 1, pixels: 0 }))).toBeNull();
   });

@@ -1,7 +1,7 @@
 // The binary frame format Rust sends through a Tauri Channel<ArrayBuffer>: a 40-byte
 // little-endian header, then width*height*4 bytes of RGBA.
 //
-//   0      u8   source (0 = local preview, 1 = remote participant)
+//   0      u8   source (0 = local preview, 1 = remote camera, 2 = remote shared screen)
 //   1..4        reserved
 //   4..8   u32  width
 //   8..12  u32  height
@@ -14,7 +14,7 @@ export const NO_COUNTER = 0xffffffff;
 /** Refuse absurd sizes rather than allocate for them (8K is 7680x4320). */
 export const MAX_DIMENSION = 8192;
 
-export type FrameSource = "local" | "remote";
+export type FrameSource = "local" | "remote" | "screen";
 
 export interface FrameHeader {
   source: FrameSource;
@@ -47,7 +47,7 @@ export function parseFrameHeader(buf: ArrayBuffer): FrameHeader | null {
   if (buf.byteLength < HEADER_BYTES) return null;
   const v = new DataView(buf, 0, HEADER_BYTES);
   const src = v.getUint8(0);
-  if (src !== 0 && src !== 1) return null;
+  if (src !== 0 && src !== 1 && src !== 2) return null;
   const width = v.getUint32(4, true);
   const height = v.getUint32(8, true);
   if (width === 0 || height === 0 || width > MAX_DIMENSION || height > MAX_DIMENSION) return null;
@@ -55,7 +55,7 @@ export function parseFrameHeader(buf: ArrayBuffer): FrameHeader | null {
   const rawCounter = v.getUint32(12, true);
   const sequence = v.getUint32(20, true) * 2 ** 32 + v.getUint32(16, true);
   return {
-    source: src === 0 ? "local" : "remote",
+    source: src === 0 ? "local" : src === 1 ? "remote" : "screen",
     width,
     height,
     counter: rawCounter === NO_COUNTER ? null : rawCounter,

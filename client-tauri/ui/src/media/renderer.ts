@@ -9,6 +9,9 @@ import { type FrameHeader, HEADER_BYTES, parseFrameHeader } from "./frames";
 /** Key of the local preview tile; remote tiles are keyed by participant id. */
 export const LOCAL_KEY = LOCAL_SOURCE;
 
+/** Key of a participant's shared-screen tile (and its frame source in Rust). */
+export const screenKey = (participantId: string): string => `screen:${participantId}`;
+
 export interface FrameTarget {
   tile: HTMLElement;
   canvas: HTMLCanvasElement;
@@ -67,7 +70,10 @@ export class FrameRenderer {
     if (this.stopped) return;
     const header = parseFrameHeader(buf);
     if (!header) return;
-    const key = header.participantId ?? LOCAL_KEY;
+    const key =
+      header.source === "screen" && header.participantId
+        ? screenKey(header.participantId)
+        : (header.participantId ?? LOCAL_KEY);
     if (this.pending.has(key)) this.dropped++;
     this.pending.set(key, { buf, header });
     if (this.frame === null) this.frame = this.schedule(() => this.flush());
