@@ -4,6 +4,7 @@ import "./styles/base.css";
 import "./styles/screens.css";
 import "./styles/call.css";
 import "./styles/shell.css";
+import "./styles/communities.css";
 import { render } from "solid-js/web";
 import { api } from "./api";
 import { App } from "./app/App";

@@ -105,7 +105,8 @@ export function Conversation(props: { roomId: string }) {
             shell.fail(err);
           },
         );
-        if (store.state.rooms[roomId]?.kind !== "direct") {
+        // Group members come from the room; a channel's members are its community's.
+        if (store.state.rooms[roomId]?.kind === "group") {
           api.roomMembers(roomId).then(
             (ms) => {
               const myId = shell.me()?.id;
@@ -279,7 +280,7 @@ export function Conversation(props: { roomId: string }) {
           <Show when={isDirect()}>
             <PresenceDot presence={room()?.presence} />
           </Show>
-          {room()?.title ?? ""}
+          {room()?.kind === "channel" ? `# ${room()?.title ?? ""}` : (room()?.title ?? "")}
         </h1>
         <Show when={isDirect() && room()?.otherUser?.statusText}>
           <span class="muted status-text">{room()?.otherUser?.statusText}</span>
@@ -383,7 +384,7 @@ export function Conversation(props: { roomId: string }) {
           >
             {room()?.muted ? "Unmute" : "Mute"}
           </button>
-          <Show when={!isDirect()}>
+          <Show when={room()?.kind === "group"}>
             <button
               type="button"
               class="ghost"

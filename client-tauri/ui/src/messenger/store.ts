@@ -382,6 +382,13 @@ export function createMessenger(
         case "openRoom":
           hooks.openRoom?.(ev.roomId);
           break;
+        case "communityUpserted":
+        case "communityRemoved":
+        case "communityMemberJoined":
+        case "communityMemberLeft":
+        case "communityRoleChanged":
+          // The community store's (communities/store.ts); channel rooms come as rooms.
+          break;
         default:
           unreachable(ev);
       }

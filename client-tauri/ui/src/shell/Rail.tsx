@@ -1,5 +1,6 @@
 // The left rail: direct messages and groups sorted by activity, each with its unread and
-// mention badges, presence dot, last message and its time; the contacts entry (with the
+// mention badges, presence dot, last message and its time (channels are in their
+// communities' lists, communities/ChannelList.tsx); the contacts entry (with the
 // count of incoming requests) and the quick-switcher button.
 
 import { For, Show } from "solid-js";
@@ -112,7 +113,7 @@ export function Rail(props: { onSwitcher(): void }) {
     return v.kind === "room" ? v.roomId : null;
   };
   const direct = () => shell.store.conversations().filter((r) => r.kind === "direct");
-  const groups = () => shell.store.conversations().filter((r) => r.kind !== "direct");
+  const groups = () => shell.store.conversations().filter((r) => r.kind === "group");
   const incoming = () => shell.store.state.contacts.incoming.length;
   return (
     <nav class="rail" data-testid="rail" aria-label="Conversations">

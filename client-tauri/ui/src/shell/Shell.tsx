@@ -8,6 +8,12 @@ import { api, type CallSettings } from "../api";
 import { useApp } from "../app/state";
 import { CallView } from "../call/CallView";
 import { type CallSession, startCall } from "../call/session";
+import { type Communities, communities as communitiesApi } from "../communities/api";
+import { ChannelList } from "../communities/ChannelList";
+import { Discover } from "../communities/Discover";
+import { CommunitySettings } from "../communities/Settings";
+import { Spaces } from "../communities/Spaces";
+import { createCommunities } from "../communities/store";
 import { audioChoice, initialDeviceState, videoChoice } from "../media/devices";
 import { type Messenger, messenger, messengerEvents } from "../messenger/api";
 import { Drafts } from "../messenger/Composer";
@@ -45,7 +51,11 @@ async function defaultSettings(video: boolean): Promise<CallSettings> {
   };
 }
 
-export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEvent> }) {
+export function Shell(props: {
+  api?: Messenger;
+  events?: Listenable<MessengerEvent>;
+  communities?: Communities;
+}) {
   const app = useApp();
   const mApi = props.api ?? messenger;
   const [view, setView] = createSignal<View>({ kind: "home" });
@@ -54,13 +64,36 @@ export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEve
   const drafts = new Drafts();
 
   const go = (v: View) => setView(v);
-  const openRoom = (roomId: RoomId) => setView({ kind: "room", roomId });
+  const [space, setSpace] = createSignal<string | null>(null);
+  const cApi = props.communities ?? communitiesApi;
 
   const store = createMessenger(mApi, props.events ?? messengerEvents, {
-    openRoom,
+    openRoom: (roomId) => openRoom(roomId),
     notice: (t) => toastInfo(t),
     fail: (e) => app.fail(e),
   });
+  const communities = createCommunities(
+    cApi,
+    props.events ?? messengerEvents,
+    () => store.state.rooms,
+    {
+      removed(c, reason) {
+        if (!c) return;
+        if (space() === c.id) setSpace(null);
+        const v = view();
+        const inside =
+          (v.kind === "community" && v.communityId === c.id) ||
+          (v.kind === "room" && c.channels.some((ch) => ch.id === v.roomId));
+        if (inside) setView({ kind: "home" });
+        if (reason !== "left") toastInfo(`You are no longer in ${c.name} (${reason})`);
+      },
+    },
+  );
+  /** Opening a room shows its space: a channel's community, else direct messages. */
+  const openRoom = (roomId: RoomId) => {
+    setSpace(communities.ofRoom(roomId)?.id ?? null);
+    setView({ kind: "room", roomId });
+  };
 
   const begin = (roomId: RoomId, title: string, settings: CallSettings, answer = false) => {
     if (session()) {
@@ -115,12 +148,18 @@ export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEve
     go,
     openRoom,
     calls,
+    space,
+    setSpace,
+    communities,
+    cApi,
   };
 
   onMount(() => {
     const stop = store.listen();
     onCleanup(stop);
+    onCleanup(communities.listen());
     store.load().catch((e: unknown) => app.fail(e));
+    communities.load().catch((e: unknown) => app.fail(e));
   });
   onCleanup(() => {
     void session()?.leave();
@@ -201,9 +240,15 @@ export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEve
           </div>
         </Show>
         <div class="shell-body">
+          <Spaces />
           <aside class="sidebar">
             <AccountMenu />
-            <Rail onSwitcher={() => setSwitcher(true)} />
+            <Show
+              when={space() ? communities.get(space() ?? "") : undefined}
+              fallback={<Rail onSwitcher={() => setSwitcher(true)} />}
+            >
+              {(c) => <ChannelList community={c()} />}
+            </Show>
           </aside>
           <main class="main-pane">
             <Show when={session() && view().kind !== "call" ? session() : null}>
@@ -245,6 +290,17 @@ export function Shell(props: { api?: Messenger; events?: Listenable<MessengerEve
               </Match>
               <Match when={view().kind === "call"}>
                 <Home />
+              </Match>
+              <Match when={view().kind === "discover"}>
+                <Discover />
+              </Match>
+              <Match
+                when={(() => {
+                  const v = view();
+                  return v.kind === "community" ? communities.get(v.communityId) : undefined;
+                })()}
+              >
+                {(c) => <CommunitySettings community={c()} />}
               </Match>
             </Switch>
           </main>

@@ -4,6 +4,8 @@
 import { type Accessor, createContext, useContext } from "solid-js";
 import type { Me } from "../api";
 import type { CallSession } from "../call/session";
+import type { Communities, CommunityId } from "../communities/api";
+import type { CommunityStore } from "../communities/store";
 import type { Messenger } from "../messenger/api";
 import type { Drafts } from "../messenger/Composer";
 import type { MessengerStore } from "../messenger/store";
@@ -14,7 +16,9 @@ export type View =
   | { kind: "room"; roomId: RoomId }
   | { kind: "contacts" }
   | { kind: "prejoin"; roomId: RoomId; title: string; audioOnly: boolean }
-  | { kind: "call" };
+  | { kind: "call" }
+  | { kind: "discover" }
+  | { kind: "community"; communityId: CommunityId };
 
 export interface Calls {
   session: Accessor<CallSession | null>;
@@ -36,6 +40,11 @@ export interface Shell {
   go(view: View): void;
   openRoom(roomId: RoomId): void;
   calls: Calls;
+  /** The community whose channels the rail shows; null: direct messages and groups. */
+  space: Accessor<CommunityId | null>;
+  setSpace(id: CommunityId | null): void;
+  communities: CommunityStore;
+  cApi: Communities;
 }
 
 export const ShellContext = createContext<Shell>();

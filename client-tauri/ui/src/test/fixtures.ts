@@ -1,6 +1,7 @@
 // Test helper: messenger and call view objects with sensible defaults.
 
 import type { StatsView } from "../api";
+import type { ChannelView, CommunityView } from "../communities/api";
 import type {
   ContactView,
   ConversationView,
@@ -144,4 +145,42 @@ export function statsView(over: Partial<StatsView> = {}): StatsView {
     freezes: 0,
     ...over,
   };
+}
+
+export function channel(id: string, over: Partial<ChannelView> = {}): ChannelView {
+  return {
+    id,
+    communityId: "c-1",
+    name: id,
+    topic: null,
+    category: null,
+    position: 0,
+    announcement: false,
+    maxParticipants: 8,
+    ...over,
+  };
+}
+
+/** A community of mine (member unless told) with these channels. */
+export function community(id: string, over: Partial<CommunityView> = {}): CommunityView {
+  return {
+    id,
+    name: id,
+    description: "",
+    iconUrl: null,
+    visibility: "public",
+    ownerId: "u-owner",
+    memberCount: 3,
+    myRole: "member",
+    unread: 0,
+    mentions: 0,
+    createdAt: "2026-01-01T00:00:00Z",
+    channels: [],
+    ...over,
+  };
+}
+
+/** A channel's conversation, as the messenger store holds it. */
+export function channelRoom(id: string, over: Partial<ConversationView> = {}): ConversationView {
+  return room(id, { kind: "channel", title: id, ...over });
 }

@@ -3,6 +3,7 @@
 
 import { render } from "@solidjs/testing-library";
 import { AppProvider, createAppState } from "../app/state";
+import type { CommunityView } from "../communities/api";
 import type {
   ContactsView,
   ConversationView,
@@ -17,6 +18,7 @@ export interface ShellSetup {
   rooms?: ConversationView[];
   contacts?: ContactsView;
   pages?: Record<string, TimelinePage>;
+  communities?: CommunityView[];
 }
 
 export async function mountShell(backend: FakeBackend, setup: ShellSetup = {}) {
@@ -31,6 +33,7 @@ export async function mountShell(backend: FakeBackend, setup: ShellSetup = {}) {
   backend.on("markRead", (_room: string, seq: number) => seq);
   backend.on("typing", () => null);
   backend.on("blockedUsers", () => []);
+  backend.on("listCommunities", () => setup.communities ?? []);
   backend.on("openConversation", (roomId: string) => {
     const p = setup.pages?.[roomId];
     if (!p) throw new Error(`no page for ${roomId}`);
