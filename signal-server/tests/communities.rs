@@ -8,7 +8,9 @@ mod common;
 mod community;
 
 use common::{Db, TestServer, TestUser};
-use community::{channel_named, channels, create, create_channel, id, join, next_event, patch, put};
+use community::{
+    channel_named, channels, create, create_channel, id, join, next_event, patch, put,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::communities::CommunityExit;
@@ -44,7 +46,10 @@ async fn a_new_community_has_its_owner_and_a_general_channel(db: Db) {
     assert_eq!(c["member_count"], 1);
     assert_eq!(c["my_role"], "owner");
     assert_eq!(c["icon_url"], Value::Null);
-    assert_eq!((c["unread_count"].clone(), c["mention_count"].clone()), (json!(0), json!(0)));
+    assert_eq!(
+        (c["unread_count"].clone(), c["mention_count"].clone()),
+        (json!(0), json!(0))
+    );
 
     let list = channels(&server, &ann, &id(&c)).await;
     assert_eq!(list.len(), 1);
@@ -108,7 +113,10 @@ async fn communities_are_found_by_member_id_text_and_visibility(db: Db) {
         names(&list(&bob, "?visibility=public&q=about%20gard").await),
         ["Gardening"]
     );
-    assert_eq!(names(&list(&bob, "?visibility=public&q=100%25").await), Vec::<String>::new());
+    assert_eq!(
+        names(&list(&bob, "?visibility=public&q=100%25").await),
+        Vec::<String>::new()
+    );
     // Another user's communities: only what I may see (not ann's private one).
     assert_eq!(
         names(&list(&bob, &format!("?member={}", ann.id)).await),
@@ -128,7 +136,10 @@ async fn communities_are_found_by_member_id_text_and_visibility(db: Db) {
         Vec::<String>::new()
     );
     let (status, _) = server
-        .get(&format!("/api/communities/{}", id(&secret)), Some(&bob.token))
+        .get(
+            &format!("/api/communities/{}", id(&secret)),
+            Some(&bob.token),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A public one I am not in: visible, without a role.
@@ -137,7 +148,10 @@ async fn communities_are_found_by_member_id_text_and_visibility(db: Db) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(seen["my_role"], Value::Null);
-    assert_eq!(names(&list(&ann, "?visibility=private").await), ["Secret club"]);
+    assert_eq!(
+        names(&list(&ann, "?visibility=private").await),
+        ["Secret club"]
+    );
     let _ = garden;
     server.stop().await;
 }
@@ -147,7 +161,9 @@ async fn the_list_pages_with_a_cursor(db: Db) {
     let ann = server.user("ann").await;
     let mut made = Vec::new();
     for i in 0..7 {
-        made.push(id(&create(&server, &ann, &format!("Club {i}"), "public").await));
+        made.push(id(
+            &create(&server, &ann, &format!("Club {i}"), "public").await
+        ));
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -231,12 +247,19 @@ async fn joins_and_leaves_reach_members_live(db: Db) {
         .collect();
     assert_eq!(
         roles,
-        [("ann".into(), "owner".into()), ("bob".into(), "member".into())]
+        [
+            ("ann".into(), "owner".into()),
+            ("bob".into(), "member".into())
+        ]
     );
 
     // Bob leaves: his devices drop it, ann sees him go.
     let (status, _) = server
-        .post(&format!("/api/communities/{c}/leave"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     match next_event(&mut bob_ws).await {
@@ -264,7 +287,11 @@ async fn joins_and_leaves_reach_members_live(db: Db) {
     }
     // The owner cannot just leave.
     let (status, body) = server
-        .post(&format!("/api/communities/{c}/leave"), Some(&ann.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/leave"),
+            Some(&ann.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     // He can come back.
@@ -340,13 +367,25 @@ async fn channels_are_created_changed_ordered_and_deleted(db: Db) {
         {"channel_id": general},
         {"channel_id": id(&news)},
     ]});
-    let (status, ordered) = put(&server, &ann, &format!("/api/communities/{c}/channels/order"), order).await;
+    let (status, ordered) = put(
+        &server,
+        &ann,
+        &format!("/api/communities/{c}/channels/order"),
+        order,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{ordered}");
     let got: Vec<(Value, Value, Value)> = ordered
         .as_array()
         .unwrap()
         .iter()
-        .map(|ch| (ch["name"].clone(), ch["position"].clone(), ch["category"].clone()))
+        .map(|ch| {
+            (
+                ch["name"].clone(),
+                ch["position"].clone(),
+                ch["category"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -389,21 +428,43 @@ async fn channels_are_created_changed_ordered_and_deleted(db: Db) {
         other => panic!("expected channel_deleted, got {other:?}"),
     }
     let (status, _) = server
-        .get(&format!("/api/rooms/{}/messages", id(&random)), Some(&ann.token))
+        .get(
+            &format!("/api/rooms/{}/messages", id(&random)),
+            Some(&ann.token),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(channels(&server, &bob, &c).await.len(), 2);
 
     // The room endpoints for groups refuse a channel, pointing at the community.
     let (status, body) = server
-        .post(&format!("/api/rooms/{general}/leave"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/api/rooms/{general}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("community"));
-    let (status, _) = patch(&server, &ann, &format!("/api/rooms/{general}"), json!({"title": "x"})).await;
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("community")
+    );
+    let (status, _) = patch(
+        &server,
+        &ann,
+        &format!("/api/rooms/{general}"),
+        json!({"title": "x"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, _) = server
-        .post(&format!("/api/rooms/{general}/invites"), Some(&ann.token), json!({}))
+        .post(
+            &format!("/api/rooms/{general}/invites"),
+            Some(&ann.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     server.stop().await;
@@ -426,14 +487,22 @@ async fn channel_chat_counts_unread_per_channel_and_community(db: Db) {
     let msg = bob_ws
         .recv_until(|m| matches!(m, ServerMsg::MessageCreated { .. }))
         .await;
-    let ServerMsg::MessageCreated { message } = msg else { unreachable!() };
+    let ServerMsg::MessageCreated { message } = msg else {
+        unreachable!()
+    };
     assert_eq!(message.body, "hello @bob");
     assert_eq!(message.mentions.len(), 1);
 
     let counts: Vec<(Value, Value, Value)> = channels(&server, &bob, &c)
         .await
         .iter()
-        .map(|ch| (ch["name"].clone(), ch["unread_count"].clone(), ch["mention_count"].clone()))
+        .map(|ch| {
+            (
+                ch["name"].clone(),
+                ch["unread_count"].clone(),
+                ch["mention_count"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         counts,
@@ -445,7 +514,13 @@ async fn channel_chat_counts_unread_per_channel_and_community(db: Db) {
     let (_, summary) = server
         .get(&format!("/api/communities/{c}"), Some(&bob.token))
         .await;
-    assert_eq!((summary["unread_count"].clone(), summary["mention_count"].clone()), (json!(3), json!(1)));
+    assert_eq!(
+        (
+            summary["unread_count"].clone(),
+            summary["mention_count"].clone()
+        ),
+        (json!(3), json!(1))
+    );
     // The author has nothing unread.
     let (_, mine) = server
         .get(&format!("/api/communities/{c}"), Some(&ann.token))
@@ -454,7 +529,11 @@ async fn channel_chat_counts_unread_per_channel_and_community(db: Db) {
 
     // Reading general (the room read marker) leaves random's.
     let (status, _) = server
-        .post(&format!("/api/rooms/{general}/read"), Some(&bob.token), json!({"seq": 2}))
+        .post(
+            &format!("/api/rooms/{general}/read"),
+            Some(&bob.token),
+            json!({"seq": 2}),
+        )
         .await;
     assert!(status.is_success(), "{status}");
     let (_, page) = server.get("/api/communities", Some(&bob.token)).await;
@@ -471,7 +550,9 @@ async fn channel_chat_counts_unread_per_channel_and_community(db: Db) {
         .await;
     assert!(matches!(typing, ServerMsg::Typing { user_id, .. } if user_id.to_string() == bob.id));
     bob_ws
-        .send_json(json!({"type": "send_message", "room_id": general, "client_id": "k1", "body": "here"}))
+        .send_json(
+            json!({"type": "send_message", "room_id": general, "client_id": "k1", "body": "here"}),
+        )
         .await;
     let ack = bob_ws
         .recv_until(|m| matches!(m, ServerMsg::MessageAck { .. } | ServerMsg::Error { .. }))
@@ -488,7 +569,13 @@ async fn only_admins_write_in_an_announcement_channel(db: Db) {
     let bob = server.user("bob").await;
     let c = id(&create(&server, &ann, "Rustaceans", "public").await);
     join(&server, &bob, &c).await;
-    let news = id(&create_channel(&server, &ann, &c, json!({"name": "news", "announcement": true})).await);
+    let news = id(&create_channel(
+        &server,
+        &ann,
+        &c,
+        json!({"name": "news", "announcement": true}),
+    )
+    .await);
 
     let posted = server.post_message(&ann, &news, "1.0 is out").await;
     let (status, body) = server.send_message(&bob, &news, "k1", "me too").await;
@@ -499,7 +586,10 @@ async fn only_admins_write_in_an_announcement_channel(db: Db) {
     let (status, body) = server
         .request(
             Method::PUT,
-            &format!("/api/rooms/{news}/messages/{}/reactions/%F0%9F%8E%89", posted.id),
+            &format!(
+                "/api/rooms/{news}/messages/{}/reactions/%F0%9F%8E%89",
+                posted.id
+            ),
             Some(&bob.token),
             None,
         )
@@ -519,7 +609,13 @@ async fn only_admins_write_in_an_announcement_channel(db: Db) {
     // Turning the flag off opens it to everyone.
     let cat = server.user("cat").await;
     join(&server, &cat, &c).await;
-    let (status, _) = patch(&server, &ann, &format!("/api/communities/{c}/channels/{news}"), json!({"announcement": false})).await;
+    let (status, _) = patch(
+        &server,
+        &ann,
+        &format!("/api/communities/{c}/channels/{news}"),
+        json!({"announcement": false}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = server.send_message(&cat, &news, "k3", "hi").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -536,10 +632,14 @@ async fn everyone_is_mentioned_only_by_admins(db: Db) {
     join(&server, &cat, &c).await;
     let general = channel_named(&server, &ann, &c, "general").await;
 
-    let from_owner = server.post_message(&ann, &general, "@everyone meeting at 5").await;
+    let from_owner = server
+        .post_message(&ann, &general, "@everyone meeting at 5")
+        .await;
     let mentioned: HashSet<String> = from_owner.mentions.iter().map(|u| u.to_string()).collect();
     assert_eq!(mentioned, HashSet::from([bob.id.clone(), cat.id.clone()]));
-    let from_member = server.post_message(&bob, &general, "@everyone free pizza").await;
+    let from_member = server
+        .post_message(&bob, &general, "@everyone free pizza")
+        .await;
     assert!(from_member.mentions.is_empty(), "plain text from a member");
     // Cat's mention count shows the admin's only.
     let list = channels(&server, &cat, &c).await;
@@ -560,30 +660,57 @@ async fn private_communities_are_joined_by_invite(db: Db) {
     let cat = server.user("cat").await;
     let c = id(&create(&server, &ann, "Secret club", "private").await);
     let (status, _) = server
-        .post(&format!("/api/communities/{c}/join"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/join"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a private one is not joined by id");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a private one is not joined by id"
+    );
 
     let (status, invite) = server
-        .post(&format!("/api/communities/{c}/invites"), Some(&ann.token), json!({"max_uses": 1}))
+        .post(
+            &format!("/api/communities/{c}/invites"),
+            Some(&ann.token),
+            json!({"max_uses": 1}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{invite}");
     let token = invite["token"].as_str().unwrap().to_owned();
     assert_eq!(invite["uses"], 0);
     let mut ann_ws = server.ws(&ann).await;
     let (status, joined) = server
-        .post(&format!("/api/communities/join/{token}"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/api/communities/join/{token}"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{joined}");
     assert_eq!(joined["my_role"], "member");
-    assert!(matches!(next_event(&mut ann_ws).await, ServerMsg::CommunityMemberJoined { .. }));
+    assert!(matches!(
+        next_event(&mut ann_ws).await,
+        ServerMsg::CommunityMemberJoined { .. }
+    ));
     // Again by bob: already in, no use counted (and the only use is taken).
     let (status, _) = server
-        .post(&format!("/api/communities/join/{token}"), Some(&cat.token), json!({}))
+        .post(
+            &format!("/api/communities/join/{token}"),
+            Some(&cat.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::GONE);
     let (status, _) = server
-        .post("/api/communities/join/not-a-token", Some(&cat.token), json!({}))
+        .post(
+            "/api/communities/join/not-a-token",
+            Some(&cat.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Bob sees it in his list now.
@@ -592,25 +719,40 @@ async fn private_communities_are_joined_by_invite(db: Db) {
 
     // Admins list and revoke links; a revoked link is unknown.
     let (_, second) = server
-        .post(&format!("/api/communities/{c}/invites"), Some(&ann.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/invites"),
+            Some(&ann.token),
+            json!({}),
+        )
         .await;
     let (status, list) = server
         .get(&format!("/api/communities/{c}/invites"), Some(&ann.token))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let ids: Vec<Value> = list.as_array().unwrap().iter().map(|i| i["id"].clone()).collect();
+    let ids: Vec<Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
     assert_eq!(ids, [second["id"].clone()], "the used-up one is not listed");
     assert!(list[0].get("token").is_none(), "tokens are shown once");
     let (status, _) = server
         .delete(
-            &format!("/api/communities/{c}/invites/{}", second["id"].as_str().unwrap()),
+            &format!(
+                "/api/communities/{c}/invites/{}",
+                second["id"].as_str().unwrap()
+            ),
             Some(&ann.token),
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server
         .post(
-            &format!("/api/communities/join/{}", second["token"].as_str().unwrap()),
+            &format!(
+                "/api/communities/join/{}",
+                second["token"].as_str().unwrap()
+            ),
             Some(&cat.token),
             json!({}),
         )
@@ -618,7 +760,11 @@ async fn private_communities_are_joined_by_invite(db: Db) {
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A plain member makes no links.
     let (status, _) = server
-        .post(&format!("/api/communities/{c}/invites"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/invites"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     server.stop().await;
@@ -647,9 +793,21 @@ async fn roles_and_handing_over(db: Db) {
     }
     // An admin manages channels and the community's name, not roles or the visibility.
     create_channel(&server, &bob, &c, json!({"name": "by-bob"})).await;
-    let (status, _) = patch(&server, &bob, &format!("/api/communities/{c}"), json!({"name": "Crabs"})).await;
+    let (status, _) = patch(
+        &server,
+        &bob,
+        &format!("/api/communities/{c}"),
+        json!({"name": "Crabs"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = patch(&server, &bob, &format!("/api/communities/{c}"), json!({"visibility": "private"})).await;
+    let (status, _) = patch(
+        &server,
+        &bob,
+        &format!("/api/communities/{c}"),
+        json!({"visibility": "private"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = patch(&server, &bob, &member(&cat), json!({"role": "admin"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -659,7 +817,10 @@ async fn roles_and_handing_over(db: Db) {
     let general = channel_named(&server, &ann, &c, "general").await;
     let spam = server.post_message(&cat, &general, "spam").await;
     let (status, _) = server
-        .delete(&format!("/api/rooms/{general}/messages/{}", spam.id), Some(&bob.token))
+        .delete(
+            &format!("/api/rooms/{general}/messages/{}", spam.id),
+            Some(&bob.token),
+        )
         .await;
     assert!(status.is_success(), "{status}");
 
@@ -667,24 +828,38 @@ async fn roles_and_handing_over(db: Db) {
     let (status, body) = patch(&server, &ann, &member(&bob), json!({"role": "owner"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["role"], "owner");
-    let (_, seen) = server.get(&format!("/api/communities/{c}"), Some(&ann.token)).await;
+    let (_, seen) = server
+        .get(&format!("/api/communities/{c}"), Some(&ann.token))
+        .await;
     assert_eq!(seen["owner_id"], bob.id.as_str());
     assert_eq!(seen["my_role"], "admin");
     // Cat saw the rename first, then the new owner.
     let renamed = cat_ws
         .recv_until(|m| matches!(m, ServerMsg::CommunityUpdated { .. }))
         .await;
-    assert!(matches!(&renamed, ServerMsg::CommunityUpdated { community } if community.name == "Crabs"), "{renamed:?}");
+    assert!(
+        matches!(&renamed, ServerMsg::CommunityUpdated { community } if community.name == "Crabs"),
+        "{renamed:?}"
+    );
     let handed = cat_ws
         .recv_until(|m| matches!(m, ServerMsg::CommunityUpdated { .. }))
         .await;
-    assert!(matches!(&handed, ServerMsg::CommunityUpdated { community } if community.owner_id.to_string() == bob.id), "{handed:?}");
+    assert!(
+        matches!(&handed, ServerMsg::CommunityUpdated { community } if community.owner_id.to_string() == bob.id),
+        "{handed:?}"
+    );
     let (status, _) = server
-        .post(&format!("/api/communities/{c}/leave"), Some(&ann.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/leave"),
+            Some(&ann.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     // The channels' owner follows.
-    let (_, room) = server.get(&format!("/api/rooms/{general}"), Some(&bob.token)).await;
+    let (_, room) = server
+        .get(&format!("/api/rooms/{general}"), Some(&bob.token))
+        .await;
     assert_eq!(room["owner_id"], bob.id.as_str());
     server.stop().await;
 }
@@ -699,15 +874,20 @@ async fn a_kicked_member_leaves_the_channels_and_their_calls(db: Db) {
     let mut ann_ws = server.ws(&ann).await;
     let mut bob_ws = server.ws(&bob).await;
     for ws in [&mut ann_ws, &mut bob_ws] {
-        ws.send_json(json!({"type": "join_call", "room_id": general})).await;
-        ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. })).await;
+        ws.send_json(json!({"type": "join_call", "room_id": general}))
+            .await;
+        ws.recv_until(|m| matches!(m, ServerMsg::CallJoined { .. }))
+            .await;
     }
     ann_ws
         .recv_until(|m| matches!(m, ServerMsg::ParticipantJoined { .. }))
         .await;
 
     let (status, _) = server
-        .delete(&format!("/api/communities/{c}/members/{}", bob.id), Some(&ann.token))
+        .delete(
+            &format!("/api/communities/{c}/members/{}", bob.id),
+            Some(&ann.token),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     // Out of the call at once, and told why.
@@ -717,11 +897,19 @@ async fn a_kicked_member_leaves_the_channels_and_their_calls(db: Db) {
     let left = ann_ws
         .recv_until(|m| matches!(m, ServerMsg::ParticipantLeft { .. }))
         .await;
-    assert!(matches!(left, ServerMsg::ParticipantLeft { user_id, .. } if user_id.to_string() == bob.id));
+    assert!(
+        matches!(left, ServerMsg::ParticipantLeft { user_id, .. } if user_id.to_string() == bob.id)
+    );
     let removed = bob_ws
         .recv_until(|m| matches!(m, ServerMsg::CommunityRemoved { .. }))
         .await;
-    assert!(matches!(removed, ServerMsg::CommunityRemoved { reason: CommunityExit::Kicked, .. }));
+    assert!(matches!(
+        removed,
+        ServerMsg::CommunityRemoved {
+            reason: CommunityExit::Kicked,
+            ..
+        }
+    ));
     // He reads and writes nothing there now, and hears nothing more.
     let (status, _) = server
         .get(&format!("/api/rooms/{general}/messages"), Some(&bob.token))
@@ -744,7 +932,11 @@ async fn a_banned_user_cannot_come_back_or_read(db: Db) {
     let general = channel_named(&server, &ann, &c, "general").await;
     let mut bob_ws = server.ws(&bob).await;
     let (status, invite) = server
-        .post(&format!("/api/communities/{c}/invites"), Some(&ann.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/invites"),
+            Some(&ann.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
@@ -759,30 +951,57 @@ async fn a_banned_user_cannot_come_back_or_read(db: Db) {
     assert_eq!(ban["reason"], "spam");
     assert_eq!(ban["banned_by"], ann.id.as_str());
     let removed = next_event(&mut bob_ws).await;
-    assert!(matches!(removed, ServerMsg::CommunityRemoved { reason: CommunityExit::Banned, .. }), "{removed:?}");
+    assert!(
+        matches!(
+            removed,
+            ServerMsg::CommunityRemoved {
+                reason: CommunityExit::Banned,
+                ..
+            }
+        ),
+        "{removed:?}"
+    );
     let (status, _) = server
         .get(&format!("/api/rooms/{general}/messages"), Some(&bob.token))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "read access is gone at once");
     // Not by id, not by link.
     let (status, body) = server
-        .post(&format!("/api/communities/{c}/join"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/join"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await;
-    assert_eq!((status, body["error"]["code"].clone()), (StatusCode::FORBIDDEN, json!("forbidden")));
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("forbidden"))
+    );
     let token = invite["token"].as_str().unwrap();
     let (status, _) = server
-        .post(&format!("/api/communities/join/{token}"), Some(&bob.token), json!({}))
+        .post(
+            &format!("/api/communities/join/{token}"),
+            Some(&bob.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (_, bans) = server.get(&format!("/api/communities/{c}/bans"), Some(&ann.token)).await;
+    let (_, bans) = server
+        .get(&format!("/api/communities/{c}/bans"), Some(&ann.token))
+        .await;
     assert_eq!(bans[0]["user"]["id"], bob.id.as_str());
     // A refused link keeps its use.
-    let (_, invites) = server.get(&format!("/api/communities/{c}/invites"), Some(&ann.token)).await;
+    let (_, invites) = server
+        .get(&format!("/api/communities/{c}/invites"), Some(&ann.token))
+        .await;
     assert_eq!(invites[0]["uses"], 0);
 
     // Lifted, he may join again.
     let (status, _) = server
-        .delete(&format!("/api/communities/{c}/bans/{}", bob.id), Some(&ann.token))
+        .delete(
+            &format!("/api/communities/{c}/bans/{}", bob.id),
+            Some(&ann.token),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     join(&server, &bob, &c).await;
@@ -798,13 +1017,25 @@ async fn deleting_a_community_removes_its_channels(db: Db) {
     let general = channel_named(&server, &ann, &c, "general").await;
     server.post_message(&ann, &general, "bye").await;
     let mut bob_ws = server.ws(&bob).await;
-    let (status, _) = server.delete(&format!("/api/communities/{c}"), Some(&bob.token)).await;
+    let (status, _) = server
+        .delete(&format!("/api/communities/{c}"), Some(&bob.token))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "the owner only");
-    let (status, _) = server.delete(&format!("/api/communities/{c}"), Some(&ann.token)).await;
+    let (status, _) = server
+        .delete(&format!("/api/communities/{c}"), Some(&ann.token))
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let removed = next_event(&mut bob_ws).await;
-    assert!(matches!(removed, ServerMsg::CommunityRemoved { reason: CommunityExit::Deleted, .. }));
-    let (status, _) = server.get(&format!("/api/communities/{c}"), Some(&ann.token)).await;
+    assert!(matches!(
+        removed,
+        ServerMsg::CommunityRemoved {
+            reason: CommunityExit::Deleted,
+            ..
+        }
+    ));
+    let (status, _) = server
+        .get(&format!("/api/communities/{c}"), Some(&ann.token))
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = server
         .get(&format!("/api/rooms/{general}/messages"), Some(&ann.token))
@@ -817,7 +1048,11 @@ async fn deleting_a_community_removes_its_channels(db: Db) {
 
 async fn the_member_limit_holds(db: Db) {
     // Far above the group limit of 3 here: communities have their own.
-    let server = TestServer::start_with(db, &["--max-community-members", "5", "--max-group-members", "3"]).await;
+    let server = TestServer::start_with(
+        db,
+        &["--max-community-members", "5", "--max-group-members", "3"],
+    )
+    .await;
     let ann = server.user("ann").await;
     let c = id(&create(&server, &ann, "Small", "public").await);
     for name in ["bob", "cat", "dan", "eve"] {
@@ -826,15 +1061,49 @@ async fn the_member_limit_holds(db: Db) {
     }
     let fay = server.user("fay").await;
     let (status, body) = server
-        .post(&format!("/api/communities/{c}/join"), Some(&fay.token), json!({}))
+        .post(
+            &format!("/api/communities/{c}/join"),
+            Some(&fay.token),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     // Each channel holds every member.
     let (_, room) = server
-        .get(&format!("/api/rooms/{}", channel_named(&server, &ann, &c, "general").await), Some(&ann.token))
+        .get(
+            &format!(
+                "/api/rooms/{}",
+                channel_named(&server, &ann, &c, "general").await
+            ),
+            Some(&ann.token),
+        )
         .await;
     assert_eq!(room["member_count"], 5);
     assert_eq!(room["members"].as_array().unwrap().len(), 5);
+    // The member list pages too: owner first, then by join time, each once.
+    let mut names = Vec::new();
+    let mut path = format!("/api/communities/{c}/members?limit=2");
+    loop {
+        let (status, page) = server.get(&path, Some(&ann.token)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page["members"].as_array().unwrap().len() <= 2);
+        names.extend(
+            page["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["user"]["username"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/communities/{c}/members?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    // (Joins within one second tie on join time; the order among them is the user id's.)
+    assert_eq!(names[0], "ann");
+    let mut rest = names[1..].to_vec();
+    rest.sort();
+    assert_eq!(rest, ["bob", "cat", "dan", "eve"]);
     server.stop().await;
 }
 
@@ -845,32 +1114,55 @@ async fn bad_input_gets_field_errors(db: Db) {
         (json!({}), "name"),
         (json!({"name": "  "}), "name"),
         (json!({"name": "x".repeat(101)}), "name"),
-        (json!({"name": "ok", "description": "x".repeat(1001)}), "description"),
+        (
+            json!({"name": "ok", "description": "x".repeat(1001)}),
+            "description",
+        ),
         (json!({"name": "a\u{7}b"}), "name"),
     ] {
-        let (status, resp) = server.post("/api/communities", Some(&ann.token), body.clone()).await;
+        let (status, resp) = server
+            .post("/api/communities", Some(&ann.token), body.clone())
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(resp["error"]["fields"][field].is_string(), "{body}: {resp}");
     }
     let (status, _) = server
-        .post("/api/communities", Some(&ann.token), json!({"name": "ok", "visibility": "secret"}))
+        .post(
+            "/api/communities",
+            Some(&ann.token),
+            json!({"name": "ok", "visibility": "secret"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     for query in ["?limit=0", "?limit=201", "?cursor=nope", "?cursor=1.2:x"] {
-        let (status, resp) = server.get(&format!("/api/communities{query}"), Some(&ann.token)).await;
+        let (status, resp) = server
+            .get(&format!("/api/communities{query}"), Some(&ann.token))
+            .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {resp}");
     }
-    let (status, _) = server.get("/api/communities?member=nope", Some(&ann.token)).await;
+    let (status, _) = server
+        .get("/api/communities?member=nope", Some(&ann.token))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let c = id(&create(&server, &ann, "Rustaceans", "public").await);
     for (body, field) in [
         (json!({"name": ""}), "name"),
         (json!({"name": "ok", "topic": "x".repeat(1001)}), "topic"),
-        (json!({"name": "ok", "max_participants": 1}), "max_participants"),
-        (json!({"name": "ok", "category": "x".repeat(101)}), "category"),
+        (
+            json!({"name": "ok", "max_participants": 1}),
+            "max_participants",
+        ),
+        (
+            json!({"name": "ok", "category": "x".repeat(101)}),
+            "category",
+        ),
     ] {
         let (status, resp) = server
-            .post(&format!("/api/communities/{c}/channels"), Some(&ann.token), body.clone())
+            .post(
+                &format!("/api/communities/{c}/channels"),
+                Some(&ann.token),
+                body.clone(),
+            )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(resp["error"]["fields"][field].is_string(), "{body}: {resp}");

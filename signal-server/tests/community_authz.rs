@@ -200,8 +200,18 @@ fn t(what: &'static str, method: Method, path: String, body: Option<Value>) -> T
 fn member_reads(s: &Side) -> Vec<Try> {
     let c = &s.id;
     vec![
-        t("list members", Method::GET, format!("/api/communities/{c}/members"), None),
-        t("list channels", Method::GET, format!("/api/communities/{c}/channels"), None),
+        t(
+            "list members",
+            Method::GET,
+            format!("/api/communities/{c}/members"),
+            None,
+        ),
+        t(
+            "list channels",
+            Method::GET,
+            format!("/api/communities/{c}/channels"),
+            None,
+        ),
     ]
 }
 
@@ -209,19 +219,84 @@ fn member_reads(s: &Side) -> Vec<Try> {
 fn admin_actions(w: &World, s: &Side) -> Vec<Try> {
     let c = &s.id;
     vec![
-        t("rename", Method::PATCH, format!("/api/communities/{c}"), Some(json!({"name": "pwned"}))),
-        t("describe", Method::PATCH, format!("/api/communities/{c}"), Some(json!({"description": "pwned"}))),
-        t("create an invite", Method::POST, format!("/api/communities/{c}/invites"), Some(json!({}))),
-        t("list invites", Method::GET, format!("/api/communities/{c}/invites"), None),
-        t("revoke an invite", Method::DELETE, format!("/api/communities/{c}/invites/{}", s.invite_id), None),
-        t("kick a member", Method::DELETE, format!("/api/communities/{c}/members/{}", w.mem.id), None),
-        t("list bans", Method::GET, format!("/api/communities/{c}/bans"), None),
-        t("ban a member", Method::POST, format!("/api/communities/{c}/bans"), Some(json!({"user_id": w.mem.id}))),
-        t("lift a ban", Method::DELETE, format!("/api/communities/{c}/bans/{}", w.ban.id), None),
-        t("create a channel", Method::POST, format!("/api/communities/{c}/channels"), Some(json!({"name": "pwned"}))),
-        t("rename a channel", Method::PATCH, format!("/api/communities/{c}/channels/{}", s.general), Some(json!({"name": "pwned"}))),
-        t("open an announcement channel", Method::PATCH, format!("/api/communities/{c}/channels/{}", s.news), Some(json!({"announcement": false}))),
-        t("delete a channel", Method::DELETE, format!("/api/communities/{c}/channels/{}", s.general), None),
+        t(
+            "rename",
+            Method::PATCH,
+            format!("/api/communities/{c}"),
+            Some(json!({"name": "pwned"})),
+        ),
+        t(
+            "describe",
+            Method::PATCH,
+            format!("/api/communities/{c}"),
+            Some(json!({"description": "pwned"})),
+        ),
+        t(
+            "create an invite",
+            Method::POST,
+            format!("/api/communities/{c}/invites"),
+            Some(json!({})),
+        ),
+        t(
+            "list invites",
+            Method::GET,
+            format!("/api/communities/{c}/invites"),
+            None,
+        ),
+        t(
+            "revoke an invite",
+            Method::DELETE,
+            format!("/api/communities/{c}/invites/{}", s.invite_id),
+            None,
+        ),
+        t(
+            "kick a member",
+            Method::DELETE,
+            format!("/api/communities/{c}/members/{}", w.mem.id),
+            None,
+        ),
+        t(
+            "list bans",
+            Method::GET,
+            format!("/api/communities/{c}/bans"),
+            None,
+        ),
+        t(
+            "ban a member",
+            Method::POST,
+            format!("/api/communities/{c}/bans"),
+            Some(json!({"user_id": w.mem.id})),
+        ),
+        t(
+            "lift a ban",
+            Method::DELETE,
+            format!("/api/communities/{c}/bans/{}", w.ban.id),
+            None,
+        ),
+        t(
+            "create a channel",
+            Method::POST,
+            format!("/api/communities/{c}/channels"),
+            Some(json!({"name": "pwned"})),
+        ),
+        t(
+            "rename a channel",
+            Method::PATCH,
+            format!("/api/communities/{c}/channels/{}", s.general),
+            Some(json!({"name": "pwned"})),
+        ),
+        t(
+            "open an announcement channel",
+            Method::PATCH,
+            format!("/api/communities/{c}/channels/{}", s.news),
+            Some(json!({"announcement": false})),
+        ),
+        t(
+            "delete a channel",
+            Method::DELETE,
+            format!("/api/communities/{c}/channels/{}", s.general),
+            None,
+        ),
         t(
             "reorder channels",
             Method::PUT,
@@ -235,13 +310,48 @@ fn admin_actions(w: &World, s: &Side) -> Vec<Try> {
 fn owner_actions(w: &World, s: &Side) -> Vec<Try> {
     let c = &s.id;
     vec![
-        t("change the visibility", Method::PATCH, format!("/api/communities/{c}"), Some(json!({"visibility": "public"}))),
-        t("delete the community", Method::DELETE, format!("/api/communities/{c}"), None),
-        t("make an admin", Method::PATCH, format!("/api/communities/{c}/members/{}", w.mem.id), Some(json!({"role": "admin"}))),
-        t("demote an admin", Method::PATCH, format!("/api/communities/{c}/members/{}", w.adm.id), Some(json!({"role": "member"}))),
-        t("take the community over", Method::PATCH, format!("/api/communities/{c}/members/{}", w.mem.id), Some(json!({"role": "owner"}))),
-        t("kick the owner", Method::DELETE, format!("/api/communities/{c}/members/{}", w.own.id), None),
-        t("ban the owner", Method::POST, format!("/api/communities/{c}/bans"), Some(json!({"user_id": w.own.id}))),
+        t(
+            "change the visibility",
+            Method::PATCH,
+            format!("/api/communities/{c}"),
+            Some(json!({"visibility": "public"})),
+        ),
+        t(
+            "delete the community",
+            Method::DELETE,
+            format!("/api/communities/{c}"),
+            None,
+        ),
+        t(
+            "make an admin",
+            Method::PATCH,
+            format!("/api/communities/{c}/members/{}", w.mem.id),
+            Some(json!({"role": "admin"})),
+        ),
+        t(
+            "demote an admin",
+            Method::PATCH,
+            format!("/api/communities/{c}/members/{}", w.adm.id),
+            Some(json!({"role": "member"})),
+        ),
+        t(
+            "take the community over",
+            Method::PATCH,
+            format!("/api/communities/{c}/members/{}", w.mem.id),
+            Some(json!({"role": "owner"})),
+        ),
+        t(
+            "kick the owner",
+            Method::DELETE,
+            format!("/api/communities/{c}/members/{}", w.own.id),
+            None,
+        ),
+        t(
+            "ban the owner",
+            Method::POST,
+            format!("/api/communities/{c}/bans"),
+            Some(json!({"user_id": w.own.id})),
+        ),
     ]
 }
 
@@ -249,18 +359,78 @@ fn owner_actions(w: &World, s: &Side) -> Vec<Try> {
 fn room_actions(s: &Side) -> Vec<Try> {
     let (ch, m) = (&s.general, &s.message);
     vec![
-        t("read the room", Method::GET, format!("/api/rooms/{ch}"), None),
-        t("read the timeline", Method::GET, format!("/api/rooms/{ch}/messages"), None),
-        t("read the changes", Method::GET, format!("/api/rooms/{ch}/changes?since=0"), None),
-        t("edit a message", Method::PATCH, format!("/api/rooms/{ch}/messages/{m}"), Some(json!({"body": "pwned"}))),
-        t("delete a message", Method::DELETE, format!("/api/rooms/{ch}/messages/{m}"), None),
-        t("react", Method::PUT, format!("/api/rooms/{ch}/messages/{m}/reactions/%F0%9F%91%8D"), None),
-        t("unreact", Method::DELETE, format!("/api/rooms/{ch}/messages/{m}/reactions/%F0%9F%91%8D"), None),
-        t("move the read marker", Method::POST, format!("/api/rooms/{ch}/read"), Some(json!({"seq": 1}))),
-        t("mute", Method::PATCH, format!("/api/rooms/{ch}/settings"), Some(json!({"muted": true}))),
-        t("join the room", Method::POST, format!("/api/rooms/{ch}/join"), Some(json!({}))),
-        t("leave the room", Method::POST, format!("/api/rooms/{ch}/leave"), Some(json!({}))),
-        t("invite to the room", Method::POST, format!("/api/rooms/{ch}/invites"), Some(json!({}))),
+        t(
+            "read the room",
+            Method::GET,
+            format!("/api/rooms/{ch}"),
+            None,
+        ),
+        t(
+            "read the timeline",
+            Method::GET,
+            format!("/api/rooms/{ch}/messages"),
+            None,
+        ),
+        t(
+            "read the changes",
+            Method::GET,
+            format!("/api/rooms/{ch}/changes?since=0"),
+            None,
+        ),
+        t(
+            "edit a message",
+            Method::PATCH,
+            format!("/api/rooms/{ch}/messages/{m}"),
+            Some(json!({"body": "pwned"})),
+        ),
+        t(
+            "delete a message",
+            Method::DELETE,
+            format!("/api/rooms/{ch}/messages/{m}"),
+            None,
+        ),
+        t(
+            "react",
+            Method::PUT,
+            format!("/api/rooms/{ch}/messages/{m}/reactions/%F0%9F%91%8D"),
+            None,
+        ),
+        t(
+            "unreact",
+            Method::DELETE,
+            format!("/api/rooms/{ch}/messages/{m}/reactions/%F0%9F%91%8D"),
+            None,
+        ),
+        t(
+            "move the read marker",
+            Method::POST,
+            format!("/api/rooms/{ch}/read"),
+            Some(json!({"seq": 1})),
+        ),
+        t(
+            "mute",
+            Method::PATCH,
+            format!("/api/rooms/{ch}/settings"),
+            Some(json!({"muted": true})),
+        ),
+        t(
+            "join the room",
+            Method::POST,
+            format!("/api/rooms/{ch}/join"),
+            Some(json!({})),
+        ),
+        t(
+            "leave the room",
+            Method::POST,
+            format!("/api/rooms/{ch}/leave"),
+            Some(json!({})),
+        ),
+        t(
+            "invite to the room",
+            Method::POST,
+            format!("/api/rooms/{ch}/invites"),
+            Some(json!({})),
+        ),
     ]
 }
 
@@ -270,7 +440,12 @@ async fn refused(w: &World, user: &TestUser, tries: Vec<Try>, status: StatusCode
     for one in tries {
         let (got, body) = w
             .server
-            .request(one.method.clone(), &one.path, Some(&user.token), one.body.clone())
+            .request(
+                one.method.clone(),
+                &one.path,
+                Some(&user.token),
+                one.body.clone(),
+            )
             .await;
         assert_eq!(
             got, status,
@@ -303,26 +478,77 @@ async fn refused_send(w: &World, user: &TestUser, room: &str, status: StatusCode
 /// and call messages from outside the call: `not_in_call`).
 async fn ws_refused(ws: &mut Ws, room: &str, to: &str, room_code: &str) {
     let tries = [
-        ("send_message", json!({"type": "send_message", "room_id": room, "client_id": "ws-authz", "body": "pwned"}), room_code),
-        ("typing", json!({"type": "typing", "room_id": room}), room_code),
-        ("read", json!({"type": "read", "room_id": room, "seq": 1}), room_code),
-        ("delivered", json!({"type": "delivered", "room_id": room, "seq": 1}), room_code),
-        ("join_call", json!({"type": "join_call", "room_id": room}), room_code),
-        ("decline_call", json!({"type": "decline_call", "room_id": room}), "not_found"),
-        ("leave_call", json!({"type": "leave_call", "room_id": room}), "not_in_call"),
-        ("media_state", json!({"type": "media_state", "room_id": room, "audio_muted": true, "video_muted": true}), "not_in_call"),
-        ("offer", json!({"type": "offer", "room_id": room, "to": to, "sdp": "v=0"}), "not_in_call"),
-        ("answer", json!({"type": "answer", "room_id": room, "to": to, "sdp": "v=0"}), "not_in_call"),
-        ("ice_candidate", json!({"type": "ice_candidate", "room_id": room, "to": to, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}}), "not_in_call"),
+        (
+            "send_message",
+            json!({"type": "send_message", "room_id": room, "client_id": "ws-authz", "body": "pwned"}),
+            room_code,
+        ),
+        (
+            "typing",
+            json!({"type": "typing", "room_id": room}),
+            room_code,
+        ),
+        (
+            "read",
+            json!({"type": "read", "room_id": room, "seq": 1}),
+            room_code,
+        ),
+        (
+            "delivered",
+            json!({"type": "delivered", "room_id": room, "seq": 1}),
+            room_code,
+        ),
+        (
+            "join_call",
+            json!({"type": "join_call", "room_id": room}),
+            room_code,
+        ),
+        (
+            "decline_call",
+            json!({"type": "decline_call", "room_id": room}),
+            "not_found",
+        ),
+        (
+            "leave_call",
+            json!({"type": "leave_call", "room_id": room}),
+            "not_in_call",
+        ),
+        (
+            "media_state",
+            json!({"type": "media_state", "room_id": room, "audio_muted": true, "video_muted": true}),
+            "not_in_call",
+        ),
+        (
+            "offer",
+            json!({"type": "offer", "room_id": room, "to": to, "sdp": "v=0"}),
+            "not_in_call",
+        ),
+        (
+            "answer",
+            json!({"type": "answer", "room_id": room, "to": to, "sdp": "v=0"}),
+            "not_in_call",
+        ),
+        (
+            "ice_candidate",
+            json!({"type": "ice_candidate", "room_id": room, "to": to, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"}}),
+            "not_in_call",
+        ),
     ];
     for (i, (kind, mut msg, code)) in tries.into_iter().enumerate() {
         let request_id = 1000 + u64::try_from(i).unwrap();
         msg["request_id"] = json!(request_id);
         ws.send_json(msg).await;
         let reply = ws
-            .recv_until(|m| matches!(m, ServerMsg::Error { request_id: Some(r), .. } if *r == request_id))
+            .recv_until(
+                |m| matches!(m, ServerMsg::Error { request_id: Some(r), .. } if *r == request_id),
+            )
             .await;
-        let ServerMsg::Error { error, in_reply_to, .. } = reply else { unreachable!() };
+        let ServerMsg::Error {
+            error, in_reply_to, ..
+        } = reply
+        else {
+            unreachable!()
+        };
         let got = serde_json::to_value(error.code).unwrap();
         assert_eq!(got, code, "{kind}: {}", error.message);
         assert_eq!(in_reply_to.as_deref(), Some(kind));
@@ -334,7 +560,9 @@ async fn ws_refused(ws: &mut Ws, room: &str, to: &str, room_code: &str) {
 async fn hears_nothing(w: &mut World, ws: &mut Ws) {
     for side in [&w.p, &w.q] {
         for room in [&side.general, &side.news] {
-            w.server.post_message(&w.own, room, &format!("more {SECRET}")).await;
+            w.server
+                .post_message(&w.own, room, &format!("more {SECRET}"))
+                .await;
             w.own_ws
                 .send_json(json!({"type": "typing", "room_id": room}))
                 .await;
@@ -374,7 +602,10 @@ async fn hears_nothing(w: &mut World, ws: &mut Ws) {
         };
         let text = serde_json::to_string(&msg).unwrap();
         for f in &forbidden {
-            assert!(!text.contains(f.as_str()), "leaked on the WebSocket: {text}");
+            assert!(
+                !text.contains(f.as_str()),
+                "leaked on the WebSocket: {text}"
+            );
         }
     }
 }
@@ -413,9 +644,24 @@ async fn refused_as_outsider(w: &mut World, user: &TestUser, banned: bool) {
     // P, private: 404 for everything, joining by id included.
     let p = &w.p;
     let mut all = vec![
-        t("read the community", Method::GET, format!("/api/communities/{}", p.id), None),
-        t("join by id", Method::POST, format!("/api/communities/{}/join", p.id), Some(json!({}))),
-        t("leave", Method::POST, format!("/api/communities/{}/leave", p.id), Some(json!({}))),
+        t(
+            "read the community",
+            Method::GET,
+            format!("/api/communities/{}", p.id),
+            None,
+        ),
+        t(
+            "join by id",
+            Method::POST,
+            format!("/api/communities/{}/join", p.id),
+            Some(json!({})),
+        ),
+        t(
+            "leave",
+            Method::POST,
+            format!("/api/communities/{}/leave", p.id),
+            Some(json!({})),
+        ),
     ];
     all.extend(member_reads(p));
     all.extend(admin_actions(w, p));
@@ -433,8 +679,16 @@ async fn refused_as_outsider(w: &mut World, user: &TestUser, banned: bool) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(seen["my_role"], Value::Null);
-    assert_eq!((seen["unread_count"].clone(), seen["mention_count"].clone()), (json!(0), json!(0)));
-    let mut inside = vec![t("leave", Method::POST, format!("/api/communities/{}/leave", q.id), Some(json!({})))];
+    assert_eq!(
+        (seen["unread_count"].clone(), seen["mention_count"].clone()),
+        (json!(0), json!(0))
+    );
+    let mut inside = vec![t(
+        "leave",
+        Method::POST,
+        format!("/api/communities/{}/leave", q.id),
+        Some(json!({})),
+    )];
     inside.extend(member_reads(q));
     inside.extend(admin_actions(w, q));
     inside.extend(owner_actions(w, q));
@@ -447,9 +701,24 @@ async fn refused_as_outsider(w: &mut World, user: &TestUser, banned: bool) {
             w,
             user,
             vec![
-                t("join by id", Method::POST, format!("/api/communities/{}/join", q.id), Some(json!({}))),
-                t("join by link", Method::POST, format!("/api/communities/join/{}", q.invite_token), Some(json!({}))),
-                t("join by link", Method::POST, format!("/api/communities/join/{}", p.invite_token), Some(json!({}))),
+                t(
+                    "join by id",
+                    Method::POST,
+                    format!("/api/communities/{}/join", q.id),
+                    Some(json!({})),
+                ),
+                t(
+                    "join by link",
+                    Method::POST,
+                    format!("/api/communities/join/{}", q.invite_token),
+                    Some(json!({})),
+                ),
+                t(
+                    "join by link",
+                    Method::POST,
+                    format!("/api/communities/join/{}", p.invite_token),
+                    Some(json!({})),
+                ),
             ],
             StatusCode::FORBIDDEN,
         )
@@ -488,10 +757,22 @@ async fn a_banned_user_is_out_and_stays_out(db: Db) {
     // The refused links were not used up by the tries.
     let (_, invites) = w
         .server
-        .get(&format!("/api/communities/{}/invites", w.q.id), Some(&w.own.token))
+        .get(
+            &format!("/api/communities/{}/invites", w.q.id),
+            Some(&w.own.token),
+        )
         .await;
-    let uses: Vec<Value> = invites.as_array().unwrap().iter().map(|i| i["uses"].clone()).collect();
-    assert_eq!(uses, [json!(4)], "the four who joined by it in the set-up, no more");
+    let uses: Vec<Value> = invites
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["uses"].clone())
+        .collect();
+    assert_eq!(
+        uses,
+        [json!(4)],
+        "the four who joined by it in the set-up, no more"
+    );
     w.server.stop().await;
 }
 
@@ -505,12 +786,42 @@ async fn a_member_of_another_community_cannot_reach_across(db: Db) {
         &w,
         &oth,
         vec![
-            t("rename P's channel via O", Method::PATCH, format!("/api/communities/{}/channels/{}", o.id, p.general), Some(json!({"name": "pwned"}))),
-            t("delete P's channel via O", Method::DELETE, format!("/api/communities/{}/channels/{}", o.id, p.general), None),
-            t("kick P's member via O", Method::DELETE, format!("/api/communities/{}/members/{}", o.id, w.mem.id), None),
-            t("promote P's member via O", Method::PATCH, format!("/api/communities/{}/members/{}", o.id, w.mem.id), Some(json!({"role": "admin"}))),
-            t("revoke P's invite via O", Method::DELETE, format!("/api/communities/{}/invites/{}", o.id, p.invite_id), None),
-            t("lift P's ban via O", Method::DELETE, format!("/api/communities/{}/bans/{}", o.id, w.ban.id), None),
+            t(
+                "rename P's channel via O",
+                Method::PATCH,
+                format!("/api/communities/{}/channels/{}", o.id, p.general),
+                Some(json!({"name": "pwned"})),
+            ),
+            t(
+                "delete P's channel via O",
+                Method::DELETE,
+                format!("/api/communities/{}/channels/{}", o.id, p.general),
+                None,
+            ),
+            t(
+                "kick P's member via O",
+                Method::DELETE,
+                format!("/api/communities/{}/members/{}", o.id, w.mem.id),
+                None,
+            ),
+            t(
+                "promote P's member via O",
+                Method::PATCH,
+                format!("/api/communities/{}/members/{}", o.id, w.mem.id),
+                Some(json!({"role": "admin"})),
+            ),
+            t(
+                "revoke P's invite via O",
+                Method::DELETE,
+                format!("/api/communities/{}/invites/{}", o.id, p.invite_id),
+                None,
+            ),
+            t(
+                "lift P's ban via O",
+                Method::DELETE,
+                format!("/api/communities/{}/bans/{}", o.id, w.ban.id),
+                None,
+            ),
         ],
         StatusCode::NOT_FOUND,
     )
@@ -526,7 +837,10 @@ async fn a_member_of_another_community_cannot_reach_across(db: Db) {
     // P's channel is untouched and still P's.
     let (_, channels) = w
         .server
-        .get(&format!("/api/communities/{}/channels", p.id), Some(&w.own.token))
+        .get(
+            &format!("/api/communities/{}/channels", p.id),
+            Some(&w.own.token),
+        )
         .await;
     assert!(channels.to_string().contains(&p.general));
     assert_eq!(channels[0]["name"], "general");
@@ -541,20 +855,57 @@ async fn a_plain_member_cannot_act_as_an_admin(db: Db) {
     for side in [&w.p, &w.q] {
         let mut tries = admin_actions(&w, side);
         tries.extend(owner_actions(&w, side));
-        tries.retain(|t| !t.path.ends_with(&format!("/members/{}", mem.id)) || t.method == Method::PATCH);
-        tries.push(t("kick an admin", Method::DELETE, format!("/api/communities/{}/members/{}", side.id, w.adm.id), None));
+        tries.retain(|t| {
+            !t.path.ends_with(&format!("/members/{}", mem.id)) || t.method == Method::PATCH
+        });
+        tries.push(t(
+            "kick an admin",
+            Method::DELETE,
+            format!("/api/communities/{}/members/{}", side.id, w.adm.id),
+            None,
+        ));
         refused(&w, &mem, tries, StatusCode::FORBIDDEN).await;
         // The room endpoints for groups do not manage a channel for anyone.
         refused(
             &w,
             &mem,
             vec![
-                t("rename the channel as a room", Method::PATCH, format!("/api/rooms/{}", side.general), Some(json!({"title": "pwned"}))),
-                t("delete the channel as a room", Method::DELETE, format!("/api/rooms/{}", side.general), None),
-                t("add a room member", Method::POST, format!("/api/rooms/{}/members", side.general), Some(json!({"user_id": w.out.id}))),
-                t("remove a room member", Method::DELETE, format!("/api/rooms/{}/members/{}", side.general, w.adm.id), None),
-                t("leave the channel as a room", Method::POST, format!("/api/rooms/{}/leave", side.general), Some(json!({}))),
-                t("invite to the channel as a room", Method::POST, format!("/api/rooms/{}/invites", side.general), Some(json!({}))),
+                t(
+                    "rename the channel as a room",
+                    Method::PATCH,
+                    format!("/api/rooms/{}", side.general),
+                    Some(json!({"title": "pwned"})),
+                ),
+                t(
+                    "delete the channel as a room",
+                    Method::DELETE,
+                    format!("/api/rooms/{}", side.general),
+                    None,
+                ),
+                t(
+                    "add a room member",
+                    Method::POST,
+                    format!("/api/rooms/{}/members", side.general),
+                    Some(json!({"user_id": w.out.id})),
+                ),
+                t(
+                    "remove a room member",
+                    Method::DELETE,
+                    format!("/api/rooms/{}/members/{}", side.general, w.adm.id),
+                    None,
+                ),
+                t(
+                    "leave the channel as a room",
+                    Method::POST,
+                    format!("/api/rooms/{}/leave", side.general),
+                    Some(json!({})),
+                ),
+                t(
+                    "invite to the channel as a room",
+                    Method::POST,
+                    format!("/api/rooms/{}/invites", side.general),
+                    Some(json!({})),
+                ),
             ],
             StatusCode::CONFLICT,
         )
@@ -564,34 +915,77 @@ async fn a_plain_member_cannot_act_as_an_admin(db: Db) {
             &w,
             &mem,
             vec![
-                t("delete the owner's message", Method::DELETE, format!("/api/rooms/{}/messages/{}", side.general, side.message), None),
-                t("edit the owner's message", Method::PATCH, format!("/api/rooms/{}/messages/{}", side.general, side.message), Some(json!({"body": "pwned"}))),
+                t(
+                    "delete the owner's message",
+                    Method::DELETE,
+                    format!("/api/rooms/{}/messages/{}", side.general, side.message),
+                    None,
+                ),
+                t(
+                    "edit the owner's message",
+                    Method::PATCH,
+                    format!("/api/rooms/{}/messages/{}", side.general, side.message),
+                    Some(json!({"body": "pwned"})),
+                ),
             ],
             StatusCode::FORBIDDEN,
         )
         .await;
         refused_send(&w, &mem, &side.news, StatusCode::FORBIDDEN).await;
-        let with_everyone = w.server.post_message(&mem, &side.general, "@everyone look").await;
+        let with_everyone = w
+            .server
+            .post_message(&mem, &side.general, "@everyone look")
+            .await;
         assert!(with_everyone.mentions.is_empty());
     }
     // On the socket too, the announcement channel refuses him.
     ws.send_json(json!({"type": "send_message", "room_id": w.p.news, "client_id": "ws-news", "body": "pwned", "request_id": 7}))
         .await;
     let reply = ws
-        .recv_until(|m| matches!(m, ServerMsg::Error { request_id: Some(7), .. }))
+        .recv_until(|m| {
+            matches!(
+                m,
+                ServerMsg::Error {
+                    request_id: Some(7),
+                    ..
+                }
+            )
+        })
         .await;
-    let ServerMsg::Error { error, .. } = reply else { unreachable!() };
+    let ServerMsg::Error { error, .. } = reply else {
+        unreachable!()
+    };
     assert_eq!(serde_json::to_value(error.code).unwrap(), "forbidden");
     // Nothing he tried happened.
     let (_, channels) = w
         .server
-        .get(&format!("/api/communities/{}/channels", w.p.id), Some(&w.own.token))
+        .get(
+            &format!("/api/communities/{}/channels", w.p.id),
+            Some(&w.own.token),
+        )
         .await;
-    let names: Vec<Value> = channels.as_array().unwrap().iter().map(|c| c["name"].clone()).collect();
+    let names: Vec<Value> = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].clone())
+        .collect();
     assert_eq!(names, [json!("general"), json!("news")]);
-    let (_, seen) = w.server.get(&format!("/api/communities/{}", w.p.id), Some(&w.own.token)).await;
-    assert_eq!((seen["name"].clone(), seen["member_count"].clone()), (json!("Private"), json!(3)));
-    let (_, bans) = w.server.get(&format!("/api/communities/{}/bans", w.p.id), Some(&w.own.token)).await;
+    let (_, seen) = w
+        .server
+        .get(&format!("/api/communities/{}", w.p.id), Some(&w.own.token))
+        .await;
+    assert_eq!(
+        (seen["name"].clone(), seen["member_count"].clone()),
+        (json!("Private"), json!(3))
+    );
+    let (_, bans) = w
+        .server
+        .get(
+            &format!("/api/communities/{}/bans", w.p.id),
+            Some(&w.own.token),
+        )
+        .await;
     assert_eq!(bans.as_array().unwrap().len(), 1);
     w.server.stop().await;
 }
@@ -603,7 +997,13 @@ async fn an_admin_cannot_act_as_the_owner(db: Db) {
         let tries: Vec<Try> = owner_actions(&w, side);
         refused(&w, &adm, tries, StatusCode::FORBIDDEN).await;
     }
-    let (_, seen) = w.server.get(&format!("/api/communities/{}", w.p.id), Some(&w.own.token)).await;
-    assert_eq!((seen["owner_id"].clone(), seen["visibility"].clone()), (json!(w.own.id), json!("private")));
+    let (_, seen) = w
+        .server
+        .get(&format!("/api/communities/{}", w.p.id), Some(&w.own.token))
+        .await;
+    assert_eq!(
+        (seen["owner_id"].clone(), seen["visibility"].clone()),
+        (json!(w.own.id), json!("private"))
+    );
     w.server.stop().await;
 }

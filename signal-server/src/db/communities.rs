@@ -259,12 +259,11 @@ pub async fn create(
 
 /// Takes the community row's lock. Returns false when there is no such community.
 async fn lock(tx: &mut Transaction<'_, Any>, community: &str) -> sqlx::Result<bool> {
-    let locked =
-        sqlx::query("update communities set member_count = member_count where id = $1")
-            .bind(community)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
+    let locked = sqlx::query("update communities set member_count = member_count where id = $1")
+        .bind(community)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
     Ok(locked > 0)
 }
 
@@ -374,7 +373,10 @@ pub async fn delete(
     Ok(Some(Gone { members, channels }))
 }
 
-async fn user_ids_in(tx: &mut Transaction<'_, Any>, community: &str) -> anyhow::Result<Vec<UserId>> {
+async fn user_ids_in(
+    tx: &mut Transaction<'_, Any>,
+    community: &str,
+) -> anyhow::Result<Vec<UserId>> {
     let rows: Vec<(String,)> =
         sqlx::query_as("select user_id from community_members where community_id = $1")
             .bind(community)
@@ -469,6 +471,18 @@ async fn join_in(
         0
     };
     if inserted == 1 {
+        // A ban committed while the claim waited for the row's lock is not seen by the
+        // claim's own subquery on PostgreSQL (it keeps the statement's snapshot); a new
+        // statement, under the lock now held, sees it.
+        let banned: Option<(i64,)> =
+            sqlx::query_as("select 1 from community_bans where community_id = $1 and user_id = $2")
+                .bind(community)
+                .bind(user)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if banned.is_some() {
+            return Ok(Join::Banned);
+        }
         // A new member's read markers start at each channel's newest message, as for a
         // group: joining a busy community does not bring its history in as unread.
         sqlx::query(
@@ -495,13 +509,12 @@ async fn join_in(
     let Some((visibility, _)) = row else {
         return Ok(Join::NoSuchCommunity);
     };
-    let member: Option<(i64,)> = sqlx::query_as(
-        "select 1 from community_members where community_id = $1 and user_id = $2",
-    )
-    .bind(community)
-    .bind(user)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let member: Option<(i64,)> =
+        sqlx::query_as("select 1 from community_members where community_id = $1 and user_id = $2")
+            .bind(community)
+            .bind(user)
+            .fetch_optional(&mut **tx)
+            .await?;
     if member.is_some() {
         return Ok(Join::AlreadyMember);
     }
@@ -528,7 +541,14 @@ pub async fn join(
     limit: u32,
 ) -> anyhow::Result<Join> {
     let mut tx = pool.begin().await?;
-    let outcome = join_in(&mut tx, &community.to_string(), &user.to_string(), limit, true).await?;
+    let outcome = join_in(
+        &mut tx,
+        &community.to_string(),
+        &user.to_string(),
+        limit,
+        true,
+    )
+    .await?;
     if outcome == Join::Joined {
         tx.commit().await?;
     }
@@ -578,7 +598,10 @@ async fn remove_in(
 #[derive(Debug, PartialEq, Eq)]
 pub enum Removal {
     /// Done; these are the channels they are out of now.
-    Done { channels: Vec<RoomId>, was_member: bool },
+    Done {
+        channels: Vec<RoomId>,
+        was_member: bool,
+    },
     /// They are not a member (leave, kick).
     NotMember,
     /// The owner cannot leave (hand the community over, or delete it).
@@ -590,7 +613,11 @@ pub enum Removal {
 }
 
 /// `user` leaves.
-pub async fn leave(pool: &AnyPool, community: CommunityId, user: UserId) -> anyhow::Result<Removal> {
+pub async fn leave(
+    pool: &AnyPool,
+    community: CommunityId,
+    user: UserId,
+) -> anyhow::Result<Removal> {
     let id = community.to_string();
     let user = user.to_string();
     let mut tx = pool.begin().await?;

@@ -33,11 +33,11 @@ use shared::api::{
     ROOM_MIN_PARTICIPANTS, RoomRole, UNREAD_COUNT_CAP,
 };
 use shared::communities::{
-    BAN_REASON_MAX, BanRequest, CATEGORY_NAME_MAX, CHANNEL_NAME_MAX, CHANNEL_TOPIC_MAX, Channel,
-    ChannelSummary, Community, CommunityBan, CommunityExit, CommunityInvite, CommunityMember,
-    CommunityMemberPage, CommunityPage, CommunitySummary, CommunityVisibility,
+    BAN_REASON_MAX, BanRequest, CATEGORY_NAME_MAX, CHANNEL_NAME_MAX, CHANNEL_TOPIC_MAX,
     COMMUNITY_DESCRIPTION_MAX, COMMUNITY_NAME_MAX, COMMUNITY_PAGE_DEFAULT, COMMUNITY_PAGE_MAX,
-    COMMUNITY_QUERY_MAX, CreateChannelRequest, CreateCommunityRequest, NewCommunityInvite,
+    COMMUNITY_QUERY_MAX, Channel, ChannelSummary, Community, CommunityBan, CommunityExit,
+    CommunityInvite, CommunityMember, CommunityMemberPage, CommunityPage, CommunitySummary,
+    CommunityVisibility, CreateChannelRequest, CreateCommunityRequest, NewCommunityInvite,
     ReorderChannelsRequest, UpdateChannelRequest, UpdateCommunityMemberRequest,
     UpdateCommunityRequest,
 };
@@ -184,7 +184,11 @@ async fn my_channels(
 }
 
 /// The community if `user` may see it; 404 otherwise.
-async fn visible(state: &AppState, id: CommunityId, user: UserId) -> Result<CommunityRow, ApiError> {
+async fn visible(
+    state: &AppState,
+    id: CommunityId,
+    user: UserId,
+) -> Result<CommunityRow, ApiError> {
     match db::communities::by_id(&state.pool, id, user).await? {
         Some(row) if row.visible() => Ok(row),
         _ => Err(NO_SUCH_COMMUNITY),
@@ -525,11 +529,10 @@ async fn list_communities(
 ) -> Result<Json<CommunityPage>, ApiError> {
     let mut errors = FieldErrors::new();
     let limit = page_limit(q.limit, &mut errors);
-    let text = q
-        .q
-        .as_deref()
-        .and_then(|t| text_field(t, "q", COMMUNITY_QUERY_MAX, &mut errors))
-        .map(|t| t.to_lowercase());
+    let text =
+        q.q.as_deref()
+            .and_then(|t| text_field(t, "q", COMMUNITY_QUERY_MAX, &mut errors))
+            .map(|t| t.to_lowercase());
     let after = match q.cursor.as_deref() {
         None | Some("") => None,
         Some(raw) => match parse_cursor(raw, 1) {
@@ -616,7 +619,9 @@ async fn update_community(
         return Err(NOT_ADMIN);
     }
     if req.visibility.is_some() && role != RoomRole::Owner {
-        return Err(ApiError::Forbidden("only the owner can change the visibility"));
+        return Err(ApiError::Forbidden(
+            "only the owner can change the visibility",
+        ));
     }
     if name.is_some() || description.is_some() || req.visibility.is_some() {
         if !db::communities::update(
@@ -999,7 +1004,9 @@ async fn update_member(
             .await;
         }
         RoleChange::NotMember => return Err(NO_SUCH_MEMBER),
-        RoleChange::NotAllowed => return Err(ApiError::Forbidden("only the owner can change roles")),
+        RoleChange::NotAllowed => {
+            return Err(ApiError::Forbidden("only the owner can change roles"));
+        }
         RoleChange::NoSuchCommunity => return Err(NO_SUCH_COMMUNITY),
     }
     let row = db::communities::member(&state.pool, id, user)
@@ -1090,8 +1097,8 @@ async fn ban_user(
     JsonBody(req): JsonBody<BanRequest>,
 ) -> Result<(StatusCode, Json<CommunityBan>), ApiError> {
     let mut errors = FieldErrors::new();
-    let reason = optional_text(req.reason.as_deref(), "reason", BAN_REASON_MAX, &mut errors)
-        .flatten();
+    let reason =
+        optional_text(req.reason.as_deref(), "reason", BAN_REASON_MAX, &mut errors).flatten();
     checked(errors)?;
     let (_, role) = membership(&state, id, auth.user_id).await?;
     if !role.is_admin() {
@@ -1106,8 +1113,14 @@ async fn ban_user(
     if db::users::by_id(&state.pool, req.user_id).await?.is_none() {
         return Err(ApiError::NotFound("no such user"));
     }
-    match db::communities::ban(&state.pool, id, auth.user_id, req.user_id, reason.as_deref())
-        .await?
+    match db::communities::ban(
+        &state.pool,
+        id,
+        auth.user_id,
+        req.user_id,
+        reason.as_deref(),
+    )
+    .await?
     {
         Removal::Done {
             channels,
@@ -1219,8 +1232,13 @@ async fn create_channel(
 ) -> Result<(StatusCode, Json<Channel>), ApiError> {
     let mut errors = FieldErrors::new();
     let name = name_field(&req.name, "name", CHANNEL_NAME_MAX, &mut errors);
-    let topic =
-        optional_text(req.topic.as_deref(), "topic", CHANNEL_TOPIC_MAX, &mut errors).flatten();
+    let topic = optional_text(
+        req.topic.as_deref(),
+        "topic",
+        CHANNEL_TOPIC_MAX,
+        &mut errors,
+    )
+    .flatten();
     let category = optional_text(
         req.category.as_deref(),
         "category",
@@ -1282,7 +1300,12 @@ async fn update_channel(
             .name
             .as_deref()
             .and_then(|n| name_field(n, "name", CHANNEL_NAME_MAX, &mut errors)),
-        topic: optional_text(req.topic.as_deref(), "topic", CHANNEL_TOPIC_MAX, &mut errors),
+        topic: optional_text(
+            req.topic.as_deref(),
+            "topic",
+            CHANNEL_TOPIC_MAX,
+            &mut errors,
+        ),
         category: optional_text(
             req.category.as_deref(),
             "category",
