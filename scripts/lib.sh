@@ -44,13 +44,14 @@ rust_ensure() {
 # The native libraries the client crates build against: libvpx, libopus and ALSA, and
 # clang for the camera crate's bindgen; plus the D-Bus session and gnome-keyring that
 # the keyring tests run in (see scripts/with-keyring.sh). Screen sharing (xcap) links XCB
-# with RandR and PipeWire; its test shares an Xvfb screen with xclock moved by xdotool.
+# with RandR and PipeWire; its test shares an Xvfb screen with xclock moved by xdotool,
+# under openbox (windows are listed from the window manager's client list).
 # Voice processing links libwebrtc-audio-processing (0.3, the APM the webrtc-audio-processing
 # crate 0.5 binds); xcap also links libgbm.
 client_deps_ensure() {
     apt_ensure pkg-config clang libclang-dev libv4l-dev libasound2-dev libvpx-dev libopus-dev \
         dbus gnome-keyring libsecret-tools libwebrtc-audio-processing-dev libgbm-dev
-    apt_ensure libxcb1-dev libxcb-randr0-dev libpipewire-0.3-dev xvfb xauth x11-apps xdotool
+    apt_ensure libxcb1-dev libxcb-randr0-dev libpipewire-0.3-dev xvfb xauth x11-apps xdotool openbox
 }
 
 # What the desktop app builds against: Tauri's system libraries (WebKitGTK 4.1, GTK 3,

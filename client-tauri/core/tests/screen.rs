@@ -1,7 +1,7 @@
-//! Screen sharing in a real call: an Xvfb display of the test's own with an xclock that
-//! xdotool keeps moving, `confab-cli` sharing that display as a second video track
-//! (started, stopped and started again mid-call from its standard input), and an
-//! in-process participant that decodes both of its tracks.
+//! Screen sharing in a real call: an Xvfb display of the test's own, run by openbox, with
+//! an xclock that xdotool keeps moving; `confab-cli` shares that display (then the clock's
+//! window alone) as a second video track, started, stopped and started again mid-call
+//! from its standard input, and in-process participants decode both of its tracks.
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,14 +28,19 @@ use tokio::time::{Instant, timeout};
 const PATIENCE: Duration = Duration::from_secs(40);
 const SCREEN: (u32, u32) = (1280, 720);
 
-/// An X display of our own: Xvfb on the first free display number from 140, with an
-/// xclock that a shell loop moves across it with xdotool. Everything dies with it.
+/// An X display of our own: Xvfb on the first free display number from 140, openbox
+/// (xcap lists windows from the window manager's client list), and an xclock that a shell
+/// loop moves across it with xdotool. Everything dies with it.
 struct Display {
     name: String,
     _xvfb: Child,
+    _wm: Child,
     _clock: Child,
     _mover: Child,
 }
+
+/// The clock's size: even, as screen frames are.
+const CLOCK: (u32, u32) = (240, 240);
 
 impl Display {
     async fn start() -> Self {
@@ -66,6 +71,13 @@ impl Display {
             assert!(Instant::now() < deadline, "Xvfb {name} did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let wm = Command::new("openbox")
+            .env("DISPLAY", &name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("openbox (scripts/lib.sh installs it)");
         let clock = Command::new("xclock")
             .args(["-update", "1", "-geometry", "240x240+40+40"])
             .env("DISPLAY", &name)
@@ -90,6 +102,7 @@ impl Display {
         Self {
             name,
             _xvfb: xvfb,
+            _wm: wm,
             _clock: clock,
             _mover: mover,
         }
@@ -106,7 +119,7 @@ fn cli(display: &Display) -> Command {
     cmd
 }
 
-/// The owner of `room` joins its call in this process with the test pattern.
+/// `name` (a member of `room`) joins its call in this process with the test pattern.
 async fn join(
     server: &TestServer,
     name: &str,
@@ -155,17 +168,20 @@ async fn camera_frames(rx: &mut broadcast::Receiver<Arc<RemoteVideoFrame>>, n: u
     screen
 }
 
-/// Waits for `n` screen frames of the display's size; returns how many different
-/// pictures they were.
-async fn screen_frames(rx: &mut broadcast::Receiver<Arc<RemoteVideoFrame>>, n: usize) -> usize {
+/// Waits for `n` screen frames of `size` (skipping any of another size, still on their
+/// way from a share before); returns how many different pictures they were.
+async fn screen_frames(
+    rx: &mut broadcast::Receiver<Arc<RemoteVideoFrame>>,
+    n: usize,
+    size: (u32, u32),
+) -> usize {
     let mut pictures = HashSet::new();
     let mut seen = 0;
     while seen < n {
         let frame = next_frame(rx, "screen frames").await;
-        if frame.kind != VideoKind::Screen {
+        if frame.kind != VideoKind::Screen || (frame.frame.width(), frame.frame.height()) != size {
             continue;
         }
-        assert_eq!((frame.frame.width(), frame.frame.height()), SCREEN);
         let mut hash = DefaultHasher::new();
         frame.frame.y().hash(&mut hash);
         pictures.insert(hash.finish());
@@ -190,16 +206,29 @@ async fn sharing(events: &mut mpsc::UnboundedReceiver<CallEvent>, on: bool) {
 async fn a_shared_screen_arrives_as_its_own_track_and_the_camera_goes_on() {
     let display = Display::start().await;
 
-    // The screens on offer: the display's one monitor at its size.
-    let listed = cli(&display).arg("screens").output().await.unwrap();
-    assert!(listed.status.success(), "confab-cli screens failed");
-    let listed = String::from_utf8(listed.stdout).unwrap();
-    assert!(
-        listed
-            .lines()
-            .any(|l| l.starts_with("monitor:") && l.ends_with("1280x720")),
-        "{listed}"
-    );
+    // The screens on offer: the display's one monitor at its size, and the clock.
+    let deadline = Instant::now() + PATIENCE;
+    let clock = loop {
+        let listed = cli(&display).arg("screens").output().await.unwrap();
+        assert!(listed.status.success(), "confab-cli screens failed");
+        let listed = String::from_utf8(listed.stdout).unwrap();
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with("monitor:") && l.ends_with("1280x720")),
+            "{listed}"
+        );
+        // openbox lists the clock once it manages it.
+        if let Some(line) = listed.lines().find(|l| l.contains("XClock")) {
+            assert!(line.ends_with("240x240"), "{line}");
+            break line.split(':').take(2).collect::<Vec<_>>().join(":");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no clock window listed: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
 
     let server = TestServer::start(Db::Sqlite).await;
     let (owner, room) = room_owner(&server, "viewer", "screens").await;
@@ -239,7 +268,7 @@ async fn a_shared_screen_arrives_as_its_own_track_and_the_camera_goes_on() {
     // whose picture changes as the clock moves, while his camera keeps coming.
     commands.write_all(b"screen monitor\n").await.unwrap();
     sharing(&mut events, true).await;
-    let pictures = screen_frames(&mut frames, 10).await;
+    let pictures = screen_frames(&mut frames, 10, SCREEN).await;
     assert!(
         pictures >= 3,
         "the moving clock shows ({pictures} different pictures)"
@@ -259,10 +288,30 @@ async fn a_shared_screen_arrives_as_its_own_track_and_the_camera_goes_on() {
     // And shares again: a new track, the same story.
     commands.write_all(b"screen monitor\n").await.unwrap();
     sharing(&mut events, true).await;
-    assert!(screen_frames(&mut frames, 5).await >= 2);
+    assert!(screen_frames(&mut frames, 5, SCREEN).await >= 2);
     camera_frames(&mut frames, 10).await;
+
+    // Carol joins while he shares. She joined last, so she offers first and her offer
+    // has no place for his screen: he offers it once hers is answered.
+    let (carol_api, carol) = common::register(&server, "late").await;
+    carol_api.login(&carol, PASSWORD).await.unwrap();
+    carol_api.join_room(room.id).await.unwrap();
+    let (late, mut late_events) = join(&server, &carol, &room).await;
+    let mut late_frames = late.video_frames();
+    sharing(&mut late_events, true).await;
+    assert!(screen_frames(&mut late_frames, 5, SCREEN).await >= 2);
+
+    // He switches to the clock's window alone: its frames have the window's size and move
+    // with its hands, for both of them.
+    commands
+        .write_all(format!("screen {clock}\n").as_bytes())
+        .await
+        .unwrap();
+    assert!(screen_frames(&mut frames, 12, CLOCK).await >= 2);
+    assert!(screen_frames(&mut late_frames, 3, CLOCK).await >= 1);
 
     drop(commands);
     bob.kill().await.unwrap();
+    late.leave().await;
     call.leave().await;
 }
