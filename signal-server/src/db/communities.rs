@@ -641,11 +641,13 @@ pub async fn leave(
 /// Whether `actor` (of role `actor_role`) may remove or ban someone of `target_role`
 /// (None: not a member, which only a ban can meet).
 fn may_remove(actor_role: Option<RoomRole>, target_role: Option<RoomRole>) -> bool {
-    match (actor_role, target_role) {
-        (Some(RoomRole::Owner), Some(RoomRole::Admin | RoomRole::Member) | None) => true,
-        (Some(RoomRole::Admin), Some(RoomRole::Member) | None) => true,
-        _ => false,
-    }
+    matches!(
+        (actor_role, target_role),
+        (
+            Some(RoomRole::Owner),
+            Some(RoomRole::Admin | RoomRole::Member) | None
+        ) | (Some(RoomRole::Admin), Some(RoomRole::Member) | None)
+    )
 }
 
 /// `actor` removes `user` (kick). Both roles are read under the community's lock.
