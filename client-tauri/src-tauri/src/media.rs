@@ -125,6 +125,7 @@ impl Media {
             video: settings.video.source(),
             audio: settings.audio.source(),
             speaker: Some(settings.speaker.clone()),
+            voice_processing: settings.voice_processing.into(),
             video_kbps: VIDEO_KBPS,
             ice_servers: Vec::new(),
             udp_addrs: vec!["0.0.0.0:0".to_owned()],

@@ -1,7 +1,7 @@
 //! What the UI sees: plain data in the UI's (camelCase) shape, converted from the
 //! server's types. Ids travel as strings; no token ever appears here.
 
-use confab_core::call::{AudioSource, PeerStats, VideoSource};
+use confab_core::call::{AudioSource, PeerStats, VideoSource, VoiceProcessing};
 use confab_core::outbox::PendingMessage;
 use serde::{Deserialize, Serialize};
 use shared::api::{
@@ -200,6 +200,46 @@ pub struct CallSettings {
     /// Join muted / with the camera off.
     pub muted: bool,
     pub camera_off: bool,
+    /// Echo cancellation, noise suppression and gain control on the microphone (all on
+    /// when left out).
+    #[serde(default)]
+    #[specta(optional)]
+    pub voice_processing: VoiceProcessingChoice,
+}
+
+/// Which parts of voice processing run on the microphone (the pre-join screen's switches).
+#[derive(Clone, Copy, Debug, Deserialize, Type, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VoiceProcessingChoice {
+    pub echo_cancellation: bool,
+    pub noise_suppression: bool,
+    pub gain_control: bool,
+}
+
+impl Default for VoiceProcessingChoice {
+    fn default() -> Self {
+        VoiceProcessing::ON.into()
+    }
+}
+
+impl From<VoiceProcessing> for VoiceProcessingChoice {
+    fn from(v: VoiceProcessing) -> Self {
+        Self {
+            echo_cancellation: v.echo_cancellation,
+            noise_suppression: v.noise_suppression,
+            gain_control: v.gain_control,
+        }
+    }
+}
+
+impl From<VoiceProcessingChoice> for VoiceProcessing {
+    fn from(v: VoiceProcessingChoice) -> Self {
+        Self {
+            echo_cancellation: v.echo_cancellation,
+            noise_suppression: v.noise_suppression,
+            gain_control: v.gain_control,
+        }
+    }
 }
 
 /// Someone in the call.

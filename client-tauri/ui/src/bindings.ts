@@ -342,6 +342,11 @@ export type CallSettings_Deserialize = {
 	/**  Join muted / with the camera off. */
 	muted: boolean,
 	cameraOff: boolean,
+	/**
+	 *  Echo cancellation, noise suppression and gain control on the microphone (all on
+	 *  when left out).
+	 */
+	voiceProcessing?: VoiceProcessingChoice,
 };
 
 /**  How to join a call. */
@@ -353,6 +358,11 @@ export type CallSettings_Serialize = {
 	/**  Join muted / with the camera off. */
 	muted: boolean,
 	cameraOff: boolean,
+	/**
+	 *  Echo cancellation, noise suppression and gain control on the microphone (all on
+	 *  when left out).
+	 */
+	voiceProcessing?: VoiceProcessingChoice,
 };
 
 /**  The call that runs now. */
@@ -1283,6 +1293,13 @@ export type UserView_Serialize = {
 export type VideoChoice = 
 /**  The moving test pattern with a frame counter ("test call"). */
 { kind: "testPattern" } | { kind: "camera"; index: number } | { kind: "off" };
+
+/**  Which parts of voice processing run on the microphone (the pre-join screen's switches). */
+export type VoiceProcessingChoice = {
+	echoCancellation: boolean,
+	noiseSuppression: boolean,
+	gainControl: boolean,
+};
 
 /* Tauri Specta runtime */
 async function typedError<T, E>(result: Promise<T>): Promise<{ status: "ok"; data: T } | { status: "error"; error: E }> {

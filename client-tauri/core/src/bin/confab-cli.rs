@@ -9,6 +9,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use confab_core::api::ApiClient;
+use confab_core::call::VoiceProcessing;
 use confab_core::call::{
     AudioSource, CallConfig, CallEvent, ScreenTarget, VideoKind, VideoSource, setup,
 };
@@ -132,6 +133,10 @@ struct CallArgs {
     /// Print one JSON object per participant per second instead of a table.
     #[arg(long)]
     json: bool,
+    /// Voice processing on the microphone: `on` (echo cancellation, noise suppression and
+    /// gain control), `off`, or a comma list of `aec`, `ns`, `agc`. A tone is never processed.
+    #[arg(long, default_value = "on")]
+    voice_processing: VoiceProcessing,
     /// Share a screen from the start: `monitor` (the primary one), `monitor:ID` or
     /// `window:ID` (see `confab-cli screens`).
     #[arg(long, value_parser = parse_screen_target)]
@@ -417,6 +422,7 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
         video_kbps: args.kbps,
         ice_servers: Vec::new(),
         udp_addrs: vec![args.udp_addr.clone()],
+        voice_processing: args.voice_processing,
     };
     let (call, mut events) = setup::start_alone(&api, config).await?;
     eprintln!("{} joined room {}", me.username, args.room);

@@ -3,6 +3,7 @@
 //! once per peer; only RTP packetization is per peer.
 
 use bytes::Bytes;
+use confab_media::audio::apm::{FarEnd, VoiceProcessing, VoiceProcessor};
 use confab_media::audio::capture::MicCapture;
 use confab_media::audio::opus::OpusEncoder;
 use confab_media::audio::tone::{FrameDuration, ToneSource};
@@ -157,6 +158,15 @@ pub(crate) enum AudioControl {
     Switch(AudioSource),
     /// The packet loss (percent) the receivers report: Opus plans its in-band FEC for it.
     ExpectedLoss(u8),
+    /// Echo cancellation, noise suppression and gain control on or off.
+    VoiceProcessing(VoiceProcessing),
+}
+
+/// The microphone's voice processing: what runs, and the far end (what the speaker plays)
+/// it cancels.
+pub(crate) struct VoiceSetup {
+    pub settings: VoiceProcessing,
+    pub far_end: FarEnd,
 }
 
 /// Starts the video capture thread. It stops when the control sender is dropped.
@@ -642,20 +652,34 @@ impl AudioInput {
         }
     }
 
-    /// Fills `pcm` (20 ms) from the source, paced in real time.
-    pub fn read(&mut self, pcm: &mut [i16; OPUS_FRAME]) -> AudioRead {
+    /// Fills `pcm` (20 ms) from the source, paced in real time. A microphone's frames go
+    /// through `voice` (echo cancellation, noise suppression, gain control) 10 ms at a
+    /// time; a tone is sent as it is.
+    pub fn read(
+        &mut self,
+        pcm: &mut [i16; OPUS_FRAME],
+        voice: Option<&mut VoiceProcessor>,
+    ) -> AudioRead {
         match self {
             Self::Tone { tone, pacer } => {
                 pacer.wait();
                 tone.fill(pcm);
+                if let Some(voice) = voice {
+                    // Nothing to cancel from a tone: keep the far-end queue fresh.
+                    voice.skip_far_end();
+                }
                 AudioRead::Frame
             }
             Self::Mic { frames, .. } => {
                 // The microphone paces us: wait for two 10 ms frames.
+                let mut voice = voice;
                 let mut filled = 0;
                 while filled < OPUS_FRAME {
                     match frames.recv_timeout(Duration::from_millis(200)) {
-                        Ok(frame) => {
+                        Ok(mut frame) => {
+                            if let Some(voice) = voice.as_deref_mut() {
+                                voice.process(&mut frame.samples);
+                            }
                             pcm[filled..filled + AUDIO_FRAME_SAMPLES]
                                 .copy_from_slice(&frame.samples);
                             filled += AUDIO_FRAME_SAMPLES;
@@ -679,18 +703,20 @@ pub(crate) fn peak_level(pcm: &[i16]) -> f32 {
 /// Starts the audio capture thread. It stops when the control sender is dropped.
 pub(crate) fn spawn_audio(
     source: AudioSource,
+    voice: VoiceSetup,
     out: mpsc::Sender<EncodedMedia>,
     tap: LocalTap,
 ) -> std::io::Result<(std_mpsc::Sender<AudioControl>, thread::JoinHandle<()>)> {
     let (tx, rx) = std_mpsc::channel();
     let handle = thread::Builder::new()
         .name("confab-audio".into())
-        .spawn(move || audio_thread(source, rx, out, tap))?;
+        .spawn(move || audio_thread(source, voice, rx, out, tap))?;
     Ok((tx, handle))
 }
 
 fn audio_thread(
     source: AudioSource,
+    voice: VoiceSetup,
     control: std_mpsc::Receiver<AudioControl>,
     out: mpsc::Sender<EncodedMedia>,
     tap: LocalTap,
@@ -702,12 +728,31 @@ fn audio_thread(
             return;
         }
     };
+    // The APM runs here, on the encoding side of the microphone's bounded channel, never
+    // in the capture callback: it allocates and locks. Created even with everything off,
+    // so switching it on mid-call keeps the far end flowing.
+    let mut voice = match VoiceProcessor::new(voice.settings, voice.far_end) {
+        Ok(v) => {
+            tracing::info!(settings = ?v.settings(), "voice processing ready");
+            Some(v)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no voice processing: the microphone is sent as captured");
+            None
+        }
+    };
     let mut current = source;
     let mut enabled = true;
     let mut pcm = [0i16; OPUS_FRAME];
     'sources: loop {
         let mut input = match AudioInput::open(&current) {
-            Ok(input) => input,
+            Ok(input) => {
+                if let Some(v) = &voice {
+                    // A microphone that starts now has no echo of what played before.
+                    v.skip_far_end();
+                }
+                input
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot open the microphone");
                 tap.level.send_replace(0.0);
@@ -724,6 +769,12 @@ fn audio_thread(
                         let _ = encoder.set_expected_loss_percent(percent);
                         continue 'sources;
                     }
+                    Ok(AudioControl::VoiceProcessing(settings)) => {
+                        if let Some(v) = voice.as_mut() {
+                            v.set_settings(settings);
+                        }
+                        continue 'sources;
+                    }
                     Err(_) => return,
                 }
             }
@@ -737,6 +788,12 @@ fn audio_thread(
                             tracing::warn!(error = %e, "cannot tell Opus the loss");
                         }
                     }
+                    Ok(AudioControl::VoiceProcessing(settings)) => {
+                        if let Some(v) = voice.as_mut() {
+                            tracing::info!(?settings, "voice processing switched");
+                            v.set_settings(settings);
+                        }
+                    }
                     Ok(AudioControl::Switch(next)) => {
                         current = next;
                         continue 'sources;
@@ -745,7 +802,7 @@ fn audio_thread(
                     Err(std_mpsc::TryRecvError::Disconnected) => return,
                 }
             }
-            match input.read(&mut pcm) {
+            match input.read(&mut pcm, voice.as_mut()) {
                 AudioRead::Frame => {}
                 AudioRead::Late => continue,
                 AudioRead::Ended => {

@@ -22,8 +22,8 @@ pub mod setup;
 mod stats;
 
 pub use confab_media::I420Frame;
-pub use confab_media::video::screen::{ScreenSource, ScreenTarget};
 pub use confab_media::audio::apm::VoiceProcessing;
+pub use confab_media::video::screen::{ScreenSource, ScreenTarget};
 pub use local::{AudioSource, VideoSource};
 pub use preview::{Preview, PreviewError};
 pub use remote::{RemoteAudio, RemoteVideoFrame, VideoKind};
@@ -361,7 +361,9 @@ impl Call {
     /// Switches echo cancellation, noise suppression and gain control on or off from the
     /// microphone's next frame.
     pub fn set_voice_processing(&self, settings: VoiceProcessing) {
-        let _ = self.commands.send(CallCommand::SetVoiceProcessing(settings));
+        let _ = self
+            .commands
+            .send(CallCommand::SetVoiceProcessing(settings));
     }
 
     /// Shares a monitor or a window with everyone in the call, as a track of its own

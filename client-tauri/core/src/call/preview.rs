@@ -165,7 +165,8 @@ fn audio_preview(
     };
     let mut pcm = [0i16; 2 * AUDIO_FRAME_SAMPLES];
     while !stop.load(Ordering::Relaxed) {
-        match input.read(&mut pcm) {
+        // The level before any voice processing: the meter shows what the mic hears.
+        match input.read(&mut pcm, None) {
             AudioRead::Frame => {
                 tap.level.send_replace(peak_level(&pcm));
             }

@@ -91,6 +91,52 @@ impl VoiceProcessing {
     }
 }
 
+/// `on` (everything), `off` (nothing), or a comma list of `aec` (echo cancellation), `ns`
+/// (noise suppression) and `agc` (gain control): the form flags take.
+impl std::str::FromStr for VoiceProcessing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "on" | "all" => return Ok(Self::ON),
+            "off" | "none" => return Ok(Self::OFF),
+            _ => {}
+        }
+        let mut settings = Self::OFF;
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "aec" => settings.echo_cancellation = true,
+                "ns" => settings.noise_suppression = true,
+                "agc" => settings.gain_control = true,
+                other => {
+                    return Err(format!(
+                        "unknown voice processing {other:?}: use on, off, or a list of aec, ns, agc"
+                    ));
+                }
+            }
+        }
+        Ok(settings)
+    }
+}
+
+impl std::fmt::Display for VoiceProcessing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::ON => f.write_str("on"),
+            Self::OFF => f.write_str("off"),
+            _ => {
+                let parts = [
+                    (self.echo_cancellation, "aec"),
+                    (self.noise_suppression, "ns"),
+                    (self.gain_control, "agc"),
+                ];
+                let on: Vec<&str> = parts.iter().filter(|p| p.0).map(|p| p.1).collect();
+                f.write_str(&on.join(","))
+            }
+        }
+    }
+}
+
 /// Why voice processing could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot create the audio processing module: {0}")]
@@ -243,5 +289,50 @@ impl std::fmt::Debug for VoiceProcessor {
 fn to_float(samples: &[i16; AUDIO_FRAME_SAMPLES], out: &mut [f32; AUDIO_FRAME_SAMPLES]) {
     for (out, &sample) in out.iter_mut().zip(samples) {
         *out = sample.to_sample::<f32>();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_read_and_print_as_flags_do() {
+        assert_eq!("on".parse::<VoiceProcessing>(), Ok(VoiceProcessing::ON));
+        assert_eq!("off".parse::<VoiceProcessing>(), Ok(VoiceProcessing::OFF));
+        let aec_agc: VoiceProcessing = "agc, aec".parse().unwrap();
+        assert_eq!(
+            aec_agc,
+            VoiceProcessing {
+                echo_cancellation: true,
+                noise_suppression: false,
+                gain_control: true,
+            }
+        );
+        assert_eq!(aec_agc.to_string(), "aec,agc");
+        assert_eq!(
+            "aec,ns,agc".parse::<VoiceProcessing>().unwrap().to_string(),
+            "on"
+        );
+        assert!("aec,echo".parse::<VoiceProcessing>().is_err());
+    }
+
+    #[test]
+    fn with_everything_off_the_microphone_passes_untouched_and_the_far_end_drains() {
+        let (tap, far_end) = far_end_channel();
+        let mut processor = VoiceProcessor::new(VoiceProcessing::OFF, far_end).unwrap();
+        for _ in 0..FAR_END_QUEUE {
+            tap.push(&[500; AUDIO_FRAME_SAMPLES]);
+        }
+        let mut frame = [0i16; AUDIO_FRAME_SAMPLES];
+        for (i, s) in frame.iter_mut().enumerate() {
+            *s = (i as i16 - 240) * 50;
+        }
+        let captured = frame;
+        processor.process(&mut frame);
+        assert_eq!(frame, captured);
+        // The queue was emptied, so the playback side can hand over again.
+        assert!(processor.far_end.try_next().is_none());
     }
 }

@@ -1,5 +1,6 @@
 // Pre-join: pick camera, microphone and speaker with a live preview and mic level, choose
-// to start muted or with the camera off, then join the call (or go back).
+// to start muted or with the camera off and which voice processing runs on the microphone,
+// then join the call (or go back).
 
 import { createSignal, For, onCleanup, Show } from "solid-js";
 import { createStore } from "solid-js/store";
@@ -16,6 +17,7 @@ import { describeError } from "../errors";
 import { DevicePicker } from "../media/DevicePicker";
 import { audioChoice, type DeviceState, initialDeviceState, videoChoice } from "../media/devices";
 import { FrameRenderer, LOCAL_KEY } from "../media/renderer";
+import { loadVoiceProcessing, saveVoiceProcessing } from "../media/voice";
 import { toastError, toastInfo } from "../toasts";
 
 const NO_DEVICES: Devices = { cameras: [], microphones: [], speakers: [], notes: [] };
@@ -55,6 +57,7 @@ export function Prejoin(props: PrejoinProps) {
   const [level, setLevel] = createSignal(0);
   const [muted, setMuted] = createSignal(false);
   const [cameraOff, setCameraOff] = createSignal(props.audioOnly ?? false);
+  const [voice, setVoice] = createStore(loadVoiceProcessing());
   const [joinDisabled, setJoinDisabled] = createSignal(true);
 
   const renderer = new FrameRenderer((key) =>
@@ -147,6 +150,7 @@ export function Prejoin(props: PrejoinProps) {
       speaker: state.speakerId,
       muted: muted(),
       cameraOff: cameraOff(),
+      voiceProcessing: { ...voice },
     });
   };
 
@@ -219,6 +223,33 @@ export function Prejoin(props: PrejoinProps) {
               Start with camera off
             </button>
           </div>
+          <fieldset id="voice-processing" class="stack">
+            <legend>Voice processing</legend>
+            <For
+              each={
+                [
+                  ["echoCancellation", "Echo cancellation"],
+                  ["noiseSuppression", "Noise suppression"],
+                  ["gainControl", "Automatic gain control"],
+                ] as const
+              }
+            >
+              {([part, label]) => (
+                <label class="check">
+                  <input
+                    id={`voice-${part}`}
+                    type="checkbox"
+                    checked={voice[part]}
+                    onChange={(e) => {
+                      setVoice(part, e.currentTarget.checked);
+                      saveVoiceProcessing({ ...voice });
+                    }}
+                  />
+                  {label}
+                </label>
+              )}
+            </For>
+          </fieldset>
           <div class="row">
             <button
               id="join-call"
