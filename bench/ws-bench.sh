@@ -6,15 +6,35 @@
 #
 # Usage: bash bench/ws-bench.sh          everything
 #        bash bench/ws-bench.sh chat     only the chat runs (Confab's and the peer's)
+#        bash bench/ws-bench.sh cluster  the relay and chat loads on 1, 2 and 3 nodes (one
+#                                        PostgreSQL, the machine's Redis), one after another
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confab-target}"
 only="${1:-all}"
 case "$only" in
-    all | chat) ;;
-    *) echo "usage: $0 [chat]" >&2; exit 2 ;;
+    all | chat | cluster) ;;
+    *) echo "usage: $0 [chat|cluster]" >&2; exit 2 ;;
 esac
 bench() { cargo bench -q -p signal-server --bench ws_load -- "$@" 2>&1 | grep -v '^\s*$'; }
+
+if [[ $only == cluster ]]; then
+    # Several nodes against one, same load, same run: client i connects to node i mod N,
+    # so most relays and deliveries cross nodes over Redis. The added latency is the
+    # difference of the p99s; throughput per node is the delivered rate over N.
+    redis="${CONFAB_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+    for nodes in 1 2 3; do
+        echo "### confab-server: relay on $nodes node(s), 60 rooms x 5, 80 msg/s per client"
+        bench relay --rooms 60 --per-room 5 --rate 80 --database postgres \
+            --nodes "$nodes" --redis-url "$redis"
+    done
+    for nodes in 1 2 3; do
+        echo "### confab-server: chat on $nodes node(s), 20 rooms x 4, 2 msg/s per client"
+        bench chat --rooms 20 --per-room 4 --rate 2 --database postgres \
+            --nodes "$nodes" --redis-url "$redis"
+    done
+    exit 0
+fi
 
 if [[ $only == all ]]; then
     echo "### confab-server: idle";  bench idle

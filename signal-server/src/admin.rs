@@ -2,18 +2,25 @@
 //! against the server's database (the same `--database-url` / `--data-dir` as the
 //! server), beside a running server.
 //!
-//! They change the database only: a running server refuses a revoked session's tokens
-//! at once, and its open WebSockets close when their access token expires
-//! (`--access-token-ttl`), not instantly, since this process cannot reach them.
+//! They change the database; the running servers act on it at once: a revoked session's
+//! tokens are refused from the next request, and its open WebSockets close within
+//! [`REVOCATION_CHECK`], because every node looks for sessions revoked (and users
+//! disabled) since its last look (see [`watch_revocations`]). With `--redis-url` the
+//! command also tells every node on the bus, which closes the sockets without waiting.
 
 use crate::auth::{password, tokens, validate};
+use crate::cluster;
 use crate::config::{AdminCommand, Command, Config};
 use crate::db::users::UserRow;
 use crate::error::FieldErrors;
+use crate::state::AppState;
 use crate::{auth, db};
 use anyhow::Context;
+use shared::signal::close;
+use shared::{SessionId, UserId};
 use sqlx::AnyPool;
 use std::path::Path;
+use std::time::Duration;
 
 /// Runs one command; its result goes to stdout, notes to stderr.
 pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
@@ -25,23 +32,103 @@ pub async fn run(config: &Config, command: &Command) -> anyhow::Result<()> {
         );
     }
     let pool = db::connect(&url, 1).await?;
-    let result = match command {
-        Command::Backup { path } => backup(&pool, path).await,
+    // Ok(Some(user)): the user's sessions were signed out, which the nodes hear of.
+    let result: anyhow::Result<Option<UserId>> = match command {
+        Command::Backup { path } => backup(&pool, path).await.map(|()| None),
         Command::Admin(admin) => match admin {
-            AdminCommand::ResetLink { user } => reset_link(&pool, config, user).await,
+            AdminCommand::ResetLink { user } => {
+                reset_link(&pool, config, user).await.map(|()| None)
+            }
             AdminCommand::CreateUser {
                 username,
                 email,
                 password_stdin,
-            } => create_user(&pool, config, username, email, *password_stdin).await,
-            AdminCommand::ListUsers => list_users(&pool).await,
+            } => create_user(&pool, config, username, email, *password_stdin)
+                .await
+                .map(|()| None),
+            AdminCommand::ListUsers => list_users(&pool).await.map(|()| None),
             AdminCommand::DisableUser { user } => set_disabled(&pool, user, true).await,
             AdminCommand::EnableUser { user } => set_disabled(&pool, user, false).await,
             AdminCommand::RevokeSessions { user } => revoke_sessions(&pool, user).await,
         },
     };
     pool.close().await;
-    result
+    if let Ok(Some(user)) = &result {
+        tell_nodes(config, *user).await;
+    }
+    result.map(|_| ())
+}
+
+/// With `--redis-url`: closes the user's sockets on every node now. Redis being away is
+/// no failure: the nodes' own check closes them within [`REVOCATION_CHECK`].
+async fn tell_nodes(config: &Config, user: UserId) {
+    let Some(url) = &config.redis_url else {
+        return;
+    };
+    let event = cluster::Event::KickUser {
+        user,
+        code: close::SESSION_REVOKED,
+    };
+    if let Err(e) = cluster::publish_once(url, &config.redis_prefix, &event).await {
+        eprintln!(
+            "Could not tell the nodes over Redis ({e}); they close the sockets within {} s.",
+            REVOCATION_CHECK.as_secs()
+        );
+    }
+}
+
+/// How often every node looks for sessions revoked and users disabled by another
+/// process (`confab-server admin`, or another node whose Redis message was lost).
+pub const REVOCATION_CHECK: Duration = Duration::from_secs(2);
+
+/// Closes this node's sockets of sessions revoked and users disabled since the last
+/// look, until shutdown. Two indexed-free queries every [`REVOCATION_CHECK`] over rows
+/// changed since then; timestamps are whole seconds, so each look reaches one second
+/// back (closing a socket twice is harmless).
+pub async fn watch_revocations(state: AppState) {
+    let mut tick = tokio::time::interval(REVOCATION_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut since = db::now();
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = db::now();
+        match revoked_since(&state.pool, since - 1).await {
+            Ok((sessions, users)) => {
+                for session in sessions {
+                    state.hub.kick_session_here(session, close::SESSION_REVOKED);
+                }
+                for user in users {
+                    state.hub.kick_user_here(user, close::SESSION_REVOKED);
+                }
+                since = now;
+            }
+            Err(e) => tracing::warn!(error = %e, "looking for revoked sessions"),
+        }
+    }
+}
+
+async fn revoked_since(pool: &AnyPool, since: i64) -> sqlx::Result<(Vec<SessionId>, Vec<UserId>)> {
+    let sessions: Vec<(String,)> = sqlx::query_as("select id from sessions where revoked_at >= $1")
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+    let users: Vec<(String,)> = sqlx::query_as("select id from users where disabled_at >= $1")
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+    Ok((
+        sessions
+            .into_iter()
+            .filter_map(|(s,)| s.parse().ok())
+            .collect(),
+        users
+            .into_iter()
+            .filter_map(|(u,)| u.parse().ok())
+            .collect(),
+    ))
 }
 
 async fn find(pool: &AnyPool, user: &str) -> anyhow::Result<UserRow> {
@@ -132,7 +219,11 @@ async fn list_users(pool: &AnyPool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn set_disabled(pool: &AnyPool, user: &str, disabled: bool) -> anyhow::Result<()> {
+async fn set_disabled(
+    pool: &AnyPool,
+    user: &str,
+    disabled: bool,
+) -> anyhow::Result<Option<UserId>> {
     let user = find(pool, user).await?;
     let id = user.user_id()?;
     let changed = db::users::set_disabled(pool, id, disabled).await?;
@@ -148,6 +239,7 @@ async fn set_disabled(pool: &AnyPool, user: &str, disabled: bool) -> anyhow::Res
             },
             revoked.len()
         );
+        Ok(Some(id))
     } else {
         eprintln!(
             "{} {}.",
@@ -158,19 +250,20 @@ async fn set_disabled(pool: &AnyPool, user: &str, disabled: bool) -> anyhow::Res
                 "was not disabled"
             }
         );
+        Ok(None)
     }
-    Ok(())
 }
 
-async fn revoke_sessions(pool: &AnyPool, user: &str) -> anyhow::Result<()> {
+async fn revoke_sessions(pool: &AnyPool, user: &str) -> anyhow::Result<Option<UserId>> {
     let user = find(pool, user).await?;
-    let revoked = db::sessions::revoke_all(pool, user.user_id()?, None).await?;
+    let id = user.user_id()?;
+    let revoked = db::sessions::revoke_all(pool, id, None).await?;
     eprintln!(
         "{}: {} session(s) signed out.",
         user.username,
         revoked.len()
     );
-    Ok(())
+    Ok(Some(id))
 }
 
 /// `VACUUM INTO`: SQLite writes a consistent copy from one read transaction, while the

@@ -14,18 +14,36 @@
 //! its subscription (re)starts. A node whose liveness key expired is dropped: its users'
 //! presence changes, which every node announces to its own connections.
 //!
+//! - `PREFIX:to:ID`: a node's own channel, for what concerns its connections alone.
+//! - `PREFIX:call:ROOM`: the home of the room's call, the node whose hub holds it.
+//!
+//! **Calls across nodes.** A call lives in one hub, its home: the node of its first
+//! joiner, claimed atomically in Redis (a script that keeps a live home and replaces a
+//! dead one). A join on another node is forwarded to the home's channel; the home takes
+//! the connection in as a guest, tells its node (`entered`, before anything else), and
+//! from then on sends that guest's messages (`call_joined`, `participant_joined`, relays,
+//! media states, `call_left`) to its node, which hands them to the connection. The
+//! guest's node forwards its leaves, relays and media states to the home, so membership
+//! changes happen under one lock and every participant sees them in one order. A relay
+//! between two connections of the same non-home node goes straight across. Ringing and
+//! call notices are user events and reach every device on every node. A node that dies
+//! takes its guests out of the calls homed elsewhere (the others see them leave); the
+//! calls it was home to end for the participants elsewhere (`call_left`), and the next
+//! join makes a new home. Without Redis each node holds its own calls.
+//!
 //! The database stays the source of truth for everything durable: an event lost while
 //! Redis is away costs latency, never data (clients catch up through `/changes`).
 
 use crate::db;
 use crate::state::AppState;
-use crate::ws::hub::Hub;
+use crate::ws::hub::{CallContext, CallFull, Hub};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use shared::api::PresenceStatus;
-use shared::{ParticipantId, SessionId, UserId};
+use shared::signal::Participant;
+use shared::{ParticipantId, RoomId, SessionId, UserId};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,14 +62,29 @@ const QUEUE: usize = 65_536;
 /// Most queued commands sent in one pipeline.
 const BATCH: usize = 512;
 
-/// What one node tells the others.
+/// How many times a join follows a home that moved before it settles here.
+const MAX_HOPS: u8 = 2;
+
+/// Claims a room's call for a node unless a live node holds it. KEYS[1]: the call key;
+/// ARGV[1]: the claiming node; ARGV[2]: the liveness key prefix. Returns the home.
+const CLAIM: &str = "local home = redis.call('GET', KEYS[1]) \
+if home and (home == ARGV[1] or redis.call('EXISTS', ARGV[2] .. home) == 1) then return home end \
+redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]";
+
+/// Deletes a call key if it still names this node. KEYS[1]: the key; ARGV[1]: the node.
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+return redis.call('DEL', KEYS[1]) end return 0";
+
+/// What one node tells the others (on the bus) or one node (on its channel).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Event {
-    /// A serialized `ServerMsg` for every connection of `users` (but `except`).
+    /// A serialized `ServerMsg` for every connection of `users` (but `except` and `skip`).
     Users {
         users: Vec<UserId>,
         except: Option<ParticipantId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skip: Vec<ParticipantId>,
         msg: String,
     },
     /// The sender's presence of `user` on its own node.
@@ -69,25 +102,134 @@ pub enum Event {
     },
     /// The sender (re)wrote its presence hash: read it again.
     Hello,
+    /// A call homed on the sender has `count` participants (0: it ended).
+    CallSize {
+        room: RoomId,
+        count: usize,
+    },
+    /// A user left a room: out of its call, wherever it is homed.
+    RemoveFromCall {
+        room: RoomId,
+        user: UserId,
+    },
+    /// A room was deleted: its call ends, wherever it is homed.
+    EndCall {
+        room: RoomId,
+    },
+    /// A callee declined on a node that does not hold the ring.
+    Decline {
+        room: RoomId,
+        user: UserId,
+    },
+
+    // To one node: the home of a call, from a guest's node.
+    /// A connection of the sender joins a call homed at the addressee.
+    Join {
+        room: RoomId,
+        session: SessionId,
+        participant: Participant,
+        max: usize,
+        context: CallContext,
+        request_id: Option<u64>,
+        hops: u8,
+    },
+    Leave {
+        room: RoomId,
+        participant: ParticipantId,
+    },
+    /// A serialized signaling message from `from` to `to`, both in `room`'s call.
+    Relay {
+        room: RoomId,
+        from: ParticipantId,
+        to: ParticipantId,
+        msg: String,
+    },
+    Media {
+        room: RoomId,
+        participant: ParticipantId,
+        audio_muted: bool,
+        video_muted: bool,
+    },
+
+    // To one node: a guest's node, from the call's home.
+    /// A serialized `ServerMsg` for these connections of the addressee.
+    Deliver {
+        to: Vec<ParticipantId>,
+        msg: String,
+    },
+    /// The connection is now in the call.
+    Entered {
+        participant: ParticipantId,
+        room: RoomId,
+    },
+    /// The connection is out of the call.
+    Left {
+        participant: ParticipantId,
+        room: RoomId,
+    },
+    /// Close the connection (a newer one of its session replaced it in the call).
+    KickParticipant {
+        participant: ParticipantId,
+        code: u16,
+    },
+}
+
+impl Event {
+    /// The metrics label of an event.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Users { .. } => "users",
+            Self::Presence { .. } => "presence",
+            Self::KickSession { .. } | Self::KickUser { .. } | Self::KickParticipant { .. } => {
+                "kick"
+            }
+            Self::Hello => "hello",
+            Self::CallSize { .. } => "call_size",
+            Self::RemoveFromCall { .. } | Self::EndCall { .. } | Self::Decline { .. } => "call",
+            Self::Join { .. } => "join",
+            Self::Leave { .. } => "leave",
+            Self::Relay { .. } => "relay",
+            Self::Media { .. } => "media",
+            Self::Deliver { .. } => "deliver",
+            Self::Entered { .. } | Self::Left { .. } => "membership",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     node: String,
+    /// When it was sent, in microseconds since the Unix epoch (for the transit metric;
+    /// across machines it is only as good as their clocks).
+    #[serde(default)]
+    at: u64,
     #[serde(flatten)]
     event: Event,
+}
+
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// What the publisher task does, in the order the hub asked.
 #[derive(Debug)]
 enum Out {
     Publish(String),
+    /// To one node's channel.
+    Direct {
+        channel: String,
+        payload: String,
+    },
+    /// A call homed here ended: its key goes (if it still names this node).
+    Release(RoomId),
     Presence {
         user: UserId,
         status: PresenceStatus,
         payload: String,
     },
-    Resync(Vec<(UserId, PresenceStatus)>),
+    Resync(Vec<(UserId, PresenceStatus)>, Vec<RoomId>),
 }
 
 /// The hub's side of the cluster: queues events for the publisher, never waits.
@@ -96,6 +238,8 @@ pub struct Link {
     pub node: String,
     keys: Keys,
     tx: mpsc::Sender<Out>,
+    /// For the few commands that need an answer (claiming a call's home).
+    conn: ConnectionManager,
     /// Subscribed and synced with Redis (false: degraded, serving this node's users).
     healthy: AtomicBool,
 }
@@ -116,9 +260,60 @@ impl Link {
         });
     }
 
-    /// Queues a rewrite of this node's presence hash from a snapshot.
-    pub fn resync(&self, snapshot: Vec<(UserId, PresenceStatus)>) {
-        self.queue(Out::Resync(snapshot));
+    /// Queues a rewrite of this node's presence hash from a snapshot, and of the keys
+    /// of the calls homed here.
+    pub fn resync(&self, snapshot: Vec<(UserId, PresenceStatus)>, calls: Vec<RoomId>) {
+        self.queue(Out::Resync(snapshot, calls));
+    }
+
+    /// Queues an event for one node.
+    pub fn send_to(&self, node: &str, event: &Event) {
+        self.queue(Out::Direct {
+            channel: self.keys.inbox(node),
+            payload: self.envelope(event),
+        });
+    }
+
+    /// Queues the release of a call's home (its call here ended).
+    pub fn release_home(&self, room: RoomId) {
+        self.queue(Out::Release(room));
+    }
+
+    /// The home of `room`'s call, claimed for this node if none is alive; `None` if
+    /// Redis does not answer.
+    async fn claim_home(&self, room: RoomId) -> Option<String> {
+        let mut conn = self.conn.clone();
+        redis::cmd("EVAL")
+            .arg(CLAIM)
+            .arg(1)
+            .arg(self.keys.call(room))
+            .arg(&self.node)
+            .arg(self.keys.node(""))
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| tracing::debug!(error = %e, "claiming a call's home"))
+            .ok()
+    }
+
+    /// Forgets `home` as the home of `room`'s call (nobody listens there any more).
+    async fn forget_home(&self, room: RoomId, home: &str) {
+        let mut conn = self.conn.clone();
+        let _ = redis::cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(self.keys.call(room))
+            .arg(home)
+            .query_async::<i64>(&mut conn)
+            .await;
+    }
+
+    /// Publishes to one node at once; false if no node listens on its channel.
+    async fn send_now(&self, node: &str, event: &Event) -> bool {
+        let mut conn = self.conn.clone();
+        let heard: redis::RedisResult<i64> = conn
+            .publish(self.keys.inbox(node), self.envelope(event))
+            .await;
+        heard.is_ok_and(|n| n > 0)
     }
 
     /// Whether Redis answers and this node is subscribed.
@@ -129,6 +324,7 @@ impl Link {
     fn envelope(&self, event: &Event) -> String {
         let envelope = EnvelopeRef {
             node: &self.node,
+            at: unix_micros(),
             event,
         };
         // Ids, numbers and strings only: serializing cannot fail.
@@ -145,6 +341,7 @@ impl Link {
 #[derive(Serialize)]
 struct EnvelopeRef<'a> {
     node: &'a str,
+    at: u64,
     #[serde(flatten)]
     event: &'a Event,
 }
@@ -168,6 +365,12 @@ impl Keys {
     fn presence(&self, id: &str) -> String {
         format!("{}:presence:{id}", self.prefix)
     }
+    fn inbox(&self, id: &str) -> String {
+        format!("{}:to:{id}", self.prefix)
+    }
+    fn call(&self, room: RoomId) -> String {
+        format!("{}:call:{room}", self.prefix)
+    }
 }
 
 fn status_name(s: PresenceStatus) -> &'static str {
@@ -186,6 +389,27 @@ fn parse_status(s: &str) -> Option<PresenceStatus> {
     }
 }
 
+/// Publishes one event on the bus from outside a server (`confab-server admin`), so
+/// every node acts on it at once.
+pub async fn publish_once(url: &str, prefix: &str, event: &Event) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut conn = tokio::time::timeout(
+        Duration::from_secs(3),
+        client.get_multiplexed_async_connection(),
+    )
+    .await??;
+    let keys = Keys {
+        prefix: prefix.to_owned(),
+    };
+    let payload = serde_json::to_string(&EnvelopeRef {
+        node: "admin",
+        at: unix_micros(),
+        event,
+    })?;
+    conn.publish::<_, _, ()>(keys.bus(), payload).await?;
+    Ok(())
+}
+
 /// Joins the cluster at `url`: attaches a [`Link`] to the hub and starts the publisher,
 /// the subscriber and the heartbeat, which all end at shutdown. Redis being down is no
 /// error: the node serves its own users and keeps trying.
@@ -198,7 +422,7 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
         .set_max_delay(Duration::from_secs(1));
     let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
     let (tx, rx) = mpsc::channel(QUEUE);
-    let node = uuid::Uuid::new_v4().simple().to_string();
+    let node = state.hub.node().to_owned();
     let keys = Keys {
         prefix: prefix.to_owned(),
     };
@@ -206,6 +430,7 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
         node: node.clone(),
         keys: keys.clone(),
         tx,
+        conn: conn.clone(),
         healthy: AtomicBool::new(false),
     });
     state.hub.attach(link.clone());
@@ -242,6 +467,18 @@ async fn publisher(
                     pipe.publish(&bus, payload).ignore();
                     published += 1;
                 }
+                Out::Direct { channel, payload } => {
+                    pipe.publish(channel, payload).ignore();
+                    published += 1;
+                }
+                Out::Release(room) => {
+                    pipe.cmd("EVAL")
+                        .arg(RELEASE)
+                        .arg(1)
+                        .arg(keys.call(room))
+                        .arg(&node)
+                        .ignore();
+                }
                 Out::Presence {
                     user,
                     status,
@@ -256,7 +493,10 @@ async fn publisher(
                     pipe.publish(&bus, payload).ignore();
                     published += 1;
                 }
-                Out::Resync(snapshot) => {
+                Out::Resync(snapshot, calls) => {
+                    for room in calls {
+                        pipe.set(keys.call(room), &node).ignore();
+                    }
                     pipe.del(&hash).ignore();
                     let fields: Vec<(String, &str)> = snapshot
                         .iter()
@@ -270,6 +510,7 @@ async fn publisher(
                     pipe.sadd(keys.nodes(), &node).ignore();
                     let hello = serde_json::to_string(&EnvelopeRef {
                         node: &node,
+                        at: unix_micros(),
                         event: &Event::Hello,
                     })
                     .unwrap_or_default();
@@ -300,7 +541,9 @@ async fn subscriber(
     loop {
         let subscribed = async {
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(link.keys.bus()).await?;
+            pubsub
+                .subscribe(&[link.keys.bus(), link.keys.inbox(&link.node)])
+                .await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let subscribed = tokio::select! {
@@ -353,10 +596,21 @@ async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, p
     if envelope.node == link.node {
         return;
     }
-    metrics::counter!("confab_cluster_received_total").increment(1);
+    let kind = envelope.event.kind();
+    metrics::counter!("confab_cluster_received_total", "kind" => kind).increment(1);
+    if envelope.at > 0 {
+        let transit = unix_micros().saturating_sub(envelope.at) as f64 / 1e6;
+        metrics::histogram!("confab_cluster_transit_seconds", "kind" => kind).record(transit);
+    }
     let hub = &state.hub;
+    let from = envelope.node.as_str();
     match envelope.event {
-        Event::Users { users, except, msg } => hub.deliver_here(&users, except, msg.into()),
+        Event::Users {
+            users,
+            except,
+            skip,
+            msg,
+        } => hub.deliver_here(&users, except, &skip, msg.into()),
         Event::Presence { user, status } => {
             // The sending node announces the change itself; this only keeps the mirror.
             hub.set_remote(&envelope.node, user, status);
@@ -364,13 +618,126 @@ async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, p
         Event::KickSession { session, code } => hub.kick_session_here(session, code),
         Event::KickUser { user, code } => hub.kick_user_here(user, code),
         Event::Hello => {
-            let users = load_node(conn, &link.keys, &envelope.node).await;
+            let users = load_node(conn, &link.keys, from).await;
             if let Some(users) = users {
-                let changed = hub.replace_remote(&envelope.node, Some(users));
+                let changed = hub.replace_remote(from, Some(users));
                 announce_here(state, hub, changed).await;
             }
         }
+        Event::CallSize { room, count } => hub.set_remote_call_size(from, room, count),
+        Event::RemoveFromCall { room, user } => hub.remove_user_from_call_here(room, user),
+        Event::EndCall { room } => hub.end_call_here(room),
+        Event::Decline { room, user } => {
+            hub.decline_call_here(room, user);
+        }
+        Event::Join {
+            room,
+            session,
+            participant,
+            max,
+            context,
+            request_id,
+            hops,
+        } => {
+            // The call may have ended here meanwhile: take it back, unless another
+            // node did, which then gets the join.
+            if !hub.has_call(room)
+                && hops < MAX_HOPS
+                && let Some(home) = link.claim_home(room).await
+                && home != link.node
+            {
+                let forward = Event::Join {
+                    room,
+                    session,
+                    participant,
+                    max,
+                    context,
+                    request_id,
+                    hops: hops + 1,
+                };
+                // Still the guest's node's event: the home answers that node.
+                link.queue(Out::Direct {
+                    channel: link.keys.inbox(&home),
+                    payload: serde_json::to_string(&EnvelopeRef {
+                        node: from,
+                        at: unix_micros(),
+                        event: &forward,
+                    })
+                    .unwrap_or_default(),
+                });
+                return;
+            }
+            hub.join_guest(from, session, participant, room, max, context, request_id);
+        }
+        Event::Leave { room, participant } => hub.leave_guest(participant, room),
+        Event::Relay {
+            room,
+            from: sender,
+            to,
+            msg,
+        } => hub.relay_guest(sender, room, to, msg),
+        Event::Media {
+            room,
+            participant,
+            audio_muted,
+            video_muted,
+        } => {
+            let _ = hub.media_state(participant, room, audio_muted, video_muted);
+        }
+        Event::Deliver { to, msg } => hub.deliver_to(&to, msg.into()),
+        Event::Entered { participant, room } => {
+            if !hub.entered(participant, room, from) {
+                link.send_to(from, &Event::Leave { room, participant });
+            }
+        }
+        Event::Left { participant, room } => hub.left(participant, room, from),
+        Event::KickParticipant { participant, code } => hub.kick_here(participant, code),
     }
+}
+
+/// Puts this node's connection `id` in `room`'s call, wherever it is homed: here (the
+/// hub's own join), or on the node that holds it, which answers the connection.
+pub async fn join_call(
+    state: &AppState,
+    id: ParticipantId,
+    room: RoomId,
+    max: usize,
+    context: CallContext,
+    request_id: Option<u64>,
+) -> Result<(), CallFull> {
+    let hub = &state.hub;
+    let link = match hub.link_arc() {
+        Some(link) if link.healthy() && !hub.has_call(room) => link,
+        // Without Redis (or while it is away) every node holds its own calls.
+        _ => return hub.join_call(id, room, max, context, request_id),
+    };
+    for _ in 0..3 {
+        let Some(home) = link.claim_home(room).await else {
+            break;
+        };
+        if home == link.node {
+            break;
+        }
+        let Some((session, participant)) = hub.card(id) else {
+            return Ok(());
+        };
+        hub.leave_other_call(id, room);
+        let join = Event::Join {
+            room,
+            session,
+            participant,
+            max,
+            context: context.clone(),
+            request_id,
+            hops: 0,
+        };
+        if link.send_now(&home, &join).await {
+            return Ok(());
+        }
+        // Nobody listens there: that node is gone, though its liveness has not run out.
+        link.forget_home(room, &home).await;
+    }
+    hub.join_call(id, room, max, context, request_id)
 }
 
 /// One node's presence hash; `None` if Redis did not answer.
@@ -452,7 +819,8 @@ async fn heartbeat(state: AppState, mut conn: ConnectionManager, link: Arc<Link>
             let alive = conn.exists::<_, bool>(keys.node(&node)).await;
             match alive {
                 Ok(false) => {
-                    tracing::info!(%node, "a node's liveness expired: dropping its users");
+                    tracing::info!(%node, "a node's liveness expired: dropping its users and calls");
+                    state.hub.node_gone(&node);
                     let _ = redis::pipe()
                         .srem(keys.nodes(), &node)
                         .ignore()

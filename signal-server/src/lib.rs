@@ -144,6 +144,7 @@ impl Server {
                 .context("--redis-url")?;
         }
         spawn_housekeeping(state.clone());
+        state.tasks.spawn(admin::watch_revocations(state.clone()));
         state
             .tasks
             .spawn(chat::record_missed_calls(state.clone(), missed_calls));
@@ -234,7 +235,8 @@ impl Server {
 
 /// Starts the metrics listener; it stops with the server.
 async fn serve_metrics(state: &AppState, bind: SocketAddr) -> anyhow::Result<SocketAddr> {
-    metrics::install().context("cannot record metrics: another recorder is installed")?;
+    metrics::install(state.hub.node())
+        .context("cannot record metrics: another recorder is installed")?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("binding the metrics address {bind}"))?;

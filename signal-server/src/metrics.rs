@@ -2,9 +2,16 @@
 //! /metrics` on `--metrics-bind`, an address of its own so the public port does not
 //! expose them. Recorded: HTTP requests and their latency by route and status, errors by
 //! code (rate-limit refusals are `rate_limited`), chat messages stored, call signaling
-//! relayed; sampled at each scrape: WebSocket connections, users online, database pool.
+//! relayed; WebSocket messages by type and the time to handle each
+//! (`confab_ws_handler_duration_seconds`: for a relay, from reading it to queuing it for
+//! the addressee); with `--redis-url`, events published and received between nodes and
+//! their transit time (`confab_cluster_transit_seconds`: sent on one node, received on
+//! another); sampled at each scrape: WebSocket connections, users online, database pool.
+//! Every series carries the node's id as the label `node`, as `/readyz` and the logs
+//! name it, so several nodes' series can be told apart in one Prometheus.
 //!
-//! The recorder is process-wide: several servers in one process (tests) share it.
+//! The recorder is process-wide: several servers in one process (tests) share it, and
+//! the first one's node id labels it.
 
 use crate::state::AppState;
 use axum::Router;
@@ -22,15 +29,34 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets for WebSocket handling and transit between nodes: 25 µs to 1 s.
+const FAST_BUCKETS: &[f64] = &[
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 1.0,
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
-/// Installs the recorder (once per process); `None` if another recorder was installed
-/// first or the configuration is refused.
-pub fn install() -> Option<&'static PrometheusHandle> {
+/// Installs the recorder (once per process), labelling every series with `node`;
+/// `None` if another recorder was installed first or the configuration is refused.
+pub fn install(node: &str) -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .add_global_label("node", node)
+                .set_buckets_for_metric(
+                    Matcher::Full("confab_http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Prefix("confab_ws_".into()), FAST_BUCKETS)
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Prefix("confab_cluster_".into()),
+                        FAST_BUCKETS,
+                    )
+                })
                 .map_err(|e| tracing::warn!(error = %e, "metrics buckets refused"))
                 .ok()?
                 .build_recorder();
@@ -54,7 +80,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn scrape(State(state): State<AppState>) -> Response {
-    let Some(handle) = install() else {
+    let Some(handle) = install(state.hub.node()) else {
         return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "metrics are not recorded",

@@ -3,7 +3,14 @@
 //! receipts, contact and room events, presence and session revocation cross nodes; a node
 //! killed with SIGKILL takes its users offline for the others; Redis restarted under the
 //! nodes (a `redis-server` of the test's own) leaves them degraded but serving their own
-//! users, then they resubscribe and resync presence. Calls do not span nodes yet.
+//! users, then they resubscribe and resync presence. Calls span nodes: a direct call
+//! rings a user's devices on two nodes and the answer on one stops the other; offers,
+//! answers, candidates and media states cross between participants on different nodes;
+//! a SIGKILLed node's participants leave the calls homed elsewhere, and the calls it was
+//! home to end for the others. An operator's `admin disable-user` / `revoke-sessions`,
+//! run as a process of its own, closes the user's sockets on every node (over Redis,
+//! and without Redis on a single SQLite node, through the nodes' periodic check). Every
+//! metric carries the node's id.
 
 #![allow(clippy::unwrap_used)]
 
@@ -12,8 +19,8 @@ mod common;
 use common::{Db, TestServer, TestUser, Ws};
 use serde_json::{Value, json};
 use shared::api::PresenceStatus;
-use shared::signal::{ClientMsg, ServerMsg, close};
-use shared::{RoomId, UserId};
+use shared::signal::{ClientMsg, RingEnd, ServerMsg, close};
+use shared::{ParticipantId, RoomId, UserId};
 use signal_server::testing::{clear_redis, redis_prefix, redis_url};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -399,4 +406,558 @@ async fn nodes_survive_redis_going_away_and_resync_when_it_returns() {
     b.stop().await;
     a.stop().await;
     drop(redis);
+}
+
+fn candidate(text: &str) -> shared::signal::IceCandidate {
+    shared::signal::IceCandidate {
+        candidate: text.to_owned(),
+        sdp_mid: None,
+        sdp_mline_index: None,
+        username_fragment: None,
+    }
+}
+
+fn join(room_id: RoomId, video: bool) -> ClientMsg {
+    ClientMsg::JoinCall { room_id, video }
+}
+
+/// Waits for `call_joined` in `room`; returns who was already there.
+async fn joined(ws: &mut Ws, room: RoomId) -> Vec<ParticipantId> {
+    match ws
+        .recv_until(|m| matches!(m, ServerMsg::CallJoined { room_id, .. } if *room_id == room))
+        .await
+    {
+        ServerMsg::CallJoined { participants, .. } => {
+            participants.iter().map(|p| p.participant_id).collect()
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// Waits for someone to join `room`'s call; returns their participant id.
+async fn someone_joined(ws: &mut Ws, room: RoomId) -> ParticipantId {
+    match ws
+        .recv_until(
+            |m| matches!(m, ServerMsg::ParticipantJoined { room_id, .. } if *room_id == room),
+        )
+        .await
+    {
+        ServerMsg::ParticipantJoined { participant, .. } => participant.participant_id,
+        _ => unreachable!(),
+    }
+}
+
+/// Waits (up to a minute: a dead node takes ~10 s to notice) for `who` to leave `room`.
+async fn expect_left(ws: &mut Ws, room: RoomId, who: ParticipantId) {
+    let wait = ws.recv_until(|m| {
+        matches!(m, ServerMsg::ParticipantLeft { room_id, participant_id, .. }
+            if *room_id == room && *participant_id == who)
+    });
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .unwrap_or_else(|_| panic!("{who} never left {room}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rings_signals_and_ends_across_nodes() {
+    let redis = redis_url();
+    let prefix = redis_prefix();
+    let flags = node_flags(&redis, &prefix);
+    let a = TestServer::start_with(Db::Postgres, &flags).await;
+    let b = a.another_node(&[]).await;
+    let c = a.another_node(&[]).await;
+    for node in [&a, &b, &c] {
+        wait_readyz(&node.base, "ok").await;
+    }
+    let ann = a.user("ann").await;
+    let bob = b.user("bob").await;
+    a.befriend(&ann, &bob).await;
+    let room: RoomId = direct_room(&a, &ann, &bob).await.parse().unwrap();
+    let mut ann_ws = a.ws(&ann).await;
+    // Bob has two devices: a laptop on node B and a phone on node C.
+    let mut laptop = b.ws(&bob).await;
+    let bob_phone = c.sign_in("bob").await;
+    let mut phone = c.ws(&bob_phone).await;
+    for ws in [&mut ann_ws, &mut laptop, &mut phone] {
+        ws.drain().await;
+    }
+
+    // Ann calls from node A (which becomes the call's home): both of Bob's devices ring.
+    ann_ws.send(&join(room, true)).await;
+    assert!(joined(&mut ann_ws, room).await.is_empty());
+    let ringing =
+        |m: &ServerMsg| matches!(m, ServerMsg::CallRinging { room_id, .. } if *room_id == room);
+    for ws in [&mut laptop, &mut phone] {
+        let msg = ws.recv_until(ringing).await;
+        assert!(
+            matches!(msg, ServerMsg::CallRinging { from, video: true, .. } if from == uid(&ann)),
+            "{msg:?}"
+        );
+    }
+
+    // Bob answers on the phone (node C): the laptop on node B stops ringing, and the
+    // phone is told who is in the call.
+    phone.send(&join(room, true)).await;
+    let present = joined(&mut phone, room).await;
+    assert_eq!(present.len(), 1, "Ann is in the call");
+    let ann_id = present[0];
+    let msg = laptop
+        .recv_until(|m| matches!(m, ServerMsg::CallRingStopped { .. }))
+        .await;
+    assert!(
+        matches!(
+            msg,
+            ServerMsg::CallRingStopped {
+                reason: RingEnd::Answered,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+    let phone_id = someone_joined(&mut ann_ws, room).await;
+
+    // Signaling crosses nodes both ways, with the sender named.
+    phone
+        .send(&ClientMsg::Offer {
+            room_id: room,
+            to: ann_id,
+            sdp: "v=0 offer from the phone".into(),
+        })
+        .await;
+    let msg = ann_ws
+        .recv_until(|m| matches!(m, ServerMsg::Offer { .. }))
+        .await;
+    assert!(
+        matches!(&msg, ServerMsg::Offer { from, from_user, sdp, .. }
+            if *from == phone_id && *from_user == uid(&bob) && sdp == "v=0 offer from the phone"),
+        "{msg:?}"
+    );
+    ann_ws
+        .send(&ClientMsg::Answer {
+            room_id: room,
+            to: phone_id,
+            sdp: "v=0 answer from Ann".into(),
+        })
+        .await;
+    let msg = phone
+        .recv_until(|m| matches!(m, ServerMsg::Answer { .. }))
+        .await;
+    assert!(
+        matches!(&msg, ServerMsg::Answer { from, sdp, .. } if *from == ann_id && sdp == "v=0 answer from Ann"),
+        "{msg:?}"
+    );
+    for i in 0..20 {
+        phone
+            .send(&ClientMsg::IceCandidate {
+                room_id: room,
+                to: ann_id,
+                candidate: candidate(&format!("candidate {i}")),
+            })
+            .await;
+    }
+    for i in 0..20 {
+        let msg = ann_ws
+            .recv_until(|m| matches!(m, ServerMsg::IceCandidate { .. }))
+            .await;
+        assert!(
+            matches!(&msg, ServerMsg::IceCandidate { candidate, .. }
+                if candidate.candidate == format!("candidate {i}")),
+            "candidates arrive in order: {msg:?}"
+        );
+    }
+    // A relay to someone not in the call is refused, also from a guest's node.
+    phone
+        .send(&ClientMsg::Offer {
+            room_id: room,
+            to: ParticipantId::new(),
+            sdp: "v=0".into(),
+        })
+        .await;
+    let msg = phone
+        .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(&msg, ServerMsg::Error { error, .. } if error.code == shared::ErrorCode::UnknownParticipant),
+        "{msg:?}"
+    );
+
+    // Mute on the phone reaches Ann; Ann's camera off reaches the phone.
+    phone
+        .send(&ClientMsg::MediaState {
+            room_id: room,
+            audio_muted: true,
+            video_muted: false,
+        })
+        .await;
+    let msg = ann_ws
+        .recv_until(|m| matches!(m, ServerMsg::MediaState { .. }))
+        .await;
+    assert!(
+        matches!(msg, ServerMsg::MediaState { participant_id, audio_muted: true, video_muted: false, .. } if participant_id == phone_id),
+        "{msg:?}"
+    );
+    ann_ws
+        .send(&ClientMsg::MediaState {
+            room_id: room,
+            audio_muted: false,
+            video_muted: true,
+        })
+        .await;
+    let msg = phone
+        .recv_until(|m| matches!(m, ServerMsg::MediaState { .. }))
+        .await;
+    assert!(
+        matches!(msg, ServerMsg::MediaState { participant_id, video_muted: true, .. } if participant_id == ann_id),
+        "{msg:?}"
+    );
+    // The room list on node B counts the call homed on node A.
+    let (_, rooms) = b.get("/api/rooms", Some(&bob.token)).await;
+    let listed = rooms
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == room.to_string())
+        .unwrap();
+    assert_eq!(listed["call_participants"], 2, "{listed}");
+
+    // The phone hangs up: Ann sees it leave; the phone is told it is out.
+    phone.send(&ClientMsg::LeaveCall { room_id: room }).await;
+    phone
+        .recv_until(|m| matches!(m, ServerMsg::CallLeft { .. }))
+        .await;
+    expect_left(&mut ann_ws, room, phone_id).await;
+    // A relay from the phone now is refused on its own node.
+    phone
+        .send(&ClientMsg::Offer {
+            room_id: room,
+            to: ann_id,
+            sdp: "v=0".into(),
+        })
+        .await;
+    let msg = phone
+        .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(&msg, ServerMsg::Error { error, .. } if error.code == shared::ErrorCode::NotInCall),
+        "{msg:?}"
+    );
+
+    // Ann hangs up, then calls again; Bob declines on the laptop (node B, while the ring
+    // is held by node A): Ann hears it and the phone stops ringing.
+    ann_ws.send(&ClientMsg::LeaveCall { room_id: room }).await;
+    ann_ws
+        .recv_until(|m| matches!(m, ServerMsg::CallLeft { .. }))
+        .await;
+    for ws in [&mut ann_ws, &mut laptop, &mut phone] {
+        ws.drain().await;
+    }
+    ann_ws.send(&join(room, false)).await;
+    laptop.recv_until(ringing).await;
+    phone.recv_until(ringing).await;
+    laptop.send(&ClientMsg::DeclineCall { room_id: room }).await;
+    let msg = ann_ws
+        .recv_until(|m| matches!(m, ServerMsg::CallDeclined { .. }))
+        .await;
+    assert!(matches!(msg, ServerMsg::CallDeclined { by, .. } if by == uid(&bob)));
+    let msg = phone
+        .recv_until(|m| matches!(m, ServerMsg::CallRingStopped { .. }))
+        .await;
+    assert!(
+        matches!(
+            msg,
+            ServerMsg::CallRingStopped {
+                reason: RingEnd::Declined,
+                ..
+            }
+        ),
+        "{msg:?}"
+    );
+
+    drop((ann_ws, laptop, phone));
+    c.stop().await;
+    b.stop().await;
+    a.stop().await;
+    clear_redis(&redis, &prefix).await.unwrap();
+}
+
+/// A group room of `owner` on `server` that `others` joined.
+async fn group(server: &TestServer, owner: &TestUser, others: &[&TestUser]) -> RoomId {
+    let room = server.room(owner, 8).await;
+    for user in others {
+        let (status, body) = server.join(user, &room).await;
+        assert!(status.is_success(), "{body}");
+    }
+    room.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_call_participants_leave_and_its_calls_end() {
+    let redis = redis_url();
+    let prefix = redis_prefix();
+    let flags = node_flags(&redis, &prefix);
+    let a = TestServer::start_with(Db::Postgres, &flags).await;
+    wait_readyz(&a.base, "ok").await;
+    let dir = tempfile_dir();
+    let port = free_port();
+    let mut c = a.another_node(&[]).await;
+    c.shutdown_only().await;
+    c.base = format!("http://127.0.0.1:{port}");
+    c.ws_url = format!("ws://127.0.0.1:{port}/ws");
+    let mut child = spawn_node(&a, port, &dir);
+    wait_readyz(&c.base, "ok").await;
+
+    let ann = a.user("ann").await;
+    let cat = a.user("cat").await;
+    let bob = c.user("bob").await;
+    // Two group calls: "here" homed on node A (Ann joins first), "there" homed on the
+    // real node (Bob joins first).
+    let here = group(&a, &ann, &[&bob, &cat]).await;
+    let there = group(&a, &bob, &[&ann]).await;
+    let mut ann_ws = a.ws(&ann).await;
+    let mut cat_ws = a.ws(&cat).await;
+    let mut bob_ws = c.ws(&bob).await;
+    let mut ann_there = a.ws(&a.sign_in("ann").await).await;
+
+    ann_ws.send(&join(here, true)).await;
+    joined(&mut ann_ws, here).await;
+    bob_ws.send(&join(here, true)).await;
+    let before = joined(&mut bob_ws, here).await;
+    assert_eq!(before.len(), 1);
+    let bob_here = someone_joined(&mut ann_ws, here).await;
+    cat_ws.send(&join(here, true)).await;
+    assert_eq!(joined(&mut cat_ws, here).await.len(), 2, "Ann and Bob");
+
+    let mut bob_there_ws = c.ws(&c.sign_in("bob").await).await;
+    bob_there_ws.send(&join(there, true)).await;
+    joined(&mut bob_there_ws, there).await;
+    ann_there.send(&join(there, true)).await;
+    assert_eq!(joined(&mut ann_there, there).await.len(), 1, "Bob");
+
+    // SIGKILL the real node: nothing said, its liveness runs out.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    // Its participant leaves the call homed on A, for everyone there.
+    expect_left(&mut ann_ws, here, bob_here).await;
+    expect_left(&mut cat_ws, here, bob_here).await;
+    // The call it was home to ends for Ann's device in it.
+    let wait =
+        ann_there.recv_until(|m| matches!(m, ServerMsg::CallLeft { room_id } if *room_id == there));
+    tokio::time::timeout(Duration::from_secs(60), wait)
+        .await
+        .expect("the call homed on the dead node ends");
+    // The call on A goes on between Ann and Cat.
+    let cat_id: ParticipantId = cat_ws.participant.parse().unwrap();
+    ann_ws
+        .send(&ClientMsg::Offer {
+            room_id: here,
+            to: cat_id,
+            sdp: "v=0 still here".into(),
+        })
+        .await;
+    cat_ws
+        .recv_until(|m| matches!(m, ServerMsg::Offer { sdp, .. } if sdp == "v=0 still here"))
+        .await;
+    // The next join makes a new home for the other room's call.
+    ann_there.send(&join(there, true)).await;
+    assert!(joined(&mut ann_there, there).await.is_empty());
+
+    drop((ann_ws, cat_ws, bob_ws, ann_there, bob_there_ws));
+    drop(c);
+    a.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+    clear_redis(&redis, &prefix).await.unwrap();
+}
+
+/// `confab-server admin ARGS` against `server`'s database, as an operator runs it
+/// beside the running servers (with `extra` flags, e.g. Redis).
+fn admin(server: &TestServer, extra: &[&str], args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_confab-server"))
+        .args(["--database-url", server.database_url()])
+        .args(["--data-dir", server.data_dir().to_str().unwrap()])
+        .args(extra)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_close_sockets_on_every_node_at_once() {
+    let redis = redis_url();
+    let prefix = redis_prefix();
+    let flags = node_flags(&redis, &prefix);
+    let a = TestServer::start_with(Db::Postgres, &flags).await;
+    let b = a.another_node(&[]).await;
+    wait_readyz(&a.base, "ok").await;
+    wait_readyz(&b.base, "ok").await;
+    let eve = a.user("eve").await;
+    let eve_tablet = b.sign_in("eve").await;
+    let mut on_a = a.ws(&eve).await;
+    let mut on_b = b.ws(&eve_tablet).await;
+
+    // Disabling Eve from another process closes her sockets on both nodes.
+    admin(
+        &a,
+        &["--redis-url", &redis, "--redis-prefix", &prefix],
+        &["admin", "disable-user", "eve"],
+    );
+    assert_eq!(on_a.closed().await, close::SESSION_REVOKED);
+    assert_eq!(on_b.closed().await, close::SESSION_REVOKED);
+    let (status, _) = a.get("/api/users/me", Some(&eve_tablet.token)).await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+
+    // Revoking sessions, the operator's command given without Redis: the nodes find
+    // the revocation in the database themselves.
+    admin(&a, &[], &["admin", "enable-user", "eve"]);
+    let eve = b.sign_in("eve").await;
+    let mut on_b = b.ws(&eve).await;
+    admin(&a, &[], &["admin", "revoke-sessions", "eve"]);
+    assert_eq!(on_b.closed().await, close::SESSION_REVOKED);
+
+    b.stop().await;
+    a.stop().await;
+    clear_redis(&redis, &prefix).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_close_sockets_of_a_single_sqlite_node() {
+    // No Redis: one node on SQLite, which looks for revocations every few seconds.
+    let server = TestServer::start(Db::Sqlite).await;
+    let eve = server.user("eve").await;
+    let mut ws = server.ws(&eve).await;
+    admin(&server, &[], &["admin", "revoke-sessions", "eve"]);
+    assert_eq!(ws.closed().await, close::SESSION_REVOKED);
+
+    let eve = server.sign_in("eve").await;
+    let mut ws = server.ws(&eve).await;
+    admin(&server, &[], &["admin", "disable-user", "eve"]);
+    assert_eq!(ws.closed().await, close::SESSION_REVOKED);
+    let (status, _) = server.login("eve", common::PASSWORD).await;
+    assert!(
+        status.is_client_error(),
+        "a disabled account cannot sign in"
+    );
+    server.stop().await;
+}
+
+/// One metrics scrape of a node.
+async fn scrape(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// The `node` label of every sample in a scrape (each sample must have one).
+fn node_labels(text: &str) -> Vec<String> {
+    let mut nodes: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let start = l
+                .find("node=\"")
+                .unwrap_or_else(|| panic!("a sample without a node label: {l}"))
+                + 6;
+            l[start..start + l[start..].find('"').unwrap()].to_owned()
+        })
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_name_their_node_and_time_the_websocket() {
+    let redis = redis_url();
+    let prefix = redis_prefix();
+    let mut flags = node_flags(&redis, &prefix);
+    flags.extend(["--metrics-bind", "127.0.0.1:0"]);
+    let a = TestServer::start_with(Db::Postgres, &flags).await;
+    wait_readyz(&a.base, "ok").await;
+    // The other node is the real binary, a process of its own (the recorder is one per
+    // process), with its metrics on a port the test picks.
+    let dir = tempfile_dir();
+    let port = free_port();
+    let metrics_port = free_port();
+    let mut c = a.another_node(&[]).await;
+    c.shutdown_only().await;
+    c.base = format!("http://127.0.0.1:{port}");
+    c.ws_url = format!("ws://127.0.0.1:{port}/ws");
+    let mut args = a.args();
+    for (flag, value) in [
+        ("--bind", format!("127.0.0.1:{port}")),
+        ("--data-dir", dir.display().to_string()),
+        ("--metrics-bind", format!("127.0.0.1:{metrics_port}")),
+    ] {
+        let i = args.iter().position(|x| x == flag).unwrap();
+        args[i + 1] = value;
+    }
+    let _child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_confab-server"))
+            .args(&args)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_readyz(&c.base, "ok").await;
+
+    // A call across the two nodes, with a few relays.
+    let ann = a.user("ann").await;
+    let bob = c.user("bob").await;
+    let room = group(&a, &ann, &[&bob]).await;
+    let mut ann_ws = a.ws(&ann).await;
+    let mut bob_ws = c.ws(&bob).await;
+    ann_ws.send(&join(room, true)).await;
+    joined(&mut ann_ws, room).await;
+    bob_ws.send(&join(room, true)).await;
+    let ann_id = joined(&mut bob_ws, room).await[0];
+    for _ in 0..5 {
+        bob_ws
+            .send(&ClientMsg::IceCandidate {
+                room_id: room,
+                to: ann_id,
+                candidate: candidate("c"),
+            })
+            .await;
+        ann_ws
+            .recv_until(|m| matches!(m, ServerMsg::IceCandidate { .. }))
+            .await;
+    }
+
+    let ours = scrape(&a.metrics_url().unwrap()).await;
+    let theirs = scrape(&format!("http://127.0.0.1:{metrics_port}/metrics")).await;
+    // Every sample names its node, one per process, and the two differ.
+    let (ours_nodes, theirs_nodes) = (node_labels(&ours), node_labels(&theirs));
+    assert_eq!(ours_nodes.len(), 1, "{ours_nodes:?}");
+    assert_eq!(theirs_nodes.len(), 1, "{theirs_nodes:?}");
+    assert_ne!(ours_nodes, theirs_nodes);
+    // The guest's node timed its relays and forwarded them; the home received them
+    // and timed their transit.
+    for needle in [
+        "confab_ws_handler_duration_seconds_bucket{",
+        "type=\"ice_candidate\"",
+        "confab_relays_total{",
+        "confab_cluster_published_total{",
+    ] {
+        assert!(theirs.contains(needle), "{needle} missing from:\n{theirs}");
+    }
+    for needle in [
+        "confab_cluster_transit_seconds_bucket{",
+        "kind=\"relay\"",
+        "confab_ws_handler_duration_seconds_count{",
+        "type=\"join_call\"",
+    ] {
+        assert!(ours.contains(needle), "{needle} missing from:\n{ours}");
+    }
+
+    drop((ann_ws, bob_ws));
+    drop(c);
+    a.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+    clear_redis(&redis, &prefix).await.unwrap();
 }

@@ -4,9 +4,16 @@
 //! queued while it is held, so every client sees joins and leaves in one order (a
 //! `call_joined` always before the `participant_joined` of a later joiner). Relayed
 //! messages, the hot path, are serialized after it is released.
+//!
+//! With `--redis-url` a call lives in the hub of one node, its home (see
+//! `crate::cluster`): participants connected to other nodes are guests there, a
+//! [`Conn`] whose [`Route`] names their node, and what the home sends them travels over
+//! Redis to that node, which hands it to the connection. A node whose connection is in a
+//! call homed elsewhere forwards that connection's leaves, relays and media states there.
 
 use crate::cluster::{Event, Link};
 use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
 use shared::api::PresenceStatus;
 use shared::signal::{
     OwnPresence, Participant, PresenceEntry, RingEnd, ServerMsg, TYPING_EXPIRY_MS,
@@ -59,13 +66,31 @@ impl Outlet {
     }
 }
 
+/// Where a participant's messages go: a connection of this node, or a guest's node.
+#[derive(Clone, Debug)]
+enum Route {
+    Local(Outlet),
+    Remote { node: Arc<str>, id: ParticipantId },
+}
+
 #[derive(Debug)]
 struct Conn {
     session: SessionId,
-    outlet: Outlet,
+    route: Route,
     call: Option<RoomId>,
+    /// For this node's connection in a call homed on another node: that node.
+    home: Option<Arc<str>>,
     info: Participant,
     presence: OwnPresence,
+}
+
+impl Conn {
+    fn outlet(&self) -> Option<&Outlet> {
+        match &self.route {
+            Route::Local(outlet) => Some(outlet),
+            Route::Remote { .. } => None,
+        }
+    }
 }
 
 /// A running call: who is in it, and which members hear that it runs.
@@ -107,6 +132,9 @@ struct HubState {
     typing: HashMap<(RoomId, UserId), TypingState>,
     /// With `--redis-url`: the presence of users connected to the other nodes, by node.
     remote: HashMap<String, HashMap<UserId, PresenceStatus>>,
+    /// With `--redis-url`: the size of calls homed on other nodes, as they announce it,
+    /// and their home.
+    remote_calls: HashMap<RoomId, (String, usize)>,
 }
 
 /// The better of two presences (online over idle over offline).
@@ -144,14 +172,15 @@ impl HubState {
             .fold(local, |acc, s| best(acc, *s))
     }
 
-    /// Every connection of these users.
+    /// Every connection of these users on this node.
     fn outlets_of<'a>(&'a self, users: impl IntoIterator<Item = &'a UserId>) -> Vec<Outlet> {
         users
             .into_iter()
             .filter_map(|u| self.users.get(u))
             .flatten()
             .filter_map(|p| self.conns.get(p))
-            .map(|c| c.outlet.clone())
+            .filter_map(Conn::outlet)
+            .cloned()
             .collect()
     }
 }
@@ -167,7 +196,7 @@ pub struct MissedCall {
 }
 
 /// What a joining connection asks of a call besides joining it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct CallContext {
     /// The room's members, told that a call runs.
     pub members: Vec<UserId>,
@@ -179,16 +208,21 @@ pub struct CallContext {
 
 /// Membership events gathered under the lock, each serialized once and queued to all its
 /// recipients before the lock is released.
-/// Events for users go to the other nodes too (with `--redis-url`); call events stay on
-/// this node, whose hub alone knows its calls.
+/// Events for users go to the other nodes too (with `--redis-url`); call events go to
+/// the participants' routes (a guest's through its node).
 #[derive(Default)]
 struct Outbox {
-    local: Vec<(Vec<Outlet>, ServerMsg)>,
-    users: Vec<(Vec<UserId>, ServerMsg)>,
+    /// For other nodes, before any message: a guest entering or leaving a call.
+    nodes: Vec<(Arc<str>, Event)>,
+    local: Vec<(Vec<Route>, ServerMsg)>,
+    /// Users, and participants of theirs who are not told.
+    users: Vec<(Vec<UserId>, Vec<ParticipantId>, ServerMsg)>,
+    /// Call sizes changed here, for the other nodes' room lists.
+    sizes: Vec<(RoomId, usize)>,
 }
 
 impl Outbox {
-    fn push(&mut self, to: Vec<Outlet>, msg: ServerMsg) {
+    fn push(&mut self, to: Vec<Route>, msg: ServerMsg) {
         if !to.is_empty() {
             self.local.push((to, msg));
         }
@@ -196,30 +230,77 @@ impl Outbox {
 
     /// A message for every connection of `users`, on this node and the others.
     fn push_users(&mut self, users: &[UserId], msg: ServerMsg) {
+        self.push_users_but(users, Vec::new(), msg);
+    }
+
+    /// As [`Outbox::push_users`], leaving out the connections `skip`.
+    fn push_users_but(&mut self, users: &[UserId], skip: Vec<ParticipantId>, msg: ServerMsg) {
         if !users.is_empty() {
-            self.users.push((users.to_vec(), msg));
+            self.users.push((users.to_vec(), skip, msg));
         }
     }
 
     fn flush(self, s: &HubState, link: Option<&Link>) {
-        for (outlets, msg) in self.local {
-            let bytes = encode(&msg);
-            for outlet in outlets {
-                outlet.deliver(bytes.clone());
+        if let Some(link) = link {
+            for (node, event) in self.nodes {
+                link.send_to(&node, &event);
+            }
+            for (room, count) in self.sizes {
+                link.publish(&Event::CallSize { room, count });
+                if count == 0 {
+                    link.release_home(room);
+                }
             }
         }
-        for (users, msg) in self.users {
+        for (routes, msg) in self.local {
+            deliver_all(&routes, &encode(&msg), link);
+        }
+        for (users, skip, msg) in self.users {
             let bytes = encode(&msg);
-            for outlet in s.outlets_of(&users) {
+            for outlet in users
+                .iter()
+                .filter_map(|u| s.users.get(u))
+                .flatten()
+                .filter(|p| !skip.contains(p))
+                .filter_map(|p| s.conns.get(p))
+                .filter_map(Conn::outlet)
+            {
                 outlet.deliver(bytes.clone());
             }
             if let Some(link) = link {
                 link.publish(&Event::Users {
                     users,
                     except: None,
+                    skip,
                     msg: bytes.to_string(),
                 });
             }
+        }
+    }
+}
+
+/// Delivers one serialized message to routes: this node's connections at once, guests
+/// in one event per node.
+fn deliver_all(routes: &[Route], bytes: &Utf8Bytes, link: Option<&Link>) {
+    let mut remote: Vec<(&Arc<str>, Vec<ParticipantId>)> = Vec::new();
+    for route in routes {
+        match route {
+            Route::Local(outlet) => outlet.deliver(bytes.clone()),
+            Route::Remote { node, id } => match remote.iter_mut().find(|(n, _)| *n == node) {
+                Some((_, ids)) => ids.push(*id),
+                None => remote.push((node, vec![*id])),
+            },
+        }
+    }
+    if let Some(link) = link {
+        for (node, to) in remote {
+            link.send_to(
+                node,
+                &Event::Deliver {
+                    to,
+                    msg: bytes.to_string(),
+                },
+            );
         }
     }
 }
@@ -251,6 +332,8 @@ pub struct Hub {
     ring_timeout: Duration,
     /// With `--redis-url`: where events for users on other nodes go.
     link: OnceLock<Arc<Link>>,
+    /// This node's id (random per process start).
+    node: String,
 }
 
 impl Hub {
@@ -264,6 +347,7 @@ impl Hub {
             missed,
             ring_timeout,
             link: OnceLock::new(),
+            node: uuid::Uuid::new_v4().simple().to_string(),
         };
         (hub, rx)
     }
@@ -278,16 +362,27 @@ impl Hub {
         self.link.get().map(|l| &**l)
     }
 
+    /// The cluster link, to keep.
+    pub fn link_arc(&self) -> Option<Arc<Link>> {
+        self.link.get().cloned()
+    }
+
     fn lock(&self) -> MutexGuard<'_, HubState> {
         // A panic while holding the lock cannot leave the maps half-updated in a way that
         // matters more than refusing every later connection would, so keep going.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Open connections and the users they belong to (for the metrics).
+    /// This node's open connections and the users they belong to (for the metrics).
     pub fn counts(&self) -> (usize, usize) {
         let s = self.lock();
-        (s.conns.len(), s.users.len())
+        let local = s.conns.values().filter(|c| c.outlet().is_some()).count();
+        (local, s.users.len())
+    }
+
+    /// The id this node goes by in the cluster and in its metrics.
+    pub fn node(&self) -> &str {
+        &self.node
     }
 
     /// Adds a connection. Returns true if it is the user's first (they just came online).
@@ -305,8 +400,9 @@ impl Hub {
             id,
             Conn {
                 session,
-                outlet,
+                route: Route::Local(outlet),
                 call: None,
+                home: None,
                 info,
                 presence: OwnPresence::Online,
             },
@@ -446,7 +542,8 @@ impl Hub {
                 .flatten()
                 .filter(|p| Some(**p) != except)
                 .filter_map(|p| s.conns.get(p))
-                .map(|c| c.outlet.clone())
+                .filter_map(Conn::outlet)
+                .cloned()
                 .collect()
         };
         let link = self.link();
@@ -461,21 +558,29 @@ impl Hub {
             link.publish(&Event::Users {
                 users: users.to_vec(),
                 except,
+                skip: Vec::new(),
                 msg: bytes.to_string(),
             });
         }
     }
 
-    /// Delivers an event another node published to this node's connections of `users`.
-    pub fn deliver_here(&self, users: &[UserId], except: Option<ParticipantId>, msg: Utf8Bytes) {
+    /// Delivers an event another node published to this node's connections of `users`
+    /// (but `except` and `skip`).
+    pub fn deliver_here(
+        &self,
+        users: &[UserId],
+        except: Option<ParticipantId>,
+        skip: &[ParticipantId],
+        msg: Utf8Bytes,
+    ) {
         let s = self.lock();
         for outlet in users
             .iter()
             .filter_map(|u| s.users.get(u))
             .flatten()
-            .filter(|p| Some(**p) != except)
+            .filter(|p| Some(**p) != except && !skip.contains(p))
             .filter_map(|p| s.conns.get(p))
-            .map(|c| &c.outlet)
+            .filter_map(Conn::outlet)
         {
             outlet.deliver(msg.clone());
         }
@@ -502,12 +607,18 @@ impl Hub {
         })
     }
 
-    /// How many are in `room`'s call.
+    /// How many are in `room`'s call (homed here or, as announced, on another node).
     pub fn call_size(&self, room: RoomId) -> usize {
-        self.lock()
-            .calls
-            .get(&room)
-            .map_or(0, |c| c.participants.len())
+        let s = self.lock();
+        match s.calls.get(&room) {
+            Some(call) => call.participants.len(),
+            None => s.remote_calls.get(&room).map_or(0, |(_, n)| *n),
+        }
+    }
+
+    /// Whether `room`'s call is homed on this node.
+    pub fn has_call(&self, room: RoomId) -> bool {
+        self.lock().calls.contains_key(&room)
     }
 
     /// Records that `user` is typing in `room` and tells `audience` (the other members
@@ -581,8 +692,24 @@ impl Hub {
         outbox.flush(&s, self.link());
     }
 
-    /// The callee refuses a ringing call. Returns false if nothing rang for `user` there.
+    /// The callee refuses a ringing call. Returns false if nothing rang for `user` there;
+    /// with `--redis-url` a ring this node does not hold is looked for on the others
+    /// (true: asked).
     pub fn decline_call(&self, room: RoomId, user: UserId) -> bool {
+        if self.decline_call_here(room, user) {
+            return true;
+        }
+        match self.link() {
+            Some(link) => {
+                link.publish(&Event::Decline { room, user });
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// As [`Hub::decline_call`], for a ring held by this node.
+    pub fn decline_call_here(&self, room: RoomId, user: UserId) -> bool {
         let mut s = self.lock();
         if s.rings.get(&room).is_none_or(|r| r.callee != user) {
             return false;
@@ -607,6 +734,83 @@ impl Hub {
     ) -> Result<(), CallFull> {
         let mut s = self.lock();
         let mut outbox = Outbox::default();
+        let result = self.join_locked(&mut s, id, room, max, context, request_id, &mut outbox);
+        outbox.flush(&s, self.link());
+        result
+    }
+
+    /// A connection of another node joins a call homed here, as a guest. A refused join
+    /// answers the guest with an error.
+    #[allow(clippy::too_many_arguments)]
+    pub fn join_guest(
+        &self,
+        node: &str,
+        session: SessionId,
+        info: Participant,
+        room: RoomId,
+        max: usize,
+        context: CallContext,
+        request_id: Option<u64>,
+    ) {
+        let mut s = self.lock();
+        let id = info.participant_id;
+        let node: Arc<str> = Arc::from(node);
+        let route = Route::Remote {
+            node: node.clone(),
+            id,
+        };
+        let already_in = s.conns.get(&id).is_some_and(|c| c.call == Some(room));
+        if !already_in {
+            // A guest is in one call at a time: a join to another replaces the old one.
+            let mut outbox = Outbox::default();
+            leave_call_locked(&mut s, id, &mut outbox, &self.missed);
+            outbox.flush(&s, self.link());
+            s.conns.insert(
+                id,
+                Conn {
+                    session,
+                    route: route.clone(),
+                    call: None,
+                    home: None,
+                    info,
+                    presence: OwnPresence::Online,
+                },
+            );
+        }
+        let mut outbox = Outbox::default();
+        let joined = self.join_locked(&mut s, id, room, max, context, request_id, &mut outbox);
+        if joined.is_err() {
+            if !already_in {
+                s.conns.remove(&id);
+            }
+            outbox.push(
+                vec![route],
+                ServerMsg::Error {
+                    error: shared::ErrorDetail {
+                        code: shared::ErrorCode::RoomFull,
+                        message: "the call is full".into(),
+                        fields: None,
+                    },
+                    in_reply_to: Some("join_call".into()),
+                    request_id,
+                    client_id: None,
+                },
+            );
+        }
+        outbox.flush(&s, self.link());
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn join_locked(
+        &self,
+        s: &mut HubState,
+        id: ParticipantId,
+        room: RoomId,
+        max: usize,
+        context: CallContext,
+        request_id: Option<u64>,
+        outbox: &mut Outbox,
+    ) -> Result<(), CallFull> {
         let already_in = s.conns.get(&id).is_some_and(|c| c.call == Some(room));
         if !already_in {
             // A client that reconnected (same session, new connection) replaces its old
@@ -622,19 +826,27 @@ impl Hub {
                 .filter(|p| *p != id && s.conns.get(p).map(|c| c.session) == session)
                 .collect();
             for old in stale {
-                leave_call_locked(&mut s, old, &mut outbox, &self.missed);
-                if let Some(conn) = s.conns.get(&old) {
-                    conn.outlet.kick.kick(close::REPLACED);
+                let route = s.conns.get(&old).map(|c| c.route.clone());
+                leave_call_locked(s, old, outbox, &self.missed);
+                match route {
+                    Some(Route::Local(outlet)) => outlet.kick.kick(close::REPLACED),
+                    Some(Route::Remote { node, id }) => outbox.nodes.push((
+                        node,
+                        Event::KickParticipant {
+                            participant: id,
+                            code: close::REPLACED,
+                        },
+                    )),
+                    None => {}
                 }
             }
             // Full is checked first so that a refused join keeps the caller's current call.
             if s.calls.get(&room).map_or(0, |c| c.participants.len()) >= max {
-                outbox.flush(&s, self.link());
                 return Err(CallFull);
             }
-            leave_call_locked(&mut s, id, &mut outbox, &self.missed);
+            leave_call_locked(s, id, outbox, &self.missed);
         }
-        let others = others_in_call(&s, room, id);
+        let others = others_in_call(s, room, id);
         let Some(conn) = s.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -645,10 +857,21 @@ impl Hub {
             conn.info.video_muted = !context.video;
         }
         conn.call = Some(room);
-        let own = conn.outlet.clone();
+        let own = conn.route.clone();
         let info = conn.info.clone();
         let user = info.user_id;
         let participant_count = others.len() + 1;
+        if let Route::Remote { node, id } = &own {
+            // The guest's node learns first, so the relays its client sends once told
+            // it joined find it in the call.
+            outbox.nodes.push((
+                node.clone(),
+                Event::Entered {
+                    participant: *id,
+                    room,
+                },
+            ));
+        }
         if !already_in {
             let starts = !s.calls.contains_key(&room);
             let call = s.calls.entry(room).or_default();
@@ -662,9 +885,9 @@ impl Hub {
                 participant_count,
             };
             outbox.push(others.iter().map(|(o, _)| o.clone()).collect(), msg);
-            announce_call_size(&s, room, &mut outbox);
+            announce_call_size(s, room, outbox);
             if s.rings.get(&room).is_some_and(|r| r.callee == user) {
-                end_ring_locked(&mut s, room, RingEnd::Answered, &mut outbox, &self.missed);
+                end_ring_locked(s, room, RingEnd::Answered, outbox, &self.missed);
             } else if let (true, Some(callee)) = (starts, context.ring) {
                 s.rings.insert(
                     room,
@@ -675,8 +898,8 @@ impl Hub {
                         deadline: Instant::now() + self.ring_timeout,
                     },
                 );
-                outbox.push(
-                    s.outlets_of([&callee]),
+                outbox.push_users(
+                    &[callee],
                     ServerMsg::CallRinging {
                         room_id: room,
                         from: user,
@@ -695,7 +918,6 @@ impl Hub {
                 request_id,
             },
         );
-        outbox.flush(&s, self.link());
         Ok(())
     }
 
@@ -711,8 +933,36 @@ impl Hub {
         true
     }
 
+    /// Takes a connection out of whatever call it is in but `room`'s (before it joins
+    /// `room`'s elsewhere).
+    pub fn leave_other_call(&self, id: ParticipantId, room: RoomId) {
+        let mut s = self.lock();
+        if s.conns.get(&id).is_some_and(|c| c.call == Some(room)) {
+            return;
+        }
+        let mut outbox = Outbox::default();
+        leave_call_locked(&mut s, id, &mut outbox, &self.missed);
+        outbox.flush(&s, self.link());
+    }
+
+    /// A guest left a call homed here (or its connection closed).
+    pub fn leave_guest(&self, id: ParticipantId, room: RoomId) {
+        let mut s = self.lock();
+        let guest = s
+            .conns
+            .get(&id)
+            .is_some_and(|c| c.outlet().is_none() && c.call == Some(room));
+        if guest {
+            let mut outbox = Outbox::default();
+            leave_call_locked(&mut s, id, &mut outbox, &self.missed);
+            outbox.flush(&s, self.link());
+        }
+    }
+
     /// Forwards a message to one participant, only if sender and addressee are both in
-    /// `room`'s call.
+    /// `room`'s call. From a connection in a call homed on another node, the message goes
+    /// there (or straight to the addressee when it is a connection of this node in the
+    /// same call), and the home checks it.
     pub fn relay(
         &self,
         from: ParticipantId,
@@ -720,22 +970,72 @@ impl Hub {
         to: ParticipantId,
         msg: &ServerMsg,
     ) -> Result<(), RelayError> {
-        let outlet = {
+        let route = {
             let s = self.lock();
-            if s.conns.get(&from).and_then(|c| c.call) != Some(room) {
+            let Some(sender) = s.conns.get(&from).filter(|c| c.call == Some(room)) else {
                 return Err(RelayError::NotInCall);
-            }
-            match s.conns.get(&to) {
-                Some(target) if to != from && target.call == Some(room) => target.outlet.clone(),
+            };
+            match (s.conns.get(&to), &sender.home) {
+                (Some(target), _) if to != from && target.call == Some(room) => {
+                    target.route.clone()
+                }
+                (_, Some(home)) if to != from => {
+                    let home = home.clone();
+                    drop(s);
+                    if let Some(link) = self.link() {
+                        link.send_to(
+                            &home,
+                            &Event::Relay {
+                                room,
+                                from,
+                                to,
+                                msg: encode(msg).to_string(),
+                            },
+                        );
+                    }
+                    metrics::counter!("confab_relays_total").increment(1);
+                    return Ok(());
+                }
                 _ => return Err(RelayError::UnknownParticipant),
             }
         };
-        outlet.deliver(encode(msg));
+        deliver_all(&[route], &encode(msg), self.link());
         metrics::counter!("confab_relays_total").increment(1);
         Ok(())
     }
 
-    /// Records and announces a participant's mute / camera state.
+    /// A relay a guest's node forwarded: delivered if both are in `room`'s call here,
+    /// else the sender is told.
+    pub fn relay_guest(&self, from: ParticipantId, room: RoomId, to: ParticipantId, msg: String) {
+        let routes = {
+            let s = self.lock();
+            let Some(sender) = s.conns.get(&from).filter(|c| c.call == Some(room)) else {
+                return;
+            };
+            match s.conns.get(&to) {
+                Some(target) if to != from && target.call == Some(room) => Ok(target.route.clone()),
+                _ => Err(sender.route.clone()),
+            }
+        };
+        match routes {
+            Ok(route) => deliver_all(&[route], &Utf8Bytes::from(msg), self.link()),
+            Err(sender) => {
+                let error = ServerMsg::Error {
+                    error: shared::ErrorDetail {
+                        code: shared::ErrorCode::UnknownParticipant,
+                        message: "that participant is not in your call".into(),
+                        fields: None,
+                    },
+                    in_reply_to: None,
+                    request_id: None,
+                    client_id: None,
+                };
+                deliver_all(&[sender], &encode(&error), self.link());
+            }
+        }
+    }
+
+    /// Records and announces a participant's mute / camera state (at the call's home).
     pub fn media_state(
         &self,
         id: ParticipantId,
@@ -750,6 +1050,21 @@ impl Hub {
                 Some(conn) if conn.call == Some(room) => {
                     conn.info.audio_muted = audio_muted;
                     conn.info.video_muted = video_muted;
+                    if let Some(home) = conn.home.clone() {
+                        drop(s);
+                        if let Some(link) = self.link() {
+                            link.send_to(
+                                &home,
+                                &Event::Media {
+                                    room,
+                                    participant: id,
+                                    audio_muted,
+                                    video_muted,
+                                },
+                            );
+                        }
+                        return Ok(());
+                    }
                 }
                 _ => return Err(RelayError::NotInCall),
             }
@@ -783,7 +1098,9 @@ impl Hub {
     pub fn kick_session_here(&self, session: SessionId, code: u16) {
         let s = self.lock();
         for conn in s.conns.values().filter(|c| c.session == session) {
-            conn.outlet.kick.kick(code);
+            if let Some(outlet) = conn.outlet() {
+                outlet.kick.kick(code);
+            }
         }
     }
 
@@ -799,14 +1116,32 @@ impl Hub {
     pub fn kick_user_here(&self, user: UserId, code: u16) {
         let s = self.lock();
         for id in s.users.get(&user).into_iter().flatten() {
-            if let Some(conn) = s.conns.get(id) {
-                conn.outlet.kick.kick(code);
+            if let Some(outlet) = s.conns.get(id).and_then(Conn::outlet) {
+                outlet.kick.kick(code);
             }
         }
     }
 
-    /// Takes a user who left a room out of its call, on every device.
+    /// Closes this node's connection `id` (a call's home replaced it).
+    pub fn kick_here(&self, id: ParticipantId, code: u16) {
+        if let Some(outlet) = self.lock().conns.get(&id).and_then(Conn::outlet) {
+            outlet.kick.kick(code);
+        }
+    }
+
+    /// Takes a user who left a room out of its call, on every device (on whichever node
+    /// the call is homed).
     pub fn remove_user_from_call(&self, room: RoomId, user: UserId) {
+        if let Some(link) = self.link()
+            && !self.has_call(room)
+        {
+            link.publish(&Event::RemoveFromCall { room, user });
+        }
+        self.remove_user_from_call_here(room, user);
+    }
+
+    /// As [`Hub::remove_user_from_call`], for a call homed here.
+    pub fn remove_user_from_call_here(&self, room: RoomId, user: UserId) {
         let mut outbox = Outbox::default();
         {
             let mut s = self.lock();
@@ -831,25 +1166,141 @@ impl Hub {
 
     /// Ends a call (its room was deleted): everyone in it gets `call_left`.
     pub fn end_call(&self, room: RoomId) {
+        if let Some(link) = self.link()
+            && !self.has_call(room)
+        {
+            link.publish(&Event::EndCall { room });
+        }
+        self.end_call_here(room);
+    }
+
+    /// As [`Hub::end_call`], for a call homed here.
+    pub fn end_call_here(&self, room: RoomId) {
         let mut outbox = Outbox::default();
         {
             let mut s = self.lock();
             s.rings.remove(&room);
-            let call = s.calls.remove(&room).unwrap_or_default();
-            outbox.push(
-                s.outlets_of(&call.members),
-                ServerMsg::CallEnded { room_id: room },
-            );
+            let Some(call) = s.calls.remove(&room) else {
+                return;
+            };
+            outbox.push_users(&call.members, ServerMsg::CallEnded { room_id: room });
+            outbox.sizes.push((room, 0));
             for id in call.participants {
-                if let Some(conn) = s.conns.get_mut(&id) {
-                    conn.call = None;
+                let Some(conn) = s.conns.get_mut(&id) else {
+                    continue;
+                };
+                conn.call = None;
+                let route = conn.route.clone();
+                if let Route::Remote { node, id } = &route {
+                    outbox.nodes.push((
+                        node.clone(),
+                        Event::Left {
+                            participant: *id,
+                            room,
+                        },
+                    ));
+                    s.conns.remove(id);
+                }
+                outbox.push(vec![route], ServerMsg::CallLeft { room_id: room });
+            }
+            outbox.flush(&s, self.link());
+        }
+    }
+}
+
+/// A node's side of calls homed on other nodes (see `crate::cluster`).
+impl Hub {
+    /// Delivers what a call's home sent to these connections of this node.
+    pub fn deliver_to(&self, to: &[ParticipantId], msg: Utf8Bytes) {
+        let s = self.lock();
+        for outlet in to
+            .iter()
+            .filter_map(|p| s.conns.get(p))
+            .filter_map(Conn::outlet)
+        {
+            outlet.deliver(msg.clone());
+        }
+    }
+
+    /// `home` took this node's connection `id` into `room`'s call. Returns false when the
+    /// connection is gone or has moved on, so the home lets it go again.
+    pub fn entered(&self, id: ParticipantId, room: RoomId, home: &str) -> bool {
+        let mut s = self.lock();
+        match s.conns.get_mut(&id) {
+            Some(conn)
+                if conn.outlet().is_some()
+                    && (conn.call.is_none()
+                        || (conn.call == Some(room) && conn.home.as_deref() == Some(home))) =>
+            {
+                conn.call = Some(room);
+                conn.home = Some(Arc::from(home));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `home` took this node's connection `id` out of `room`'s call.
+    pub fn left(&self, id: ParticipantId, room: RoomId, home: &str) {
+        let mut s = self.lock();
+        if let Some(conn) = s.conns.get_mut(&id)
+            && conn.call == Some(room)
+            && conn.home.as_deref() == Some(home)
+        {
+            conn.call = None;
+            conn.home = None;
+        }
+    }
+
+    /// A node is gone (its liveness expired): its guests leave the calls homed here, and
+    /// this node's connections in calls homed there are out of them (`call_left`); the
+    /// next join makes a new home.
+    pub fn node_gone(&self, node: &str) {
+        let mut s = self.lock();
+        let mut outbox = Outbox::default();
+        let guests: Vec<ParticipantId> = s
+            .conns
+            .iter()
+            .filter(|(_, c)| matches!(&c.route, Route::Remote { node: n, .. } if &**n == node))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in guests {
+            leave_call_locked(&mut s, id, &mut outbox, &self.missed);
+            s.conns.remove(&id);
+        }
+        s.remote_calls.retain(|_, (home, _)| home != node);
+        for conn in s.conns.values_mut() {
+            if conn.home.as_deref() == Some(node) {
+                conn.home = None;
+                if let (Some(room), Some(outlet)) = (conn.call.take(), conn.outlet()) {
                     outbox.push(
-                        vec![conn.outlet.clone()],
+                        vec![Route::Local(outlet.clone())],
                         ServerMsg::CallLeft { room_id: room },
                     );
                 }
             }
-            outbox.flush(&s, self.link());
+        }
+        outbox.flush(&s, self.link());
+    }
+
+    /// What a call's home needs of this node's connection `id` to take it in as a guest.
+    pub fn card(&self, id: ParticipantId) -> Option<(SessionId, Participant)> {
+        let s = self.lock();
+        s.conns.get(&id).map(|c| (c.session, c.info.clone()))
+    }
+
+    /// The calls homed here (rewritten to Redis after it was away).
+    pub fn home_calls(&self) -> Vec<RoomId> {
+        self.lock().calls.keys().copied().collect()
+    }
+
+    /// The call in `room` homed on `node` now has `count` participants.
+    pub fn set_remote_call_size(&self, node: &str, room: RoomId, count: usize) {
+        let mut s = self.lock();
+        if count == 0 {
+            s.remote_calls.remove(&room);
+        } else {
+            s.remote_calls.insert(room, (node.to_owned(), count));
         }
     }
 }
@@ -877,7 +1328,7 @@ impl Hub {
                 .map(|u| (*u, s.local_status(*u)))
                 .filter(|(_, p)| *p != PresenceStatus::Offline)
                 .collect();
-            link.resync(snapshot);
+            link.resync(snapshot, s.calls.keys().copied().collect());
         }
     }
 
@@ -934,38 +1385,31 @@ impl Hub {
     }
 }
 
-fn others_in_call(s: &HubState, room: RoomId, except: ParticipantId) -> Vec<(Outlet, Participant)> {
+fn others_in_call(s: &HubState, room: RoomId, except: ParticipantId) -> Vec<(Route, Participant)> {
     s.calls
         .get(&room)
         .into_iter()
         .flat_map(|c| c.participants.iter())
         .filter(|p| **p != except)
         .filter_map(|p| s.conns.get(p))
-        .map(|c| (c.outlet.clone(), c.info.clone()))
+        .map(|c| (c.route.clone(), c.info.clone()))
         .collect()
 }
 
-/// Tells the room's members, those not in the call, how many are in it now.
+/// Tells the room's members, those not in the call (on any node), how many are in it now.
 fn announce_call_size(s: &HubState, room: RoomId, outbox: &mut Outbox) {
     let Some(call) = s.calls.get(&room) else {
         return;
     };
-    let outlets = call
-        .members
-        .iter()
-        .filter_map(|u| s.users.get(u))
-        .flatten()
-        .filter(|p| !call.participants.contains(p))
-        .filter_map(|p| s.conns.get(p))
-        .map(|c| c.outlet.clone())
-        .collect();
-    outbox.push(
-        outlets,
+    outbox.push_users_but(
+        &call.members,
+        call.participants.clone(),
         ServerMsg::CallStarted {
             room_id: room,
             participant_count: call.participants.len(),
         },
     );
+    outbox.sizes.push((room, call.participants.len()));
 }
 
 /// Takes `id` out of its call, queuing `participant_left` for the others and `call_left`
@@ -980,8 +1424,29 @@ fn leave_call_locked(
         return;
     };
     let Some(room) = conn.call.take() else { return };
+    if let Some(home) = conn.home.take() {
+        // The call lives on another node: it tells the others, and this connection.
+        outbox.nodes.push((
+            home,
+            Event::Leave {
+                room,
+                participant: id,
+            },
+        ));
+        return;
+    }
     let user_id = conn.info.user_id;
-    let own = conn.outlet.clone();
+    let own = conn.route.clone();
+    if let Route::Remote { node, .. } = &own {
+        outbox.nodes.push((
+            node.clone(),
+            Event::Left {
+                participant: id,
+                room,
+            },
+        ));
+        s.conns.remove(&id);
+    }
     let remaining = match s.calls.get_mut(&room) {
         Some(call) => {
             call.participants.retain(|p| *p != id);
@@ -989,13 +1454,13 @@ fn leave_call_locked(
         }
         None => Vec::new(),
     };
-    let outlets = remaining
+    let routes = remaining
         .iter()
         .filter_map(|p| s.conns.get(p))
-        .map(|c| c.outlet.clone())
+        .map(|c| c.route.clone())
         .collect();
     outbox.push(
-        outlets,
+        routes,
         ServerMsg::ParticipantLeft {
             room_id: room,
             participant_id: id,
@@ -1015,10 +1480,8 @@ fn leave_call_locked(
     }
     if remaining.is_empty() {
         if let Some(call) = s.calls.remove(&room) {
-            outbox.push(
-                s.outlets_of(&call.members),
-                ServerMsg::CallEnded { room_id: room },
-            );
+            outbox.push_users(&call.members, ServerMsg::CallEnded { room_id: room });
+            outbox.sizes.push((room, 0));
         }
     } else {
         announce_call_size(s, room, outbox);
@@ -1037,8 +1500,8 @@ fn end_ring_locked(
     let Some(ring) = s.rings.remove(&room) else {
         return;
     };
-    outbox.push(
-        s.outlets_of([&ring.callee]),
+    outbox.push_users(
+        &[ring.callee],
         ServerMsg::CallRingStopped {
             room_id: room,
             reason,
@@ -1046,16 +1509,16 @@ fn end_ring_locked(
     );
     match reason {
         RingEnd::Answered => {}
-        RingEnd::Declined => outbox.push(
-            s.outlets_of([&ring.caller]),
+        RingEnd::Declined => outbox.push_users(
+            &[ring.caller],
             ServerMsg::CallDeclined {
                 room_id: room,
                 by: ring.callee,
             },
         ),
         RingEnd::Missed | RingEnd::Cancelled => {
-            outbox.push(
-                s.outlets_of([&ring.caller, &ring.callee]),
+            outbox.push_users(
+                &[ring.caller, ring.callee],
                 ServerMsg::CallMissed { room_id: room },
             );
             // The receiver lives as long as the server; if it is gone, so is the server.

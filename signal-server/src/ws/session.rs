@@ -416,7 +416,14 @@ impl Session {
             ClientMsg::SendMessage { client_id, .. } => Some(client_id.clone()),
             _ => None,
         };
-        match self.on_message(msg, request_id).await {
+        let started = std::time::Instant::now();
+        let handled = self.on_message(msg, request_id).await;
+        // Time to handle one message, by type: for a relay, from reading it to queuing
+        // it for the addressee (or the call's home).
+        metrics::histogram!("confab_ws_handler_duration_seconds", "type" => kind)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("confab_ws_messages_total", "type" => kind).increment(1);
+        match handled {
             Ok(Some(reply)) => {
                 send(socket, &reply).await;
                 Flow::Continue
@@ -559,9 +566,9 @@ impl Session {
                         (d.code, d.message)
                     })?;
                 let max = usize::try_from(room.max_participants).unwrap_or(0);
-                self.state
-                    .hub
-                    .join_call(self.id, room_id, max, context, request_id)
+                // With `--redis-url` the call may be homed on another node (see `cluster`).
+                crate::cluster::join_call(&self.state, self.id, room_id, max, context, request_id)
+                    .await
                     .map_err(|_| (ErrorCode::RoomFull, "the call is full".to_owned()))?;
                 Ok(None)
             }
