@@ -92,6 +92,11 @@ const COMMANDS: &[&str] = &[
     "update_channel",
     "delete_channel",
     "reorder_channels",
+    "upload_file",
+    "upload_bytes",
+    "cancel_transfer",
+    "file_links",
+    "download_file",
 ];
 
 fn main() {

@@ -9,8 +9,10 @@
 //! [`TokenStore`] before anyone can use it.
 
 mod communities;
+mod files;
 
 pub use communities::CommunityQuery;
+pub use files::{TransferError, file_name};
 
 use crate::keystore::{AccountKey, StoreError, TokenStore};
 use reqwest::{Method, Response, StatusCode, Url, header};

@@ -15,7 +15,7 @@
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use shared::api::Message;
-use shared::{ErrorDetail, MessageId, RoomId, UserId};
+use shared::{ErrorDetail, MessageId, RoomId, UploadId, UserId};
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use std::path::{Path, PathBuf};
@@ -53,6 +53,8 @@ pub struct PendingMessage {
     pub created_at: i64,
     /// Attempts made so far.
     pub attempts: u32,
+    /// Uploads it carries (uploaded before it was written here), in order.
+    pub attachments: Vec<UploadId>,
 }
 
 impl PendingMessage {
@@ -66,7 +68,15 @@ impl PendingMessage {
             reply_to,
             created_at: now_ms(),
             attempts: 0,
+            attachments: Vec::new(),
         }
+    }
+
+    /// The same message carrying these uploads.
+    #[must_use]
+    pub fn with_attachments(mut self, attachments: Vec<UploadId>) -> Self {
+        self.attachments = attachments;
+        self
     }
 }
 
@@ -108,12 +118,26 @@ impl Outbox {
                 body text not null,
                 reply_to text,
                 created_at integer not null,
-                attempts integer not null default 0
+                attempts integer not null default 0,
+                attachments text not null default ''
             )",
         )
         .execute(&pool)
         .await
         .map_err(storage)?;
+        // A file from before attachments: add the column (upload ids, comma-separated).
+        let has_attachments: Option<i64> = sqlx::query_scalar(
+            "select 1 from pragma_table_info('outbox') where name = 'attachments'",
+        )
+        .fetch_optional(&pool)
+        .await
+        .map_err(storage)?;
+        if has_attachments.is_none() {
+            sqlx::query("alter table outbox add column attachments text not null default ''")
+                .execute(&pool)
+                .await
+                .map_err(storage)?;
+        }
         Ok(Self { pool, path })
     }
 
@@ -138,8 +162,9 @@ impl Outbox {
     /// Writes a message made with [`PendingMessage::new`].
     pub async fn insert(&self, message: &PendingMessage) -> Result<(), OutboxError> {
         sqlx::query(
-            "insert into outbox (client_id, user_id, room_id, body, reply_to, created_at, attempts) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
+            "insert into outbox \
+             (client_id, user_id, room_id, body, reply_to, created_at, attempts, attachments) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&message.client_id)
         .bind(message.user_id.to_string())
@@ -148,6 +173,14 @@ impl Outbox {
         .bind(message.reply_to.map(|m| m.to_string()))
         .bind(message.created_at)
         .bind(i64::from(message.attempts))
+        .bind(
+            message
+                .attachments
+                .iter()
+                .map(UploadId::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .execute(&self.pool)
         .await
         .map_err(|e| self.storage(e))?;
@@ -157,8 +190,8 @@ impl Outbox {
     /// `user`'s waiting messages, oldest first.
     pub async fn pending(&self, user: UserId) -> Result<Vec<PendingMessage>, OutboxError> {
         let rows = sqlx::query(
-            "select client_id, user_id, room_id, body, reply_to, created_at, attempts \
-             from outbox where user_id = $1 order by created_at, rowid",
+            "select client_id, user_id, room_id, body, reply_to, created_at, attempts, \
+             attachments from outbox where user_id = $1 order by created_at, rowid",
         )
         .bind(user.to_string())
         .fetch_all(&self.pool)
@@ -231,6 +264,12 @@ impl Outbox {
                 .try_get("created_at")
                 .map_err(|e| corrupt(e.to_string()))?,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            attachments: text("attachments")?
+                .split(',')
+                .filter(|a| !a.is_empty())
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|e: uuid::Error| corrupt(e.to_string()))?,
         })
     }
 }

@@ -20,6 +20,7 @@ use tauri::{AppHandle, State};
 type Result<T> = std::result::Result<T, AppError>;
 
 pub mod communities;
+pub mod files;
 
 #[tauri::command]
 #[specta::specta]
@@ -300,12 +301,13 @@ pub async fn send_message(
     room_id: RoomId,
     body: String,
     reply_to: Option<MessageId>,
+    attachments: Vec<shared::UploadId>,
 ) -> Result<MessageView> {
     state
         .session
         .messenger()
         .await?
-        .send(room_id, &body, reply_to)
+        .send(room_id, &body, reply_to, attachments)
         .await
 }
 

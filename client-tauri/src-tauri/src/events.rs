@@ -78,6 +78,17 @@ pub enum CallEvent {
     },
 }
 
+/// How far an upload or download got (`transfer-event`), by the id the window gave it.
+#[derive(Clone, Debug, Serialize, Type, tauri_specta::Event)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferEvent {
+    pub transfer_id: String,
+    /// Bytes moved so far.
+    pub done: u64,
+    /// Bytes in all, when known.
+    pub total: Option<u64>,
+}
+
 /// The microphone's peak level, 0..1, ten times a second (`mic-level`).
 #[derive(Clone, Debug, Serialize, Type, tauri_specta::Event)]
 pub struct MicLevel {

@@ -126,11 +126,17 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::communities::update_channel,
             commands::communities::delete_channel,
             commands::communities::reorder_channels,
+            commands::files::upload_file,
+            commands::files::upload_bytes,
+            commands::files::cancel_transfer,
+            commands::files::file_links,
+            commands::files::download_file,
         ])
         .events(collect_events![
             events::CallEvent,
             events::MicLevel,
-            events::MessengerEvent
+            events::MessengerEvent,
+            events::TransferEvent
         ])
         .typ::<views::PeerState>()
         .typ::<shared::ParticipantId>()
@@ -183,6 +189,7 @@ pub fn run() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(builder.invoke_handler())
         .on_window_event(|window, event| {

@@ -4,6 +4,7 @@
 //! [`Outlet`] (the window and the OS notifications in the app; a channel in tests).
 
 pub mod communities;
+pub mod files;
 
 use crate::error::AppError;
 use crate::events::MessengerEvent;
@@ -60,6 +61,8 @@ pub enum Notice {
 pub trait Outlet: Send + Sync + 'static {
     fn event(&self, event: MessengerEvent);
     fn notice(&self, notice: Notice);
+    /// Upload and download progress (nothing by default).
+    fn transfer(&self, _event: crate::events::TransferEvent) {}
 }
 
 /// The messenger. See the module documentation.
@@ -98,6 +101,7 @@ struct Inner {
     rooms_file: PathBuf,
     saved_rooms: Mutex<Option<Vec<RoomSummary>>>,
     outlet: Arc<dyn Outlet>,
+    files: files::Files,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -164,6 +168,7 @@ impl Messenger {
             rooms_file,
             saved_rooms: Mutex::new(saved_rooms),
             outlet,
+            files: files::Files::default(),
         });
         let pump = tokio::spawn(pump(Arc::clone(&inner), events));
         Ok(Self {
@@ -327,7 +332,7 @@ impl Messenger {
             let mut unsent: Vec<MessageView> = lock(&self.inner.unsent)
                 .values()
                 .filter(|(p, _)| p.room_id == room && !stored.contains(&p.client_id))
-                .map(|(p, e)| MessageView::unsent(p, &self.inner.my_name, e.clone()))
+                .map(|(p, e)| self.inner.unsent_view(p, e.clone()))
                 .collect();
             unsent.sort_by(|a, b| a.created_at.cmp(&b.created_at));
             views.extend(unsent);
@@ -354,9 +359,14 @@ impl Messenger {
         room: RoomId,
         body: &str,
         reply_to: Option<MessageId>,
+        attachments: Vec<shared::UploadId>,
     ) -> Result<MessageView> {
-        let pending = self.inner.conn.queue_message(room, body, reply_to).await?;
-        let view = MessageView::unsent(&pending, &self.inner.my_name, None);
+        let pending = self
+            .inner
+            .conn
+            .queue_message_with(room, body, reply_to, attachments)
+            .await?;
+        let view = self.inner.unsent_view(&pending, None);
         lock(&self.inner.unsent).insert(pending.client_id.clone(), (pending, None));
         Ok(view)
     }
@@ -371,7 +381,12 @@ impl Messenger {
             message: "No such failed message.".into(),
         })?;
         let view = self
-            .send(failed.room_id, &failed.body, failed.reply_to)
+            .send(
+                failed.room_id,
+                &failed.body,
+                failed.reply_to,
+                failed.attachments.clone(),
+            )
             .await?;
         lock(&self.inner.unsent).remove(client_id);
         Ok(view)
@@ -625,6 +640,13 @@ fn contiguous(messages: &[Message]) -> bool {
 }
 
 impl Inner {
+    /// A message of mine still in the outbox, with the files uploaded for it.
+    fn unsent_view(&self, p: &PendingMessage, error: Option<String>) -> MessageView {
+        let mut view = MessageView::unsent(p, &self.my_name, error);
+        view.attachments = self.files.uploaded(&p.attachments);
+        view
+    }
+
     async fn load_markers(&self, room: RoomId) {
         match self.conn.api().room(room).await {
             Ok(detail) => {
@@ -847,7 +869,7 @@ impl Inner {
                     let mut unsent = lock(&self.unsent);
                     unsent.get_mut(&client_id).map(|(p, e)| {
                         *e = Some(error.message.clone());
-                        MessageView::unsent(p, &self.my_name, e.clone())
+                        self.unsent_view(p, e.clone())
                     })
                 };
                 if let Some(message) = failed {

@@ -167,6 +167,12 @@ impl<R: Runtime> Outlet for AppOutlet<R> {
         }
     }
 
+    fn transfer(&self, event: crate::events::TransferEvent) {
+        if let Err(e) = event.emit(&self.app) {
+            tracing::debug!(error = %e, "cannot send a transfer event to the window");
+        }
+    }
+
     fn notice(&self, notice: Notice) {
         match notice {
             Notice::Message {

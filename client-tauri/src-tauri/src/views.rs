@@ -492,6 +492,8 @@ pub struct MessageView {
     pub state: DeliveryState,
     /// Why the server refused it (failed only).
     pub error: Option<String>,
+    /// Its files, in order (none once deleted).
+    pub attachments: Vec<crate::messenger::files::AttachmentView>,
 }
 
 impl MessageView {
@@ -517,6 +519,7 @@ impl MessageView {
             author_blocked: m.author_blocked,
             state: DeliveryState::Sent,
             error: None,
+            attachments: m.attachments.into_iter().map(Into::into).collect(),
         }
     }
 
@@ -549,6 +552,7 @@ impl MessageView {
                 DeliveryState::Pending
             },
             error,
+            attachments: Vec::new(),
         }
     }
 }

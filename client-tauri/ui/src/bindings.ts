@@ -53,7 +53,7 @@ export const commands = {
 	openConversation: (roomId: RoomId) => typedError<TimelinePage_Serialize, AppError_Serialize>(__TAURI_INVOKE("open_conversation", { roomId })),
 	closeConversation: () => __TAURI_INVOKE<void>("close_conversation"),
 	loadMessages: (roomId: RoomId, anchor: PageAnchor, limit: number | null) => typedError<TimelinePage_Serialize, AppError_Serialize>(__TAURI_INVOKE("load_messages", { roomId, anchor, limit })),
-	sendMessage: (roomId: RoomId, body: string, replyTo: MessageId | null) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("send_message", { roomId, body, replyTo })),
+	sendMessage: (roomId: RoomId, body: string, replyTo: MessageId | null, attachments: UploadId[]) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("send_message", { roomId, body, replyTo, attachments })),
 	retryMessage: (clientId: string) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("retry_message", { clientId })),
 	discardMessage: (clientId: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("discard_message", { clientId })),
 	editMessage: (roomId: RoomId, messageId: MessageId, body: string) => typedError<MessageView_Serialize, AppError_Serialize>(__TAURI_INVOKE("edit_message", { roomId, messageId, body })),
@@ -125,6 +125,18 @@ export const commands = {
 	deleteChannel: (communityId: CommunityId, channelId: RoomId) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("delete_channel", { communityId, channelId })),
 	/**  Every channel once, in the new order, each with its category. */
 	reorderChannels: (communityId: CommunityId, order: ChannelPlaceForm_Deserialize[]) => typedError<ChannelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("reorder_channels", { communityId, order })),
+	/**
+	 *  Uploads the file at `path` (from the dialog or a drop); progress comes as
+	 *  `transfer-event`s with `transfer_id`, which `cancel_transfer` takes.
+	 */
+	uploadFile: (transferId: string, path: string) => typedError<AttachmentView_Serialize, AppError_Serialize>(__TAURI_INVOKE("upload_file", { transferId, path })),
+	/**  Uploads pasted bytes as `name`. */
+	uploadBytes: (transferId: string, name: string, data: number[]) => typedError<AttachmentView_Serialize, AppError_Serialize>(__TAURI_INVOKE("upload_bytes", { transferId, name, data })),
+	cancelTransfer: (transferId: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("cancel_transfer", { transferId })),
+	/**  Signed links to a file's bytes, preview and thumbnail (absolute, short-lived). */
+	fileLinks: (uploadId: UploadId) => typedError<FileLinksView_Serialize, AppError_Serialize>(__TAURI_INVOKE("file_links", { uploadId })),
+	/**  Saves a file to `path` (from the "save as" dialog); answers the bytes written. */
+	downloadFile: (transferId: string, uploadId: UploadId, path: string) => typedError<number, AppError_Serialize>(__TAURI_INVOKE("download_file", { transferId, uploadId, path })),
 };
 
 /** Events */
@@ -132,6 +144,7 @@ export const events = {
 	callEvent: makeEvent<CallEvent_Serialize, CallEvent_Deserialize>("call-event"),
 	messengerEvent: makeEvent<MessengerEvent_Serialize, MessengerEvent_Deserialize>("messenger-event"),
 	micLevel: makeEvent<MicLevel, MicLevel>("mic-level"),
+	transferEvent: makeEvent<TransferEvent_Serialize, TransferEvent_Deserialize>("transfer-event"),
 };
 
 /* Constants */
@@ -216,6 +229,39 @@ export type AppInfo_Serialize = {
 	 *  UI warns that passwords and messages travel unencrypted.
 	 */
 	insecure: boolean,
+};
+
+/**  A file attached to a message, or just uploaded. */
+export type AttachmentView = AttachmentView_Serialize | AttachmentView_Deserialize;
+
+/**  A file attached to a message, or just uploaded. */
+export type AttachmentView_Deserialize = {
+	id: UploadId,
+	name: string,
+	/**  Bytes. */
+	size: number,
+	contentType: string,
+	/**  Shown inline (and in the lightbox) when true; a file card otherwise. */
+	image: boolean,
+	width?: number | null,
+	height?: number | null,
+	/**  A BlurHash to paint while the preview loads. */
+	placeholder?: string | null,
+};
+
+/**  A file attached to a message, or just uploaded. */
+export type AttachmentView_Serialize = {
+	id: UploadId,
+	name: string,
+	/**  Bytes. */
+	size: number,
+	contentType: string,
+	/**  Shown inline (and in the lightbox) when true; a file card otherwise. */
+	image: boolean,
+	width: number | null,
+	height: number | null,
+	/**  A BlurHash to paint while the preview loads. */
+	placeholder: string | null,
 };
 
 /**  Where local audio comes from. */
@@ -695,6 +741,25 @@ export type DiscoverPage_Serialize = {
 	nextCursor: string | null,
 };
 
+/**  Where a file's bytes are, absolute, until `expires_at`. */
+export type FileLinksView = FileLinksView_Serialize | FileLinksView_Deserialize;
+
+/**  Where a file's bytes are, absolute, until `expires_at`. */
+export type FileLinksView_Deserialize = {
+	url: string,
+	previewUrl?: string | null,
+	thumbnailUrl?: string | null,
+	expiresAt: string,
+};
+
+/**  Where a file's bytes are, absolute, until `expires_at`. */
+export type FileLinksView_Serialize = {
+	url: string,
+	previewUrl: string | null,
+	thumbnailUrl: string | null,
+	expiresAt: string,
+};
+
 /**  A link that lets someone join a room. */
 export type InviteLink = {
 	url: string,
@@ -800,6 +865,8 @@ export type MessageView_Deserialize = {
 	state: DeliveryState,
 	/**  Why the server refused it (failed only). */
 	error?: string | null,
+	/**  Its files, in order (none once deleted). */
+	attachments: AttachmentView_Deserialize[],
 };
 
 /**  A message in a conversation, stored or still in the outbox. */
@@ -831,6 +898,8 @@ export type MessageView_Serialize = {
 	state: DeliveryState,
 	/**  Why the server refused it (failed only). */
 	error: string | null,
+	/**  Its files, in order (none once deleted). */
+	attachments: AttachmentView_Serialize[],
 };
 
 /**
@@ -1262,6 +1331,30 @@ export type TimelinePage_Serialize = {
 	receipts: ReceiptsView_Serialize,
 	typing: UserView_Serialize[],
 };
+
+/**  How far an upload or download got (`transfer-event`), by the id the window gave it. */
+export type TransferEvent = TransferEvent_Serialize | TransferEvent_Deserialize;
+
+/**  How far an upload or download got (`transfer-event`), by the id the window gave it. */
+export type TransferEvent_Deserialize = {
+	transferId: string,
+	/**  Bytes moved so far. */
+	done: number,
+	/**  Bytes in all, when known. */
+	total?: number | null,
+};
+
+/**  How far an upload or download got (`transfer-event`), by the id the window gave it. */
+export type TransferEvent_Serialize = {
+	transferId: string,
+	/**  Bytes moved so far. */
+	done: number,
+	/**  Bytes in all, when known. */
+	total: number | null,
+};
+
+/**  An uploaded file: a message attachment, an avatar or a community icon. */
+export type UploadId = string;
 
 /**  A user account. */
 export type UserId = string;

@@ -5,6 +5,7 @@ import "./styles/screens.css";
 import "./styles/call.css";
 import "./styles/shell.css";
 import "./styles/communities.css";
+import "./styles/files.css";
 import { render } from "solid-js/web";
 import { api } from "./api";
 import { App } from "./app/App";

@@ -41,8 +41,9 @@ use shared::api::{
 };
 use shared::signal::{ClientMsg, OwnPresence, RingEnd, TYPING_INTERVAL_MS};
 use shared::communities::{CommunityExit, CommunityMember};
+use shared::files::ATTACHMENTS_MAX;
 use shared::{
-    CommunityId, ContactRequestId, ErrorCode, ErrorDetail, MessageId, RoomId, UserId,
+    CommunityId, ContactRequestId, ErrorCode, ErrorDetail, MessageId, RoomId, UploadId, UserId,
 };
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -479,7 +480,19 @@ impl Connection {
         body: &str,
         reply_to: Option<MessageId>,
     ) -> Result<PendingMessage, ConnectionError> {
-        self.enqueue(room, body, reply_to, None).await
+        self.enqueue(room, body, reply_to, Vec::new(), None).await
+    }
+
+    /// [`Connection::queue_message`] carrying uploads (`ApiClient::upload_file`); the
+    /// body may then be empty.
+    pub async fn queue_message_with(
+        &self,
+        room: RoomId,
+        body: &str,
+        reply_to: Option<MessageId>,
+        attachments: Vec<UploadId>,
+    ) -> Result<PendingMessage, ConnectionError> {
+        self.enqueue(room, body, reply_to, attachments, None).await
     }
 
     /// Sends a message through the outbox and returns once the server has stored it. If
@@ -491,7 +504,22 @@ impl Connection {
         reply_to: Option<MessageId>,
     ) -> Result<Message, ConnectionError> {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(room, body, reply_to, Some(tx)).await?;
+        self.enqueue(room, body, reply_to, Vec::new(), Some(tx))
+            .await?;
+        rx.await.map_err(|_| ConnectionError::Closed)?
+    }
+
+    /// [`Connection::send_message`] carrying uploads.
+    pub async fn send_message_with(
+        &self,
+        room: RoomId,
+        body: &str,
+        reply_to: Option<MessageId>,
+        attachments: Vec<UploadId>,
+    ) -> Result<Message, ConnectionError> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(room, body, reply_to, attachments, Some(tx))
+            .await?;
         rx.await.map_err(|_| ConnectionError::Closed)?
     }
 
@@ -500,9 +528,15 @@ impl Connection {
         room: RoomId,
         body: &str,
         reply_to: Option<MessageId>,
+        attachments: Vec<UploadId>,
         waiter: Option<oneshot::Sender<Result<Message, ConnectionError>>>,
     ) -> Result<PendingMessage, ConnectionError> {
-        if body.trim().is_empty() {
+        if attachments.len() > ATTACHMENTS_MAX {
+            return Err(ConnectionError::Invalid(format!(
+                "a message carries at most {ATTACHMENTS_MAX} files"
+            )));
+        }
+        if body.trim().is_empty() && attachments.is_empty() {
             return Err(ConnectionError::Invalid(
                 "a message must not be blank".into(),
             ));
@@ -512,7 +546,8 @@ impl Connection {
                 "a message is at most {MESSAGE_BODY_MAX} characters long"
             )));
         }
-        let message = PendingMessage::new(self.shared.me.id, room, body, reply_to);
+        let message = PendingMessage::new(self.shared.me.id, room, body, reply_to)
+            .with_attachments(attachments);
         // Registered before the row exists, so the outbox cannot finish it unseen.
         if let Some(waiter) = waiter {
             lock(&self.shared.waiters).insert(message.client_id.clone(), waiter);
@@ -939,7 +974,7 @@ impl Courier for WireCourier {
                 client_id: p.client_id.clone(),
                 body: p.body.clone(),
                 reply_to: p.reply_to,
-                attachments: Vec::new(),
+                attachments: p.attachments.clone(),
             });
             if sent.is_ok() {
                 match tokio::time::timeout(self.ack_timeout, rx).await {
@@ -954,6 +989,7 @@ impl Courier for WireCourier {
         let req = SendMessageRequest {
             body: p.body.clone(),
             reply_to: p.reply_to,
+            attachments: p.attachments.clone(),
         };
         match self
             .shared

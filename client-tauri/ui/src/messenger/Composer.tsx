@@ -1,8 +1,12 @@
 // The composer: a textarea whose text is kept per room (drafts), Enter sends (Shift+Enter
 // makes a new line), typing is reported as you type, a reply shows what it quotes, and in
-// groups "@" offers the members whose name starts with what follows.
+// groups "@" offers the members whose name starts with what follows. Files are attached
+// by the button (the OS dialog), by pasting, or by dropping them on the conversation;
+// each uploads at once with its progress and a cancel, and goes out with the message.
 
 import { createEffect, createMemo, createSignal, For, on, Show } from "solid-js";
+import { formatSize, pickFiles } from "../files/api";
+import type { Uploads } from "../files/uploads";
 import { LIMITS } from "../validation";
 import { plainText } from "./format";
 import type { MessageView, UserView } from "./types";
@@ -34,8 +38,9 @@ export function Composer(props: {
   replyTo: MessageView | null;
   members?: UserView[];
   disabled?: boolean;
+  uploads?: Uploads;
   onCancelReply(): void;
-  onSend(body: string, replyTo: MessageView | null): void;
+  onSend(body: string, replyTo: MessageView | null, attachments: string[]): void;
   onTyping(): void;
 }) {
   let input!: HTMLTextAreaElement;
@@ -101,11 +106,14 @@ export function Composer(props: {
     input.focus();
   };
 
+  const attached = () => props.uploads?.ids() ?? [];
+  const uploading = () => props.uploads?.busy() ?? false;
   const send = () => {
     const body = input.value.trim();
-    if (body === "" || props.disabled) return;
+    if ((body === "" && attached().length === 0) || props.disabled || uploading()) return;
     if (Array.from(body).length > LIMITS.messageBodyMax) return;
-    props.onSend(body, props.replyTo);
+    props.onSend(body, props.replyTo, attached());
+    props.uploads?.clear();
     input.value = "";
     update();
   };
@@ -154,7 +162,59 @@ export function Composer(props: {
           </For>
         </div>
       </Show>
+      <Show when={(props.uploads?.items.length ?? 0) > 0}>
+        <ul class="upload-tray" data-testid="upload-tray" aria-label="Files to send">
+          <For each={props.uploads?.items ?? []}>
+            {(u) => (
+              <li class="upload" data-testid="upload" data-state={u.state}>
+                <span class="upload-name">{u.name}</span>
+                <Show
+                  when={u.state === "uploading"}
+                  fallback={
+                    <span class="muted">
+                      {u.state === "failed"
+                        ? `Failed: ${u.error ?? ""}`
+                        : formatSize(u.attachment?.size ?? 0)}
+                    </span>
+                  }
+                >
+                  <progress
+                    data-testid="upload-progress"
+                    max={u.total ?? Math.max(u.done, 1)}
+                    value={u.done}
+                    aria-label={`Uploading ${u.name}`}
+                  />
+                </Show>
+                <button
+                  type="button"
+                  class="ghost"
+                  data-testid="upload-remove"
+                  aria-label={u.state === "uploading" ? `Cancel ${u.name}` : `Remove ${u.name}`}
+                  onClick={() => props.uploads?.remove(u.key)}
+                >
+                  {u.state === "uploading" ? "Cancel" : "×"}
+                </button>
+              </li>
+            )}
+          </For>
+        </ul>
+      </Show>
       <div class="composer-row">
+        <Show when={props.uploads}>
+          {(up) => (
+            <button
+              type="button"
+              class="ghost"
+              data-testid="composer-attach"
+              aria-label="Attach files"
+              title="Attach files"
+              disabled={props.disabled}
+              onClick={() => void pickFiles().then((paths) => up().addPaths(paths))}
+            >
+              📎
+            </button>
+          )}
+        </Show>
         <textarea
           ref={input}
           class="composer-input"
@@ -175,6 +235,12 @@ export function Composer(props: {
             setActive(0);
             setDismissed(null);
             if (input.value !== "") props.onTyping();
+          }}
+          onPaste={(e) => {
+            const pasted = Array.from(e.clipboardData?.files ?? []);
+            if (pasted.length === 0 || !props.uploads) return;
+            e.preventDefault();
+            void props.uploads.addFiles(pasted);
           }}
           onKeyUp={() => setCaret(input.selectionStart ?? 0)}
           onClick={() => setCaret(input.selectionStart ?? 0)}
@@ -213,7 +279,12 @@ export function Composer(props: {
           type="button"
           class="primary"
           data-testid="composer-send"
-          disabled={props.disabled || text().trim() === "" || tooLong()}
+          disabled={
+            props.disabled ||
+            uploading() ||
+            (text().trim() === "" && attached().length === 0) ||
+            tooLong()
+          }
           onClick={send}
         >
           Send

@@ -181,7 +181,7 @@ describe("conversation", () => {
     type("hello **there**");
     pressEnter();
     await flush();
-    expect(ipc.backend.callsTo("sendMessage")).toEqual([["dm", "hello **there**", null]]);
+    expect(ipc.backend.callsTo("sendMessage")).toEqual([["dm", "hello **there**", null, []]]);
     expect(input().value).toBe("");
     const last = () => messages().at(-1) as HTMLElement;
     expect(last().dataset).toMatchObject({ key: "c-1", state: "pending", tick: "pending" });
@@ -384,7 +384,7 @@ describe("conversation", () => {
     type("answer");
     pressEnter();
     await flush();
-    expect(ipc.backend.callsTo("sendMessage")).toEqual([["dm", "answer", "m-dm-1"]]);
+    expect(ipc.backend.callsTo("sendMessage")).toEqual([["dm", "answer", "m-dm-1", []]]);
     expect($("[data-key='c-2'] [data-testid='message-quote']").textContent).toContain("question?");
     expect(byTestId("composer-reply")).toBeNull();
   });

@@ -3,6 +3,8 @@
 // composer.
 
 import { createEffect, createMemo, createSignal, on, onCleanup, Show } from "solid-js";
+import { onFileDrop } from "../files/api";
+import { createUploads } from "../files/uploads";
 import { useShell } from "../shell/context";
 import { toastInfo } from "../toasts";
 import { LIMITS } from "../validation";
@@ -70,6 +72,17 @@ export function Conversation(props: { roomId: string }) {
   let list: VirtualListHandle | undefined;
 
   const room = () => store.state.rooms[props.roomId];
+  // Files being attached: dropped from the OS (paths) or from the page (bytes), picked
+  // or pasted in the composer. Another room starts with none.
+  const uploads = createUploads(undefined, (e) => shell.fail(e));
+  createEffect(
+    on(
+      () => props.roomId,
+      () => uploads.clear(),
+      { defer: true },
+    ),
+  );
+  onCleanup(onFileDrop((paths) => uploads.addPaths(paths)));
   const isDirect = () => room()?.kind === "direct";
   const showTicks = () =>
     isDirect() || (room()?.memberCount ?? Number.POSITIVE_INFINITY) <= LIMITS.receiptsMaxMembers;
@@ -238,10 +251,12 @@ export function Conversation(props: { roomId: string }) {
     },
   };
 
-  const send = (body: string, reply: MessageView | null) => {
+  const send = (body: string, reply: MessageView | null, attachments: string[]) => {
     setReplyTo(null);
     list?.scrollToBottom();
-    api.sendMessage(props.roomId, body, reply?.id ?? null).then((m) => store.put(m), shell.fail);
+    api
+      .sendMessage(props.roomId, body, reply?.id ?? null, attachments)
+      .then((m) => store.put(m), shell.fail);
   };
 
   let lastTyping = 0;
@@ -270,6 +285,15 @@ export function Conversation(props: { roomId: string }) {
 
   return (
     <section
+      onDragOver={(e) => {
+        if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+      }}
+      onDrop={(e) => {
+        const dropped = Array.from(e.dataTransfer?.files ?? []);
+        if (dropped.length === 0) return;
+        e.preventDefault();
+        void uploads.addFiles(dropped);
+      }}
       class="conversation"
       data-testid="conversation"
       data-room-id={props.roomId}
@@ -525,6 +549,7 @@ export function Conversation(props: { roomId: string }) {
             drafts={shell.drafts}
             replyTo={replyTo()}
             members={isDirect() ? undefined : members()}
+            uploads={uploads}
             onCancelReply={() => setReplyTo(null)}
             onSend={send}
             onTyping={onTyping}

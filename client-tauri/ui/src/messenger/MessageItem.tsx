@@ -3,6 +3,7 @@
 // actions (reply, react, edit and delete my own; retry or discard a failed one).
 
 import { createSignal, For, Show } from "solid-js";
+import { Attachments } from "../files/Attachments";
 import { Formatted } from "./Formatted";
 import { plainText } from "./format";
 import type { Tick } from "./rows";
@@ -192,6 +193,9 @@ export function MessageItem(props: {
           </Show>
           <Show when={m().editedAt}>
             <span class="edited muted"> (edited)</span>
+          </Show>
+          <Show when={!m().authorBlocked}>
+            <Attachments items={m().attachments} />
           </Show>
         </Show>
         <Show when={props.tick}>{(t) => <TickMark tick={t()} />}</Show>

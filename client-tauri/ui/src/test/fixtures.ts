@@ -84,6 +84,7 @@ export function message(roomId: string, seq: number, over: Partial<MessageView> 
     authorBlocked: false,
     state: "sent",
     error: null,
+    attachments: [],
     ...over,
   };
 }

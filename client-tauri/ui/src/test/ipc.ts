@@ -70,6 +70,7 @@ export function fakeBackend(real: object = {}): FakeBackend {
     callEvent: event("callEvent"),
     micLevel: event("micLevel"),
     messengerEvent: event("messengerEvent"),
+    transferEvent: event("transferEvent"),
   };
   return {
     module: { ...real, commands, events },

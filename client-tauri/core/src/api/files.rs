@@ -1,0 +1,187 @@
+//! Files: uploads streamed from a path (with progress, cancellable), fresh signed links,
+//! and downloads of a signed link streamed to a path. Memory stays flat whatever the
+//! size: the bytes go through in chunks both ways.
+
+use super::{ApiClient, ApiError, NO_BODY, error_of, json};
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::{Body, Method, StatusCode, header};
+use shared::UploadId;
+use shared::files::Upload;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+use tokio_util::sync::CancellationToken;
+
+/// How long one upload or download may take in all (the API's other calls get 30 s).
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// What can go wrong moving a file.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Cancelled by the caller (nothing is left behind).
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
+    move |source| TransferError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// The name the server keeps for a local file: its file name.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "file".to_owned())
+}
+
+impl ApiClient {
+    /// Uploads the file at `path` as `name`, reading it in chunks. `progress(sent,
+    /// total)` is called as the bytes leave; `cancel` stops it at once. Attach the
+    /// answer's id to a message within the hour.
+    pub async fn upload_file(
+        &self,
+        path: &Path,
+        name: &str,
+        progress: impl Fn(u64, u64) + Send + Sync + 'static,
+        cancel: CancellationToken,
+    ) -> Result<Upload, TransferError> {
+        let progress = Arc::new(progress);
+        let mut url = self.url(&["api", "uploads"]);
+        url.query_pairs_mut().append_pair("name", name);
+        // One retry with a refreshed token: the body is a stream, so the file is opened
+        // again for it.
+        let mut rejected: Option<String> = None;
+        for _ in 0..2 {
+            let token = self.token(rejected.as_deref()).await?;
+            let file = tokio::fs::File::open(path).await.map_err(io(path))?;
+            let total = file.metadata().await.map_err(io(path))?.len();
+            let sent = Arc::new(AtomicU64::new(0));
+            let report = Arc::clone(&progress);
+            let stream = ReaderStream::with_capacity(file, 64 * 1024).inspect_ok(move |chunk| {
+                let now =
+                    sent.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+                report(now, total);
+            });
+            let request = self
+                .inner
+                .http
+                .request(Method::POST, url.clone())
+                .bearer_auth(&token)
+                .timeout(TRANSFER_TIMEOUT)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .header(header::CONTENT_LENGTH, total)
+                .body(Body::wrap_stream(stream))
+                .send();
+            let resp = tokio::select! {
+                () = cancel.cancelled() => return Err(TransferError::Cancelled),
+                resp = request => resp.map_err(ApiError::from)?,
+            };
+            if resp.status() == StatusCode::UNAUTHORIZED && rejected.is_none() {
+                rejected = Some(token);
+                continue;
+            }
+            return Ok(json(resp).await?);
+        }
+        Err(ApiError::NotSignedIn.into())
+    }
+
+    /// An upload with fresh signed links (mine, or one attached in a room of mine).
+    pub async fn upload(&self, id: UploadId) -> Result<Upload, ApiError> {
+        let id = id.to_string();
+        self.authed_json(Method::GET, &["api", "uploads", &id], NO_BODY)
+            .await
+    }
+
+    /// The absolute address of a link the server gave as a path (`/api/files/...`).
+    /// Only the server's own addresses: a link elsewhere is refused.
+    pub fn absolute(&self, link: &str) -> Result<reqwest::Url, ApiError> {
+        let invalid = |reason: String| ApiError::InvalidServerUrl {
+            url: link.to_owned(),
+            reason,
+        };
+        let url = self
+            .server_url()
+            .join(link)
+            .map_err(|e| invalid(e.to_string()))?;
+        if url.origin() != self.server_url().origin() {
+            return Err(invalid("it is not on this server".into()));
+        }
+        Ok(url)
+    }
+
+    /// Downloads a signed link to `dest`: into a temporary file beside it, renamed into
+    /// place once complete (a cancelled or failed download leaves nothing).
+    pub async fn download_to(
+        &self,
+        link: &str,
+        dest: &Path,
+        progress: impl Fn(u64, Option<u64>) + Send + Sync,
+        cancel: CancellationToken,
+    ) -> Result<u64, TransferError> {
+        let url = self.absolute(link)?;
+        let resp = tokio::select! {
+            () = cancel.cancelled() => return Err(TransferError::Cancelled),
+            resp = self.inner.http.get(url).timeout(TRANSFER_TIMEOUT).send() => {
+                resp.map_err(ApiError::from)?
+            }
+        };
+        if !resp.status().is_success() {
+            return Err(error_of(resp).await.into());
+        }
+        let total = resp.content_length();
+        let part = dest.with_extension(match dest.extension() {
+            Some(ext) => format!("{}.part", ext.to_string_lossy()),
+            None => "part".to_owned(),
+        });
+        let mut out = tokio::fs::File::create(&part).await.map_err(io(&part))?;
+        let mut body = resp.bytes_stream();
+        let mut written = 0u64;
+        let result = loop {
+            let chunk = tokio::select! {
+                () = cancel.cancelled() => break Err(TransferError::Cancelled),
+                chunk = body.next() => chunk,
+            };
+            match chunk {
+                None => break Ok(()),
+                Some(Err(e)) => break Err(ApiError::from(e).into()),
+                Some(Ok(bytes)) => {
+                    if let Err(e) = out.write_all(&bytes).await {
+                        break Err(io(&part)(e));
+                    }
+                    written += bytes.len() as u64;
+                    progress(written, total);
+                }
+            }
+        };
+        let result = match result {
+            Ok(()) => out.flush().await.map_err(io(&part)),
+            Err(e) => Err(e),
+        };
+        drop(out);
+        match result {
+            Ok(()) => {
+                tokio::fs::rename(&part, dest).await.map_err(io(dest))?;
+                Ok(written)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                Err(e)
+            }
+        }
+    }
+}
