@@ -1,5 +1,6 @@
 // Theme: follows prefers-color-scheme unless the user picks light or dark, which is kept in
-// localStorage (the only thing this UI ever stores there) and set as <html data-theme>.
+// localStorage (beside the voice processing switches, media/voice.ts, the only thing this
+// UI stores there) and set as <html data-theme>.
 
 export type ThemeChoice = "system" | "light" | "dark";
 export const THEME_KEY = "confab.theme";

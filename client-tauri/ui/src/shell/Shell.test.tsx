@@ -456,10 +456,26 @@ describe("calls in the shell", () => {
     click(byTestId("join-running-call"));
     await flush();
     expect($("#prejoin")).not.toBeNull();
+    // Voice processing is all on; the user turns noise suppression off for this call.
+    const voice = (part: string) => $(`#voice-${part}`) as HTMLInputElement;
+    expect(
+      ["echoCancellation", "noiseSuppression", "gainControl"].map((p) => voice(p).checked),
+    ).toEqual([true, true, true]);
+    click(voice("noiseSuppression"));
     click($("#join-call"));
     await flush();
     expect(ipc.backend.callsTo("joinCall")[0]?.[0]).toBe("g");
+    expect(ipc.backend.callsTo("joinCall")[0]?.[1]).toMatchObject({
+      voiceProcessing: { echoCancellation: true, noiseSuppression: false, gainControl: true },
+    });
     expect($("#call-view")).not.toBeNull();
+    // The choice is remembered for the next call.
+    expect(JSON.parse(localStorage.getItem("confab.voiceProcessing") ?? "null")).toEqual({
+      echoCancellation: true,
+      noiseSuppression: false,
+      gainControl: true,
+    });
+    localStorage.removeItem("confab.voiceProcessing");
   });
 });
 
