@@ -161,6 +161,10 @@ pub struct Me {
     pub share_read_receipts: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Where your avatar is served (a path on the server); None without one.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub avatar_url: Option<String>,
 }
 
 /// Another user, as anyone signed in may see them.
@@ -173,6 +177,10 @@ pub struct PublicUser {
     pub display_name: Option<String>,
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub status_text: Option<String>,
+    /// Where their avatar is served (a path on the server); None without one.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub avatar_url: Option<String>,
 }
 
 /// `PATCH /api/users/me`: absent fields stay as they are; an empty string clears one.

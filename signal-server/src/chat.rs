@@ -121,6 +121,10 @@ fn refused(r: Refusal) -> ApiError {
 
 /// Sends a message. Returns it and whether it was stored now (false: a retry of a key
 /// already used for this same message, which gets the original).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the message's parts as both transports give them, one each"
+)]
 pub async fn send(
     state: &AppState,
     author: UserId,

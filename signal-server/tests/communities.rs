@@ -1177,3 +1177,80 @@ async fn bad_input_gets_field_errors(db: Db) {
     assert_eq!(status, StatusCode::CONFLICT, "no banning yourself");
     server.stop().await;
 }
+
+/// Two nodes on one PostgreSQL and one Redis: community events made on one node reach
+/// sockets on the other (they ride the hub's user events over the cluster bus).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn community_events_cross_nodes() {
+    use signal_server::testing::{clear_redis, redis_prefix, redis_url};
+    let redis = redis_url();
+    let prefix = redis_prefix();
+    let flags = [
+        "--redis-url",
+        &redis,
+        "--redis-prefix",
+        &prefix,
+        "--jwt-secret",
+        "communities-across-nodes-secret-0123456789",
+    ];
+    let a = TestServer::start_with(Db::Postgres, &flags).await;
+    let b = a.another_node(&[]).await;
+    for node in [&a, &b] {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (_, health) = node.get("/readyz", None).await;
+            if health["status"] == "ok" {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a node never got ready"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    let ann = a.user("ann").await;
+    let bob = b.user("bob").await;
+    let c = id(&create(&a, &ann, "Rustaceans", "public").await);
+    let mut ann_ws = a.ws(&ann).await;
+    let mut bob_ws = b.ws(&bob).await;
+
+    // Bob joins on B: ann, on A, sees him come in.
+    join(&b, &bob, &c).await;
+    assert!(matches!(
+        next_event(&mut bob_ws).await,
+        ServerMsg::CommunityAdded { .. }
+    ));
+    match next_event(&mut ann_ws).await {
+        ServerMsg::CommunityMemberJoined { member, .. } => {
+            assert_eq!(member.user.id.to_string(), bob.id);
+        }
+        other => panic!("expected community_member_joined, got {other:?}"),
+    }
+    // A channel made on A reaches bob on B; so does its chat.
+    let news = id(&create_channel(&a, &ann, &c, json!({"name": "news"})).await);
+    match next_event(&mut bob_ws).await {
+        ServerMsg::ChannelCreated { channel } => assert_eq!(channel.id.to_string(), news),
+        other => panic!("expected channel_created, got {other:?}"),
+    }
+    a.post_message(&ann, &news, "across").await;
+    let msg = bob_ws
+        .recv_until(|m| matches!(m, ServerMsg::MessageCreated { .. }))
+        .await;
+    assert!(matches!(msg, ServerMsg::MessageCreated { message } if message.body == "across"));
+    // Kicked on A, bob's socket on B hears it at once.
+    let (status, _) = a
+        .delete(
+            &format!("/api/communities/{c}/members/{}", bob.id),
+            Some(&ann.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    match next_event(&mut bob_ws).await {
+        ServerMsg::CommunityRemoved { reason, .. } => assert_eq!(reason, CommunityExit::Kicked),
+        other => panic!("expected community_removed, got {other:?}"),
+    }
+    b.stop().await;
+    a.stop().await;
+    clear_redis(&redis, &prefix).await.unwrap();
+}

@@ -1383,6 +1383,7 @@ mod tests {
                 status_text: None,
                 share_read_receipts: true,
                 created_at: time::OffsetDateTime::UNIX_EPOCH,
+                avatar_url: None,
             },
         };
         let url = Url::parse("http://a.test/").expect("valid");

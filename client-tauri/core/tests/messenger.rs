@@ -428,6 +428,7 @@ async fn a_reopened_outbox_resends_pending_messages_with_their_keys(db: Db) {
             &SendMessageRequest {
                 body: lost_ack.body.clone(),
                 reply_to: None,
+                attachments: Vec::new(),
             },
         )
         .await
@@ -576,6 +577,7 @@ async fn an_offline_client_comes_back_with_exactly_the_servers_state(db: Db) {
             &SendMessageRequest {
                 body: "before the cut".into(),
                 reply_to: None,
+                attachments: Vec::new(),
             },
         )
         .await
@@ -609,6 +611,7 @@ async fn an_offline_client_comes_back_with_exactly_the_servers_state(db: Db) {
                 &SendMessageRequest {
                     body: format!("message {i}"),
                     reply_to: None,
+                    attachments: Vec::new(),
                 },
             )
             .await

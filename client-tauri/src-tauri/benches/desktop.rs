@@ -169,6 +169,7 @@ async fn seed(api: &ApiClient, title: &str, messages: usize, writers: usize) -> 
                 let request = SendMessageRequest {
                     body,
                     reply_to: None,
+                    attachments: Vec::new(),
                 };
                 api.send_message(room, &key, &request)
                     .await
@@ -182,6 +183,7 @@ async fn seed(api: &ApiClient, title: &str, messages: usize, writers: usize) -> 
     let request = SendMessageRequest {
         body: format!("end of {title}"),
         reply_to: None,
+        attachments: Vec::new(),
     };
     api.send_message(room, &uuid::Uuid::new_v4().to_string(), &request)
         .await

@@ -196,10 +196,12 @@ pub struct RequestRow {
     pub from_username: String,
     pub from_display_name: Option<String>,
     pub from_status_text: Option<String>,
+    pub from_avatar_file_id: Option<String>,
     pub to_id: String,
     pub to_username: String,
     pub to_display_name: Option<String>,
     pub to_status_text: Option<String>,
+    pub to_avatar_file_id: Option<String>,
 }
 
 impl RequestRow {
@@ -223,12 +225,14 @@ impl RequestRow {
                 username: self.from_username.clone(),
                 display_name: self.from_display_name.clone(),
                 status_text: self.from_status_text.clone(),
+                avatar_url: super::users::avatar_url(self.from_avatar_file_id.as_ref()),
             },
             to: PublicUser {
                 id: self.to_user()?,
                 username: self.to_username.clone(),
                 display_name: self.to_display_name.clone(),
                 status_text: self.to_status_text.clone(),
+                avatar_url: super::users::avatar_url(self.to_avatar_file_id.as_ref()),
             },
             created_at: at(self.created_at),
         })
@@ -237,9 +241,9 @@ impl RequestRow {
 
 const REQUEST_SELECT: &str = "select q.id, q.created_at, q.silenced_at, \
        f.id as from_id, f.username as from_username, \
-       f.display_name as from_display_name, f.status_text as from_status_text, \
+       f.display_name as from_display_name, f.status_text as from_status_text, f.avatar_file_id as from_avatar_file_id, \
        t.id as to_id, t.username as to_username, \
-       t.display_name as to_display_name, t.status_text as to_status_text \
+       t.display_name as to_display_name, t.status_text as to_status_text, t.avatar_file_id as to_avatar_file_id \
      from contact_requests q join users f on f.id = q.from_id join users t on t.id = q.to_id";
 
 /// Requests to `user` that they may see (not silenced) and requests from `user` (all of

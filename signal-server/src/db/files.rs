@@ -204,11 +204,12 @@ pub async fn set_avatar(
     avatar: Option<UploadId>,
 ) -> sqlx::Result<Option<UploadId>> {
     let mut tx = pool.begin().await?;
-    let old: Option<(Option<String>,)> =
-        sqlx::query_as("update users set avatar_file_id = avatar_file_id where id = $1 returning avatar_file_id")
-            .bind(user.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+    let old: Option<(Option<String>,)> = sqlx::query_as(
+        "update users set avatar_file_id = avatar_file_id where id = $1 returning avatar_file_id",
+    )
+    .bind(user.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
     sqlx::query("update users set avatar_file_id = $2 where id = $1")
         .bind(user.to_string())
         .bind(avatar.map(|a| a.to_string()))
@@ -219,6 +220,37 @@ pub async fn set_avatar(
         .and_then(|(o,)| o)
         .and_then(|o| uuid::Uuid::parse_str(&o).ok())
         .map(UploadId))
+}
+
+/// Sets (or clears) a community's icon; returns the one it replaced, and `None` as the
+/// outer value when there is no such community.
+pub async fn set_icon(
+    pool: &AnyPool,
+    community: shared::CommunityId,
+    icon: Option<UploadId>,
+) -> sqlx::Result<Option<Option<UploadId>>> {
+    let mut tx = pool.begin().await?;
+    // The no-op update takes the row's lock first, so two icon changes cannot both
+    // read the same old icon (and one of them leak it).
+    let old: Option<(Option<String>,)> = sqlx::query_as(
+        "update communities set icon_file_id = icon_file_id where id = $1 returning icon_file_id",
+    )
+    .bind(community.to_string())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((old,)) = old else {
+        return Ok(None);
+    };
+    sqlx::query("update communities set icon_file_id = $2 where id = $1")
+        .bind(community.to_string())
+        .bind(icon.map(|a| a.to_string()))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(
+        old.and_then(|o| uuid::Uuid::parse_str(&o).ok())
+            .map(UploadId),
+    ))
 }
 
 /// An avatar or icon by id (pictures are served to anyone holding their URL).

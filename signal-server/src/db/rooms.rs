@@ -165,12 +165,14 @@ pub struct SummaryRow {
     pub lm_author_username: Option<String>,
     pub lm_author_display_name: Option<String>,
     pub lm_author_status_text: Option<String>,
+    pub lm_author_avatar_file_id: Option<String>,
     /// 1 when the member blocks the last message's author.
     pub lm_author_blocked: i64,
     pub other_id: Option<String>,
     pub other_username: Option<String>,
     pub other_display_name: Option<String>,
     pub other_status_text: Option<String>,
+    pub other_avatar_file_id: Option<String>,
     /// 1 when the member and the other user of a direct room block one another (either way).
     pub other_blocked: i64,
 }
@@ -180,6 +182,7 @@ fn public_user(
     username: Option<&String>,
     display_name: Option<&String>,
     status_text: Option<&String>,
+    avatar_file_id: Option<&String>,
 ) -> anyhow::Result<Option<PublicUser>> {
     let (Some(id), Some(username)) = (id, username) else {
         return Ok(None);
@@ -189,6 +192,7 @@ fn public_user(
         username: username.clone(),
         display_name: display_name.cloned(),
         status_text: status_text.cloned(),
+        avatar_url: super::users::avatar_url(avatar_file_id),
     }))
 }
 
@@ -211,6 +215,7 @@ impl SummaryRow {
                     self.lm_author_username.as_ref(),
                     self.lm_author_display_name.as_ref(),
                     self.lm_author_status_text.as_ref(),
+                    self.lm_author_avatar_file_id.as_ref(),
                 )?,
                 // A kind this version does not know yet still shows as text.
                 kind: self
@@ -237,6 +242,7 @@ impl SummaryRow {
                 self.other_username.as_ref(),
                 self.other_display_name.as_ref(),
                 self.other_status_text.as_ref(),
+                self.other_avatar_file_id.as_ref(),
             )?,
             other_presence: None,
             my_role: parse_role(&self.role)?,
@@ -285,11 +291,13 @@ pub async fn summaries(
                 substr(lm.body, 1, {PREVIEW_CHARS}) as lm_body, lm.created_at as lm_created_at, \
                 au.id as lm_author_id, au.username as lm_author_username, \
                 au.display_name as lm_author_display_name, au.status_text as lm_author_status_text, \
+                au.avatar_file_id as lm_author_avatar_file_id, \
                 case when exists (select 1 from blocks b \
                     where b.blocker_id = me.user_id and b.blocked_id = lm.author_id) \
                 then 1 else 0 end as lm_author_blocked, \
                 ou.id as other_id, ou.username as other_username, \
                 ou.display_name as other_display_name, ou.status_text as other_status_text, \
+                ou.avatar_file_id as other_avatar_file_id, \
                 case when exists (select 1 from blocks b \
                     where (b.blocker_id = me.user_id and b.blocked_id = o.user_id) \
                        or (b.blocker_id = o.user_id and b.blocked_id = me.user_id)) \

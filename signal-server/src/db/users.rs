@@ -20,6 +20,8 @@ pub struct UserRow {
     pub disabled_at: Option<i64>,
     /// Set while the account's email address awaits confirmation.
     pub email_unverified_at: Option<i64>,
+    /// The avatar upload (`db::files::set_avatar`).
+    pub avatar_file_id: Option<String>,
 }
 
 /// The public columns of a user, for listings that join `users` (members, contacts):
@@ -30,12 +32,19 @@ pub struct PublicUserRow {
     pub username: String,
     pub display_name: Option<String>,
     pub status_text: Option<String>,
+    pub avatar_file_id: Option<String>,
+}
+
+/// Where an avatar upload is served.
+pub fn avatar_url(file: Option<&String>) -> Option<String> {
+    file.and_then(|f| f.parse().ok())
+        .map(shared::files::picture_url)
 }
 
 impl PublicUserRow {
     /// The columns to select, prefixed with a table alias (`u.id, u.username, ...`).
     pub fn columns(alias: &str) -> String {
-        ["id", "username", "display_name", "status_text"]
+        ["id", "username", "display_name", "status_text", "avatar_file_id"]
             .map(|c| format!("{alias}.{c}"))
             .join(", ")
     }
@@ -46,6 +55,7 @@ impl PublicUserRow {
             username: self.username.clone(),
             display_name: self.display_name.clone(),
             status_text: self.status_text.clone(),
+            avatar_url: avatar_url(self.avatar_file_id.as_ref()),
         })
     }
 }
@@ -64,6 +74,7 @@ impl UserRow {
             status_text: self.status_text.clone(),
             share_read_receipts: self.receipts_hidden_at.is_none(),
             created_at: at(self.created_at),
+            avatar_url: avatar_url(self.avatar_file_id.as_ref()),
         })
     }
 
@@ -73,12 +84,13 @@ impl UserRow {
             username: self.username.clone(),
             display_name: self.display_name.clone(),
             status_text: self.status_text.clone(),
+            avatar_url: avatar_url(self.avatar_file_id.as_ref()),
         })
     }
 }
 
 const COLUMNS: &str = "id, username, email, password_hash, display_name, status_text, created_at, \
-                       receipts_hidden_at, disabled_at, email_unverified_at";
+                       receipts_hidden_at, disabled_at, email_unverified_at, avatar_file_id";
 
 /// Inserts a user; fails with a unique violation when the username or email is taken.
 /// `unverified`: the email address awaits confirmation (`--require-email-verification`).
@@ -116,6 +128,7 @@ pub async fn insert(
         receipts_hidden_at: None,
         disabled_at: None,
         email_unverified_at: unverified_at,
+        avatar_file_id: None,
     })
 }
 

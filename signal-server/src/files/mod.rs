@@ -128,7 +128,14 @@ impl Files {
     }
 
     /// Whether `sig` is this server's signature of the link (constant time).
-    pub fn verify(&self, id: UploadId, variant: Variant, user: UserId, exp: i64, sig: &str) -> bool {
+    pub fn verify(
+        &self,
+        id: UploadId,
+        variant: Variant,
+        user: UserId,
+        exp: i64,
+        sig: &str,
+    ) -> bool {
         let Some(sig) = unhex(sig) else {
             return false;
         };

@@ -165,16 +165,16 @@ mod tests {
 
     #[test]
     fn types_come_from_the_bytes() {
-        assert_eq!(
-            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").1,
-            Some(Raster::Png)
-        );
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").1, Some(Raster::Png));
         assert_eq!(sniff(b"%PDF-1.7\n").0, "application/pdf");
         assert_eq!(sniff(b"<!DOCTYPE html><html>").0, OCTET_STREAM);
         assert_eq!(sniff(b"  <svg xmlns=").0, OCTET_STREAM);
         assert_eq!(sniff(b"#!/bin/sh\nrm -rf /").0, OCTET_STREAM);
         assert_eq!(sniff(b"hello <script>x</script>").0, OCTET_STREAM);
-        assert_eq!(sniff("plain words, ünïcode".as_bytes()).0, "text/plain; charset=utf-8");
+        assert_eq!(
+            sniff("plain words, ünïcode".as_bytes()).0,
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(sniff(b"\0\x01\x02binary").0, OCTET_STREAM);
         assert_eq!(sniff(b"").0, OCTET_STREAM);
     }

@@ -107,10 +107,7 @@ impl Storage {
             let sent: anyhow::Result<()> = async {
                 loop {
                     let mut part = Vec::with_capacity(PART);
-                    let n = (&mut file)
-                        .take(PART as u64)
-                        .read_to_end(&mut part)
-                        .await?;
+                    let n = (&mut file).take(PART as u64).read_to_end(&mut part).await?;
                     if n == 0 {
                         break;
                     }

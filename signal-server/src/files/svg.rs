@@ -85,8 +85,7 @@ fn check(doc: &roxmltree::Document) -> Result<(), SvgError> {
     for node in doc.descendants() {
         if node.is_element() {
             let name = node.tag_name().name();
-            if name.eq_ignore_ascii_case("script") || name.eq_ignore_ascii_case("foreignObject")
-            {
+            if name.eq_ignore_ascii_case("script") || name.eq_ignore_ascii_case("foreignObject") {
                 return Err(SvgError::Forbidden(name.to_owned()));
             }
             for attr in node.attributes() {
@@ -118,7 +117,9 @@ fn external_in_css(value: &str) -> Result<(), SvgError> {
     while let Some(i) = rest.find("url(") {
         let arg = rest[i + 4..].trim_start().trim_start_matches(['\'', '"']);
         if !arg.starts_with('#') {
-            return Err(SvgError::External(short(&value[value.len() - rest.len() + i..])));
+            return Err(SvgError::External(short(
+                &value[value.len() - rest.len() + i..],
+            )));
         }
         rest = &rest[i + 4..];
     }
@@ -180,10 +181,14 @@ pub fn looks_like_svg(head: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn svg(body: &str) -> String {
-        format!(r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="64">{body}</svg>"#)
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="64">{body}</svg>"#
+        )
     }
 
     #[test]
@@ -196,19 +201,38 @@ mod tests {
     fn dangerous_svgs_are_refused() {
         let cases = [
             (svg("<script>alert(1)</script>"), "script"),
-            (svg(r#"<rect width="5" height="5" onclick="x()"/>"#), "handler"),
-            (svg(r#"<image href="http://example.org/a.png" width="5" height="5"/>"#), "external"),
-            (svg(r#"<image xlink:href="file:///etc/passwd" width="5" height="5"/>"#), "external"),
-            (svg(r#"<image href="data:image/png;base64,AAAA" width="5" height="5"/>"#), "external"),
-            (svg(r#"<rect style="fill: url(http://x/y)" width="5" height="5"/>"#), "external"),
+            (
+                svg(r#"<rect width="5" height="5" onclick="x()"/>"#),
+                "handler",
+            ),
+            (
+                svg(r#"<image href="http://example.org/a.png" width="5" height="5"/>"#),
+                "external",
+            ),
+            (
+                svg(r#"<image xlink:href="file:///etc/passwd" width="5" height="5"/>"#),
+                "external",
+            ),
+            (
+                svg(r#"<image href="data:image/png;base64,AAAA" width="5" height="5"/>"#),
+                "external",
+            ),
+            (
+                svg(r#"<rect style="fill: url(http://x/y)" width="5" height="5"/>"#),
+                "external",
+            ),
             (svg("<style>@import 'http://x/y.css';</style>"), "external"),
             (svg("<foreignObject><div/></foreignObject>"), "foreign"),
         ];
         for (doc, what) in cases {
             assert!(render(doc.as_bytes()).is_err(), "{what}: {doc}");
         }
-        let onload = r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"/>"#;
-        assert!(matches!(render(onload.as_bytes()), Err(SvgError::EventHandler(_))));
+        let onload =
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10" onload="alert(1)"/>"#;
+        assert!(matches!(
+            render(onload.as_bytes()),
+            Err(SvgError::EventHandler(_))
+        ));
         let big = r#"<svg xmlns="http://www.w3.org/2000/svg" width="10000" height="10000"/>"#;
         assert_eq!(render(big.as_bytes()), Err(SvgError::TooLarge));
         let big_box = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10000 10000"/>"#;

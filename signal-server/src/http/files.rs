@@ -12,7 +12,7 @@ use crate::db::{self, files as store};
 use crate::error::ApiError;
 use crate::files::images::{self, ImageError};
 use crate::files::sniff::{self, OCTET_STREAM, Raster};
-use crate::files::{self, Files, Received, ReceiveError, Variant, svg};
+use crate::files::{self, Files, ReceiveError, Received, Variant, svg};
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shared::files::{Attachment, FileKind, FileLinks, PICTURE_MAX, Picture, Upload, picture_url};
-use shared::{ErrorBody, ErrorCode, UploadId, UserId};
+use shared::{CommunityId, ErrorBody, ErrorCode, UploadId, UserId};
 use std::ops::Range;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_upload))
         .routes(routes!(file))
         .routes(routes!(set_avatar, delete_avatar))
+        .routes(routes!(set_icon, delete_icon))
         .routes(routes!(picture))
 }
 
@@ -150,7 +151,7 @@ struct UploadQuery {
 /// `application/octet-stream` downloads. Attach it by id within an hour, or it is removed.
 #[utoipa::path(post, path = "/api/uploads", tag = "files", security(("bearer" = [])),
     params(UploadQuery),
-    request_body(content = RawFile, content_type = "application/octet-stream", description = "the file's bytes"),
+    request_body(content = Option<RawFile>, content_type = "application/octet-stream", description = "the file's bytes (none: a zero-byte file)"),
     responses(
         (status = 201, body = Upload, description = "stored"),
         (status = 400, body = ErrorBody, description = "the upload was interrupted, or the query does not parse"),
@@ -285,11 +286,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 }
 
 /// The upload as `viewer` sees it, with links signed for them.
-fn upload_view(
-    files: &Files,
-    row: &store::UploadRow,
-    viewer: UserId,
-) -> Result<Upload, FileError> {
+fn upload_view(files: &Files, row: &store::UploadRow, viewer: UserId) -> Result<Upload, FileError> {
     let file: Attachment = row.attachment()?;
     let exp = files::link_expiry(db::now());
     let image = file.kind == FileKind::Image;
@@ -345,7 +342,7 @@ struct LinkQuery {
 #[utoipa::path(get, path = "/api/files/{id}/{variant}", tag = "files",
     params(
         ("id" = UploadId, Path, description = "upload id"),
-        ("variant" = Variant, Path, description = "which form of the file"),
+        ("variant" = inline(Variant), Path, description = "which form of the file"),
         LinkQuery,
         ("Range" = Option<String>, Header, description = "one byte range, e.g. `bytes=0-1023`"),
         ("If-None-Match" = Option<String>, Header, description = "the ETag of a cached copy"),
@@ -377,7 +374,10 @@ async fn file(
         .ok_or(NO_SUCH_UPLOAD)?;
     let (content_type, size) = match variant {
         Variant::Original => (row.content_type.clone(), row.size),
-        Variant::Preview => ("image/webp".to_owned(), row.preview_size.ok_or(NO_SUCH_UPLOAD)?),
+        Variant::Preview => (
+            "image/webp".to_owned(),
+            row.preview_size.ok_or(NO_SUCH_UPLOAD)?,
+        ),
         Variant::Thumbnail => (
             "image/webp".to_owned(),
             row.thumbnail_size.ok_or(NO_SUCH_UPLOAD)?,
@@ -518,7 +518,11 @@ pub async fn make_picture(
     let received = files.receive(body, PICTURE_MAX).await?;
     let (_, raster) = sniff::sniff(&received.head);
     let path = received.temp.path().to_path_buf();
-    let _permit = files.decoding.acquire().await.map_err(anyhow::Error::from)?;
+    let _permit = files
+        .decoding
+        .acquire()
+        .await
+        .map_err(anyhow::Error::from)?;
     match raster {
         Some(format @ (Raster::Png | Raster::Jpeg | Raster::Webp)) => {
             let made = tokio::task::spawn_blocking(move || images::picture(&path, format))
@@ -636,6 +640,91 @@ async fn delete_avatar(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Who may change a community's icon: its admins and owner.
+async fn icon_admin(
+    state: &AppState,
+    community: CommunityId,
+    user: UserId,
+) -> Result<(), FileError> {
+    match db::communities::role(&state.pool, community, user).await? {
+        None => Err(ApiError::NotFound("no such community").into()),
+        Some(role) if role.is_admin() => Ok(()),
+        Some(_) => Err(ApiError::Forbidden("only the community's admins change its icon").into()),
+    }
+}
+
+/// Sets, clears, and tells the members about a community's icon.
+async fn replace_icon(
+    state: &AppState,
+    community: CommunityId,
+    icon: Option<UploadId>,
+) -> Result<(), FileError> {
+    let old = store::set_icon(&state.pool, community, icon)
+        .await?
+        .ok_or(ApiError::NotFound("no such community"))?;
+    if let Some(old) = old {
+        remove_picture(state, old).await?;
+    }
+    if let Err(e) = crate::http::communities::announce_updated(state, community).await {
+        tracing::warn!(error = %format!("{e:#}"), "icon change: events not sent");
+    }
+    Ok(())
+}
+
+/// Sets a community's icon (admins): the raw bytes of a PNG, JPEG, WebP or SVG image,
+/// as for avatars (an SVG at most 70x70, checked, served as a PNG rendered from it).
+/// Members get `community_updated` with the new `icon_url`.
+#[utoipa::path(put, path = "/api/communities/{id}/icon", tag = "communities", security(("bearer" = [])),
+    params(("id" = CommunityId, Path, description = "community id")),
+    request_body(content = RawFile, content_type = "application/octet-stream", description = "the image's bytes"),
+    responses(
+        (status = 200, body = Picture, description = "the new icon"),
+        (status = 400, body = ErrorBody, description = "the upload was interrupted"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "you are a member but not an admin"),
+        (status = 404, body = ErrorBody, description = "no such community, or you are not a member"),
+        (status = 413, body = ErrorBody, description = "over 5 MiB (`payload_too_large`)"),
+        (status = 422, body = ErrorBody, description = "not an image that can be used (`fields.file` says why)"),
+    ))]
+async fn set_icon(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<CommunityId>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Picture>, FileError> {
+    icon_admin(&state, id, auth.user_id).await?;
+    let (bytes, content_type) = make_picture(&state.files, &headers, body).await?;
+    let icon = store_picture(&state, auth.user_id, store::ICON, bytes, content_type).await?;
+    if let Err(e) = replace_icon(&state, id, Some(icon)).await {
+        // The community went meanwhile: the new picture has no owner.
+        remove_picture(&state, icon).await?;
+        return Err(e);
+    }
+    Ok(Json(Picture {
+        url: picture_url(icon),
+    }))
+}
+
+/// Removes a community's icon (admins).
+#[utoipa::path(delete, path = "/api/communities/{id}/icon", tag = "communities", security(("bearer" = [])),
+    params(("id" = CommunityId, Path, description = "community id")),
+    responses(
+        (status = 204, description = "removed (or there was none)"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "you are a member but not an admin"),
+        (status = 404, body = ErrorBody, description = "no such community, or you are not a member"),
+    ))]
+async fn delete_icon(
+    State(state): State<AppState>,
+    auth: AuthUser,
+    Path(id): Path<CommunityId>,
+) -> Result<StatusCode, FileError> {
+    icon_admin(&state, id, auth.user_id).await?;
+    replace_icon(&state, id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// An avatar or community icon (the `avatar_url` / `icon_url` of the API's types): a
 /// 256 px WebP, or a PNG rendered from an SVG. No access token: its URL names a random
 /// id that changes with every new picture, so it is cached for good.
@@ -645,7 +734,10 @@ async fn delete_avatar(
         ("If-None-Match" = Option<String>, Header, description = "the ETag of a cached copy"),
     ),
     responses(
-        (status = 200, description = "the picture (image/png or image/webp)", content_type = "image/webp", body = RawFile),
+        (status = 200, description = "the picture", content(
+            (RawFile = "image/webp"),
+            (RawFile = "image/png"),
+        )),
         (status = 304, description = "your cached copy is current"),
         (status = 404, body = ErrorBody, description = "no such picture (replaced or removed)"),
     ))]

@@ -163,6 +163,7 @@ impl Model {
                 username: me.username.clone(),
                 display_name: me.display_name.clone(),
                 status_text: me.status_text.clone(),
+                avatar_url: me.avatar_url.clone(),
             },
         );
         Self {
@@ -1035,6 +1036,7 @@ mod tests {
             status_text: None,
             share_read_receipts: true,
             created_at: OffsetDateTime::UNIX_EPOCH,
+            avatar_url: None,
         }
     }
 
@@ -1094,6 +1096,7 @@ mod tests {
             username: "other".into(),
             display_name: None,
             status_text: None,
+            avatar_url: None,
         };
         model.learn_users(std::slice::from_ref(&other));
         (model, room, other.id, Instant::now())

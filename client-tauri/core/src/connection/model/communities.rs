@@ -402,6 +402,7 @@ mod tests {
             status_text: None,
             share_read_receipts: true,
             created_at: OffsetDateTime::UNIX_EPOCH,
+            avatar_url: None,
         }
     }
 
@@ -500,6 +501,7 @@ mod tests {
                 username: "ana".into(),
                 display_name: None,
                 status_text: None,
+                avatar_url: None,
             },
         );
         let live = model.apply_live(
