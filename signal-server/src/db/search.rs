@@ -269,13 +269,15 @@ impl Binds {
 }
 
 /// The conditions on `m` (messages) both engines share: readable now, not deleted, not
-/// by someone the user blocks, and the filters. `room_column` is where the message's room
+/// by someone the user blocks, and the filters. The columns say where the message's room
 /// is read from (SQLite's `message_search` has it, so rooms are checked before messages
-/// are read).
-fn visible(binds: &mut Binds, f: &Filter<'_>, room_column: &str) -> String {
+/// are read); on SQLite the membership test is written `+s.room_id`, a unary `+` that
+/// keeps SQLite from driving the query by the membership list (every doc of every room of
+/// the user, then a sort): it stays a filter on rows met in doc order.
+fn visible(binds: &mut Binds, f: &Filter<'_>, member_column: &str, room_column: &str) -> String {
     let me = binds.text(f.user.to_string());
     let mut sql = format!(
-        "{room_column} in (select room_id from room_members where user_id = {me}) \
+        "{member_column} in (select room_id from room_members where user_id = {me}) \
          and m.deleted_at is null \
          and (m.author_id is null \
               or m.author_id not in (select blocked_id from blocks where blocker_id = {me}))"
@@ -297,21 +299,22 @@ fn visible(binds: &mut Binds, f: &Filter<'_>, room_column: &str) -> String {
 
 /// The next `size` candidates below `from` (all of them when `from` is None), newest
 /// first.
-pub async fn batch(
+async fn batch(
     pool: &AnyPool,
-    backend: Backend,
+    way: Way,
     f: &Filter<'_>,
     from: Option<&From>,
     size: usize,
 ) -> anyhow::Result<Batch> {
     let size_i = i64::try_from(size).unwrap_or(i64::MAX);
     let mut binds = Binds::default();
-    let (sql, fts) = match backend {
-        Backend::Sqlite => match fts5_query(f.terms) {
-            Some(q) => (sqlite_indexed(&mut binds, f, &q, from, size_i), true),
-            None => (sqlite_walk(&mut binds, f, from, size_i), false),
-        },
-        Backend::Postgres => (postgres(&mut binds, f, from, size_i), false),
+    let (sql, fts) = match way {
+        Way::SqliteIndexed => {
+            let q = fts5_query(f.terms).context("no term for the index")?;
+            (sqlite_indexed(&mut binds, f, &q, from, size_i), true)
+        }
+        Way::SqliteWalk => (sqlite_walk(&mut binds, f, from, size_i), false),
+        Way::Postgres => (postgres(&mut binds, f, from, size_i), false),
     };
     let mut query = sqlx::query_as::<_, Candidate>(sqlx::AssertSqlSafe(sql));
     for b in binds.0 {
@@ -362,9 +365,12 @@ fn below(binds: &mut Binds, from: Option<&From>) -> Option<(&'static str, String
 const HIT_COLUMNS: &str = "m.room_id, m.seq, m.author_id, m.body, m.created_at, m.edited_at";
 
 /// SQLite with a term the trigram index can look up: the next `size` docs the index
-/// gives (whatever their room), joined to their messages, of which only the visible
-/// ones come back, plus one marker row (id `''`) saying how far the lookup went, so the
-/// next batch goes on from there even when none of these was visible.
+/// gives (whatever their room), newest first, joined to their messages, of which only the
+/// visible ones come back, plus one marker row (id `''`) saying how far the lookup went,
+/// so the next batch goes on from there even when none of these was visible. `cross
+/// join` fixes the order (the index's docs, then each one's row by primary key): left to
+/// itself SQLite starts from the user's rooms. No rank here: FTS5's bm25() reads every
+/// row's positions (~45 µs a row); `best` ranks the few hits in Rust instead.
 fn sqlite_indexed(
     binds: &mut Binds,
     f: &Filter<'_>,
@@ -373,58 +379,30 @@ fn sqlite_indexed(
     size: i64,
 ) -> String {
     let q = binds.text(fts_query);
-    let below = below(binds, from);
-    let below = |column: &str| {
-        below
-            .as_ref()
-            .map_or(String::new(), |(op, p)| format!(" and {column} {op} {p}"))
-    };
-    let visible = visible(binds, f, "s.room_id");
+    let below = below(binds, from).map_or(String::new(), |(op, p)| format!(" and rowid {op} {p}"));
+    let visible = visible(binds, f, "+s.room_id", "s.room_id");
     let limit = binds.int(size);
-    // With a room filter the room's own docs are the smaller side: look those up in the
-    // index one by one (FTS5 seeks a rowid in its doclists) rather than walking every
-    // room's matches. Either way `c` is what this batch looks at.
-    let (looked_at, docs) = match f.room {
-        Some(room) => (
-            format!(
-                "c as materialized (select doc from message_search \
-                 where room_id = {room}{below} order by doc desc limit {limit}), ",
-                room = binds.text(room.to_string()),
-                below = below("doc"),
-            ),
-            "select rowid as doc, -bm25(message_fts) as score from message_fts \
-             where message_fts match QUERY and rowid in (select doc from c)"
-                .replace("QUERY", &q),
-        ),
-        None => (
-            String::new(),
-            format!(
-                "select rowid as doc, -bm25(message_fts) as score from message_fts \
-                 where message_fts match {q}{below} order by rowid desc limit {limit}",
-                below = below("rowid"),
-            ),
-        ),
-    };
-    let marker_from = if f.room.is_some() { "c" } else { "f" };
     format!(
-        "with {looked_at}f as materialized ({docs}) \
-         select f.doc as key, m.id, f.score, {HIT_COLUMNS} \
-         from f join message_search s on s.doc = f.doc join messages m on m.id = s.message_id \
+        "with f as materialized ( \
+             select rowid as doc from message_fts \
+             where message_fts match {q}{below} order by rowid desc limit {limit}) \
+         select f.doc as key, m.id, 0.0 as score, {HIT_COLUMNS} \
+         from f cross join message_search s on s.doc = f.doc \
+         cross join messages m on m.id = s.message_id \
          where {visible} \
          union all \
-         select coalesce(min(doc), 0), '', 0.0, '', count(*), null, '', 0, null \
-         from {marker_from}"
+         select coalesce(min(doc), 0), '', 0.0, '', count(*), null, '', 0, null from f"
     )
 }
 
 /// SQLite without a term the index can use: the user's messages, newest first.
 fn sqlite_walk(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64) -> String {
     let below = below(binds, from).map_or(String::new(), |(op, p)| format!(" and s.doc {op} {p}"));
-    let visible = visible(binds, f, "s.room_id");
+    let visible = visible(binds, f, "+s.room_id", "s.room_id");
     let limit = binds.int(size);
     format!(
         "select s.doc as key, m.id, 0.0 as score, {HIT_COLUMNS} \
-         from message_search s join messages m on m.id = s.message_id \
+         from message_search s cross join messages m on m.id = s.message_id \
          where {visible}{below} \
          order by s.doc desc limit {limit}"
     )
@@ -433,7 +411,7 @@ fn sqlite_walk(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64
 /// PostgreSQL: one statement; the planner picks the index (words, trigrams, or the
 /// user's rooms when those are the smaller side).
 fn postgres(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64) -> String {
-    let mut conditions = visible(binds, f, "m.room_id");
+    let mut conditions = visible(binds, f, "m.room_id", "m.room_id");
     let mut rank_terms = Vec::new();
     for term in f.terms {
         if term.word {
@@ -486,12 +464,55 @@ const SQLITE_INDEXED: Budget = Budget {
 };
 const SQLITE_WALK: Budget = Budget {
     batch: 500,
-    total: 5_000,
+    total: 2_000,
 };
 const POSTGRES_ROWS: Budget = Budget {
     batch: 200,
     total: 5_000,
 };
+
+/// A room filter on a room with at most this many messages walks the room (all of it in
+/// one request) rather than the index's docs of every room.
+const SQLITE_SMALL_ROOM: i64 = 2_000;
+
+/// How candidates are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// The trigram index's docs, newest first, whatever their room.
+    SqliteIndexed,
+    /// The user's (or the filtered room's) messages, newest first.
+    SqliteWalk,
+    Postgres,
+}
+
+impl Way {
+    fn budget(self) -> Budget {
+        match self {
+            Self::SqliteIndexed => SQLITE_INDEXED,
+            Self::SqliteWalk => SQLITE_WALK,
+            Self::Postgres => POSTGRES_ROWS,
+        }
+    }
+
+    async fn choose(pool: &AnyPool, f: &Filter<'_>) -> anyhow::Result<Self> {
+        if Backend::of(pool) == Backend::Postgres {
+            return Ok(Self::Postgres);
+        }
+        if fts5_query(f.terms).is_none() {
+            return Ok(Self::SqliteWalk);
+        }
+        if let Some(room) = f.room {
+            let size: Option<i64> = sqlx::query_scalar("select last_seq from rooms where id = $1")
+                .bind(room.to_string())
+                .fetch_optional(pool)
+                .await?;
+            if size.unwrap_or(0) <= SQLITE_SMALL_ROOM {
+                return Ok(Self::SqliteWalk);
+            }
+        }
+        Ok(Self::SqliteIndexed)
+    }
+}
 
 /// `order=best` ranks this many of the newest matches at a time.
 pub const BEST_WINDOW: usize = 100;
@@ -575,16 +596,12 @@ struct Found {
 /// Walks candidates newest first from `from` until `want` hits, the end, or the budget.
 async fn walk(
     pool: &AnyPool,
-    backend: Backend,
+    way: Way,
     f: &Filter<'_>,
     from: Option<From>,
     want: usize,
 ) -> anyhow::Result<Found> {
-    let budget = match backend {
-        Backend::Sqlite if fts5_query(f.terms).is_some() => SQLITE_INDEXED,
-        Backend::Sqlite => SQLITE_WALK,
-        Backend::Postgres => POSTGRES_ROWS,
-    };
+    let budget = way.budget();
     let mut found = Found {
         hits: Vec::new(),
         first: None,
@@ -593,15 +610,18 @@ async fn walk(
     let mut from = from;
     let mut examined = 0;
     loop {
-        let batch = batch(pool, backend, f, from.as_ref(), budget.batch).await?;
+        let batch = batch(pool, way, f, from.as_ref(), budget.batch).await?;
         examined += batch.examined;
         if found.first.is_none() {
             found.first = batch.candidates.first().map(Candidate::pos);
         }
-        for row in batch.candidates {
+        for mut row in batch.candidates {
             let highlights = shared::search::highlights(&row.body, f.terms);
             if highlights.is_empty() {
                 continue;
+            }
+            if way != Way::Postgres {
+                row.score = rank(&row.body, f.terms);
             }
             let pos = row.pos();
             found.hits.push(Hit { row, highlights });
@@ -624,6 +644,32 @@ async fn walk(
     }
 }
 
+/// SQLite's `best` rank of a hit: BM25's term-frequency saturation and length
+/// normalisation (k1 = 1.2, b = 0.75, against an 80-character message), a whole word
+/// counting double a word's start. No IDF: it needs document frequencies FTS5 only
+/// gives through bm25(), and every hit holds every term anyway.
+fn rank(body: &str, terms: &[Term]) -> f64 {
+    const K1: f64 = 1.2;
+    const B: f64 = 0.75;
+    const AVERAGE: f64 = 80.0;
+    let chars: Vec<char> = body.chars().collect();
+    let norm = K1 * (1.0 - B + B * chars.len() as f64 / AVERAGE);
+    terms
+        .iter()
+        .map(|term| {
+            let tf: f64 = shared::search::highlights(body, std::slice::from_ref(term))
+                .iter()
+                .map(|h| {
+                    let next = chars.get(h.end as usize);
+                    let whole = next.is_none_or(|c| !c.is_alphanumeric());
+                    if whole { 1.0 } else { 0.5 }
+                })
+                .sum();
+            tf * (K1 + 1.0) / (tf + norm)
+        })
+        .sum()
+}
+
 /// One page of `limit` hits for `f`, from `cursor` (None: the first page).
 pub async fn search(
     pool: &AnyPool,
@@ -632,7 +678,7 @@ pub async fn search(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> anyhow::Result<Page> {
-    let backend = Backend::of(pool);
+    let way = Way::choose(pool, f).await?;
     if !best {
         let from = match cursor {
             Some(Cursor::Newest(pos)) => Some(From {
@@ -643,7 +689,7 @@ pub async fn search(
             None => None,
         };
         // One more than the page: whether there is a next page is known, not guessed.
-        let mut found = walk(pool, backend, f, from, limit + 1).await?;
+        let mut found = walk(pool, way, f, from, limit + 1).await?;
         if found.hits.len() > limit {
             found.hits.truncate(limit);
             let last = found.hits.last().map(|h| h.row.pos());
@@ -668,7 +714,7 @@ pub async fn search(
         ),
         None => (None, 0),
     };
-    let found = walk(pool, backend, f, from.clone(), BEST_WINDOW).await?;
+    let found = walk(pool, way, f, from.clone(), BEST_WINDOW).await?;
     // The window's start, fixed, so later pages rank the same window even when newer
     // messages arrive meanwhile.
     let window = from.or_else(|| {

@@ -47,6 +47,7 @@ struct SearchParams {
     #[param(value_type = Option<String>, format = Date)]
     before: Option<String>,
     /// `newest` (the default) or `best`.
+    #[param(inline)]
     order: Option<SearchOrder>,
     /// 1-50; 20 when absent.
     #[param(minimum = 1, maximum = 50)]
