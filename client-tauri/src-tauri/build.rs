@@ -97,6 +97,7 @@ const COMMANDS: &[&str] = &[
     "cancel_transfer",
     "file_links",
     "download_file",
+    "search_messages",
 ];
 
 fn main() {

@@ -10,9 +10,11 @@
 
 mod communities;
 mod files;
+mod search;
 
 pub use communities::CommunityQuery;
 pub use files::{TransferError, file_name};
+pub use search::SearchQuery;
 
 use crate::keystore::{AccountKey, StoreError, TokenStore};
 use reqwest::{Method, Response, StatusCode, Url, header};

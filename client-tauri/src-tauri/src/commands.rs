@@ -21,6 +21,7 @@ type Result<T> = std::result::Result<T, AppError>;
 
 pub mod communities;
 pub mod files;
+pub mod search;
 
 #[tauri::command]
 #[specta::specta]

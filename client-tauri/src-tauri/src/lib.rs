@@ -131,6 +131,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::files::cancel_transfer,
             commands::files::file_links,
             commands::files::download_file,
+            commands::search::search_messages,
         ])
         .events(collect_events![
             events::CallEvent,

@@ -5,6 +5,7 @@
 
 pub mod communities;
 pub mod files;
+pub mod search;
 
 use crate::error::AppError;
 use crate::events::MessengerEvent;

@@ -137,6 +137,8 @@ export const commands = {
 	fileLinks: (uploadId: UploadId) => typedError<FileLinksView_Serialize, AppError_Serialize>(__TAURI_INVOKE("file_links", { uploadId })),
 	/**  Saves a file to `path` (from the "save as" dialog); answers the bytes written. */
 	downloadFile: (transferId: string, uploadId: UploadId, path: string) => typedError<number, AppError_Serialize>(__TAURI_INVOKE("download_file", { transferId, uploadId, path })),
+	/**  Messages with every word of `q` in my rooms (or in `room_id`), newest first. */
+	searchMessages: (q: string, roomId: RoomId | null, cursor: string | null) => typedError<SearchResults_Serialize, AppError_Serialize>(__TAURI_INVOKE("search_messages", { q, roomId, cursor })),
 };
 
 /** Events */
@@ -767,6 +769,12 @@ export type InviteLink = {
 	expiresAt: string,
 };
 
+/**  A matched stretch of a hit's body, in UTF-16 code units, `end` exclusive. */
+export type MarkView = {
+	start: number,
+	end: number,
+};
+
 /**  The signed-in user. */
 export type MeView = MeView_Serialize | MeView_Deserialize;
 
@@ -1238,6 +1246,54 @@ export type ScreenView_Serialize = {
 	primary: boolean,
 	/**  A `data:image/png;base64,...` picture of it; `None` when it could not be taken. */
 	thumbnail: string | null,
+};
+
+/**  One message found. */
+export type SearchHitView = SearchHitView_Serialize | SearchHitView_Deserialize;
+
+/**  One message found. */
+export type SearchHitView_Deserialize = {
+	messageId: MessageId,
+	roomId: RoomId,
+	/**  "# general · Rust Readers", a group's title, or the other person's name. */
+	roomTitle: string,
+	seq: number,
+	authorId?: UserId | null,
+	authorName?: string | null,
+	body: string,
+	marks: MarkView[],
+	createdAt: string,
+};
+
+/**  One message found. */
+export type SearchHitView_Serialize = {
+	messageId: MessageId,
+	roomId: RoomId,
+	/**  "# general · Rust Readers", a group's title, or the other person's name. */
+	roomTitle: string,
+	seq: number,
+	authorId: UserId | null,
+	authorName: string | null,
+	body: string,
+	marks: MarkView[],
+	createdAt: string,
+};
+
+/**  A page of hits, newest first. */
+export type SearchResults = SearchResults_Serialize | SearchResults_Deserialize;
+
+/**  A page of hits, newest first. */
+export type SearchResults_Deserialize = {
+	hits: SearchHitView_Deserialize[],
+	/**  Pass back (with the same words) for more. */
+	nextCursor?: string | null,
+};
+
+/**  A page of hits, newest first. */
+export type SearchResults_Serialize = {
+	hits: SearchHitView_Serialize[],
+	/**  Pass back (with the same words) for more. */
+	nextCursor: string | null,
 };
 
 /**  The server just picked: its normalized address and whether to warn (as in `AppInfo`). */

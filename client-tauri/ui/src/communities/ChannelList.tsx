@@ -50,6 +50,14 @@ export function ChannelList(props: { community: CommunityView }) {
           <button
             type="button"
             class="ghost"
+            data-testid="channel-search"
+            onClick={() => shell.go({ kind: "search" })}
+          >
+            Search
+          </button>
+          <button
+            type="button"
+            class="ghost"
             data-testid="community-leave"
             onClick={() => void leave()}
           >

@@ -5,6 +5,7 @@
 import { createEffect, createMemo, createSignal, on, onCleanup, Show } from "solid-js";
 import { onFileDrop } from "../files/api";
 import { createUploads } from "../files/uploads";
+import type { Focus } from "../shell/context";
 import { useShell } from "../shell/context";
 import { toastInfo } from "../toasts";
 import { LIMITS } from "../validation";
@@ -60,7 +61,7 @@ export function PresenceDot(props: { presence: string | null | undefined }) {
   );
 }
 
-export function Conversation(props: { roomId: string }) {
+export function Conversation(props: { roomId: string; focus?: Focus }) {
   const shell = useShell();
   const { store, api } = shell;
   const [timeline, setTimeline] = createSignal<Timeline | null>(null);
@@ -205,6 +206,21 @@ export function Conversation(props: { roomId: string }) {
     if (!firstUnreadKnown()) await store.loadAround(props.roomId, t.readAtOpen + 1);
     queueMicrotask(() => list?.scrollToKey("new-messages"));
   };
+  // A search hit: load the page around it unless it is loaded, then bring it into view.
+  const [focusedId, setFocusedId] = createSignal<string | null>(null);
+  createEffect(
+    on([timeline, () => props.focus] as const, ([t, focus]) => {
+      if (!t || !focus) return;
+      setFocusedId(focus.messageId);
+      const show = () => {
+        const m = t.messages().find((x) => x.id === focus.messageId);
+        if (m) queueMicrotask(() => list?.scrollToKey(m.key));
+      };
+      if (t.messages().some((x) => x.id === focus.messageId)) show();
+      else store.loadAround(props.roomId, focus.seq).then(show, shell.fail);
+    }),
+  );
+
   const jumpToNewest = async () => {
     const t = timeline();
     if (t?.hasMoreAfter()) await store.loadLatest(props.roomId);
@@ -505,6 +521,7 @@ export function Conversation(props: { roomId: string }) {
                           quoted={quoted()}
                           me={shell.me()?.username}
                           actions={actions}
+                          focused={focusedId() !== null && message().id === focusedId()}
                         />
                       );
                     }}

@@ -69,6 +69,8 @@ export function MessageItem(props: {
   quoted?: MessageView | null;
   me?: string;
   actions: MessageActions;
+  /** The message a search hit led to: marked until another is. */
+  focused?: boolean;
 }) {
   const m = () => props.message;
   const [editing, setEditing] = createSignal(false);
@@ -113,8 +115,10 @@ export function MessageItem(props: {
         deleted: m().deleted,
         mentioned: m().mentionsMe,
         system: m().kind !== "text",
+        focused: props.focused ?? false,
       }}
       data-testid="message"
+      data-focused={props.focused ? "true" : undefined}
       data-key={m().key}
       data-message-id={m().id ?? ""}
       data-seq={m().seq ?? ""}

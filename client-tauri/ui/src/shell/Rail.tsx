@@ -144,6 +144,15 @@ export function Rail(props: { onSwitcher(): void }) {
         <button
           type="button"
           class="rail-entry"
+          data-testid="search-entry"
+          aria-current={shell.view().kind === "search" ? "page" : undefined}
+          onClick={() => shell.go({ kind: "search" })}
+        >
+          Search messages
+        </button>
+        <button
+          type="button"
+          class="rail-entry"
           id="rail-home"
           aria-current={shell.view().kind === "home" ? "page" : undefined}
           onClick={() => shell.go({ kind: "home" })}

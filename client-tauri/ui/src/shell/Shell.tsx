@@ -21,11 +21,12 @@ import { Conversation } from "../messenger/Conversation";
 import { createMessenger } from "../messenger/store";
 import type { MessengerEvent, RoomId } from "../messenger/types";
 import { Prejoin } from "../screens/Prejoin";
+import { Search } from "../search/Search";
 import { toastError, toastInfo } from "../toasts";
 import { AccountMenu } from "./AccountMenu";
 import { CallBar } from "./CallBar";
 import { Contacts } from "./Contacts";
-import { type Calls, ShellContext, type View } from "./context";
+import { type Calls, type Focus, ShellContext, type View } from "./context";
 import { Home } from "./Home";
 import { IncomingCall } from "./IncomingCall";
 import { QuickSwitcher } from "./QuickSwitcher";
@@ -90,9 +91,9 @@ export function Shell(props: {
     },
   );
   /** Opening a room shows its space: a channel's community, else direct messages. */
-  const openRoom = (roomId: RoomId) => {
+  const openRoom = (roomId: RoomId, focus?: Focus) => {
     setSpace(communities.ofRoom(roomId)?.id ?? null);
-    setView({ kind: "room", roomId });
+    setView({ kind: "room", roomId, focus });
   };
 
   const begin = (roomId: RoomId, title: string, settings: CallSettings, answer = false) => {
@@ -267,7 +268,7 @@ export function Shell(props: {
                   return v.kind === "room" ? v : null;
                 })()}
               >
-                {(v) => <Conversation roomId={v().roomId} />}
+                {(v) => <Conversation roomId={v().roomId} focus={v().focus} />}
               </Match>
               <Match
                 when={(() => {
@@ -293,6 +294,9 @@ export function Shell(props: {
               </Match>
               <Match when={view().kind === "discover"}>
                 <Discover />
+              </Match>
+              <Match when={view().kind === "search"}>
+                <Search />
               </Match>
               <Match
                 when={(() => {

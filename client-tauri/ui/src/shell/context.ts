@@ -13,12 +13,19 @@ import type { RoomId, UserId } from "../messenger/types";
 
 export type View =
   | { kind: "home" }
-  | { kind: "room"; roomId: RoomId }
+  | { kind: "room"; roomId: RoomId; focus?: Focus }
   | { kind: "contacts" }
   | { kind: "prejoin"; roomId: RoomId; title: string; audioOnly: boolean }
   | { kind: "call" }
   | { kind: "discover" }
+  | { kind: "search" }
   | { kind: "community"; communityId: CommunityId };
+
+/** A message to show when a conversation opens (a search hit). */
+export interface Focus {
+  seq: number;
+  messageId: string;
+}
 
 export interface Calls {
   session: Accessor<CallSession | null>;
@@ -38,7 +45,7 @@ export interface Shell {
   drafts: Drafts;
   view: Accessor<View>;
   go(view: View): void;
-  openRoom(roomId: RoomId): void;
+  openRoom(roomId: RoomId, focus?: Focus): void;
   calls: Calls;
   /** The community whose channels the rail shows; null: direct messages and groups. */
   space: Accessor<CommunityId | null>;
