@@ -18,6 +18,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
@@ -28,7 +29,7 @@ use tokio::time::{Instant, timeout};
 const PATIENCE: Duration = Duration::from_secs(40);
 const SCREEN: (u32, u32) = (1280, 720);
 
-/// An X display of our own: Xvfb on the first free display number from 140, openbox
+/// An X display of our own: Xvfb on a free display number from 140 on, openbox
 /// (xcap lists windows from the window manager's client list), and an xclock that a shell
 /// loop moves across it with xdotool. Everything dies with it.
 struct Display {
@@ -44,7 +45,10 @@ const CLOCK: (u32, u32) = (240, 240);
 
 impl Display {
     async fn start() -> Self {
-        let n = (140..240)
+        // The tests of this binary run in parallel: each takes its own number first.
+        static NEXT: AtomicU32 = AtomicU32::new(140);
+        let n = std::iter::repeat_with(|| NEXT.fetch_add(1, Ordering::Relaxed))
+            .take(100)
             .find(|n| {
                 !Path::new(&format!("/tmp/.X{n}-lock")).exists()
                     && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
@@ -314,4 +318,61 @@ async fn a_shared_screen_arrives_as_its_own_track_and_the_camera_goes_on() {
     bob.kill().await.unwrap();
     late.leave().await;
     call.leave().await;
+}
+
+/// The picker's side, in a child process of this test binary that has the display in
+/// its environment (a test cannot set its own: the process's environment is shared).
+#[test]
+#[ignore = "a helper: the_picker_offers_the_screen_and_the_window_with_thumbnails runs it"]
+fn picker_child() {
+    use confab_core::call::ScreenTarget;
+    use confab_core::call::screen::{list_sources, thumbnail_png};
+    let sources = list_sources().unwrap();
+    let monitor = sources
+        .iter()
+        .find(|s| matches!(s.target, ScreenTarget::Monitor(_)))
+        .expect("the monitor");
+    assert_eq!((monitor.width, monitor.height), SCREEN);
+    let clock = sources
+        .iter()
+        .find(|s| s.name == "xclock" || s.name == "XClock")
+        .expect("the clock's window");
+    assert!(matches!(clock.target, ScreenTarget::Window(_)));
+    // Thumbnails are PNGs fitted to 320x180, the aspect kept (IHDR: width, height).
+    for (source, size) in [(monitor, (320, 180)), (clock, (180, 180))] {
+        let png = thumbnail_png(source.target, 320, 180).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let dim = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((dim(16), dim(20)), size, "{}", source.target);
+    }
+    println!("picker checked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_picker_offers_the_screen_and_the_window_with_thumbnails() {
+    let display = Display::start().await;
+    // openbox lists the clock once it manages it.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let listed = cli(&display).arg("screens").output().await.unwrap();
+        if String::from_utf8_lossy(&listed.stdout).contains("XClock") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no clock window listed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["picker_child", "--exact", "--ignored", "--nocapture"])
+        .env("DISPLAY", &display.name)
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("XDG_SESSION_TYPE")
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&child.stdout);
+    assert!(
+        child.status.success() && out.contains("picker checked"),
+        "{out}\n{}",
+        String::from_utf8_lossy(&child.stderr)
+    );
 }
