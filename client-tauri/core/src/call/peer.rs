@@ -303,8 +303,17 @@ async fn build(
     // Connectivity checks every 50 ms (RFC 8445's Ta, what browsers pace at) instead of
     // rtc's 200 ms, for the same ~1.4 s per candidate pair: on a LAN the first check
     // round decides the setup time.
+    //
+    // An ICE restart (ours, or an offer with new credentials from them) rebinds the UDP
+    // sockets and gathers again on the interfaces that exist then; webrtc-rs does that only
+    // with this switch. Without it a restart keeps the sockets and candidates it started
+    // with: a network that came up since (the one a handover moves to) is never a
+    // candidate, so the call cannot move there, and the address that went away is checked
+    // against every remote candidate for the rest of the call (tests/netchange.rs).
     let mut settings = SettingEngineBuilder::new()
-        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS));
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(ICE_MAX_BINDING_REQUESTS))
+        .with_discard_local_candidates_during_ice_restart(true);
+    log_gathering_interfaces(&setup.udp_addrs);
     if let Err(e) = probe_mdns_multicast() {
         tracing::info!(
             error = %e,
@@ -355,6 +364,63 @@ fn probe_mdns_multicast() -> std::io::Result<()> {
 
 /// The mDNS IPv4 group (RFC 6762).
 const MDNS_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
+
+/// Says which interfaces a wildcard bind address gathers candidates on and why the others
+/// are skipped. webrtc-rs expands `0.0.0.0:port` into one socket per interface address
+/// when it binds (again on every ICE restart) and skips loopback, link-local and the
+/// other family without a word; an address that fails to bind it reports itself.
+fn log_gathering_interfaces(udp_addrs: &[String]) {
+    let wildcards: Vec<std::net::SocketAddr> = udp_addrs
+        .iter()
+        .filter_map(|a| a.parse::<std::net::SocketAddr>().ok())
+        .filter(|a| a.ip().is_unspecified())
+        .collect();
+    if wildcards.is_empty() {
+        return;
+    }
+    let interfaces = match rtc::shared::ifaces::ifaces() {
+        Ok(interfaces) => interfaces,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the network interfaces: host candidates may be unusable");
+            return;
+        }
+    };
+    let mut used = Vec::new();
+    for interface in interfaces {
+        let Some(addr) = interface.addr else { continue };
+        let ip = addr.ip();
+        let skipped = if !wildcards.iter().any(|w| w.is_ipv4() == ip.is_ipv4()) {
+            Some("not the bind address's family")
+        } else if ip.is_loopback() {
+            Some("loopback, no peer can reach it")
+        } else if ip.is_unspecified() {
+            Some("no address")
+        } else if is_link_local(ip) {
+            Some("link-local, meaningless to the peer")
+        } else {
+            None
+        };
+        match skipped {
+            Some(why) => {
+                tracing::info!(interface = %interface.name, %ip, "candidate gathering skips the interface: {why}")
+            }
+            None => used.push(format!("{} {ip}", interface.name)),
+        }
+    }
+    if used.is_empty() {
+        tracing::warn!("no usable network interface: only relayed candidates (TURN) can connect");
+    } else {
+        tracing::info!(interfaces = %used.join(", "), "gathering candidates on");
+    }
+}
+
+/// Link-local unicast: 169.254.0.0/16 and fe80::/10.
+fn is_link_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(ip) => ip.is_link_local(),
+        std::net::IpAddr::V6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+    }
+}
 
 struct Peer {
     setup: PeerSetup,
@@ -570,8 +636,12 @@ impl Peer {
         while let Some(command) = self.negotiator.poll_command() {
             let completion = match command {
                 Command::CreateOffer { ice_restart } => {
-                    if ice_restart && let Err(e) = self.pc.restart_ice().await {
-                        tracing::warn!(error = %e, "ICE restart");
+                    if ice_restart {
+                        tracing::info!(participant = %self.remote(), "restarting ICE: new sockets and candidates on the interfaces there are now");
+                        log_gathering_interfaces(&self.setup.udp_addrs);
+                        if let Err(e) = self.pc.restart_ice().await {
+                            tracing::warn!(error = %e, "ICE restart");
+                        }
                     }
                     Some(match self.pc.create_offer(None).await {
                         Ok(offer) => Input::OfferCreated(offer.sdp),
