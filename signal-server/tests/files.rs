@@ -977,5 +977,25 @@ async fn community_icons_are_set_by_admins(db: Db) {
         .get(&format!("/api/communities/{id}"), Some(&member.token))
         .await;
     assert_eq!(summary["icon_url"], Value::Null);
+
+    // A deleted community's icon goes with the next sweep; a user's avatar stays.
+    let square = br#"<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"/>"#.to_vec();
+    let (_, body) = put_picture(&server, &owner, &icon_path, square.clone()).await;
+    let icon_url = body["url"].as_str().unwrap().to_owned();
+    let (_, body) = put_avatar(&server, &owner, square).await;
+    let avatar_url = body["url"].as_str().unwrap().to_owned();
+    let (status, _) = server
+        .delete(&format!("/api/communities/{id}"), Some(&owner.token))
+        .await;
+    assert!(status.is_success(), "{status}");
+    let removed = files::sweep(server.pool(), server.files(), signal_server::db::now() + 1)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(
+        fetch(&server, &icon_url, &[]).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(fetch(&server, &avatar_url, &[]).await.0, StatusCode::OK);
     server.stop().await;
 }

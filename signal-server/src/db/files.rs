@@ -172,13 +172,19 @@ pub async fn for_messages(
     Ok(out)
 }
 
-/// Uploads the sweep removes (see `files::sweep`), at most `limit`.
+/// Uploads the sweep removes (see `files::sweep`), at most `limit`: attachments as said
+/// there, and pictures made before `cutoff` that no user or community shows (their
+/// community was deleted; a replaced or removed one is deleted at once).
 pub async fn sweepable(pool: &AnyPool, cutoff: i64, limit: i64) -> anyhow::Result<Vec<UploadId>> {
     let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "select id from uploads u where u.purpose = 'attachment' and ( \
+        "select id from uploads u where (u.purpose = 'attachment' and ( \
            (u.attached_at is null and u.created_at < $1) \
            or (u.attached_at is not null and (u.message_id is null or u.room_id is null)) \
-           or exists (select 1 from messages g where g.id = u.message_id and g.deleted_at is not null)) \
+           or exists (select 1 from messages g where g.id = u.message_id and g.deleted_at is not null))) \
+         or (u.purpose = 'avatar' and u.created_at < $1 \
+             and not exists (select 1 from users x where x.avatar_file_id = u.id)) \
+         or (u.purpose = 'icon' and u.created_at < $1 \
+             and not exists (select 1 from communities c where c.icon_file_id = u.id)) \
          limit {limit}"
     )))
     .bind(cutoff)

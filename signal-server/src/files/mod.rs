@@ -227,7 +227,8 @@ pub fn link_expiry(now: i64) -> i64 {
 
 /// Removes what no message holds: attachment uploads never attached that were made before
 /// `cutoff` (unix seconds), and uploads whose message was deleted (or whose message or
-/// room is gone). Returns how many were removed. Runs every few minutes with
+/// room is gone); and avatars and icons made before `cutoff` that nothing shows (a
+/// deleted community's icon). Returns how many were removed. Runs every few minutes with
 /// `cutoff = now - UNATTACHED_TTL`; a test calls it with a cutoff of its own.
 pub async fn sweep(pool: &AnyPool, files: &Arc<Files>, cutoff: i64) -> anyhow::Result<u64> {
     let mut removed = 0;
