@@ -98,6 +98,9 @@ const COMMANDS: &[&str] = &[
     "file_links",
     "download_file",
     "search_messages",
+    "set_avatar",
+    "clear_avatar",
+    "set_community_icon",
 ];
 
 fn main() {

@@ -132,6 +132,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::files::file_links,
             commands::files::download_file,
             commands::search::search_messages,
+            commands::files::set_avatar,
+            commands::files::clear_avatar,
+            commands::files::set_community_icon,
         ])
         .events(collect_events![
             events::CallEvent,

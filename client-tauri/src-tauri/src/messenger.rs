@@ -710,6 +710,7 @@ impl Inner {
                 display_name: None,
                 status_text: None,
                 name: "Someone".into(),
+                avatar_url: None,
             },
             UserView::from,
         )

@@ -46,6 +46,8 @@ pub struct MeView {
     pub email: String,
     pub display_name: Option<String>,
     pub status_text: Option<String>,
+    /// My avatar's path on the server; None without one.
+    pub avatar_url: Option<String>,
 }
 
 impl From<Me> for MeView {
@@ -56,6 +58,7 @@ impl From<Me> for MeView {
             email: me.email,
             display_name: me.display_name,
             status_text: me.status_text,
+            avatar_url: me.avatar_url,
         }
     }
 }
@@ -331,6 +334,9 @@ pub struct UserView {
     pub status_text: Option<String>,
     /// The display name, else the username.
     pub name: String,
+    /// Their avatar's path on the server (the window puts the server's address before
+    /// it); None without one.
+    pub avatar_url: Option<String>,
 }
 
 impl From<PublicUser> for UserView {
@@ -341,6 +347,7 @@ impl From<PublicUser> for UserView {
             username: u.username,
             display_name: u.display_name,
             status_text: u.status_text,
+            avatar_url: u.avatar_url,
         }
     }
 }

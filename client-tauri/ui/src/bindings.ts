@@ -139,6 +139,11 @@ export const commands = {
 	downloadFile: (transferId: string, uploadId: UploadId, path: string) => typedError<number, AppError_Serialize>(__TAURI_INVOKE("download_file", { transferId, uploadId, path })),
 	/**  Messages with every word of `q` in my rooms (or in `room_id`), newest first. */
 	searchMessages: (q: string, roomId: RoomId | null, cursor: string | null) => typedError<SearchResults_Serialize, AppError_Serialize>(__TAURI_INVOKE("search_messages", { q, roomId, cursor })),
+	/**  Makes the picture at `path` my avatar; answers its path on the server. */
+	setAvatar: (path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("set_avatar", { path })),
+	clearAvatar: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("clear_avatar")),
+	/**  Sets (or with no path, removes) a community's icon. */
+	setCommunityIcon: (communityId: CommunityId, path: string | null) => typedError<CommunityView_Serialize, AppError_Serialize>(__TAURI_INVOKE("set_community_icon", { communityId, path })),
 };
 
 /** Events */
@@ -785,6 +790,8 @@ export type MeView_Deserialize = {
 	email: string,
 	displayName?: string | null,
 	statusText?: string | null,
+	/**  My avatar's path on the server; None without one. */
+	avatarUrl?: string | null,
 };
 
 /**  The signed-in user. */
@@ -794,6 +801,8 @@ export type MeView_Serialize = {
 	email: string,
 	displayName: string | null,
 	statusText: string | null,
+	/**  My avatar's path on the server; None without one. */
+	avatarUrl: string | null,
 };
 
 /**  A page of members: owner and admins first, then by join time. */
@@ -1426,6 +1435,11 @@ export type UserView_Deserialize = {
 	statusText?: string | null,
 	/**  The display name, else the username. */
 	name: string,
+	/**
+	 *  Their avatar's path on the server (the window puts the server's address before
+	 *  it); None without one.
+	 */
+	avatarUrl: string | null,
 };
 
 /**  Someone, as lists and messages name them. */
@@ -1436,6 +1450,11 @@ export type UserView_Serialize = {
 	statusText: string | null,
 	/**  The display name, else the username. */
 	name: string,
+	/**
+	 *  Their avatar's path on the server (the window puts the server's address before
+	 *  it); None without one.
+	 */
+	avatarUrl?: string | null,
 };
 
 /**  Where local video comes from. */

@@ -5,8 +5,9 @@
 use super::{ApiClient, ApiError, NO_BODY, error_of, json};
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::{Body, Method, StatusCode, header};
+use shared::CommunityId;
 use shared::UploadId;
-use shared::files::Upload;
+use shared::files::{Picture, Upload};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -183,5 +184,65 @@ impl ApiClient {
                 Err(e)
             }
         }
+    }
+}
+
+impl ApiClient {
+    /// Sends a picture file (at most 5 MiB: read whole) as the body of `PUT segments`.
+    async fn put_picture(&self, segments: &[&str], path: &Path) -> Result<Picture, TransferError> {
+        let bytes = tokio::fs::read(path).await.map_err(io(path))?;
+        let url = self.url(segments);
+        let mut rejected: Option<String> = None;
+        for _ in 0..2 {
+            let token = self.token(rejected.as_deref()).await?;
+            let resp = self
+                .inner
+                .http
+                .put(url.clone())
+                .bearer_auth(&token)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(bytes.clone())
+                .send()
+                .await
+                .map_err(ApiError::from)?;
+            if resp.status() == StatusCode::UNAUTHORIZED && rejected.is_none() {
+                rejected = Some(token);
+                continue;
+            }
+            return Ok(json(resp).await?);
+        }
+        Err(ApiError::NotSignedIn.into())
+    }
+
+    /// Makes the picture at `path` (PNG, JPEG, WebP, or a small safe SVG) my avatar.
+    pub async fn set_avatar(&self, path: &Path) -> Result<Picture, TransferError> {
+        self.put_picture(&["api", "users", "me", "avatar"], path)
+            .await
+    }
+
+    pub async fn delete_avatar(&self) -> Result<(), ApiError> {
+        self.authed_empty(Method::DELETE, &["api", "users", "me", "avatar"], NO_BODY)
+            .await
+    }
+
+    /// A community's icon (admins); the members hear `community_updated`.
+    pub async fn set_community_icon(
+        &self,
+        id: CommunityId,
+        path: &Path,
+    ) -> Result<Picture, TransferError> {
+        let id = id.to_string();
+        self.put_picture(&["api", "communities", &id, "icon"], path)
+            .await
+    }
+
+    pub async fn delete_community_icon(&self, id: CommunityId) -> Result<(), ApiError> {
+        let id = id.to_string();
+        self.authed_empty(
+            Method::DELETE,
+            &["api", "communities", &id, "icon"],
+            NO_BODY,
+        )
+        .await
     }
 }

@@ -65,3 +65,30 @@ pub async fn download_file(
     m.download_file(&transfer_id, upload_id, PathBuf::from(path))
         .await
 }
+
+/// Makes the picture at `path` my avatar; answers its path on the server.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_avatar(state: State<'_, AppState>, path: String) -> Result<String> {
+    let m = state.session.messenger().await?;
+    m.set_avatar(&PathBuf::from(path)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn clear_avatar(state: State<'_, AppState>) -> Result<()> {
+    state.session.messenger().await?.clear_avatar().await
+}
+
+/// Sets (or with no path, removes) a community's icon.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_community_icon(
+    state: State<'_, AppState>,
+    community_id: shared::CommunityId,
+    path: Option<String>,
+) -> Result<crate::messenger::communities::CommunityView> {
+    let m = state.session.messenger().await?;
+    m.set_community_icon(community_id, path.as_deref().map(std::path::Path::new))
+        .await
+}

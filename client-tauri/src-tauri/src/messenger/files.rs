@@ -246,3 +246,40 @@ impl Messenger {
         Ok(result?)
     }
 }
+
+impl Messenger {
+    /// Makes the picture at `path` my avatar; answers its path on the server.
+    pub async fn set_avatar(&self, path: &Path) -> Result<String> {
+        Ok(self.inner.conn.api().set_avatar(path).await?.url)
+    }
+
+    pub async fn clear_avatar(&self) -> Result<()> {
+        Ok(self.inner.conn.api().delete_avatar().await?)
+    }
+
+    /// A community's icon (admins): the community as it is now.
+    pub async fn set_community_icon(
+        &self,
+        id: shared::CommunityId,
+        path: Option<&Path>,
+    ) -> Result<super::communities::CommunityView> {
+        let api = self.inner.conn.api();
+        match path {
+            Some(path) => {
+                api.set_community_icon(id, path).await?;
+            }
+            None => api.delete_community_icon(id).await?,
+        }
+        let summary = api.community(id).await?;
+        let channels = self
+            .inner
+            .conn
+            .community(id)
+            .map(|c| c.channels)
+            .unwrap_or_default();
+        Ok(super::communities::CommunityView::of_state(
+            confab_core::connection::CommunityState { summary, channels },
+            api.server_url(),
+        ))
+    }
+}

@@ -3,6 +3,7 @@
 // them. Reloads when anyone joins, leaves or changes role.
 
 import { createResource, createSignal, For, Show } from "solid-js";
+import { Avatar } from "../files/Avatar";
 import { PresenceDot } from "../messenger/Conversation";
 import type { RoomRole } from "../messenger/types";
 import { useShell } from "../shell/context";
@@ -104,10 +105,9 @@ export function Members(props: { community: CommunityView }) {
                 data-user-id={m.user.id}
                 data-role={m.role}
               >
-                <span class="avatar" aria-hidden="true">
-                  {(m.user.name[0] ?? "?").toUpperCase()}
+                <Avatar name={m.user.name} url={m.user.avatarUrl}>
                   <PresenceDot presence={m.presence} />
-                </span>
+                </Avatar>
                 <span class="member-name">{m.user.name}</span>
                 <span class="visually-hidden">, {m.presence}</span>
                 <Show

@@ -3,6 +3,7 @@
 // roles and presence, bans and invite links (admins).
 
 import { createResource, createSignal, For, type JSX, Match, Show, Switch } from "solid-js";
+import { files, pickPicture } from "../files/api";
 import { copyText } from "../platform";
 import { useShell } from "../shell/context";
 import { toastSuccess } from "../toasts";
@@ -113,6 +114,18 @@ function About(props: { community: CommunityView }) {
       shell.fail(err);
     }
   };
+  const setIcon = async (path: string | null) => {
+    try {
+      shell.communities.put(await files.setCommunityIcon(c().id, path));
+    } catch (err) {
+      shell.fail(err);
+    }
+  };
+  // PNG, JPEG, WebP, or an SVG of at most 70x70 (the server checks and renders it).
+  const changeIcon = async () => {
+    const [path] = await pickPicture();
+    if (path) await setIcon(path);
+  };
   const remove = async () => {
     try {
       await shell.cApi.remove(c().id);
@@ -135,6 +148,17 @@ function About(props: { community: CommunityView }) {
         </div>
       }
     >
+      <div class="row" data-testid="community-icon">
+        <CommunityIcon community={c()} />
+        <button type="button" data-testid="community-icon-change" onClick={() => void changeIcon()}>
+          Change icon
+        </button>
+        <Show when={c().iconUrl}>
+          <button type="button" class="ghost" onClick={() => void setIcon(null)}>
+            Remove icon
+          </button>
+        </Show>
+      </div>
       <form class="stack" data-testid="community-about" onSubmit={(e) => void save(e)}>
         <label for="cs-name">Name</label>
         <input

@@ -230,3 +230,39 @@ describe("helpers", () => {
     ]);
   });
 });
+
+describe("avatars and icons", () => {
+  beforeEach(() => ipc.backend.reset());
+  afterEach(cleanup);
+
+  it("shows a contact's picture from the server in the rail, an initial without one", async () => {
+    const { direct, user } = await import("../test/fixtures");
+    const ana = user("ana", { avatarUrl: "/api/pictures/p-ana" });
+    await mountShell(ipc.backend, { rooms: [direct(ana), direct(user("bo"))] });
+    const [withPicture, without] = allByTestId("rail-room").map((r) =>
+      r.querySelector("[data-testid='avatar']"),
+    );
+    expect(withPicture?.querySelector("img")?.getAttribute("src")).toBe(
+      "http://127.0.0.1:8080/api/pictures/p-ana",
+    );
+    expect(without?.querySelector("img")).toBeNull();
+    expect(without?.textContent).toBe("B");
+  });
+
+  it("changes my picture from the profile dialog", async () => {
+    const { app } = await mountShell(ipc.backend, { rooms: [] });
+    ipc.backend.on("setAvatar", () => "/api/pictures/p-me");
+    click($(".account-toggle"));
+    await flush();
+    const edit = Array.from(document.querySelectorAll<HTMLElement>("button")).find((b) =>
+      /profile/i.test(b.textContent ?? ""),
+    );
+    click(edit);
+    await flush();
+    dialog.open.mockResolvedValueOnce(["/home/me/me.png"]);
+    click(byTestId("avatar-change"));
+    await flush();
+    expect(ipc.backend.callsTo("setAvatar")).toEqual([["/home/me/me.png"]]);
+    expect(app.me()?.avatarUrl).toBe("/api/pictures/p-me");
+  });
+});

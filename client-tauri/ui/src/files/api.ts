@@ -19,6 +19,10 @@ export const files = {
   links: (uploadId: string) => unwrap(commands.fileLinks(uploadId)),
   download: (transferId: string, uploadId: string, path: string) =>
     unwrap(commands.downloadFile(transferId, uploadId, path)),
+  setAvatar: (path: string) => unwrap(commands.setAvatar(path)),
+  clearAvatar: () => unwrap(commands.clearAvatar()),
+  setCommunityIcon: (communityId: string, path: string | null) =>
+    unwrap(commands.setCommunityIcon(communityId, path)),
 };
 
 /** Progress of one transfer, from its events. Returns the unsubscribe. */
@@ -67,6 +71,22 @@ export function clearLinks(): void {
 export async function pickFiles(): Promise<string[]> {
   try {
     const chosen = await open({ multiple: true, directory: false, title: "Attach files" });
+    if (!chosen) return [];
+    return Array.isArray(chosen) ? chosen : [chosen];
+  } catch {
+    return [];
+  }
+}
+
+/** One picture (avatar or icon) from the OS dialog. */
+export async function pickPicture(): Promise<string[]> {
+  try {
+    const chosen = await open({
+      multiple: false,
+      directory: false,
+      title: "Choose a picture",
+      filters: [{ name: "Pictures", extensions: ["png", "jpg", "jpeg", "webp", "svg"] }],
+    });
     if (!chosen) return [];
     return Array.isArray(chosen) ? chosen : [chosen];
   } catch {

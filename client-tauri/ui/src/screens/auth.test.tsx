@@ -144,6 +144,7 @@ describe("sign-up form", () => {
       username: "alice",
       email: "alice@example.com",
       displayName: null,
+      avatarUrl: null,
       statusText: null,
     };
     ipc.backend.on("signUp", () => me);

@@ -4,6 +4,8 @@
 import { createSignal, onCleanup, onMount, Show } from "solid-js";
 import { api } from "../api";
 import { useApp } from "../app/state";
+import { Avatar } from "../files/Avatar";
+import { files, pickPicture } from "../files/api";
 import { createForm, Field, FormError } from "../forms";
 import { loadTheme, saveTheme, type ThemeChoice } from "../theme";
 import { toastInfo, toastSuccess } from "../toasts";
@@ -37,6 +39,29 @@ function Profile(props: { onClose(): void }) {
       props.onClose();
     });
   };
+  // A PNG, JPEG, WebP or small SVG; the server checks and resizes it.
+  const changePicture = async () => {
+    const [path] = await pickPicture();
+    const current = me();
+    if (!path || !current) return;
+    try {
+      const url = await files.setAvatar(path);
+      app.setMe({ ...current, avatarUrl: url });
+      toastSuccess("Picture changed");
+    } catch (e) {
+      shell.fail(e);
+    }
+  };
+  const removePicture = async () => {
+    const current = me();
+    if (!current) return;
+    try {
+      await files.clearAvatar();
+      app.setMe({ ...current, avatarUrl: null });
+    } catch (e) {
+      shell.fail(e);
+    }
+  };
   let first!: HTMLDivElement;
   onMount(() => first.querySelector("input")?.focus());
   return (
@@ -53,6 +78,22 @@ function Profile(props: { onClose(): void }) {
         }}
       >
         <h2 id="profile-heading">Profile</h2>
+        <div class="row" data-testid="profile-picture">
+          <Avatar name={me()?.displayName ?? me()?.username ?? "?"} url={me()?.avatarUrl} />
+          <button type="button" data-testid="avatar-change" onClick={() => void changePicture()}>
+            Change picture
+          </button>
+          <Show when={me()?.avatarUrl}>
+            <button
+              type="button"
+              class="ghost"
+              data-testid="avatar-remove"
+              onClick={() => void removePicture()}
+            >
+              Remove picture
+            </button>
+          </Show>
+        </div>
         <form id="profile-form" class="stack" novalidate onSubmit={onSubmit}>
           <div ref={first}>
             <Field
@@ -133,9 +174,7 @@ export function AccountMenu() {
           if (e.key === "Escape") setOpen(false);
         }}
       >
-        <span class="avatar" aria-hidden="true">
-          {(name()[0] ?? "?").toUpperCase()}
-        </span>
+        <Avatar name={name()} url={shell.me()?.avatarUrl} />
         <span id="me-name">{name()}</span>
       </button>
       <Show when={open()}>

@@ -4,6 +4,7 @@
 // count of incoming requests) and the quick-switcher button.
 
 import { For, Show } from "solid-js";
+import { Avatar } from "../files/Avatar";
 import { PresenceDot } from "../messenger/Conversation";
 import { plainText } from "../messenger/format";
 import type { ConversationView } from "../messenger/types";
@@ -56,12 +57,11 @@ function RailRow(props: { room: ConversationView; active: boolean; onOpen(): voi
         aria-label={label()}
         onClick={() => props.onOpen()}
       >
-        <span class="avatar" aria-hidden="true">
-          {(r().title[0] ?? "#").toUpperCase()}
+        <Avatar name={r().title || "#"} url={r().otherUser?.avatarUrl}>
           <Show when={r().kind === "direct"}>
             <PresenceDot presence={r().presence} />
           </Show>
-        </span>
+        </Avatar>
         <span class="rail-text">
           <span class="rail-line">
             <span class="rail-room-title" data-testid="rail-room-title">

@@ -17,6 +17,7 @@ export const ME = {
   email: "me@example.com",
   displayName: null,
   statusText: null,
+  avatarUrl: null,
 };
 
 export function user(username: string, over: Partial<UserView> = {}): UserView {
@@ -26,6 +27,7 @@ export function user(username: string, over: Partial<UserView> = {}): UserView {
     displayName: null,
     statusText: null,
     name: over.displayName ?? username,
+    avatarUrl: null,
     ...over,
   };
 }

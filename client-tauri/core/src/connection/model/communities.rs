@@ -293,7 +293,7 @@ impl Model {
         state.channels.push(channel.clone());
         state.channels.sort_by_key(|c| c.position);
         let summary = state.summary.clone();
-        if !self.rooms.contains_key(&channel.id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.rooms.entry(channel.id) {
             let room = RoomSummary {
                 room: channel_room(&channel, &summary),
                 other_user: None,
@@ -308,9 +308,8 @@ impl Model {
                 muted: false,
                 call_participants: 0,
             };
-            let state = RoomState::new(room);
+            let state = slot.insert(RoomState::new(room));
             out.push(ConnectionEvent::RoomAdded(state.summary.clone()));
-            self.rooms.insert(channel.id, state);
         }
         self.changed(id, out);
     }
