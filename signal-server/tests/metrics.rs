@@ -25,11 +25,28 @@ async fn scrape(server: &TestServer) -> String {
     resp.text().await.unwrap()
 }
 
-/// The value of the sample whose line starts with `series` (name and labels).
+/// A sample line without its `node` label, which every sample carries (the node's id).
+fn without_node(line: &str) -> String {
+    let start = line
+        .find("node=\"")
+        .unwrap_or_else(|| panic!("a sample without a node label: {line}"));
+    let end = start + 6 + line[start + 6..].find('"').unwrap() + 1;
+    let end = if line[end..].starts_with(',') {
+        end + 1
+    } else {
+        end
+    };
+    format!("{}{}", &line[..start], &line[end..]).replace("{}", "")
+}
+
+/// The value of the sample whose line starts with `series` (name and labels, leaving
+/// out the node label).
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(without_node)
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|l| l.rsplit(' ').next().map(str::to_owned))
         .and_then(|v| v.parse().ok())
 }
 
