@@ -1,16 +1,16 @@
 //! Events the window listens to (typed in the generated bindings).
 
+use crate::messenger::communities::{CommunityMemberView, CommunityView};
 use crate::views::ConnectionState;
 use crate::views::{
     ContactsView, ConversationView, MessageView, ParticipantView, PeerState, ReactionView,
     ReceiptsView, RingView, StatsView, UserView,
 };
-use crate::messenger::communities::{CommunityMemberView, CommunityView};
 use serde::Serialize;
-use shared::api::RoomRole;
-use shared::communities::CommunityExit;
 use shared::CommunityId;
 use shared::api::PresenceStatus;
+use shared::api::RoomRole;
+use shared::communities::CommunityExit;
 use shared::signal::RingEnd;
 use shared::{MessageId, RoomId, UserId};
 use specta::Type;

@@ -39,9 +39,9 @@ use shared::api::{
     MessagePage, PresenceStatus, PublicUser, Reaction, Room, RoomRole, RoomSettingsRequest,
     RoomSummary, SendMessageRequest,
 };
-use shared::signal::{ClientMsg, OwnPresence, RingEnd, TYPING_INTERVAL_MS};
 use shared::communities::{CommunityExit, CommunityMember};
 use shared::files::ATTACHMENTS_MAX;
+use shared::signal::{ClientMsg, OwnPresence, RingEnd, TYPING_INTERVAL_MS};
 use shared::{
     CommunityId, ContactRequestId, ErrorCode, ErrorDetail, MessageId, RoomId, UploadId, UserId,
 };
