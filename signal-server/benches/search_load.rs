@@ -13,7 +13,7 @@
 //! 10,000 rows a transaction). The messages go round-robin over `--rooms` rooms, so every
 //! room's messages are spread over the whole history as in a real server; the searcher is
 //! a member of `--member-of` of them. On SQLite the triggers index each message as it is
-//! written; on PostgreSQL the two search indexes are dropped first and built over the
+//! written; on PostgreSQL the search indexes are dropped first and built over the
 //! seeded rows by `db::search::ensure` (the upgrade path), then `analyze` runs (as
 //! autovacuum would).
 //!
@@ -350,7 +350,11 @@ async fn seed(
 
     if db == Db::Postgres {
         // Built over the seeded rows afterwards, as an upgrade builds them.
-        for index in ["messages_search_words", "messages_search_trigrams"] {
+        for index in [
+            "messages_search_words",
+            "messages_search_trigrams",
+            "messages_search_recent",
+        ] {
             sqlx::query(sqlx::AssertSqlSafe(format!("drop index {index}")))
                 .execute(pool)
                 .await?;
