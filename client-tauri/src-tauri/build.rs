@@ -30,6 +30,7 @@ const COMMANDS: &[&str] = &[
     "list_screens",
     "share_screen",
     "stop_screen_share",
+    "set_voice_processing",
     "list_conversations",
     "open_conversation",
     "close_conversation",

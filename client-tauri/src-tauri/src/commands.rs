@@ -9,7 +9,7 @@ use crate::session::parse_room_id;
 use crate::views::{
     AppInfo, AudioChoice, BlockedView, CallSettings, CallStatusView, ConnectionState, ContactsView,
     ConversationView, Devices, InviteLink, MeView, MemberView, MessageView, PageAnchor, RingView,
-    RoomView, ServerPick, SignUpForm, TimelinePage, UserView, VideoChoice,
+    RoomView, ServerPick, SignUpForm, TimelinePage, UserView, VideoChoice, VoiceProcessingChoice,
 };
 use crate::{AppState, devices, media};
 use confab_core::call::ScreenTarget;
@@ -236,6 +236,20 @@ pub async fn share_screen(state: State<'_, AppState>, source: String) -> Result<
 #[specta::specta]
 pub async fn stop_screen_share(state: State<'_, AppState>) -> Result<()> {
     state.media.with_call(|c| c.stop_screen_share()).await
+}
+
+/// Switches echo cancellation, noise suppression and gain control in the running call,
+/// from the microphone's next frame.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_voice_processing(
+    state: State<'_, AppState>,
+    settings: VoiceProcessingChoice,
+) -> Result<()> {
+    state
+        .media
+        .with_call(|c| c.set_voice_processing(settings.into()))
+        .await
 }
 
 #[tauri::command]

@@ -64,6 +64,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::list_screens,
             commands::share_screen,
             commands::stop_screen_share,
+            commands::set_voice_processing,
             commands::list_conversations,
             commands::open_conversation,
             commands::close_conversation,

@@ -143,6 +143,9 @@ export const api = {
   /** `source`: a ScreenView's id (`monitor:<id>` / `window:<id>`). */
   shareScreen: (source: string) => unwrap(commands.shareScreen(source)),
   stopScreenShare: () => unwrap(commands.stopScreenShare()),
+  /** Voice processing switched mid-call, from the microphone's next frame. */
+  setVoiceProcessing: (settings: Parameters<typeof commands.setVoiceProcessing>[0]) =>
+    unwrap(commands.setVoiceProcessing(settings)),
   openLink: (url: string) => unwrap(commands.openLink(url)),
 };
 

@@ -45,6 +45,11 @@ export const commands = {
 	 */
 	shareScreen: (source: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("share_screen", { source })),
 	stopScreenShare: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("stop_screen_share")),
+	/**
+	 *  Switches echo cancellation, noise suppression and gain control in the running call,
+	 *  from the microphone's next frame.
+	 */
+	setVoiceProcessing: (settings: VoiceProcessingChoice) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_voice_processing", { settings })),
 	listConversations: () => typedError<ConversationView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_conversations")),
 	/**
 	 *  The newest page of a room; also the room the user now looks at (no notifications

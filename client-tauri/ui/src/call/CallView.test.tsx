@@ -306,6 +306,36 @@ describe("call view", () => {
     expect(ipc.backend.callsTo("switchVideo")).toEqual([[{ kind: "camera", index: 0 }]]);
   });
 
+  it("switches voice processing mid-call from the devices panel, and remembers it", async () => {
+    ipc.backend.on("setVoiceProcessing", () => null);
+    localStorage.removeItem("confab.voiceProcessing");
+    $<HTMLButtonElement>("#open-devices").click();
+    await flush();
+    // Joined with nothing said about it: everything is on.
+    const ns = $<HTMLInputElement>("#call-voice-noiseSuppression");
+    for (const part of ["echoCancellation", "noiseSuppression", "gainControl"]) {
+      expect($<HTMLInputElement>(`#call-voice-${part}`).checked).toBe(true);
+    }
+    // Noise suppression off: the call is told at once, the next call starts with it off.
+    ns.click();
+    await flush();
+    const off = { echoCancellation: true, noiseSuppression: false, gainControl: true };
+    expect(ipc.backend.callsTo("setVoiceProcessing")).toEqual([[off]]);
+    expect(session.settings.voiceProcessing).toEqual(off);
+    expect(JSON.parse(localStorage.getItem("confab.voiceProcessing") ?? "null")).toEqual(off);
+
+    // The call has just ended under us: the switch goes back and the error is shown.
+    ipc.backend.on("setVoiceProcessing", () => {
+      throw new IpcError({ kind: "call", message: "no call" });
+    });
+    const aec = $<HTMLInputElement>("#call-voice-echoCancellation");
+    aec.click();
+    await flush();
+    expect(aec.checked).toBe(true);
+    expect(session.settings.voiceProcessing).toEqual(off);
+    expect(fail).toHaveBeenCalledTimes(1);
+  });
+
   it("ends with the reason when the call ends", () => {
     emit({ type: "ended", reason: "the room was deleted" });
     expect(ended).toEqual(["Call ended: the room was deleted"]);

@@ -9,6 +9,7 @@ import { unreachable } from "../errors";
 import { DevicePicker } from "../media/DevicePicker";
 import { audioChoice, type DeviceChange, stateFromChoices, videoChoice } from "../media/devices";
 import { LOCAL_KEY, screenKey } from "../media/renderer";
+import { saveVoiceProcessing, VOICE_ON } from "../media/voice";
 import { gridFor } from "./grid";
 import type { Participant } from "./model";
 import type { Quality } from "./quality";
@@ -303,7 +304,50 @@ function DevicesPanel(props: { session: CallSession; open: boolean; fail(err: un
           </>
         )}
       </Show>
+      <VoiceSwitches session={props.session} fail={props.fail} />
     </section>
+  );
+}
+
+const VOICE_PARTS = [
+  ["echoCancellation", "Echo cancellation"],
+  ["noiseSuppression", "Noise suppression"],
+  ["gainControl", "Automatic gain control"],
+] as const;
+
+/** The pre-join screen's voice processing switches, mid-call: each change applies from
+ * the microphone's next frame and is remembered for the next call. A refused change
+ * puts the switch back. */
+function VoiceSwitches(props: { session: CallSession; fail(err: unknown): void }) {
+  const voice = () => props.session.settings.voiceProcessing ?? VOICE_ON;
+  const toggle = async (part: (typeof VOICE_PARTS)[number][0], input: HTMLInputElement) => {
+    const next = { ...voice(), [part]: input.checked };
+    try {
+      await api.setVoiceProcessing(next);
+      props.session.setSettings("voiceProcessing", next);
+      saveVoiceProcessing(next);
+    } catch (err) {
+      input.checked = voice()[part];
+      props.fail(err);
+    }
+  };
+  return (
+    <fieldset id="call-voice-processing" class="stack">
+      <legend>Voice processing</legend>
+      <For each={VOICE_PARTS}>
+        {([part, label]) => (
+          <label class="check">
+            <input
+              id={`call-voice-${part}`}
+              type="checkbox"
+              checked={voice()[part]}
+              onChange={(e) => void toggle(part, e.currentTarget)}
+            />
+            {label}
+          </label>
+        )}
+      </For>
+    </fieldset>
   );
 }
 
