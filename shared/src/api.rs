@@ -528,6 +528,12 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
     /// Members the body mentions with `@username` (the author never).
     pub mentions: Vec<UserId>,
+    /// `@everyone` from a channel's admin or owner: it mentions every member but its
+    /// author (ids are not listed in `mentions`). False for `@everyone` written by a
+    /// plain member or in a group, where it is plain text.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub mentions_everyone: bool,
     /// Files attached to it (at most 10), in order; none once it is deleted.
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(required = true))]
@@ -547,6 +553,13 @@ pub struct Message {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub author_blocked: bool,
+}
+
+impl Message {
+    /// Whether it mentions `user`: by name, or through `@everyone` (never its author).
+    pub fn mentions_user(&self, user: UserId) -> bool {
+        self.mentions.contains(&user) || (self.mentions_everyone && self.author != Some(user))
+    }
 }
 
 /// `POST /api/rooms/{id}/messages` (with an `Idempotency-Key` header).

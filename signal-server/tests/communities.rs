@@ -15,7 +15,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared::communities::CommunityExit;
 use shared::signal::ServerMsg;
-use std::collections::HashSet;
 
 on_both_databases!(
     a_new_community_has_its_owner_and_a_general_channel,
@@ -631,25 +630,123 @@ async fn everyone_is_mentioned_only_by_admins(db: Db) {
     join(&server, &bob, &c).await;
     join(&server, &cat, &c).await;
     let general = channel_named(&server, &ann, &c, "general").await;
+    // The mention counts of a member: general's, and the community's sum.
+    let counts = |user: &TestUser| {
+        let (server, user, c) = (&server, user.clone(), c.clone());
+        async move {
+            let list = channels(server, &user, &c).await;
+            let (_, summary) = server
+                .get(&format!("/api/communities/{c}"), Some(&user.token))
+                .await;
+            (
+                list[0]["mention_count"].as_u64().unwrap(),
+                summary["mention_count"].as_u64().unwrap(),
+            )
+        }
+    };
+    let mut cat_ws = server.ws(&cat).await;
 
+    // The owner's @everyone marks the message, and lists nobody: the event every member
+    // gets stays the same size however big the community is. A name beside it is
+    // still listed.
     let from_owner = server
-        .post_message(&ann, &general, "@everyone meeting at 5")
+        .post_message(&ann, &general, "@everyone meeting at 5, @bob brings slides")
         .await;
-    let mentioned: HashSet<String> = from_owner.mentions.iter().map(|u| u.to_string()).collect();
-    assert_eq!(mentioned, HashSet::from([bob.id.clone(), cat.id.clone()]));
+    assert!(from_owner.mentions_everyone);
+    assert_eq!(from_owner.mentions.len(), 1);
+    assert_eq!(from_owner.mentions[0].to_string(), bob.id);
+    let ServerMsg::MessageCreated { message } = cat_ws
+        .recv_until(|m| matches!(m, ServerMsg::MessageCreated { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(message.mentions_everyone && message.mentions.len() == 1);
+    // It counts for every member but its author, once for bob though it names him too.
+    assert_eq!(counts(&cat).await, (1, 1));
+    assert_eq!(counts(&bob).await, (1, 1));
+    assert_eq!(counts(&ann).await, (0, 0));
+    // A plain member's @everyone is plain text.
     let from_member = server
         .post_message(&bob, &general, "@everyone free pizza")
         .await;
-    assert!(from_member.mentions.is_empty(), "plain text from a member");
-    // Cat's mention count shows the admin's only.
-    let list = channels(&server, &cat, &c).await;
-    assert_eq!(list[0]["mention_count"], 1);
-    assert_eq!(list[0]["unread_count"], 2);
+    assert!(!from_member.mentions_everyone, "plain text from a member");
+    assert!(from_member.mentions.is_empty());
+
+    // Cat's counts show the owner's message only; bob's read marker moved past it when
+    // he wrote.
+    assert_eq!(counts(&cat).await, (1, 1));
+    assert_eq!(channels(&server, &cat, &c).await[0]["unread_count"], 2);
+    assert_eq!(counts(&bob).await, (0, 0));
+    // The timeline keeps the mark.
+    let stored = server.all_messages(&cat, &general).await;
+    assert!(stored[0].mentions_everyone && !stored[1].mentions_everyone);
+
+    // An edit without it takes the mark away; one with it puts it back.
+    let path = format!("/api/rooms/{general}/messages/{}", from_owner.id);
+    let (status, edited) = patch(&server, &ann, &path, json!({"body": "meeting at 5"})).await;
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    assert_eq!(edited["mentions_everyone"], false);
+    assert_eq!(counts(&cat).await, (0, 0));
+    let (_, edited) = patch(&server, &ann, &path, json!({"body": "@everyone at 6"})).await;
+    assert_eq!(edited["mentions_everyone"], true);
+    assert_eq!(counts(&cat).await, (1, 1));
+
+    // An admin (not only the owner) mentions everyone too; a member who joins after it
+    // is not mentioned by what came before.
+    let (status, _) = patch(
+        &server,
+        &ann,
+        &format!("/api/communities/{c}/members/{}", bob.id),
+        json!({"role": "admin"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let from_admin = server.post_message(&bob, &general, "@everyone vote").await;
+    assert!(from_admin.mentions_everyone);
+    let dan = server.user("dan").await;
+    join(&server, &dan, &c).await;
+    assert_eq!(counts(&dan).await, (0, 0));
+    assert_eq!(counts(&cat).await, (2, 2));
+    assert_eq!(
+        counts(&ann).await,
+        (1, 1),
+        "the owner is mentioned by the admin"
+    );
+
+    // Blocking the author hides their mentions, as for named ones.
+    let (status, _) = server
+        .request(
+            Method::PUT,
+            &format!("/api/blocks/{}", bob.id),
+            Some(&cat.token),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(counts(&cat).await, (1, 1));
+
+    // Deleting it takes it out of the counts; reading past the rest leaves nothing.
+    let (status, _) = server.delete(&path, Some(&ann.token)).await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(counts(&cat).await, (0, 0));
+    assert_eq!(counts(&dan).await, (0, 0));
+    let (status, _) = server
+        .post(
+            &format!("/api/rooms/{general}/read"),
+            Some(&ann.token),
+            json!({"seq": from_admin.seq}),
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    assert_eq!(counts(&ann).await, (0, 0));
+
     // In a group it is plain text too.
     let room = server.room(&ann, 8).await;
     server.join(&bob, &room).await;
     let in_group = server.post_message(&ann, &room, "@everyone hi").await;
     assert!(in_group.mentions.is_empty());
+    assert!(!in_group.mentions_everyone);
     server.stop().await;
 }
 

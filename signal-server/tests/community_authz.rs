@@ -937,6 +937,7 @@ async fn a_plain_member_cannot_act_as_an_admin(db: Db) {
             .post_message(&mem, &side.general, "@everyone look")
             .await;
         assert!(with_everyone.mentions.is_empty());
+        assert!(!with_everyone.mentions_everyone);
     }
     // On the socket too, the announcement channel refuses him.
     ws.send_json(json!({"type": "send_message", "room_id": w.p.news, "client_id": "ws-news", "body": "pwned", "request_id": 7}))

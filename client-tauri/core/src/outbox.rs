@@ -467,6 +467,7 @@ mod tests {
             reply_to: p.reply_to,
             reactions: Vec::new(),
             mentions: Vec::new(),
+            mentions_everyone: false,
             attachments: Vec::new(),
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             edited_at: None,

@@ -506,6 +506,7 @@ pub struct MessageView {
 impl MessageView {
     /// A stored message; `name` names its author.
     pub fn stored(m: Message, me: UserId, name: impl Fn(UserId) -> Option<String>) -> Self {
+        let mentions_me = m.mentions_user(me);
         Self {
             key: m.client_id.clone().unwrap_or_else(|| m.id.to_string()),
             id: Some(m.id),
@@ -519,7 +520,7 @@ impl MessageView {
             body: m.body,
             reply_to: m.reply_to,
             reactions: ReactionView::list(m.reactions, me),
-            mentions_me: m.mentions.contains(&me),
+            mentions_me,
             created_at: rfc3339(m.created_at),
             edited_at: m.edited_at.map(rfc3339),
             deleted: m.deleted,

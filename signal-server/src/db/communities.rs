@@ -1172,15 +1172,11 @@ pub async fn channel_states(
                       and m.deleted_at is null \
                       and (m.author_id is null or (m.author_id <> me.user_id and {not_blocked})) \
                     limit {UNREAD_COUNT_CAP}) unread) as unread_count, \
-                (select count(*) from ( \
-                    select 1 from message_mentions mm join messages m on m.id = mm.message_id \
-                    where mm.user_id = me.user_id and mm.room_id = me.room_id \
-                      and mm.seq > me.last_read_seq and m.deleted_at is null \
-                      and (m.author_id is null or {not_blocked}) \
-                    limit {UNREAD_COUNT_CAP}) mentions) as mention_count \
+                {} as mention_count \
          from room_members me join rooms r on r.id = me.room_id \
          where me.user_id = $1 and r.kind = 'channel' and r.community_id in ({}) \
          order by r.community_id, r.position, r.created_at, r.id",
+        super::rooms::mention_count_sql(not_blocked),
         list.join(", ")
     );
     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user.to_string());

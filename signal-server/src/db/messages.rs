@@ -30,10 +30,13 @@ pub struct MessageRow {
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub deleted_at: Option<i64>,
+    /// Set when `@everyone` from a channel admin mentions every member (see
+    /// `insert_mentions`).
+    pub mentions_everyone_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, room_id, seq, rev, kind, author_id, body, reply_to, client_id, \
-                       created_at, edited_at, deleted_at";
+                       created_at, edited_at, deleted_at, mentions_everyone_at";
 
 impl MessageRow {
     /// The message as the API shows it, with its reactions and mentions.
@@ -55,6 +58,7 @@ impl MessageRow {
             reply_to: self.reply_to.as_ref().map(id).transpose()?.map(MessageId),
             reactions,
             mentions,
+            mentions_everyone: self.mentions_everyone_at.is_some(),
             attachments: Vec::new(),
             created_at: at(self.created_at),
             edited_at: self.edited_at.map(at),
@@ -191,7 +195,7 @@ async fn send_in(conn: &mut AnyConnection, new: &NewMessage) -> anyhow::Result<S
         }
         return Ok(Sent::Refused(refusal_on(conn, new.room, new.author).await?));
     };
-    let row = MessageRow {
+    let mut row = MessageRow {
         id: MessageId::new().to_string(),
         room_id: new.room.to_string(),
         seq,
@@ -204,6 +208,7 @@ async fn send_in(conn: &mut AnyConnection, new: &NewMessage) -> anyhow::Result<S
         created_at: now(),
         edited_at: None,
         deleted_at: None,
+        mentions_everyone_at: None,
     };
     let inserted = sqlx::query(
         "insert into messages (id, room_id, seq, rev, kind, author_id, body, reply_to, client_id, created_at) \
@@ -240,7 +245,7 @@ async fn send_in(conn: &mut AnyConnection, new: &NewMessage) -> anyhow::Result<S
             None => anyhow::bail!("a message insert conflicted without an original"),
         });
     }
-    let mentions = insert_mentions(conn, &row, &new.mentions).await?;
+    let mentions = insert_mentions(conn, &mut row, &new.mentions).await?;
     if !new.attachments.is_empty() {
         let attached =
             super::files::attach_in(conn, &row.id, &row.room_id, new.author, &new.attachments)
@@ -297,6 +302,7 @@ pub async fn send_system(
         created_at: now(),
         edited_at: None,
         deleted_at: None,
+        mentions_everyone_at: None,
     };
     sqlx::query(
         "insert into messages (id, room_id, seq, rev, kind, author_id, body, created_at) \
@@ -352,29 +358,42 @@ async fn by_client_id_on(
 }
 
 /// Records which members `usernames` are (not the author) and returns their ids. In a
-/// channel, `@everyone` from one of its admins mentions every member; from anyone else
-/// (or in a group) it is plain text, or a user named so.
+/// channel, `@everyone` from one of its admins marks the message as mentioning every
+/// member (`mentions_everyone_at`, set on `row` too; one update, not a row per member);
+/// from anyone else (or in a group) it is plain text, or a user named so.
 async fn insert_mentions(
     conn: &mut AnyConnection,
-    row: &MessageRow,
+    row: &mut MessageRow,
     usernames: &[String],
 ) -> anyhow::Result<Vec<UserId>> {
     if usernames.is_empty() {
         return Ok(Vec::new());
     }
+    if usernames.iter().any(|n| n == "everyone") {
+        let at = now();
+        let marked = sqlx::query(
+            "update messages set mentions_everyone_at = $3 where id = $1 and exists ( \
+               select 1 from rooms r join room_members a on a.room_id = r.id \
+               where r.id = $2 and r.kind = 'channel' and a.user_id = $4 \
+                 and a.role in ('owner', 'admin'))",
+        )
+        .bind(&row.id)
+        .bind(&row.room_id)
+        .bind(at)
+        .bind(row.author_id.clone().unwrap_or_default())
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if marked > 0 {
+            row.mentions_everyone_at = Some(at);
+        }
+    }
     let placeholders: Vec<String> = (0..usernames.len())
         .map(|i| format!("${}", i + 3))
         .collect();
-    let everyone = if usernames.iter().any(|n| n == "everyone") {
-        "or exists (select 1 from rooms r join room_members a on a.room_id = r.id \
-           where r.id = $1 and r.kind = 'channel' and a.user_id = $2 \
-             and a.role in ('owner', 'admin'))"
-    } else {
-        ""
-    };
     let sql = format!(
         "select m.user_id from room_members m join users u on u.id = m.user_id \
-         where m.room_id = $1 and m.user_id <> $2 and (u.username in ({}) {everyone})",
+         where m.room_id = $1 and m.user_id <> $2 and u.username in ({})",
         placeholders.join(", ")
     );
     let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql))
@@ -442,7 +461,7 @@ pub async fn edit(
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
     let updated = sqlx::query(
-        "update messages set body = $4, edited_at = $5, rev = $6 \
+        "update messages set body = $4, edited_at = $5, rev = $6, mentions_everyone_at = null \
          where id = $1 and room_id = $2 and author_id = $3 and deleted_at is null and kind = 'text'",
     )
     .bind(id.to_string())
@@ -462,8 +481,8 @@ pub async fn edit(
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    let row = fetch_in(&mut tx, id).await?;
-    insert_mentions(&mut tx, &row, mentions).await?;
+    let mut row = fetch_in(&mut tx, id).await?;
+    insert_mentions(&mut tx, &mut row, mentions).await?;
     tx.commit().await?;
     Ok(Changed::Done(row))
 }
@@ -506,7 +525,7 @@ pub async fn delete(
         return Ok(Changed::Refused(refusal(pool, room, user).await?));
     };
     let updated = sqlx::query(
-        "update messages set body = '', deleted_at = $4, rev = $5 \
+        "update messages set body = '', deleted_at = $4, rev = $5, mentions_everyone_at = null \
          where id = $1 and room_id = $2 and deleted_at is null and (author_id = $3 or $6 = 1)",
     )
     .bind(id.to_string())
@@ -1127,6 +1146,7 @@ async fn send_batch_in(
                     created_at: now,
                     edited_at: None,
                     deleted_at: None,
+                    mentions_everyone_at: None,
                 })
             }
             _ => None,
@@ -1202,8 +1222,8 @@ async fn send_batch_in(
     let mut created: Vec<Option<MessageRow>> = vec![None; jobs.len()];
     for (i, (plan, row)) in plans.into_iter().zip(rows).enumerate() {
         out.push(match (plan, row) {
-            (Plan::New { .. }, Some(row)) => {
-                let mentions = insert_mentions(conn, &row, &jobs[i].mentions).await?;
+            (Plan::New { .. }, Some(mut row)) => {
+                let mentions = insert_mentions(conn, &mut row, &jobs[i].mentions).await?;
                 created[i] = Some(row.clone());
                 Sent::Created(row, mentions)
             }

@@ -258,6 +258,31 @@ impl SummaryRow {
     }
 }
 
+/// The mention count of the member `me` (a `room_members` alias) as a scalar subquery:
+/// unread messages naming them (`message_mentions`) or marked as mentioning everyone
+/// (`messages.mentions_everyone_at`, not their own), counted once each. Each part walks
+/// one index range from the read marker and stops at [`UNREAD_COUNT_CAP`], as does the
+/// whole. `not_blocked` is the condition that `me` does not block `m.author_id`.
+pub fn mention_count_sql(not_blocked: &str) -> String {
+    format!(
+        "(select count(*) from ( \
+            select seq from ( \
+                select mm.seq from message_mentions mm join messages m on m.id = mm.message_id \
+                where mm.user_id = me.user_id and mm.room_id = me.room_id \
+                  and mm.seq > me.last_read_seq and m.deleted_at is null \
+                  and (m.author_id is null or {not_blocked}) \
+                limit {UNREAD_COUNT_CAP}) named \
+            union \
+            select seq from ( \
+                select m.seq from messages m \
+                where m.room_id = me.room_id and m.seq > me.last_read_seq \
+                  and m.mentions_everyone_at is not null and m.deleted_at is null \
+                  and m.author_id <> me.user_id and {not_blocked} \
+                limit {UNREAD_COUNT_CAP}) everyone \
+            limit {UNREAD_COUNT_CAP}) mentions)"
+    )
+}
+
 /// The direct rooms and groups of `user` (or the one room `only`, of any kind, if they
 /// are a member of it) with what the room list shows, newest activity first: the last message's time, else when they
 /// joined.
@@ -281,12 +306,7 @@ pub async fn summaries(
                       and m.deleted_at is null \
                       and (m.author_id is null or (m.author_id <> me.user_id and {not_blocked})) \
                     limit {UNREAD_COUNT_CAP}) unread) as unread_count, \
-                (select count(*) from ( \
-                    select 1 from message_mentions mm join messages m on m.id = mm.message_id \
-                    where mm.user_id = me.user_id and mm.room_id = me.room_id \
-                      and mm.seq > me.last_read_seq and m.deleted_at is null \
-                      and (m.author_id is null or {not_blocked}) \
-                    limit {UNREAD_COUNT_CAP}) mentions) as mention_count, \
+                {} as mention_count, \
                 lm.id as lm_id, lm.seq as lm_seq, lm.kind as lm_kind, \
                 substr(lm.body, 1, {PREVIEW_CHARS}) as lm_body, lm.created_at as lm_created_at, \
                 au.id as lm_author_id, au.username as lm_author_username, \
@@ -314,6 +334,7 @@ pub async fn summaries(
          left join users ou on ou.id = o.user_id \
          where me.user_id = $1 {} \
          order by coalesce(lm.created_at, me.joined_at) desc, r.id desc",
+        mention_count_sql(not_blocked),
         // Channels are listed with their community (db/communities.rs), not here.
         if only.is_some() {
             "and me.room_id = $2"

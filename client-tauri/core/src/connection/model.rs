@@ -500,7 +500,7 @@ impl Model {
     fn contribution(&self, m: &Message, read: u64) -> (i64, i64) {
         let counts = !m.deleted && m.author != Some(self.me) && !m.author_blocked && m.seq > read;
         if counts {
-            (1, i64::from(m.mentions.contains(&self.me)))
+            (1, i64::from(m.mentions_user(self.me)))
         } else {
             (0, 0)
         }
@@ -1077,6 +1077,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             mentions: Vec::new(),
+            mentions_everyone: false,
             attachments: Vec::new(),
             created_at: OffsetDateTime::UNIX_EPOCH,
             edited_at: None,
@@ -1183,6 +1184,32 @@ mod tests {
         );
         assert_eq!(state.summary.last_message.as_ref().map(|p| p.seq), Some(5));
         assert!(!model.take_stale());
+    }
+
+    #[test]
+    fn everyone_counts_as_a_mention_of_every_member_but_its_author() {
+        let (mut model, room, other, now) = setup();
+        let mut out = Vec::new();
+        let mention_count = |model: &Model| model.room(room).map(|r| r.summary.mention_count);
+        // An admin's @everyone lists nobody in `mentions`, and still mentions me.
+        let mut everyone = msg(room, 1, 1, other);
+        everyone.mentions_everyone = true;
+        model.apply_live(room, Change::Message(everyone.clone()), now, &mut out);
+        assert_eq!(mention_count(&model), Some(1));
+        // Edited without it: no longer a mention, still unread.
+        let mut edited = everyone;
+        edited.rev = 2;
+        edited.mentions_everyone = false;
+        edited.edited_at = Some(OffsetDateTime::UNIX_EPOCH);
+        model.apply_live(room, Change::Message(edited), now, &mut out);
+        assert_eq!(mention_count(&model), Some(0));
+        assert_eq!(model.room(room).map(|r| r.summary.unread_count), Some(1));
+        // My own @everyone mentions everyone else, not me.
+        let mut mine = msg(room, 2, 3, model.me);
+        mine.mentions_everyone = true;
+        assert!(!mine.mentions_user(model.me) && mine.mentions_user(other));
+        model.apply_live(room, Change::Message(mine), now, &mut out);
+        assert_eq!(mention_count(&model), Some(0));
     }
 
     #[test]
