@@ -53,8 +53,9 @@ async fn schemathesis_finds_nothing(db: Db) {
     let Some(exe) = schemathesis() else { return };
     let server = TestServer::start(db).await;
     // The user Schemathesis acts as, with something to act on: a contact and a direct
-    // room with them, a group with a message, an invite to it, and a contact request from
-    // a third user.
+    // room with them, a group with a message, an invite to it, a contact request from a
+    // third user, and a community of theirs (the friend a member) with a second channel, a
+    // message in it and an invite link.
     let me = server.user("schemathesis").await;
     let friend = server.user("friend").await;
     server.befriend(&me, &friend).await;
@@ -85,9 +86,57 @@ async fn schemathesis_finds_nothing(db: Db) {
         )
         .await;
     assert!(status.is_success(), "{request}");
+    let (status, community) = server
+        .post(
+            "/api/communities",
+            Some(&me.token),
+            json!({"name": "Fixtures", "visibility": "public"}),
+        )
+        .await;
+    assert!(status.is_success(), "{community}");
+    let community = community["id"].as_str().unwrap().to_owned();
+    let (status, joined) = server
+        .post(
+            &format!("/api/communities/{community}/join"),
+            Some(&friend.token),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{joined}");
+    let (status, channel) = server
+        .post(
+            &format!("/api/communities/{community}/channels"),
+            Some(&me.token),
+            json!({"name": "fixtures", "category": "tests"}),
+        )
+        .await;
+    assert!(status.is_success(), "{channel}");
+    let channel = channel["id"].as_str().unwrap().to_owned();
+    let (_, channels) = server
+        .get(
+            &format!("/api/communities/{community}/channels"),
+            Some(&me.token),
+        )
+        .await;
+    let channel_ids: Vec<&str> = channels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    let in_channel = server.post_message(&me, &channel, "@everyone hello").await;
+    let (status, community_invite) = server
+        .post(
+            &format!("/api/communities/{community}/invites"),
+            Some(&me.token),
+            json!({}),
+        )
+        .await;
+    assert!(status.is_success(), "{community_invite}");
 
     // The second run draws path parameters from these real ids half the time (random ones
-    // otherwise), so requests get past "no such room" to the handlers' logic.
+    // otherwise), so requests get past "no such room" (or community) to the handlers'
+    // logic. `id` is a room's or a community's, as the paths use it.
     let ids = |values: &[&str]| serde_json::to_string(values).unwrap();
     let config = format!(
         "{}\n\
@@ -95,6 +144,8 @@ async fn schemathesis_finds_nothing(db: Db) {
          [dictionaries.user_id]\nvalues = {}\n\
          [dictionaries.message_id]\nvalues = {}\n\
          [dictionaries.token]\nvalues = {}\n\
+         [dictionaries.channel_id]\nvalues = {}\n\
+         [dictionaries.invite_id]\nvalues = {}\n\
          [dictionaries.emoji]\nvalues = [\"\\U0001F44D\"]\n\
          [parameters]\n{}\n",
         std::fs::read_to_string(
@@ -104,14 +155,29 @@ async fn schemathesis_finds_nothing(db: Db) {
         ids(&[
             &room,
             direct["id"].as_str().unwrap(),
-            request["request"]["id"].as_str().unwrap_or_default()
+            request["request"]["id"].as_str().unwrap_or_default(),
+            &community,
+            &channel,
         ]),
         ids(&[&friend.id, &asker.id]),
-        ids(&[&message.id.to_string()]),
-        ids(&[invite["token"].as_str().unwrap()]),
-        ["id", "user_id", "message_id", "token", "emoji"]
-            .map(|p| format!("\"path.{p}\" = {{ dictionary = \"{p}\", probability = 0.5 }}"))
-            .join("\n"),
+        ids(&[&message.id.to_string(), &in_channel.id.to_string()]),
+        ids(&[
+            invite["token"].as_str().unwrap(),
+            community_invite["token"].as_str().unwrap()
+        ]),
+        ids(&channel_ids),
+        ids(&[community_invite["id"].as_str().unwrap()]),
+        [
+            "id",
+            "user_id",
+            "message_id",
+            "token",
+            "emoji",
+            "channel_id",
+            "invite_id",
+        ]
+        .map(|p| format!("\"path.{p}\" = {{ dictionary = \"{p}\", probability = 0.5 }}"))
+        .join("\n"),
     );
     let dir = tempfile::tempdir().unwrap();
     let with_ids = dir.path().join("schemathesis.toml");
