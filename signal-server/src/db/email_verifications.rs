@@ -6,14 +6,37 @@ use super::now;
 use shared::UserId;
 use sqlx::AnyPool;
 
-/// Stores a new confirmation token (given as its hash) for `user`, valid `ttl_secs`.
+/// Stores a new confirmation token (given as its hash) for `user`, valid `ttl_secs`, and
+/// uses up every earlier unused one of the account (a resent mail supersedes the ones
+/// before it), in one transaction.
 pub async fn create(
     pool: &AnyPool,
     user: UserId,
     token_hash: &str,
     ttl_secs: i64,
 ) -> sqlx::Result<()> {
-    mail_tokens::create(pool, Kind::EmailVerification, user, token_hash, ttl_secs).await
+    let ts = now();
+    let mut tx = pool.begin().await?;
+    // Writing first: an SQLite transaction then waits for the write lock (see
+    // sessions::rotate).
+    sqlx::query(
+        "update email_verifications set used_at = $2 where user_id = $1 and used_at is null",
+    )
+    .bind(user.to_string())
+    .bind(ts)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "insert into email_verifications (token_hash, user_id, created_at, expires_at) \
+         values ($1, $2, $3, $4)",
+    )
+    .bind(token_hash)
+    .bind(user.to_string())
+    .bind(ts)
+    .bind(ts.saturating_add(ttl_secs))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// Uses a token up and marks its account's address confirmed, in one transaction.

@@ -33,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(change_password))
         .routes(routes!(request_password_reset))
         .routes(routes!(confirm_password_reset))
+        .routes(routes!(resend_verification))
 }
 
 /// Creates an account. With `--require-email-verification` a confirmation link is mailed,
@@ -161,8 +162,8 @@ async fn login(
     }
     if state.config.require_email_verification && user.email_unverified_at.is_some() {
         return Err(ApiError::Forbidden(
-            "confirm your email address first: open the link mailed to you (no mail? reset \
-             the password by email, which confirms it too)",
+            "confirm your email address first: open the link mailed to you (no mail? ask for \
+             it again, or reset the password by email, which confirms it too)",
         ));
     }
     let user_agent = headers
@@ -476,6 +477,77 @@ async fn mail_reset_link(
         .await?;
     tracing::info!(%user, "password-reset mail sent");
     Ok(())
+}
+
+/// `POST /api/auth/verify-email/resend`
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct VerificationResendRequest {
+    /// The address the account signed up with.
+    #[schema(required = true)]
+    pub email: String,
+}
+
+/// The one answer to a resend request, whether the address is unknown, already confirmed
+/// or waiting for confirmation.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct VerificationResendAccepted {
+    pub message: String,
+}
+
+/// What every resend request is told.
+const RESEND_ACCEPTED: &str =
+    "if an account with this email address is waiting for confirmation, a new link is on its way";
+
+/// Mails a new address-confirmation link (`--require-email-verification`), valid 24 hours;
+/// the links mailed before stop working. The answer is the same whether the address is
+/// unknown, already confirmed or not; only an account waiting for confirmation gets mail.
+#[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = "auth", request_body = VerificationResendRequest, responses(
+    (status = 202, body = VerificationResendAccepted, description = "the same answer whether or not an account waits for confirmation at this address"),
+    (status = 422, body = ErrorBody, description = "not an email address"),
+    (status = 429, body = ErrorBody, description = "too many requests from this address or for this email; see Retry-After"),
+))]
+async fn resend_verification(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    JsonBody(req): JsonBody<VerificationResendRequest>,
+) -> Result<(StatusCode, Json<VerificationResendAccepted>), ApiError> {
+    let mut errors = FieldErrors::new();
+    let email = validate::email(&req.email, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    // The password-reset limits: per client address (shared with resets) and per email
+    // asked for, known or not, so the limit says nothing either.
+    state
+        .reset_limiter
+        .check(client, &format!("verify:{email}"))?;
+    let user = db::users::by_login(&state.pool, &email)
+        .await?
+        .filter(|u| u.email == email && u.disabled_at.is_none() && u.email_unverified_at.is_some());
+    if let Some(user) = user {
+        if state.mailer.is_configured() {
+            // Issued and mailed off the request path, as for a reset.
+            let state = state.clone();
+            state.tasks.clone().spawn(async move {
+                if let Err(e) = mail_verification(&state, &user).await {
+                    tracing::error!(user = %user.id, error = %format!("{e:#}"), "confirmation mail failed");
+                }
+            });
+        } else {
+            tracing::warn!(
+                user = %user.id,
+                "confirmation mail asked again, but no SMTP server is configured (--smtp-url): \
+                 run `confab-server admin reset-link` to give the user a link"
+            );
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(VerificationResendAccepted {
+            message: RESEND_ACCEPTED.to_owned(),
+        }),
+    ))
 }
 
 /// Sets a new password with the code from a reset link, and signs out every session of
