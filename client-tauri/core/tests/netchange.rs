@@ -340,6 +340,7 @@ async fn link_goes_away(tag: u8, second: SecondLink) {
     eprintln!("the media runs over {media} ({bytes:?} bytes in 2 s over {links:?}): deleting it");
     // The link goes away (both ends of the veth and their addresses with it).
     run("ip", &["-n", &ns.name, "link", "del", media]);
+    let deleted = std::time::Instant::now();
     assert_eq!(link_bytes(&ns.name, media), None, "{media} is gone");
     let at_change = [inside.frames(), outside.frames()];
 
@@ -349,6 +350,8 @@ async fn link_goes_away(tag: u8, second: SecondLink) {
         p.wait_for_frames(at + 60, RECOVERY_DEADLINE, "video after the link went away")
             .await;
     }
+    // Narration only (timed figures are not asserted): how long the video was away.
+    eprintln!("video back {:.1?} after {media} went", deleted.elapsed());
     // And it runs over the link that is left.
     let left = traffic(&ns.name, &[other], Duration::from_secs(2)).await;
     assert!(

@@ -21,7 +21,8 @@ use rtc::interceptor::{CongestionControlBuilder, Gcc, NackResponderBuilder, Slot
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared::signal::{ClientMsg, IceCandidate, Participant};
 use shared::{ParticipantId, RoomId};
-use std::net::Ipv4Addr;
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
@@ -114,6 +115,11 @@ const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 const GATHER_WAIT: Duration = Duration::from_millis(150);
 const ICE_MAX_BINDING_REQUESTS: u16 = 28;
 
+/// How often the local addresses are looked at. One that went away restarts ICE at once,
+/// instead of after the ~10 s of silence before ICE says `disconnected` (rtc, 5 s) and
+/// the machine gives up on it (another 5 s).
+const INTERFACE_CHECK: Duration = Duration::from_secs(1);
+
 /// How long the side that waits for the other's offer waits before offering itself.
 const OFFER_WAIT: Duration = Duration::from_secs(3);
 
@@ -196,6 +202,11 @@ async fn run(
         tokio::time::Instant::now() + Duration::from_secs(1),
         Duration::from_secs(1),
     );
+    let mut local_addrs = gathering_addrs(&peer.setup.udp_addrs);
+    let mut interface_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + INTERFACE_CHECK,
+        INTERFACE_CHECK,
+    );
     loop {
         let deadline = peer
             .negotiator
@@ -226,6 +237,15 @@ async fn run(
                 let _ = peer.setup.events.send(CallEvent::Stats(stats));
             }
             Ok(()) = peer.setup.screen.changed() => peer.sync_screen().await,
+            _ = interface_tick.tick() => {
+                let now = gathering_addrs(&peer.setup.udp_addrs);
+                let gone: Vec<&IpAddr> = local_addrs.difference(&now).collect();
+                if !gone.is_empty() && peer.connected {
+                    tracing::info!(participant = %remote_id, ?gone, "a local address went away: restarting ICE now");
+                    peer.negotiator.handle_input(Input::RestartIce, Instant::now());
+                }
+                local_addrs = now;
+            }
         }
         peer.run_commands().await;
         peer.negotiate_screen_when_settled().await;
@@ -370,11 +390,7 @@ const MDNS_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
 /// when it binds (again on every ICE restart) and skips loopback, link-local and the
 /// other family without a word; an address that fails to bind it reports itself.
 fn log_gathering_interfaces(udp_addrs: &[String]) {
-    let wildcards: Vec<std::net::SocketAddr> = udp_addrs
-        .iter()
-        .filter_map(|a| a.parse::<std::net::SocketAddr>().ok())
-        .filter(|a| a.ip().is_unspecified())
-        .collect();
+    let wildcards = wildcard_binds(udp_addrs);
     if wildcards.is_empty() {
         return;
     }
@@ -389,18 +405,7 @@ fn log_gathering_interfaces(udp_addrs: &[String]) {
     for interface in interfaces {
         let Some(addr) = interface.addr else { continue };
         let ip = addr.ip();
-        let skipped = if !wildcards.iter().any(|w| w.is_ipv4() == ip.is_ipv4()) {
-            Some("not the bind address's family")
-        } else if ip.is_loopback() {
-            Some("loopback, no peer can reach it")
-        } else if ip.is_unspecified() {
-            Some("no address")
-        } else if is_link_local(ip) {
-            Some("link-local, meaningless to the peer")
-        } else {
-            None
-        };
-        match skipped {
+        match unusable(ip, &wildcards) {
             Some(why) => {
                 tracing::info!(interface = %interface.name, %ip, "candidate gathering skips the interface: {why}")
             }
@@ -414,11 +419,49 @@ fn log_gathering_interfaces(udp_addrs: &[String]) {
     }
 }
 
+/// Why webrtc-rs gathers no candidate on `ip` for these wildcard binds (`None`: it does).
+fn unusable(ip: IpAddr, wildcards: &[SocketAddr]) -> Option<&'static str> {
+    if !wildcards.iter().any(|w| w.is_ipv4() == ip.is_ipv4()) {
+        Some("not the bind address's family")
+    } else if ip.is_loopback() {
+        Some("loopback, no peer can reach it")
+    } else if ip.is_unspecified() {
+        Some("no address")
+    } else if is_link_local(ip) {
+        Some("link-local, meaningless to the peer")
+    } else {
+        None
+    }
+}
+
+fn wildcard_binds(udp_addrs: &[String]) -> Vec<SocketAddr> {
+    udp_addrs
+        .iter()
+        .filter_map(|a| a.parse::<SocketAddr>().ok())
+        .filter(|a| a.ip().is_unspecified())
+        .collect()
+}
+
+/// The local addresses candidates are gathered on now (empty unless a bind address is a
+/// wildcard: a fixed address does not follow the interfaces).
+fn gathering_addrs(udp_addrs: &[String]) -> BTreeSet<IpAddr> {
+    let wildcards = wildcard_binds(udp_addrs);
+    if wildcards.is_empty() {
+        return BTreeSet::new();
+    }
+    rtc::shared::ifaces::ifaces()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|i| i.addr.map(|a| a.ip()))
+        .filter(|ip| unusable(*ip, &wildcards).is_none())
+        .collect()
+}
+
 /// Link-local unicast: 169.254.0.0/16 and fe80::/10.
-fn is_link_local(ip: std::net::IpAddr) -> bool {
+fn is_link_local(ip: IpAddr) -> bool {
     match ip {
-        std::net::IpAddr::V4(ip) => ip.is_link_local(),
-        std::net::IpAddr::V6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+        IpAddr::V4(ip) => ip.is_link_local(),
+        IpAddr::V6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80,
     }
 }
 
