@@ -338,7 +338,7 @@ async fn batch(
             .context("the search marker row is missing")?;
         let marker = rows.swap_remove(at);
         let examined = usize::try_from(marker.seq).unwrap_or(0);
-        rows.sort_by(|a, b| b.key.cmp(&a.key));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.key));
         return Ok(Batch {
             candidates: rows,
             examined,
@@ -615,7 +615,14 @@ async fn walk(
     let mut from = from;
     let mut examined = 0;
     loop {
-        let batch = batch(pool, way, f, from.as_ref(), budget.batch).await?;
+        // PostgreSQL's rows are already matches (the SQL applies every term), so it is
+        // asked for what is still wanted: a small LIMIT lets its planner walk the newest
+        // rows of a common word and stop early.
+        let size = match way {
+            Way::Postgres => budget.batch.min(want - found.hits.len() + 1),
+            _ => budget.batch,
+        };
+        let batch = batch(pool, way, f, from.as_ref(), size).await?;
         examined += batch.examined;
         if found.first.is_none() {
             found.first = batch.candidates.first().map(Candidate::pos);
