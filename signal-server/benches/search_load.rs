@@ -330,7 +330,7 @@ async fn seed(
             .map(|k| &authors[(i + k * 3) % authors.len()])
             .collect();
         members.dedup();
-        if (i as u64) % stride == 0 && (my_rooms.len() as u64) < args.member_of {
+        if (i as u64).is_multiple_of(stride) && (my_rooms.len() as u64) < args.member_of {
             members.push(&me);
             my_rooms.push(room.clone());
         }
@@ -405,7 +405,7 @@ async fn seed(
             next += rows;
         }
         tx.commit().await?;
-        if next % 100_000 == 0 {
+        if next.is_multiple_of(100_000) {
             eprintln!(
                 "  {next} messages, {:.0} s",
                 started.elapsed().as_secs_f64()
