@@ -180,6 +180,7 @@ async fn run(
         screen: None,
         screen_unnegotiated: false,
         remote_sharing: false,
+        selected_local: None,
         setup,
     };
     // Sharing already: the first offer carries the screen track too.
@@ -240,7 +241,14 @@ async fn run(
             _ = interface_tick.tick() => {
                 let now = gathering_addrs(&peer.setup.udp_addrs);
                 let gone: Vec<&IpAddr> = local_addrs.difference(&now).collect();
-                if !gone.is_empty() && peer.connected {
+                // Only when the media's own address went: a container's or a VPN's
+                // interface going away must not stall every call. Unknown (no pair
+                // selected yet, or a relayed one): any address that went.
+                let hit = match peer.selected_local {
+                    Some(ip) => gone.contains(&&ip),
+                    None => !gone.is_empty(),
+                };
+                if hit && peer.connected {
                     tracing::info!(participant = %remote_id, ?gone, "a local address went away: restarting ICE now");
                     peer.negotiator.handle_input(Input::RestartIce, Instant::now());
                 }
@@ -485,6 +493,8 @@ struct Peer {
     screen_unnegotiated: bool,
     /// Whether their last description sends a screen track.
     remote_sharing: bool,
+    /// The local address of the selected candidate pair, from the last stats.
+    selected_local: Option<IpAddr>,
 }
 
 /// Our screen track on one connection.
@@ -798,6 +808,7 @@ impl Peer {
     async fn stats(&mut self) -> PeerStats {
         let now = Instant::now();
         let report = self.pc.get_stats(now, StatsSelector::None).await;
+        self.selected_local = selected_local_address(&report);
         if let Some(bps) = estimate(&report) {
             self.setup.feedback.estimate_changed(self.remote(), bps);
         }
@@ -824,6 +835,29 @@ impl Peer {
         }
         stats
     }
+}
+
+/// The local address the media runs from: the transport's selected pair's local
+/// candidate (a relayed or server-reflexive one names another host's address: `None`).
+fn selected_local_address(report: &webrtc::peer_connection::RTCStatsReport) -> Option<IpAddr> {
+    let pair_id = report.iter().find_map(|entry| match entry {
+        RTCStatsReportEntry::Transport(t) if !t.selected_candidate_pair_id.is_empty() => {
+            Some(t.selected_candidate_pair_id.clone())
+        }
+        _ => None,
+    })?;
+    let local_id = report.iter().find_map(|entry| match entry {
+        RTCStatsReportEntry::IceCandidatePair(p) if p.stats.id == pair_id => {
+            Some(p.local_candidate_id.clone())
+        }
+        _ => None,
+    })?;
+    report.iter().find_map(|entry| match entry {
+        RTCStatsReportEntry::LocalCandidate(c) if c.stats.id == local_id => {
+            c.address.as_deref()?.parse().ok()
+        }
+        _ => None,
+    })
 }
 
 /// The congestion controller's estimate, which rtc reports as each outbound stream's
