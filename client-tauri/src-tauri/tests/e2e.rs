@@ -532,3 +532,119 @@ async fn forgot_password_with_the_mailed_link() {
         .await
         .expect("closing the session");
 }
+
+/// Communities, a picture and search in the real window: A creates a community (it opens
+/// at its #general), adds a channel in its settings and opens it; a picture drawn in the
+/// page is dropped on the conversation and goes out with a line of text; its preview
+/// loads from the server's signed link; a search for a word of the line lists it, and
+/// the hit opens the channel at that message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_community_channel_a_picture_and_a_search_that_lands_on_it() {
+    let desktop = Desktop::start(Path::new(env!("CARGO_BIN_EXE_confab"))).await;
+    let c = &desktop.client;
+    desktop.sign_up(&Desktop::unique("e2e")).await;
+
+    // A new community from the discover pane: its icon in the strip, its #general open.
+    click(c, "[data-testid='space-discover']").await;
+    type_into(c, "#community-name", "E2E Club").await;
+    click(c, "[data-testid='community-create-submit']").await;
+    find(c, "[data-testid='space-community']").await;
+    let general = eventually(20, "#general, open", || async {
+        let row = c
+            .find(Locator::Css("[data-testid='channel-row'].active"))
+            .await
+            .ok()?;
+        row.attr("data-room-id").await.ok()?
+    })
+    .await;
+    find(
+        c,
+        &format!("[data-testid='conversation'][data-room-id='{general}']"),
+    )
+    .await;
+
+    // A channel made in the community's settings, then opened from its list.
+    click(c, "[data-testid='community-settings-open']").await;
+    click(c, "[data-testid='community-tab-channels']").await;
+    type_into(c, "#ch-name", "photos").await;
+    click(c, "[data-testid='channel-create-submit']").await;
+    let row = "//li[@data-testid='channel-row'][.//*[@data-testid='channel-name'][normalize-space()='photos']]";
+    let channel = eventually(20, "the photos channel in the list", || async {
+        let el = c.find(Locator::XPath(row)).await.ok()?;
+        el.attr("data-room-id").await.ok()?
+    })
+    .await;
+    click(
+        c,
+        &format!("[data-testid='channel-row'][data-room-id='{channel}'] button"),
+    )
+    .await;
+    find(
+        c,
+        &format!("[data-testid='conversation'][data-room-id='{channel}']"),
+    )
+    .await;
+
+    // A picture drawn in the page, dropped on the conversation: it uploads, then goes out
+    // with a line of text.
+    c.execute_async(
+        r##"const done = arguments[arguments.length - 1];
+           const canvas = document.createElement("canvas");
+           canvas.width = 96; canvas.height = 64;
+           const g = canvas.getContext("2d");
+           g.fillStyle = "#e0803a"; g.fillRect(0, 0, 96, 64);
+           g.fillStyle = "#3a60e0"; g.fillRect(0, 40, 96, 24);
+           canvas.toBlob((blob) => {
+             const file = new File([blob], "sunset.png", { type: "image/png" });
+             const drop = new Event("drop", { bubbles: true, cancelable: true });
+             Object.defineProperty(drop, "dataTransfer", {
+               value: { files: [file], types: ["Files"] },
+             });
+             document.querySelector(".conversation").dispatchEvent(drop);
+             done(true);
+           }, "image/png");"##,
+        vec![],
+    )
+    .await
+    .expect("dropping a picture");
+    find(c, "[data-testid='upload'][data-state='done']").await;
+    type_into(c, "[data-testid='composer-input']", "sunset over the lake").await;
+    click(c, "[data-testid='composer-send']").await;
+
+    // Its preview loads from the server (the BlurHash placeholder goes once it has).
+    let image = "[data-testid='message'][data-state='sent'] [data-testid='image-attachment']";
+    let loaded = within(30, || async {
+        let el = c.find(Locator::Css(image)).await.ok()?;
+        el.attr("data-loaded")
+            .await
+            .ok()
+            .flatten()
+            .filter(|v| v == "true")
+    })
+    .await;
+    if loaded.is_none() {
+        panic!("the preview did not load:\n{}", page_source(c).await);
+    }
+
+    // Search for a word of it, then land on the message.
+    click(c, "[data-testid='channel-search']").await;
+    type_into(c, "[data-testid='search-query']", "lake").await;
+    click(c, "[data-testid='search-submit']").await;
+    let hit = find(c, "[data-testid='search-hit']").await;
+    let marked = find(c, "[data-testid='search-body'] mark").await;
+    assert_eq!(marked.text().await.expect("mark"), "lake");
+    hit.click().await.expect("opening the hit");
+    find(
+        c,
+        &format!(
+            "[data-testid='conversation'][data-room-id='{channel}'] [data-testid='message'][data-focused='true'] [data-testid='image-attachment']"
+        ),
+    )
+    .await;
+    desktop
+        .client
+        .clone()
+        .close()
+        .await
+        .expect("closing the session");
+}
