@@ -287,7 +287,7 @@ async fn a_desktop_session_lives_through_contacts_chat_receipts_typing_ringing_a
 
     // A replies: pending at once, then sent under the same key; B gets it.
     let reply = messenger
-        .send(room, "hi B, A here", Some(hello.id))
+        .send(room, "hi B, A here", Some(hello.id), Vec::new())
         .await
         .unwrap();
     assert_eq!(reply.state, DeliveryState::Pending);
@@ -389,7 +389,10 @@ async fn a_desktop_session_lives_through_contacts_chat_receipts_typing_ringing_a
     // B blocks A: A's next message is refused for good, shows failed, fails again on
     // retry (under a new key), and can be discarded.
     b.block(a.id).await.unwrap();
-    let doomed = messenger.send(room, "are you there?", None).await.unwrap();
+    let doomed = messenger
+        .send(room, "are you there?", None, Vec::new())
+        .await
+        .unwrap();
     let failed = until(&mut rx, "the failure", |o| match o {
         Out::Event(MessengerEvent::MessageFailed { message }) if message.key == doomed.key => {
             Some(message.clone())
@@ -502,7 +505,10 @@ async fn offline_the_banner_shows_the_message_waits_and_goes_out_and_a_restart_r
     assert_eq!(messenger.connection_state(), ConnectionState::Offline);
 
     // A message written meanwhile waits, pending, in the outbox and in the page.
-    let pending = messenger.send(room, "written offline", None).await.unwrap();
+    let pending = messenger
+        .send(room, "written offline", None, Vec::new())
+        .await
+        .unwrap();
     assert_eq!(pending.state, DeliveryState::Pending);
     let page = messenger.open_room(room).await;
     // (Opening needs the server for the markers only; the page comes from the model.)

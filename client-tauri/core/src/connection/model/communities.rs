@@ -382,6 +382,7 @@ impl Model {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use shared::api::{Me, Message, PublicUser};
