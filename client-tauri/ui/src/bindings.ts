@@ -1444,7 +1444,7 @@ export type UserView_Deserialize = {
 	 *  Their avatar's path on the server (the window puts the server's address before
 	 *  it); None without one.
 	 */
-	avatarUrl: string | null,
+	avatarUrl?: string | null,
 };
 
 /**  Someone, as lists and messages name them. */
@@ -1459,7 +1459,7 @@ export type UserView_Serialize = {
 	 *  Their avatar's path on the server (the window puts the server's address before
 	 *  it); None without one.
 	 */
-	avatarUrl?: string | null,
+	avatarUrl: string | null,
 };
 
 /**  Where local video comes from. */
