@@ -53,7 +53,9 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<AnyPool>
     MIGRATOR.run(&pool).await.context("running migrations")?;
     // The message search index differs per backend (FTS5 or tsvector and pg_trgm), so it
     // is not a migration: created if missing, existing messages indexed (see search.rs).
-    search::ensure(&pool).await.context("creating the search index")?;
+    search::ensure(&pool)
+        .await
+        .context("creating the search index")?;
     Ok(pool)
 }
 

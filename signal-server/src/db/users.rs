@@ -44,9 +44,15 @@ pub fn avatar_url(file: Option<&String>) -> Option<String> {
 impl PublicUserRow {
     /// The columns to select, prefixed with a table alias (`u.id, u.username, ...`).
     pub fn columns(alias: &str) -> String {
-        ["id", "username", "display_name", "status_text", "avatar_file_id"]
-            .map(|c| format!("{alias}.{c}"))
-            .join(", ")
+        [
+            "id",
+            "username",
+            "display_name",
+            "status_text",
+            "avatar_file_id",
+        ]
+        .map(|c| format!("{alias}.{c}"))
+        .join(", ")
     }
 
     pub fn public(&self) -> anyhow::Result<PublicUser> {
