@@ -17,8 +17,15 @@ pub async fn create(
 ) -> sqlx::Result<()> {
     let ts = now();
     let mut tx = pool.begin().await?;
-    // Writing first: an SQLite transaction then waits for the write lock (see
-    // sessions::rotate).
+    // The account's row first, written to take its lock: two resends at once then run one
+    // after the other, so the later one sees (and uses up) the token the earlier one
+    // stored. Without it, on PostgreSQL neither saw the other's new row and both links
+    // stayed valid. Writing first also makes an SQLite transaction wait for the write
+    // lock (see sessions::rotate).
+    sqlx::query("update users set id = id where id = $1")
+        .bind(user.to_string())
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(
         "update email_verifications set used_at = $2 where user_id = $1 and used_at is null",
     )
