@@ -48,11 +48,6 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Default, shortest and longest lifetime of an invite link (as for rooms).
-const INVITE_DEFAULT_TTL: u64 = 7 * 24 * 3600;
-const INVITE_MAX_TTL: u64 = 30 * 24 * 3600;
-const INVITE_MIN_TTL: u64 = 60;
-
 const NO_SUCH_COMMUNITY: ApiError = ApiError::NotFound("no such community");
 const NO_SUCH_CHANNEL: ApiError = ApiError::NotFound("no such channel in this community");
 const NO_SUCH_MEMBER: ApiError = ApiError::NotFound("no such member in this community");
@@ -759,24 +754,7 @@ async fn create_invite(
     body: Option<JsonBody<Option<CreateInviteRequest>>>,
 ) -> Result<(StatusCode, Json<NewCommunityInvite>), ApiError> {
     let req = body.and_then(|JsonBody(r)| r).unwrap_or_default();
-    let mut errors = FieldErrors::new();
-    let ttl = req.expires_in.unwrap_or(INVITE_DEFAULT_TTL);
-    if !(INVITE_MIN_TTL..=INVITE_MAX_TTL).contains(&ttl) {
-        errors.insert(
-            "expires_in".into(),
-            format!("must be between {INVITE_MIN_TTL} and {INVITE_MAX_TTL} seconds"),
-        );
-    }
-    match req.max_uses {
-        Some(0) => {
-            errors.insert("max_uses".into(), "must be at least 1".into());
-        }
-        Some(n) if i32::try_from(n).is_err() => {
-            errors.insert("max_uses".into(), format!("must be at most {}", i32::MAX));
-        }
-        _ => {}
-    }
-    checked(errors)?;
+    let ttl = super::rooms::invite_ttl(&req)?;
     admin(&state, id, auth.user_id).await?;
     let token = random_token();
     let expires_at = db::now() + i64::try_from(ttl).unwrap_or(0);

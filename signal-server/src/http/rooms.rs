@@ -644,27 +644,7 @@ async fn create_invite(
 ) -> Result<(StatusCode, Json<Invite>), ApiError> {
     // No body, or a JSON `null` one: the defaults.
     let req = body.and_then(|JsonBody(r)| r).unwrap_or_default();
-    let mut errors = FieldErrors::new();
-    let ttl = req.expires_in.unwrap_or(INVITE_DEFAULT_TTL);
-    if !(INVITE_MIN_TTL..=INVITE_MAX_TTL).contains(&ttl) {
-        errors.insert(
-            "expires_in".into(),
-            format!("must be between {INVITE_MIN_TTL} and {INVITE_MAX_TTL} seconds"),
-        );
-    }
-    match req.max_uses {
-        Some(0) => {
-            errors.insert("max_uses".into(), "must be at least 1".into());
-        }
-        // The document calls it an `int32`; nobody needs more uses than that.
-        Some(n) if i32::try_from(n).is_err() => {
-            errors.insert("max_uses".into(), format!("must be at most {}", i32::MAX));
-        }
-        _ => {}
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    let ttl = invite_ttl(&req)?;
     let row = db::rooms::for_member(&state.pool, id, auth.user_id)
         .await?
         .ok_or(NO_SUCH_ROOM)?;
@@ -727,4 +707,31 @@ async fn accept_invite(
         .await?
         .ok_or(NO_SUCH_ROOM)?;
     Ok(Json(row.room()?))
+}
+
+/// Checks an invite request (of a group or a community) and returns its lifetime in
+/// seconds, the default when it names none.
+pub(crate) fn invite_ttl(req: &CreateInviteRequest) -> Result<u64, ApiError> {
+    let mut errors = FieldErrors::new();
+    let ttl = req.expires_in.unwrap_or(INVITE_DEFAULT_TTL);
+    if !(INVITE_MIN_TTL..=INVITE_MAX_TTL).contains(&ttl) {
+        errors.insert(
+            "expires_in".into(),
+            format!("must be between {INVITE_MIN_TTL} and {INVITE_MAX_TTL} seconds"),
+        );
+    }
+    match req.max_uses {
+        Some(0) => {
+            errors.insert("max_uses".into(), "must be at least 1".into());
+        }
+        // The document calls it an `int32`; nobody needs more uses than that.
+        Some(n) if i32::try_from(n).is_err() => {
+            errors.insert("max_uses".into(), format!("must be at most {}", i32::MAX));
+        }
+        _ => {}
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(ttl)
 }
