@@ -166,8 +166,10 @@ async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Upload>), FileError> {
+    // The length is the name as sent (what the document's maxLength speaks of), then
+    // trimmed it must still say something.
     let raw_name = q.name.trim();
-    if raw_name.is_empty() || raw_name.chars().count() > 1000 {
+    if raw_name.is_empty() || q.name.chars().count() > 1000 {
         return Err(ApiError::field("name", "must be 1-1000 characters long").into());
     }
     let name = sniff::clean_name(raw_name);
