@@ -195,6 +195,35 @@ describe("conversation", () => {
     expect(messages().filter((m) => m.dataset.key === "c-1")).toHaveLength(1);
   });
 
+  it("keeps a message sent when the confirmation arrives before sendMessage's answer", async () => {
+    await mountShell(ipc.backend, { rooms: [dm], pages: { dm: page("dm", many(3)) } });
+    const pending = message("dm", 0, {
+      key: "c-2",
+      id: null,
+      clientId: "c-2",
+      seq: null,
+      mine: true,
+      body: "quick",
+      state: "pending",
+    });
+    // The event and the command's answer travel separately over IPC: here the event wins.
+    ipc.backend.on("sendMessage", () => {
+      ipc.backend.emit("messengerEvent", {
+        type: "messageSent",
+        clientId: "c-2",
+        message: { ...pending, id: "m-4", seq: 4, state: "sent" },
+      });
+      return pending;
+    });
+    await openRoom("dm");
+    type("quick");
+    pressEnter();
+    await flush();
+    const mine = messages().filter((m) => m.dataset.key === "c-2");
+    expect(mine).toHaveLength(1);
+    expect(mine[0]?.dataset).toMatchObject({ state: "sent", seq: "4" });
+  });
+
   it("shows a failed message with retry, which replaces it with a new pending one", async () => {
     await mountShell(ipc.backend, { rooms: [dm], pages: { dm: page("dm", many(1)) } });
     await openRoom("dm");

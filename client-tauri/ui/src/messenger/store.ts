@@ -72,6 +72,10 @@ function byActivity(a: ConversationView, b: ConversationView): number {
 export function upsertMessage(list: MessageView[], m: MessageView): MessageView[] {
   const i = list.findIndex((x) => x.key === m.key || (m.id !== null && x.id === m.id));
   if (i >= 0) {
+    // sendMessage's answer (pending) and the "sent" event race over IPC: a pending copy
+    // never replaces one the server has already confirmed.
+    const had = list[i];
+    if (had && had.seq !== null && m.seq === null && m.state === "pending") return list;
     const next = list.slice();
     next[i] = m;
     return next;
