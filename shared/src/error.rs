@@ -21,6 +21,10 @@ pub enum ErrorCode {
     TokenReused,
     /// Authenticated, but not allowed to do this.
     Forbidden,
+    /// Sign-in refused because the account's email address is not confirmed yet
+    /// (`--require-email-verification`): open the mailed link, or ask for it again with
+    /// `POST /api/auth/verify-email/resend`. Said only to whoever gave the right password.
+    EmailUnverified,
     /// No such resource (or not visible to you).
     NotFound,
     /// The HTTP method is not supported on this path.

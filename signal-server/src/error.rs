@@ -29,6 +29,10 @@ pub enum ApiError {
     TokenReused,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The password is right but the address is not confirmed yet: a 403 with its own
+    /// code, so a client can offer to send the confirmation again.
+    #[error("{0}")]
+    EmailUnverified(&'static str),
     #[error("{0}")]
     NotFound(&'static str),
     #[error("{message}")]
@@ -76,6 +80,7 @@ impl ApiError {
             Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, ErrorCode::InvalidCredentials),
             Self::TokenReused => (StatusCode::UNAUTHORIZED, ErrorCode::TokenReused),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, ErrorCode::Forbidden),
+            Self::EmailUnverified(_) => (StatusCode::FORBIDDEN, ErrorCode::EmailUnverified),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             Self::Conflict { .. } => (StatusCode::CONFLICT, ErrorCode::Conflict),
             Self::RoomFull => (StatusCode::CONFLICT, ErrorCode::RoomFull),

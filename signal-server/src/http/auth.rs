@@ -123,7 +123,7 @@ async fn conflict_if_taken(state: &AppState, username: &str, email: &str) -> Res
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = AuthResponse),
     (status = 401, body = ErrorBody, description = "wrong login or password (the same answer whether or not the account exists)"),
-    (status = 403, body = ErrorBody, description = "the password is right, but an operator disabled the account, or its email address is not confirmed yet (--require-email-verification)"),
+    (status = 403, body = ErrorBody, description = "the password is right, but an operator disabled the account (`forbidden`), or its email address is not confirmed yet (`email_unverified`, with --require-email-verification: POST /api/auth/verify-email/resend mails the link again)"),
     (status = 422, body = ErrorBody),
     (status = 429, body = ErrorBody, description = "too many attempts; see Retry-After"),
 ))]
@@ -161,7 +161,7 @@ async fn login(
         return Err(ApiError::Forbidden("this account is disabled"));
     }
     if state.config.require_email_verification && user.email_unverified_at.is_some() {
-        return Err(ApiError::Forbidden(
+        return Err(ApiError::EmailUnverified(
             "confirm your email address first: open the link mailed to you (no mail? ask for \
              it again, or reset the password by email, which confirms it too)",
         ));
