@@ -1,9 +1,10 @@
-// A community's members with their roles and presence, a page at a time. The owner
+// A community's members with their avatars, roles and presence (live: presence events
+// after the page was loaded win over its rows), a page at a time. The owner
 // changes roles (and may hand the community over); admins remove or ban members below
 // them. Reloads when anyone joins, leaves or changes role.
 
 import { createResource, createSignal, For, Show } from "solid-js";
-import { Avatar } from "../files/Avatar";
+import { Avatar } from "../avatar/Avatar";
 import { PresenceDot } from "../messenger/Conversation";
 import type { RoomRole } from "../messenger/types";
 import { useShell } from "../shell/context";
@@ -22,9 +23,12 @@ export function Members(props: { community: CommunityView }) {
   const c = () => props.community;
   const [more, setMore] = createSignal<CommunityMemberView[]>([]);
   const [cursor, setCursor] = createSignal<string | null>(null);
+  // When the first page was asked for: presence events from then on win over its rows.
+  let since = Date.now();
   const [page] = createResource(
     () => [c().id, shell.communities.membersVersion()] as const,
     async ([id]) => {
+      since = Date.now();
       const p = await shell.cApi.members(id, null);
       setMore([]);
       setCursor(p.nextCursor);
@@ -32,6 +36,10 @@ export function Members(props: { community: CommunityView }) {
     },
   );
   const members = () => [...(page() ?? []), ...more()];
+  /** A member's presence now: the latest event's, else what their row said. */
+  const presenceOf = (m: CommunityMemberView) =>
+    shell.communities.presenceSince(m.user.id, since) ?? m.presence;
+  const online = () => members().filter((m) => presenceOf(m) !== "offline").length;
   const meId = () => shell.me()?.id;
   const myRank = () => roleRank({ role: c().myRole ?? "member" });
 
@@ -90,8 +98,9 @@ export function Members(props: { community: CommunityView }) {
           </div>
         )}
       </Show>
-      <p class="muted">
+      <p class="muted" data-testid="members-count">
         {c().memberCount} {c().memberCount === 1 ? "member" : "members"}
+        <Show when={page()}> · {online()} online</Show>
       </p>
       <ul class="member-list">
         <For each={members()}>
@@ -104,12 +113,13 @@ export function Members(props: { community: CommunityView }) {
                 data-testid="community-member"
                 data-user-id={m.user.id}
                 data-role={m.role}
+                data-presence={presenceOf(m)}
               >
                 <Avatar name={m.user.name} url={m.user.avatarUrl}>
-                  <PresenceDot presence={m.presence} />
+                  <PresenceDot presence={presenceOf(m)} />
                 </Avatar>
                 <span class="member-name">{m.user.name}</span>
-                <span class="visually-hidden">, {m.presence}</span>
+                <span class="visually-hidden">, {presenceOf(m)}</span>
                 <Show
                   when={c().myRole === "owner" && m.user.id !== meId()}
                   fallback={

@@ -5,7 +5,13 @@
 import { createMemo, createSignal } from "solid-js";
 import { createStore, produce, reconcile } from "solid-js/store";
 import { type Listenable, subscribe } from "../api";
-import type { ConversationView, MessengerEvent, RoomId } from "../messenger/types";
+import type {
+  ConversationView,
+  MessengerEvent,
+  PresenceStatus,
+  RoomId,
+  UserId,
+} from "../messenger/types";
 import type { Communities, CommunityId, CommunityMemberView, CommunityView } from "./api";
 
 export interface CommunityHooks {
@@ -27,6 +33,19 @@ export function createCommunities(
 
   /** Bumped when members join, leave or change roles anywhere: member lists reload. */
   const [membersVersion, setMembersVersion] = createSignal(0);
+
+  /**
+   * Presence as the events said it last, with when the event came (a member list only
+   * believes events newer than its page: an older event may be stale by then).
+   */
+  const [presence, setPresence] = createStore<
+    Record<UserId, { status: PresenceStatus; at: number }>
+  >({});
+  /** Someone's presence from an event after `since` (ms, `Date.now()`), else undefined. */
+  const presenceSince = (userId: UserId, since: number): PresenceStatus | undefined => {
+    const p = presence[userId];
+    return p && p.at >= since ? p.status : undefined;
+  };
 
   const list = createMemo(() =>
     Object.values(state.byId)
@@ -78,6 +97,9 @@ export function createCommunities(
         setMembersVersion((v) => v + 1);
         hooks.membersChanged?.(e.communityId);
         break;
+      case "presence":
+        setPresence(e.userId, { status: e.status, at: Date.now() });
+        break;
       case "synced":
         void load();
         break;
@@ -98,6 +120,7 @@ export function createCommunities(
     counts,
     ofRoom,
     membersVersion,
+    presenceSince,
     load,
     listen: () => subscribe(events, onEvent),
   };

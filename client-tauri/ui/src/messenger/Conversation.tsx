@@ -3,6 +3,7 @@
 // composer.
 
 import { createEffect, createMemo, createSignal, on, onCleanup, Show } from "solid-js";
+import { canWrite, channelOf, createChannelMentions, ReadOnlyNote } from "../communities/channel";
 import { onFileDrop } from "../files/api";
 import { createUploads } from "../files/uploads";
 import type { Focus } from "../shell/context";
@@ -85,6 +86,13 @@ export function Conversation(props: { roomId: string; focus?: Focus }) {
   );
   onCleanup(onFileDrop((paths) => uploads.addPaths(paths)));
   const isDirect = () => room()?.kind === "direct";
+  // A channel's "@" offers its community's members (and @everyone to admins); an
+  // announcement channel shows non-admins a note instead of the composer.
+  const channelMentions = createChannelMentions(shell, () => props.roomId);
+  const readOnlyIn = () => {
+    const c = channelOf(shell, props.roomId);
+    return c && !canWrite(c) ? c.community : undefined;
+  };
   const showTicks = () =>
     isDirect() || (room()?.memberCount ?? Number.POSITIVE_INFINITY) <= LIMITS.receiptsMaxMembers;
 
@@ -561,16 +569,29 @@ export function Conversation(props: { roomId: string; focus?: Focus }) {
           <p class="typing-line" data-testid="typing-line" aria-live="polite">
             {typing()}
           </p>
-          <Composer
-            roomId={props.roomId}
-            drafts={shell.drafts}
-            replyTo={replyTo()}
-            members={isDirect() ? undefined : members()}
-            uploads={uploads}
-            onCancelReply={() => setReplyTo(null)}
-            onSend={send}
-            onTyping={onTyping}
-          />
+          <Show
+            when={readOnlyIn()}
+            fallback={
+              <Composer
+                roomId={props.roomId}
+                drafts={shell.drafts}
+                replyTo={replyTo()}
+                members={
+                  isDirect()
+                    ? undefined
+                    : room()?.kind === "channel"
+                      ? channelMentions()
+                      : members()
+                }
+                uploads={uploads}
+                onCancelReply={() => setReplyTo(null)}
+                onSend={send}
+                onTyping={onTyping}
+              />
+            }
+          >
+            {(community) => <ReadOnlyNote community={community()} />}
+          </Show>
         </div>
         <Show when={settingsOpen() && room()}>
           {(r) => <GroupSettings room={r()} onClose={() => setSettingsOpen(false)} />}

@@ -2,6 +2,7 @@
 // adding one of my contacts, removing members (admins), the invite link, and leaving.
 
 import { createResource, createSignal, For, Show } from "solid-js";
+import { Avatar } from "../avatar/Avatar";
 import { copyText } from "../platform";
 import { useShell } from "../shell/context";
 import { toastError, toastSuccess } from "../toasts";
@@ -87,6 +88,7 @@ export function GroupSettings(props: { room: ConversationView; onClose(): void }
         <For each={members() ?? []}>
           {(m) => (
             <li data-testid="member" data-user-id={m.user.id}>
+              <Avatar size="small" name={m.user.name} url={m.user.avatarUrl} />{" "}
               <span>{m.user.name}</span> <span class="muted">@{m.user.username}</span>{" "}
               <span class="badge">{ROLE_LABEL[m.role]}</span>
               <Show when={isAdmin() && m.role !== "owner" && m.user.id !== shell.me()?.id}>

@@ -1,8 +1,9 @@
-// Contacts: search people and send requests; incoming and outgoing requests (accept,
+// Contacts (each person with their avatar): search people and send requests; incoming and outgoing requests (accept,
 // decline, cancel; they come and go live); friends with presence, with chat, call,
 // remove and block; the block list with unblock.
 
 import { createResource, createSignal, For, onCleanup, Show } from "solid-js";
+import { Avatar } from "../avatar/Avatar";
 import { PresenceDot } from "../messenger/Conversation";
 import type { BlockedView, ContactsView, UserView } from "../messenger/types";
 import { toastSuccess } from "../toasts";
@@ -97,6 +98,7 @@ export function Contacts() {
             {(u) => (
               <li data-testid="user-result" data-username={u.username}>
                 <span class="person">
+                  <Avatar size="small" name={u.name} url={u.avatarUrl} />
                   <strong>{u.name}</strong> <span class="muted">@{u.username}</span>
                 </span>
                 <Show
@@ -131,6 +133,7 @@ export function Contacts() {
               {(r) => (
                 <li data-testid="incoming-request" data-username={r.user.username}>
                   <span class="person">
+                    <Avatar size="small" name={r.user.name} url={r.user.avatarUrl} />
                     <strong>{r.user.name}</strong> <span class="muted">@{r.user.username}</span>
                   </span>
                   <button
@@ -165,6 +168,7 @@ export function Contacts() {
               {(r) => (
                 <li data-testid="outgoing-request" data-username={r.user.username}>
                   <span class="person">
+                    <Avatar size="small" name={r.user.name} url={r.user.avatarUrl} />
                     <strong>{r.user.name}</strong> <span class="muted">@{r.user.username}</span>
                   </span>
                   <button
@@ -191,6 +195,7 @@ export function Contacts() {
             {(x) => (
               <li data-testid="contact" data-username={x.user.username} data-user-id={x.user.id}>
                 <span class="person">
+                  <Avatar size="small" name={x.user.name} url={x.user.avatarUrl} />
                   <PresenceDot presence={x.presence} />
                   <strong>{x.user.name}</strong> <span class="muted">@{x.user.username}</span>
                   <Show when={x.user.statusText}>
@@ -278,6 +283,7 @@ export function Contacts() {
             {(b) => (
               <li data-testid="blocked" data-username={b.user.username}>
                 <span class="person">
+                  <Avatar size="small" name={b.user.name} url={b.user.avatarUrl} />
                   <strong>{b.user.name}</strong> <span class="muted">@{b.user.username}</span>
                 </span>
                 <button

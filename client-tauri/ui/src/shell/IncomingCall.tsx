@@ -3,6 +3,7 @@
 // cancelled, missed).
 
 import { onCleanup, onMount } from "solid-js";
+import { Avatar } from "../avatar/Avatar";
 import type { RingView } from "../messenger/types";
 import { trapTab } from "./focus";
 
@@ -72,9 +73,7 @@ export function IncomingCall(props: {
           trapTab(e, e.currentTarget);
         }}
       >
-        <span class="avatar big" aria-hidden="true">
-          {(props.ring.from.name[0] ?? "?").toUpperCase()}
-        </span>
+        <Avatar size="big" name={props.ring.from.name} url={props.ring.from.avatarUrl} />
         <h2 id="caller-name" data-testid="caller-name">
           {props.ring.from.name}
         </h2>
