@@ -8,6 +8,7 @@
 //! refreshes are serialized and every new refresh token is written to the
 //! [`TokenStore`] before anyone can use it.
 
+mod auth;
 mod communities;
 mod files;
 mod search;

@@ -76,3 +76,52 @@ async fn a_reset_code_sets_the_password_once() {
     assert!(detail.fields.as_ref().unwrap().contains_key("token"));
     server.remove().await;
 }
+
+/// With `--require-email-verification`, signing in before confirming is refused with
+/// `email_unverified` (a wrong password is still just wrong), and the engine can ask for
+/// the confirmation mail again: the same `Ok` for the waiting address and an unknown one.
+/// The mail goes to a real SMTP server (aiosmtpd, as in the server's suite).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unconfirmed_address_is_told_apart_and_its_mail_asked_again() {
+    let smtp = signal_server::testing::SmtpCapture::start();
+    let mut flags = smtp.flags();
+    flags.push("--require-email-verification".to_owned());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = TestServer::start_with(Db::Sqlite, &flags).await;
+    let api = ApiClient::new(&server.base, Arc::new(MemoryStore::new())).unwrap();
+    let name = unique("vera");
+    let email = format!("{name}@example.com");
+    api.register(&RegisterRequest {
+        username: name.clone(),
+        email: email.clone(),
+        password: PASSWORD.to_owned(),
+        confirm_password: PASSWORD.to_owned(),
+    })
+    .await
+    .unwrap();
+    smtp.wait_for(1).await;
+    let refused = api.login(&name, PASSWORD).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Some(ErrorCode::EmailUnverified),
+        "{refused:?}"
+    );
+    let wrong = api.login(&name, "Not-Her-Password-1").await.unwrap_err();
+    assert_eq!(
+        wrong.code(),
+        Some(ErrorCode::InvalidCredentials),
+        "{wrong:?}"
+    );
+
+    api.resend_email_verification(&email).await.unwrap();
+    api.resend_email_verification("nobody@example.com")
+        .await
+        .unwrap();
+    let bad = api.resend_email_verification(&name).await.unwrap_err();
+    assert_eq!(bad.code(), Some(ErrorCode::ValidationFailed), "{bad:?}");
+    // The waiting address got its second mail; the unknown one got none.
+    let mail = smtp.wait_for(2).await;
+    assert_eq!(mail.len(), 2, "{mail:?}");
+    assert_eq!(mail[1]["to"], serde_json::json!([email]));
+    server.remove().await;
+}
