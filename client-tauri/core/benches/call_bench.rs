@@ -2,7 +2,7 @@
 //! loopback, with the same measurement for two headless Chromium peers in the same run.
 //!
 //! ```text
-//! cargo bench -p confab-core --bench call_bench -- [--runs 30] [--latency-secs 2] [--cpu-secs 15] [--no-chromium]
+//! cargo bench -p confab-core --bench call_bench -- [--runs 30] [--latency-secs 2] [--cpu-secs 15] [--mesh 5] [--no-chromium]
 //! ```
 //!
 //! - setup: from the joiner sending `join_call` to its first decoded frame of the other
@@ -10,7 +10,8 @@
 //! - glass-to-glass: from the capture timestamp the sender paints into the test pattern to
 //!   the receiver's decode of that frame (both clients share this machine's clock);
 //! - CPU: two `confab-cli` processes in a 640x480 30 fps call; user+system time of each
-//!   over the measured window, as a share of one core.
+//!   over the measured window, as a share of one core; with `--mesh N`, the same for N
+//!   `confab-cli` in one mesh call (each sends its 640x480 stream to every other).
 //!
 //! Figures are printed, never asserted.
 
@@ -41,6 +42,9 @@ struct Args {
     /// Seconds of the CPU measurement (after 5 s of warm-up).
     #[arg(long, default_value_t = 15)]
     cpu_secs: u64,
+    /// Also measure CPU per client in a mesh call of this many `confab-cli` (e.g. 5; 0 skips).
+    #[arg(long, default_value_t = 0)]
+    mesh: usize,
     /// Skip the Chromium reference.
     #[arg(long)]
     no_chromium: bool,
@@ -94,7 +98,18 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
-    let cpu = cpu_per_client(&base, &alice, &bob, args.cpu_secs).await?;
+    let cpu = cpu_per_client(&base, &[&alice, &bob], args.cpu_secs).await?;
+    let cpu = (cpu[0], cpu[1]);
+    let mut mesh = Vec::new();
+    if args.mesh > 2 {
+        let mut others = Vec::new();
+        for i in 2..args.mesh {
+            others.push(account(&base, &format!("peer{i}")).await?);
+        }
+        let mut all = vec![&alice, &bob];
+        all.extend(others.iter());
+        mesh = cpu_per_client(&base, &all, args.cpu_secs).await?;
+    }
     server.shutdown().await?;
     std::fs::remove_dir_all(&dir).ok();
 
@@ -125,6 +140,15 @@ async fn main() -> anyhow::Result<()> {
         "  CPU per client over {} s:                 {:.1}% and {:.1}% of one core",
         args.cpu_secs, cpu.0, cpu.1
     );
+    if !mesh.is_empty() {
+        let list: Vec<String> = mesh.iter().map(|c| format!("{c:.1}%")).collect();
+        println!(
+            "  CPU per client, {}-person mesh, over {} s: {} of one core",
+            mesh.len(),
+            args.cpu_secs,
+            list.join(", ")
+        );
+    }
     if let Some(c) = &chromium {
         println!(
             "Chromium reference, {} calls (two peers in one browser, fake camera, loopback):",
@@ -144,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
         "glass_to_glass_p95_ms": g2g_p95,
         "glass_to_glass_samples": latencies.len(),
         "cpu_percent_per_client": [cpu.0, cpu.1],
+        "mesh_cpu_percent_per_client": mesh,
         "chromium": chromium,
     });
     println!("RESULT {result}");
@@ -255,18 +280,14 @@ fn g2g(frame: &confab_core::call::RemoteVideoFrame) -> Option<f64> {
         .map(|m| frame.decoded_at_us.saturating_sub(m.timestamp_us) as f64 / 1000.0)
 }
 
-/// Runs two `confab-cli` processes in a call and measures their CPU time.
-async fn cpu_per_client(
-    base: &str,
-    alice: &Account,
-    bob: &Account,
-    secs: u64,
-) -> anyhow::Result<(f64, f64)> {
-    let room = alice
+/// Runs one `confab-cli` process per account in one call (two: 1:1; more: a mesh, each
+/// sending to every other) and measures each one's CPU time.
+async fn cpu_per_client(base: &str, accounts: &[&Account], secs: u64) -> anyhow::Result<Vec<f64>> {
+    let room = accounts[0]
         .api
         .create_room(&CreateRoomRequest {
             title: "cpu".into(),
-            max_participants: Some(2),
+            max_participants: Some(accounts.len() as u32),
         })
         .await?;
     let duration = (secs + 8).to_string();
@@ -294,22 +315,32 @@ async fn cpu_per_client(
             .kill_on_drop(true)
             .spawn()
     };
-    let mut a = spawn(&alice.name)?;
-    let mut b = spawn(&bob.name)?;
+    let mut children = Vec::new();
+    for a in accounts {
+        children.push(spawn(&a.name)?);
+    }
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (pa, pb) = (a.id().unwrap_or(0), b.id().unwrap_or(0));
-    let (a0, b0) = (cpu_ticks(pa)?, cpu_ticks(pb)?);
+    let pids: Vec<u32> = children.iter().map(|c| c.id().unwrap_or(0)).collect();
+    let before: Vec<f64> = pids
+        .iter()
+        .map(|p| cpu_ticks(*p))
+        .collect::<anyhow::Result<_>>()?;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let (a1, b1) = (cpu_ticks(pa)?, cpu_ticks(pb)?);
+    let after: Vec<f64> = pids
+        .iter()
+        .map(|p| cpu_ticks(*p))
+        .collect::<anyhow::Result<_>>()?;
     let wall = t0.elapsed().as_secs_f64();
-    let _ = a.wait().await;
-    let _ = b.wait().await;
+    for c in &mut children {
+        let _ = c.wait().await;
+    }
     let tick = 100.0; // USER_HZ on Linux
-    Ok((
-        (a1 - a0) / tick / wall * 100.0,
-        (b1 - b0) / tick / wall * 100.0,
-    ))
+    Ok(before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| (a - b) / tick / wall * 100.0)
+        .collect())
 }
 
 /// utime + stime of a process, in clock ticks.

@@ -3,6 +3,7 @@
 //! events (candidates, state, remote tracks) to signaling and to the receive tasks.
 
 use crate::call::CallEvent;
+use crate::call::bwe::{Bwe, BweInterceptor};
 use crate::call::codecs::{OPUS_PAYLOAD_TYPE, VP8_PAYLOAD_TYPE, local_track, media_engine};
 use crate::call::feedback::{
     AUDIO_RESERVE_BPS, FeedbackInterceptor, MAX_VIDEO_KBPS, MIN_VIDEO_KBPS, SendFeedback,
@@ -17,8 +18,10 @@ use crate::negotiation::{
 };
 use crate::signaling::SignalingSender;
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{CongestionControlBuilder, Gcc, NackResponderBuilder, Slot};
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::interceptor::{NackResponderBuilder, Slot, TwccReceiverBuilder};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind, TYPE_RTCP_FB_TRANSPORT_CC,
+};
 use shared::signal::{ClientMsg, IceCandidate, Participant};
 use shared::{ParticipantId, RoomId};
 use std::collections::BTreeSet;
@@ -35,7 +38,7 @@ use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceConnectionState, RTCIceServer, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry, Registry,
-    SettingEngineBuilder, StatsSelector, configure_rtcp_reports, configure_twcc,
+    SettingEngineBuilder, StatsSelector, configure_rtcp_reports,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -299,23 +302,52 @@ fn interceptors(
             FeedbackInterceptor::new(setup.remote.participant_id, Arc::clone(&setup.feedback)),
         );
     let registry = configure_rtcp_reports(registry);
-    // Transport-wide congestion control feedback both ways, and for what we send rtc's GCC
-    // (delay- and loss-based); the estimate drives the video encoder
-    // (`SendFeedback::estimate_changed`, read from the stats, see `Peer::stats`). Without
-    // rtc's pacer (`configure_congestion_control` would add it): it paces at exactly the
-    // estimate in one FIFO, so whenever the encoder is above a falling estimate (every
-    // keyframe, and the second before the encoder follows) video and the audio behind it
-    // queue for seconds (measured: at 10 % loss 77 % of frames rendered, 45 % of the time
-    // frozen, glass-to-glass p95 2.6 s, against 100 %, 0 %, 50 ms without it).
-    let gcc = Gcc::new(
+    // Transport-wide congestion control feedback both ways (`configure_twcc`: the header
+    // extension, feedback for what we receive), and for what we send our own estimator
+    // (`bwe.rs`) in place of rtc's TWCC sender: it numbers every packet (retransmissions
+    // and probes too), reads the feedback and tells `SendFeedback` the estimate. Not rtc's
+    // GCC (why: `bwe.rs`, with figures in the README), and not rtc's pacer: it paces at
+    // exactly the estimate in one FIFO, so whenever the encoder is above a falling estimate
+    // (every keyframe, and the second before the encoder follows) video and the audio
+    // behind it queue for seconds (measured: at 10 % loss 77 % of frames rendered, 45 % of
+    // the time frozen, glass-to-glass p95 2.6 s, against 100 %, 0 %, 50 ms without it).
+    let bwe = Bwe::new(
         f64::from(setup.video_kbps) * 1000.0 + AUDIO_RESERVE_BPS,
         f64::from(MIN_VIDEO_KBPS) * 1000.0 + AUDIO_RESERVE_BPS,
         f64::from(MAX_VIDEO_KBPS) * 1000.0 / 0.85 + AUDIO_RESERVE_BPS,
     );
-    Ok(configure_twcc(registry, engine)?.with(
-        Slot::CongestionControl,
-        CongestionControlBuilder::new(gcc).build(),
-    ))
+    let bwe = BweInterceptor::new(
+        setup.remote.participant_id,
+        Arc::clone(&setup.feedback),
+        bwe,
+    );
+    Ok(with_twcc(registry, engine)?.with(Slot::TwccSender, bwe))
+}
+
+/// rtc's `configure_twcc` without its TWCC sender (the slot `BweInterceptor` takes): the
+/// transport-cc header extension and feedback for audio and video, and the receiver side
+/// that reports what arrives.
+fn with_twcc(
+    registry: Registry,
+    engine: &mut webrtc::peer_connection::MediaEngine,
+) -> webrtc::error::Result<Registry> {
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        engine.register_feedback(
+            RTCPFeedback {
+                typ: TYPE_RTCP_FB_TRANSPORT_CC.to_owned(),
+                ..Default::default()
+            },
+            kind,
+        );
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned(),
+            },
+            kind,
+            None,
+        )?;
+    }
+    Ok(registry.with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()))
 }
 
 async fn build(
@@ -809,9 +841,6 @@ impl Peer {
         let now = Instant::now();
         let report = self.pc.get_stats(now, StatsSelector::None).await;
         self.selected_local = selected_local_address(&report);
-        if let Some(bps) = estimate(&report) {
-            self.setup.feedback.estimate_changed(self.remote(), bps);
-        }
         let send = self.setup.feedback.snapshot(self.remote());
         let sending = *self.setup.sending.borrow();
         let stats = self
@@ -858,18 +887,6 @@ fn selected_local_address(report: &webrtc::peer_connection::RTCStatsReport) -> O
         }
         _ => None,
     })
-}
-
-/// The congestion controller's estimate, which rtc reports as each outbound stream's
-/// target bitrate (0 until the first feedback).
-fn estimate(report: &webrtc::peer_connection::RTCStatsReport) -> Option<f64> {
-    report
-        .iter()
-        .filter_map(|entry| match entry {
-            RTCStatsReportEntry::OutboundRtp(s) if s.target_bitrate > 0.0 => Some(s.target_bitrate),
-            _ => None,
-        })
-        .reduce(f64::max)
 }
 
 fn to_rtc(desc: SessionDescription) -> webrtc::error::Result<RTCSessionDescription> {
