@@ -21,15 +21,23 @@ bench() { cargo bench -q -p signal-server --bench ws_load -- "$@" 2>&1 | grep -v
 if [[ $only == cluster ]]; then
     # Several nodes against one, same load, same run: client i connects to node i mod N,
     # so most relays and deliveries cross nodes over Redis. The added latency is the
-    # difference of the p99s; throughput per node is the delivered rate over N.
+    # difference of the p99s; throughput per node is the delivered rate over N. The load
+    # rises (100 calls x 5 clients at 20, 40, 80 msg/s each: 10,000, 20,000 and 40,000
+    # msg/s offered in all) with 1, 2 and 3 nodes at each step, so each comparison is
+    # made under the same machine load; `uptime` before each step shows that load (the
+    # load tool, the nodes, PostgreSQL, Redis and anything else share the machine).
     redis="${CONFAB_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
-    for nodes in 1 2 3; do
-        echo "### confab-server: relay on $nodes node(s), 60 rooms x 5, 80 msg/s per client"
-        bench relay --rooms 60 --per-room 5 --rate 80 --database postgres \
-            --nodes "$nodes" --redis-url "$redis"
+    for rate in 20 40 80; do
+        for nodes in 1 2 3; do
+            echo "### confab-server: relay on $nodes node(s), 100 rooms x 5, $rate msg/s per client ($((500 * rate)) msg/s offered)"
+            uptime
+            bench relay --rooms 100 --per-room 5 --rate "$rate" --database postgres \
+                --nodes "$nodes" --redis-url "$redis"
+        done
     done
     for nodes in 1 2 3; do
         echo "### confab-server: chat on $nodes node(s), 20 rooms x 4, 2 msg/s per client"
+        uptime
         bench chat --rooms 20 --per-room 4 --rate 2 --database postgres \
             --nodes "$nodes" --redis-url "$redis"
     done

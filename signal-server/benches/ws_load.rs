@@ -541,19 +541,55 @@ impl Target {
         Ok(seqs)
     }
 
-    /// Memory and CPU time of the server, when there is a process to read them from.
+    /// Memory and CPU time of the server (with `--nodes`, summed over every node), when
+    /// there is a process to read them from.
     fn sample(&self) -> Option<ProcSample> {
-        let pid = match self {
-            Self::Confab(server) => server.pid,
-            Self::Peer { pid, .. } => (*pid)?,
+        let pids: Vec<u32> = match self {
+            Self::Confab(server) => std::iter::once(server.pid)
+                .chain(server.nodes.iter().map(|n| n.pid))
+                .collect(),
+            Self::Peer { pid, .. } => vec![(*pid)?],
         };
-        match sample_process_tree(pid) {
-            Ok(sample) => Some(sample),
-            Err(e) => {
-                eprintln!("warning: cannot sample process {pid}: {e:#}");
-                None
+        let mut total = ProcSample {
+            rss_kib: 0,
+            cpu_secs: 0.0,
+            processes: 0,
+        };
+        for pid in pids {
+            match sample_process_tree(pid) {
+                Ok(sample) => {
+                    total.rss_kib += sample.rss_kib;
+                    total.cpu_secs += sample.cpu_secs;
+                    total.processes += sample.processes;
+                }
+                Err(e) => {
+                    eprintln!("warning: cannot sample process {pid}: {e:#}");
+                    return None;
+                }
             }
         }
+        Some(total)
+    }
+
+    /// With `--nodes`: Redis's own CPU seconds (user + system, from `INFO cpu`). The
+    /// machine's Redis serves whatever else runs on it too.
+    async fn redis_cpu(&self) -> Option<f64> {
+        let Self::Confab(server) = self else {
+            return None;
+        };
+        let (url, _) = server.redis.as_ref()?;
+        let client = redis::Client::open(url.as_str()).ok()?;
+        let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+        let info: String = redis::cmd("INFO")
+            .arg("cpu")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+        };
+        Some(field("used_cpu_user:")? + field("used_cpu_sys:")?)
     }
 
     /// One access token for each of `n` distinct users.
@@ -1131,6 +1167,7 @@ struct CpuSnapshot {
     tool: Option<ProcSample>,
     machine: Option<MachineSample>,
     database: Option<HashMap<u32, f64>>,
+    redis: Option<f64>,
 }
 
 impl CpuSnapshot {
@@ -1147,6 +1184,7 @@ impl CpuSnapshot {
             tool: sample_self(),
             machine: machine_sample(),
             database,
+            redis: target.redis_cpu().await,
         }
     }
 }
@@ -1159,6 +1197,8 @@ struct WindowCpu {
     tool: Option<f64>,
     /// PostgreSQL's backends for the run's database (a separate process tree).
     database: Option<f64>,
+    /// Redis, with `--nodes` (all of its work, this run's and anyone else's).
+    redis: Option<f64>,
     /// Whatever else ran meanwhile: the figures are only clean if this is small.
     other: Option<f64>,
     interrupts: Option<f64>,
@@ -1190,16 +1230,20 @@ impl WindowCpu {
         // Interrupts count as busy too: the kernel charges part of the loopback TCP work
         // done in softirq context to the process it interrupted (server or tool), part
         // to no process. /proc/stat is sampled at each tick, so expect +-15 % of noise.
+        let redis = start.redis.zip(stop.redis).map(|(a, b)| b - a);
         let other = machine
             .map(|m| m.processes + m.interrupts)
             .zip(server)
             .zip(tool)
-            .map(|((all, server), tool)| all - server - tool - database.unwrap_or(0.0));
+            .map(|((all, server), tool)| {
+                all - server - tool - database.unwrap_or(0.0) - redis.unwrap_or(0.0)
+            });
         Self {
             secs,
             server,
             tool,
             database,
+            redis,
             other,
             interrupts: machine.map(|m| m.interrupts),
             steal: machine.map(|m| m.steal),
@@ -1214,7 +1258,7 @@ impl WindowCpu {
     /// The server's CPU, its memory at the end, the tool's CPU and the other work.
     fn print(&self, server_rss_kib: Option<u64>) {
         println!(
-            "server CPU        {} in the {:.0} s window = {} of one core",
+            "server CPU        {} in the {:.0} s window = {} of one core (every node)",
             fmt_opt(self.server, "s"),
             self.secs,
             fmt_opt(self.pct(self.server), "%")
@@ -1227,13 +1271,20 @@ impl WindowCpu {
                 fmt_opt(self.pct(self.database), "%")
             );
         }
+        if self.redis.is_some() {
+            println!(
+                "Redis CPU         {} = {} of one core (the machine's Redis, all its clients)",
+                fmt_opt(self.redis, "s"),
+                fmt_opt(self.pct(self.redis), "%")
+            );
+        }
         println!(
             "load tool CPU     {} = {} of one core (same window)",
             fmt_opt(self.tool, "s"),
             fmt_opt(self.pct(self.tool), "%")
         );
         println!(
-            "other work        {} of one core (machine busy time less server, database and tool; \
+            "other work        {} of one core (machine busy time less server, database, Redis and tool; \
              ~0 when quiet); interrupts {}, steal {}",
             fmt_opt(self.pct(self.other), "%"),
             fmt_opt(self.pct(self.interrupts), "%"),
@@ -1257,6 +1308,7 @@ impl WindowCpu {
             "tool_cpu_secs": round3(self.tool),
             "tool_cpu_pct_of_core": round1(self.pct(self.tool)),
             "database_cpu_pct_of_core": round1(self.pct(self.database)),
+            "redis_cpu_pct_of_core": round1(self.pct(self.redis)),
             "other_cpu_pct_of_core": round1(self.pct(self.other)),
             "interrupt_cpu_pct_of_core": round1(self.pct(self.interrupts)),
             "steal_cpu_pct_of_core": round1(self.pct(self.steal)),

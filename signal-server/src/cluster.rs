@@ -3,7 +3,9 @@
 //! its own connections.
 //!
 //! What the nodes share lives in Redis under `--redis-prefix`:
-//! - `PREFIX:bus`: the pub/sub channel of events ([`Event`] in an [`Envelope`]).
+//! - `PREFIX:bus`: the pub/sub channel of events ([`Event`] in an [`Envelope`], as
+//!   MessagePack; a `ServerMsg` an event carries is its JSON text as raw bytes, written
+//!   once by the sending hub and handed to the sockets as it arrives, never re-parsed).
 //! - `PREFIX:nodes`: the set of node ids; `PREFIX:node:ID`: a node's liveness, a key
 //!   refreshed every [`HEARTBEAT`] that expires after [`NODE_TTL`].
 //! - `PREFIX:presence:ID`: a hash of the users connected to that node and their
@@ -23,9 +25,13 @@
 //! the connection in as a guest, tells its node (`entered`, before anything else), and
 //! from then on sends that guest's messages (`call_joined`, `participant_joined`, relays,
 //! media states, `call_left`) to its node, which hands them to the connection. The
-//! guest's node forwards its leaves, relays and media states to the home, so membership
-//! changes happen under one lock and every participant sees them in one order. A relay
-//! between two connections of the same non-home node goes straight across. Ringing and
+//! guest's node forwards its leaves and media states to the home, so membership
+//! changes happen under one lock and every participant sees them in one order. With every
+//! membership change the home also tells each guest's node where every participant is
+//! (`peers`, before the messages about that change), so a guest's relay goes in one hop
+//! to the node holding its addressee (the home, another guest's node, or straight across
+//! when both are connections of one node); only a relay to someone that node does not
+//! know of goes to the home, which answers an error. Ringing and
 //! call notices are user events and reach every device on every node. A node that dies
 //! takes its guests out of the calls homed elsewhere (the others see them leave); the
 //! calls it was home to end for the participants elsewhere (`call_left`), and the next
@@ -37,6 +43,7 @@
 use crate::db;
 use crate::state::AppState;
 use crate::ws::hub::{CallContext, CallFull, Hub};
+use axum::extract::ws::Utf8Bytes;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -75,17 +82,34 @@ redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]";
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 return redis.call('DEL', KEYS[1]) end return 0";
 
+/// A serialized `ServerMsg` (JSON text) carried as raw bytes in the binary envelope.
+mod raw {
+    use axum::extract::ws::Utf8Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(msg: &Utf8Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(msg.as_bytes())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Utf8Bytes, D::Error> {
+        let buf = serde_bytes::ByteBuf::deserialize(d)?;
+        Utf8Bytes::try_from(buf.into_vec()).map_err(serde::de::Error::custom)
+    }
+}
+
 /// What one node tells the others (on the bus) or one node (on its channel).
+///
+/// Encoded positionally (MessagePack arrays): every field is always written, none may be
+/// skipped when empty.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
 pub enum Event {
     /// A serialized `ServerMsg` for every connection of `users` (but `except` and `skip`).
     Users {
         users: Vec<UserId>,
         except: Option<ParticipantId>,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         skip: Vec<ParticipantId>,
-        msg: String,
+        #[serde(with = "raw")]
+        msg: Utf8Bytes,
     },
     /// The sender's presence of `user` on its own node.
     Presence {
@@ -137,12 +161,14 @@ pub enum Event {
         room: RoomId,
         participant: ParticipantId,
     },
-    /// A serialized signaling message from `from` to `to`, both in `room`'s call.
+    /// A serialized signaling message from `from` to `to`, both in `room`'s call: to the
+    /// call's home, or straight to the node of `to`.
     Relay {
         room: RoomId,
         from: ParticipantId,
         to: ParticipantId,
-        msg: String,
+        #[serde(with = "raw")]
+        msg: Utf8Bytes,
     },
     Media {
         room: RoomId,
@@ -155,7 +181,14 @@ pub enum Event {
     /// A serialized `ServerMsg` for these connections of the addressee.
     Deliver {
         to: Vec<ParticipantId>,
-        msg: String,
+        #[serde(with = "raw")]
+        msg: Utf8Bytes,
+    },
+    /// Who is in a call homed on the sender and on which node (the home's own connections
+    /// under its id), for a node with connections in it: their relays go straight there.
+    Peers {
+        room: RoomId,
+        peers: Vec<(ParticipantId, String)>,
     },
     /// The connection is now in the call.
     Entered {
@@ -191,20 +224,29 @@ impl Event {
             Self::Relay { .. } => "relay",
             Self::Media { .. } => "media",
             Self::Deliver { .. } => "deliver",
-            Self::Entered { .. } | Self::Left { .. } => "membership",
+            Self::Entered { .. } | Self::Left { .. } | Self::Peers { .. } => "membership",
         }
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// An event and who sent it, as it travels (MessagePack: `[node, at, event]`).
+#[derive(Debug, Deserialize)]
 struct Envelope {
     node: String,
     /// When it was sent, in microseconds since the Unix epoch (for the transit metric;
     /// across machines it is only as good as their clocks).
-    #[serde(default)]
     at: u64,
-    #[serde(flatten)]
     event: Event,
+}
+
+/// Encodes an envelope. Ids, numbers, strings and bytes only: encoding cannot fail.
+fn encode_envelope(node: &str, event: &Event) -> Vec<u8> {
+    rmp_serde::to_vec(&EnvelopeRef {
+        node,
+        at: unix_micros(),
+        event,
+    })
+    .unwrap_or_default()
 }
 
 fn unix_micros() -> u64 {
@@ -216,18 +258,18 @@ fn unix_micros() -> u64 {
 /// What the publisher task does, in the order the hub asked.
 #[derive(Debug)]
 enum Out {
-    Publish(String),
+    Publish(Vec<u8>),
     /// To one node's channel.
     Direct {
         channel: String,
-        payload: String,
+        payload: Vec<u8>,
     },
     /// A call homed here ended: its key goes (if it still names this node).
     Release(RoomId),
     Presence {
         user: UserId,
         status: PresenceStatus,
-        payload: String,
+        payload: Vec<u8>,
     },
     Resync(Vec<(UserId, PresenceStatus)>, Vec<RoomId>),
 }
@@ -321,14 +363,8 @@ impl Link {
         self.healthy.load(Ordering::Acquire)
     }
 
-    fn envelope(&self, event: &Event) -> String {
-        let envelope = EnvelopeRef {
-            node: &self.node,
-            at: unix_micros(),
-            event,
-        };
-        // Ids, numbers and strings only: serializing cannot fail.
-        serde_json::to_string(&envelope).unwrap_or_default()
+    fn envelope(&self, event: &Event) -> Vec<u8> {
+        encode_envelope(&self.node, event)
     }
 
     fn queue(&self, out: Out) {
@@ -342,7 +378,6 @@ impl Link {
 struct EnvelopeRef<'a> {
     node: &'a str,
     at: u64,
-    #[serde(flatten)]
     event: &'a Event,
 }
 
@@ -401,7 +436,7 @@ pub async fn publish_once(url: &str, prefix: &str, event: &Event) -> anyhow::Res
     let keys = Keys {
         prefix: prefix.to_owned(),
     };
-    let payload = serde_json::to_string(&EnvelopeRef {
+    let payload = rmp_serde::to_vec(&EnvelopeRef {
         node: "admin",
         at: unix_micros(),
         event,
@@ -420,7 +455,10 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
         .set_response_timeout(Some(Duration::from_secs(2)))
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_secs(1));
-    let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+    let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?;
+    // The publisher's own connection: its pipelines never queue behind a claim, a
+    // heartbeat or a presence reload, nor those behind a long pipeline.
+    let publishing = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let node = state.hub.node().to_owned();
     let keys = Keys {
@@ -437,7 +475,7 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
     tracing::info!(%node, prefix, "joining the cluster");
     state
         .tasks
-        .spawn(publisher(conn.clone(), keys.clone(), node.clone(), rx));
+        .spawn(publisher(publishing, keys.clone(), node.clone(), rx));
     state.tasks.spawn(subscriber(
         state.clone(),
         client,
@@ -448,7 +486,9 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends what the hub queued, in order, many commands to a pipeline.
+/// Sends what the hub queued, in order: whatever queued while the previous pipeline was
+/// on its way goes in the next one (up to [`BATCH`] commands), so under load one round
+/// trip carries many events, and an event alone goes at once.
 async fn publisher(
     mut conn: ConnectionManager,
     keys: Keys,
@@ -508,13 +548,8 @@ async fn publisher(
                     pipe.set_ex(keys.node(&node), 1, NODE_TTL.as_secs())
                         .ignore();
                     pipe.sadd(keys.nodes(), &node).ignore();
-                    let hello = serde_json::to_string(&EnvelopeRef {
-                        node: &node,
-                        at: unix_micros(),
-                        event: &Event::Hello,
-                    })
-                    .unwrap_or_default();
-                    pipe.publish(&bus, hello).ignore();
+                    pipe.publish(&bus, encode_envelope(&node, &Event::Hello))
+                        .ignore();
                 }
             }
         }
@@ -564,10 +599,7 @@ async fn subscriber(
                         msg = messages.next() => msg,
                     };
                     let Some(msg) = msg else { break };
-                    let Ok(payload) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    on_event(&state, &mut conn, &link, &payload).await;
+                    on_event(&state, &mut conn, &link, msg.get_payload_bytes()).await;
                 }
                 link.healthy.store(false, Ordering::Release);
                 tracing::warn!(node = %link.node, "lost the cluster bus; resubscribing");
@@ -588,8 +620,8 @@ async fn subscriber(
     }
 }
 
-async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, payload: &str) {
-    let Ok(envelope) = serde_json::from_str::<Envelope>(payload) else {
+async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, payload: &[u8]) {
+    let Ok(envelope) = rmp_serde::from_slice::<Envelope>(payload) else {
         tracing::debug!("an unreadable event on the cluster bus");
         return;
     };
@@ -610,7 +642,7 @@ async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, p
             except,
             skip,
             msg,
-        } => hub.deliver_here(&users, except, &skip, msg.into()),
+        } => hub.deliver_here(&users, except, &skip, msg),
         Event::Presence { user, status } => {
             // The sending node announces the change itself; this only keeps the mirror.
             hub.set_remote(&envelope.node, user, status);
@@ -658,12 +690,7 @@ async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, p
                 // Still the guest's node's event: the home answers that node.
                 link.queue(Out::Direct {
                     channel: link.keys.inbox(&home),
-                    payload: serde_json::to_string(&EnvelopeRef {
-                        node: from,
-                        at: unix_micros(),
-                        event: &forward,
-                    })
-                    .unwrap_or_default(),
+                    payload: encode_envelope(from, &forward),
                 });
                 return;
             }
@@ -684,7 +711,8 @@ async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, p
         } => {
             let _ = hub.media_state(participant, room, audio_muted, video_muted);
         }
-        Event::Deliver { to, msg } => hub.deliver_to(&to, msg.into()),
+        Event::Deliver { to, msg } => hub.deliver_to(&to, msg),
+        Event::Peers { room, peers } => hub.set_peers(room, from, peers),
         Event::Entered { participant, room } => {
             if !hub.entered(participant, room, from) {
                 link.send_to(from, &Event::Leave { room, participant });
@@ -852,4 +880,56 @@ async fn heartbeat(state: AppState, mut conn: ConnectionManager, link: Arc<Link>
         .ignore()
         .query_async::<()>(&mut conn)
         .await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_carries_its_message_bytes_as_they_were_written() {
+        let msg = r#"{"type":"ice_candidate","candidate":{"candidate":"a \"quoted\" é"}}"#;
+        let (room, from, to) = (RoomId::new(), ParticipantId::new(), ParticipantId::new());
+        let event = Event::Relay {
+            room,
+            from,
+            to,
+            msg: Utf8Bytes::from(msg),
+        };
+        let bytes = encode_envelope("node-1", &event);
+        // Binary, with the JSON text in it unescaped (no envelope around a string).
+        assert!(bytes.windows(msg.len()).any(|w| w == msg.as_bytes()));
+        let back: Envelope = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back.node, "node-1");
+        assert!(back.at > 0);
+        match back.event {
+            Event::Relay {
+                room: r,
+                from: f,
+                to: t,
+                msg: m,
+            } => {
+                assert_eq!((r, f, t), (room, from, to));
+                assert_eq!(m.as_str(), msg);
+            }
+            other => panic!("{other:?}"),
+        }
+        // An empty `skip` is written too (the encoding is positional).
+        let users = Event::Users {
+            users: vec![UserId::new()],
+            except: None,
+            skip: Vec::new(),
+            msg: Utf8Bytes::from("{}"),
+        };
+        let back: Envelope = rmp_serde::from_slice(&encode_envelope("n", &users)).unwrap();
+        assert!(
+            matches!(back.event, Event::Users { skip, msg, .. } if skip.is_empty() && msg == "{}")
+        );
+        // Not UTF-8 where a message should be: refused, not handed to a socket.
+        let mut broken = encode_envelope("n", &users);
+        let at = broken.len() - 1;
+        broken[at] = 0xff;
+        assert!(rmp_serde::from_slice::<Envelope>(&broken).is_err());
+    }
 }

@@ -961,3 +961,161 @@ async fn metrics_name_their_node_and_time_the_websocket() {
     std::fs::remove_dir_all(&dir).ok();
     clear_redis(&redis, &prefix).await.unwrap();
 }
+
+/// How many relays a node's metrics say it received from the other nodes.
+fn relays_received(text: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with("confab_cluster_received_total{") && l.contains("kind=\"relay\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_between_guests_of_a_third_nodes_call_go_in_one_hop() {
+    let redis = redis_url();
+    let prefix = redis_prefix();
+    let flags = node_flags(&redis, &prefix);
+    let a = TestServer::start_with(Db::Postgres, &flags).await;
+    let b = a.another_node(&[]).await;
+    // The call's home is the real binary, a process of its own, so its metrics count
+    // only what reached it.
+    let dir = tempfile_dir();
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut home = a.another_node(&[]).await;
+    home.shutdown_only().await;
+    home.base = format!("http://127.0.0.1:{port}");
+    home.ws_url = format!("ws://127.0.0.1:{port}/ws");
+    let mut args = a.args();
+    for (flag, value) in [
+        ("--bind", format!("127.0.0.1:{port}")),
+        ("--data-dir", dir.display().to_string()),
+    ] {
+        let i = args.iter().position(|x| x == flag).unwrap();
+        args[i + 1] = value;
+    }
+    args.extend(["--metrics-bind".into(), format!("127.0.0.1:{metrics_port}")]);
+    let _child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_confab-server"))
+            .args(&args)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    for node in [&a.base, &b.base, &home.base] {
+        wait_readyz(node, "ok").await;
+    }
+    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
+
+    // Hal starts the call on the home node; Ann (node A) and Bob (node B) are guests.
+    let hal = a.user("hal").await;
+    let ann = a.user("ann").await;
+    let bob = a.user("bob").await;
+    let room = group(&a, &hal, &[&ann, &bob]).await;
+    let mut hal_ws = home.ws(&hal).await;
+    let mut ann_ws = a.ws(&ann).await;
+    let mut bob_ws = b.ws(&bob).await;
+    hal_ws.send(&join(room, true)).await;
+    joined(&mut hal_ws, room).await;
+    ann_ws.send(&join(room, true)).await;
+    let hal_id = joined(&mut ann_ws, room).await[0];
+    bob_ws.send(&join(room, true)).await;
+    assert_eq!(joined(&mut bob_ws, room).await.len(), 2, "Hal and Ann");
+    let bob_id = someone_joined(&mut ann_ws, room).await;
+    let ann_id: ParticipantId = ann_ws.participant.parse().unwrap();
+    let before = relays_received(&scrape(&metrics).await);
+
+    // Ann and Bob signal each other, in order, and none of it passes through the home.
+    for i in 0..20 {
+        ann_ws
+            .send(&ClientMsg::IceCandidate {
+                room_id: room,
+                to: bob_id,
+                candidate: candidate(&format!("from ann {i}")),
+            })
+            .await;
+    }
+    for i in 0..20 {
+        let msg = bob_ws
+            .recv_until(|m| matches!(m, ServerMsg::IceCandidate { .. }))
+            .await;
+        assert!(
+            matches!(&msg, ServerMsg::IceCandidate { from, candidate, .. }
+                if *from == ann_id && candidate.candidate == format!("from ann {i}")),
+            "{msg:?}"
+        );
+    }
+    bob_ws
+        .send(&ClientMsg::Answer {
+            room_id: room,
+            to: ann_id,
+            sdp: "v=0 answer from Bob".into(),
+        })
+        .await;
+    let msg = ann_ws
+        .recv_until(|m| matches!(m, ServerMsg::Answer { .. }))
+        .await;
+    assert!(
+        matches!(&msg, ServerMsg::Answer { from, sdp, .. } if *from == bob_id && sdp == "v=0 answer from Bob"),
+        "{msg:?}"
+    );
+    assert_eq!(
+        relays_received(&scrape(&metrics).await),
+        before,
+        "the home received none of the guests' relays"
+    );
+    // A relay to the home's own participant is received there (what the count counts).
+    ann_ws
+        .send(&ClientMsg::Offer {
+            room_id: room,
+            to: hal_id,
+            sdp: "v=0 offer to Hal".into(),
+        })
+        .await;
+    hal_ws
+        .recv_until(|m| matches!(m, ServerMsg::Offer { sdp, .. } if sdp == "v=0 offer to Hal"))
+        .await;
+    assert_eq!(relays_received(&scrape(&metrics).await), before + 1.0);
+
+    // Bob hangs up: Ann's node learns it with the leave, so her relay to him goes to the
+    // home, which refuses it.
+    bob_ws.send(&ClientMsg::LeaveCall { room_id: room }).await;
+    expect_left(&mut ann_ws, room, bob_id).await;
+    ann_ws
+        .send(&ClientMsg::Offer {
+            room_id: room,
+            to: bob_id,
+            sdp: "v=0".into(),
+        })
+        .await;
+    let msg = ann_ws
+        .recv_until(|m| matches!(m, ServerMsg::Error { .. }))
+        .await;
+    assert!(
+        matches!(&msg, ServerMsg::Error { error, .. } if error.code == shared::ErrorCode::UnknownParticipant),
+        "{msg:?}"
+    );
+    // Bob comes back: the relays find him on his node again.
+    bob_ws.send(&join(room, true)).await;
+    joined(&mut bob_ws, room).await;
+    let bob_again = someone_joined(&mut ann_ws, room).await;
+    ann_ws
+        .send(&ClientMsg::Offer {
+            room_id: room,
+            to: bob_again,
+            sdp: "v=0 welcome back".into(),
+        })
+        .await;
+    bob_ws
+        .recv_until(|m| matches!(m, ServerMsg::Offer { sdp, .. } if sdp == "v=0 welcome back"))
+        .await;
+
+    drop((hal_ws, ann_ws, bob_ws));
+    drop(home);
+    b.stop().await;
+    a.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+    clear_redis(&redis, &prefix).await.unwrap();
+}

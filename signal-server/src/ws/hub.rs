@@ -9,7 +9,9 @@
 //! `crate::cluster`): participants connected to other nodes are guests there, a
 //! [`Conn`] whose [`Route`] names their node, and what the home sends them travels over
 //! Redis to that node, which hands it to the connection. A node whose connection is in a
-//! call homed elsewhere forwards that connection's leaves, relays and media states there.
+//! call homed elsewhere forwards that connection's leaves and media states there, and
+//! sends its relays straight to the addressee's node, as the home last listed the call's
+//! participants to it ([`Event::Peers`]).
 
 use crate::cluster::{Event, Link};
 use axum::extract::ws::Utf8Bytes;
@@ -135,6 +137,9 @@ struct HubState {
     /// With `--redis-url`: the size of calls homed on other nodes, as they announce it,
     /// and their home.
     remote_calls: HashMap<RoomId, (String, usize)>,
+    /// With `--redis-url`, for calls homed elsewhere that this node's connections are in:
+    /// each participant's node, as the home last told (where their relays go).
+    peers: HashMap<RoomId, HashMap<ParticipantId, Arc<str>>>,
 }
 
 /// The better of two presences (online over idle over offline).
@@ -147,6 +152,19 @@ fn best(a: PresenceStatus, b: PresenceStatus) -> PresenceStatus {
 }
 
 impl HubState {
+    /// Forgets where the participants of `room`'s call are once none of this node's
+    /// connections is in it as a guest.
+    fn prune_peers(&mut self, room: RoomId) {
+        if self.peers.contains_key(&room)
+            && !self
+                .conns
+                .values()
+                .any(|c| c.call == Some(room) && c.home.is_some())
+        {
+            self.peers.remove(&room);
+        }
+    }
+
     /// A user's presence over this node's connections only.
     fn local_status(&self, user: UserId) -> PresenceStatus {
         let mut status = PresenceStatus::Offline;
@@ -219,6 +237,8 @@ struct Outbox {
     users: Vec<(Vec<UserId>, Vec<ParticipantId>, ServerMsg)>,
     /// Call sizes changed here, for the other nodes' room lists.
     sizes: Vec<(RoomId, usize)>,
+    /// Calls homed here whose participants changed: their guests' nodes get the list.
+    peers: Vec<RoomId>,
 }
 
 impl Outbox {
@@ -244,6 +264,12 @@ impl Outbox {
         if let Some(link) = link {
             for (node, event) in self.nodes {
                 link.send_to(&node, &event);
+            }
+            let mut rooms = self.peers;
+            rooms.sort_unstable_by_key(|r| r.to_string());
+            rooms.dedup();
+            for room in rooms {
+                send_peers(s, room, link);
             }
             for (room, count) in self.sizes {
                 link.publish(&Event::CallSize { room, count });
@@ -272,10 +298,42 @@ impl Outbox {
                     users,
                     except: None,
                     skip,
-                    msg: bytes.to_string(),
+                    msg: bytes,
                 });
             }
         }
+    }
+}
+
+/// Tells the nodes of a call's guests who is in it and where, before the messages about
+/// the change that this follows, so their relays go straight to the addressee's node.
+fn send_peers(s: &HubState, room: RoomId, link: &Link) {
+    let Some(call) = s.calls.get(&room) else {
+        return;
+    };
+    let mut nodes: Vec<&Arc<str>> = Vec::new();
+    let mut peers = Vec::with_capacity(call.participants.len());
+    for (id, conn) in call
+        .participants
+        .iter()
+        .filter_map(|p| Some((*p, s.conns.get(p)?)))
+    {
+        match &conn.route {
+            Route::Local(_) => peers.push((id, link.node.clone())),
+            Route::Remote { node, .. } => {
+                if !nodes.contains(&node) {
+                    nodes.push(node);
+                }
+                peers.push((id, node.to_string()));
+            }
+        }
+    }
+    if nodes.is_empty() {
+        return;
+    }
+    let event = Event::Peers { room, peers };
+    for node in nodes {
+        link.send_to(node, &event);
     }
 }
 
@@ -298,7 +356,7 @@ fn deliver_all(routes: &[Route], bytes: &Utf8Bytes, link: Option<&Link>) {
                 node,
                 &Event::Deliver {
                     to,
-                    msg: bytes.to_string(),
+                    msg: bytes.clone(),
                 },
             );
         }
@@ -559,7 +617,7 @@ impl Hub {
                 users: users.to_vec(),
                 except,
                 skip: Vec::new(),
-                msg: bytes.to_string(),
+                msg: bytes,
             });
         }
     }
@@ -876,6 +934,7 @@ impl Hub {
             let starts = !s.calls.contains_key(&room);
             let call = s.calls.entry(room).or_default();
             call.participants.push(id);
+            outbox.peers.push(room);
             if starts {
                 call.members = context.members;
             }
@@ -980,16 +1039,24 @@ impl Hub {
                     target.route.clone()
                 }
                 (_, Some(home)) if to != from => {
-                    let home = home.clone();
+                    // One hop: to the addressee's node as the home last listed it; to
+                    // the home for anyone else, which answers the sender.
+                    let node = s
+                        .peers
+                        .get(&room)
+                        .and_then(|p| p.get(&to))
+                        .filter(|n| ***n != *self.node)
+                        .unwrap_or(home)
+                        .clone();
                     drop(s);
                     if let Some(link) = self.link() {
                         link.send_to(
-                            &home,
+                            &node,
                             &Event::Relay {
                                 room,
                                 from,
                                 to,
-                                msg: encode(msg).to_string(),
+                                msg: encode(msg),
                             },
                         );
                     }
@@ -1004,11 +1071,31 @@ impl Hub {
         Ok(())
     }
 
-    /// A relay a guest's node forwarded: delivered if both are in `room`'s call here,
-    /// else the sender is told.
-    pub fn relay_guest(&self, from: ParticipantId, room: RoomId, to: ParticipantId, msg: String) {
+    /// A relay a guest's node forwarded: at the call's home, delivered if both are in
+    /// `room`'s call, else the sender is told; on another node (sent straight to the
+    /// addressee's), delivered if that connection is still in the call.
+    pub fn relay_guest(
+        &self,
+        from: ParticipantId,
+        room: RoomId,
+        to: ParticipantId,
+        msg: Utf8Bytes,
+    ) {
         let routes = {
             let s = self.lock();
+            if !s.calls.contains_key(&room) {
+                // The sender's node checked it against the home's list; one that just
+                // left is not told (it hears of the leave itself).
+                if let Some(outlet) = s
+                    .conns
+                    .get(&to)
+                    .filter(|c| c.call == Some(room) && c.home.is_some())
+                    .and_then(Conn::outlet)
+                {
+                    outlet.deliver(msg);
+                }
+                return;
+            }
             let Some(sender) = s.conns.get(&from).filter(|c| c.call == Some(room)) else {
                 return;
             };
@@ -1018,7 +1105,7 @@ impl Hub {
             }
         };
         match routes {
-            Ok(route) => deliver_all(&[route], &Utf8Bytes::from(msg), self.link()),
+            Ok(route) => deliver_all(&[route], &msg, self.link()),
             Err(sender) => {
                 let error = ServerMsg::Error {
                     error: shared::ErrorDetail {
@@ -1249,7 +1336,37 @@ impl Hub {
         {
             conn.call = None;
             conn.home = None;
+            s.prune_peers(room);
         }
+    }
+
+    /// `home` listed who is in `room`'s call and on which node; kept while this node's
+    /// connections are in it there.
+    pub fn set_peers(&self, room: RoomId, home: &str, peers: Vec<(ParticipantId, String)>) {
+        let mut s = self.lock();
+        let ours = s
+            .conns
+            .values()
+            .any(|c| c.call == Some(room) && c.home.as_deref() == Some(home));
+        if !ours {
+            return;
+        }
+        let mut nodes: Vec<Arc<str>> = Vec::new();
+        let map = peers
+            .into_iter()
+            .map(|(id, node)| {
+                let node = match nodes.iter().find(|n| ***n == *node) {
+                    Some(n) => n.clone(),
+                    None => {
+                        let n: Arc<str> = Arc::from(node);
+                        nodes.push(n.clone());
+                        n
+                    }
+                };
+                (id, node)
+            })
+            .collect();
+        s.peers.insert(room, map);
     }
 
     /// A node is gone (its liveness expired): its guests leave the calls homed here, and
@@ -1269,16 +1386,21 @@ impl Hub {
             s.conns.remove(&id);
         }
         s.remote_calls.retain(|_, (home, _)| home != node);
+        let mut gone_calls = Vec::new();
         for conn in s.conns.values_mut() {
             if conn.home.as_deref() == Some(node) {
                 conn.home = None;
                 if let (Some(room), Some(outlet)) = (conn.call.take(), conn.outlet()) {
+                    gone_calls.push(room);
                     outbox.push(
                         vec![Route::Local(outlet.clone())],
                         ServerMsg::CallLeft { room_id: room },
                     );
                 }
             }
+        }
+        for room in gone_calls {
+            s.prune_peers(room);
         }
         outbox.flush(&s, self.link());
     }
@@ -1433,6 +1555,7 @@ fn leave_call_locked(
                 participant: id,
             },
         ));
+        s.prune_peers(room);
         return;
     }
     let user_id = conn.info.user_id;
@@ -1454,6 +1577,7 @@ fn leave_call_locked(
         }
         None => Vec::new(),
     };
+    outbox.peers.push(room);
     let routes = remaining
         .iter()
         .filter_map(|p| s.conns.get(p))
