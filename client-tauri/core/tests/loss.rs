@@ -366,7 +366,10 @@ async fn video_survives_loss_bursts_and_a_blackout() {
                 break;
             }
         }
-        eprintln!("{} after the cap is lifted: estimate {estimate} kbit/s", s.side);
+        eprintln!(
+            "{} after the cap is lifted: estimate {estimate} kbit/s",
+            s.side
+        );
         assert!(
             estimate > 1000.0,
             "the estimate recovers above 1 Mbit/s once the cap is lifted: {estimate} kbit/s\n{}",
