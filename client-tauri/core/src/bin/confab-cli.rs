@@ -2,10 +2,11 @@
 //! media (the camera and microphone, or with `--synthetic` the test pattern and a tone),
 //! and prints per-participant statistics every second. Tests, demos and load runs use it.
 //!
-//! The messenger commands (`chat`, `contacts`, `dm`, `ring`, `answer`) run on a
-//! [`confab_core::connection::Connection`], print text or with `--json` one JSON value
-//! per line on stdout, and on failure exit non-zero with the error as the server's JSON
-//! error shape (`{"error": {"code", "message"}}`) on stderr.
+//! The messenger commands (`chat`, `contacts`, `dm`, `ring`, `answer`, `community`,
+//! `search`) run on a [`confab_core::connection::Connection`]; `upload` and `download`
+//! on the API client alone. They print text or with `--json` one JSON value per line on
+//! stdout, and on failure exit non-zero with the error as the server's JSON error shape
+//! (`{"error": {"code", "message"}}`, one line) on stderr.
 
 use clap::{Args, Parser, Subcommand};
 use confab_core::api::ApiClient;
@@ -22,6 +23,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+
+#[path = "confab-cli/communities.rs"]
+mod communities;
+#[path = "confab-cli/files.rs"]
+mod files;
+#[path = "confab-cli/search.rs"]
+mod search;
 
 #[derive(Parser, Debug)]
 #[command(name = "confab-cli", version, about = "A headless Confab participant")]
@@ -53,6 +61,15 @@ enum Command {
     Ring(RingArgs),
     /// Wait for a call to ring, then answer it with synthetic media.
     Answer(AnswerArgs),
+    /// Communities: find, create, join and leave them, invites, channels, members.
+    Community(communities::CommunityArgs),
+    /// Upload a file and print its upload id (attach it with `chat send --attach` instead
+    /// to send it at once).
+    Upload(files::UploadArgs),
+    /// Download a file by its upload id or one of its signed links.
+    Download(files::DownloadArgs),
+    /// Search the messages of every room I am in; matched words are shown [like this].
+    Search(search::SearchArgs),
 }
 
 /// Who signs in where; shared by every command that talks to a server.
@@ -176,7 +193,13 @@ enum ChatAction {
     /// Send a message; returns once the server has stored it.
     Send {
         room: RoomId,
+        /// The text (may be empty when files are attached).
+        #[arg(default_value = "")]
         text: String,
+        /// A file to upload and attach (repeatable, at most 10). Every file is uploaded
+        /// before the message is sent; if one fails, nothing is sent.
+        #[arg(long = "attach", value_name = "FILE")]
+        attach: Vec<PathBuf>,
         /// The id of the message this one answers.
         #[arg(long)]
         reply_to: Option<MessageId>,
@@ -319,6 +342,10 @@ async fn main() -> ExitCode {
         Command::Dm(args) => (messenger::dm(args).await, true),
         Command::Ring(args) => (messenger::ring(args).await, true),
         Command::Answer(args) => (messenger::answer(args).await, true),
+        Command::Community(args) => (communities::run(args).await, true),
+        Command::Upload(args) => (files::upload(args).await, true),
+        Command::Download(args) => (files::download(args).await, true),
+        Command::Search(args) => (search::run(args).await, true),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -561,7 +588,7 @@ mod messenger {
         RingMedia, Session, sign_in,
     };
     use anyhow::Context as _;
-    use confab_core::api::{ApiError, PageAnchor};
+    use confab_core::api::{ApiError, PageAnchor, TransferError};
     use confab_core::call::{CallConfig, CallEvent, setup};
     use confab_core::connection::{Connection, ConnectionConfig, ConnectionError, ConnectionEvent};
     use shared::api::{ContactRequestStatus, Message, PublicUser};
@@ -573,16 +600,24 @@ mod messenger {
     use tokio::sync::broadcast::error::RecvError;
 
     /// How long a command waits for its first resync.
-    const SYNC_TIMEOUT: Duration = Duration::from_secs(15);
+    pub const SYNC_TIMEOUT: Duration = Duration::from_secs(15);
 
     /// The error as the server's JSON error shape.
     pub fn error_json(e: &anyhow::Error) -> serde_json::Value {
+        // A transfer's API failure is an API failure; its local ones (a file that cannot
+        // be read or written) are the caller's.
+        let api =
+            e.downcast_ref::<ApiError>()
+                .or_else(|| match e.downcast_ref::<TransferError>() {
+                    Some(TransferError::Api(e)) => Some(e),
+                    _ => None,
+                });
         let detail = if let Some(e) = e.downcast_ref::<ConnectionError>() {
             e.detail()
-        } else if let Some(ApiError::Server { detail, .. }) = e.downcast_ref::<ApiError>() {
+        } else if let Some(ApiError::Server { detail, .. }) = api {
             detail.clone()
         } else {
-            let code = match e.downcast_ref::<ApiError>() {
+            let code = match api {
                 Some(ApiError::Transport(_)) => ErrorCode::Unavailable,
                 Some(e) if e.needs_sign_in() => ErrorCode::Unauthorized,
                 Some(_) => ErrorCode::Internal,
@@ -613,7 +648,7 @@ mod messenger {
     }
 
     /// Runs `work` on a connection and closes it, whatever the outcome.
-    async fn with_connection<F, Fut>(session: &Session, work: F) -> anyhow::Result<()>
+    pub async fn with_connection<F, Fut>(session: &Session, work: F) -> anyhow::Result<()>
     where
         F: FnOnce(Connection, broadcast::Receiver<ConnectionEvent>) -> Fut,
         Fut: Future<Output = (Connection, anyhow::Result<()>)>,
@@ -624,12 +659,12 @@ mod messenger {
         result
     }
 
-    fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(value)?);
         Ok(())
     }
 
-    fn name(conn: &Connection, user: Option<shared::UserId>) -> String {
+    pub fn name(conn: &Connection, user: Option<shared::UserId>) -> String {
         match user {
             None => "(system)".to_owned(),
             Some(id) if id == conn.me().id => conn.me().username.clone(),
@@ -637,7 +672,34 @@ mod messenger {
         }
     }
 
-    fn print_message(conn: &Connection, json: bool, m: &Message) -> anyhow::Result<()> {
+    /// Users' names: the connection's model first (contacts, direct rooms), then the
+    /// server, asked once each (a community's members need not be in the model).
+    #[derive(Debug, Default)]
+    pub struct Names(std::collections::HashMap<shared::UserId, String>);
+
+    impl Names {
+        pub async fn of(&mut self, conn: &Connection, user: Option<shared::UserId>) -> String {
+            let Some(id) = user else {
+                return name(conn, None);
+            };
+            if let Some(known) = self.0.get(&id) {
+                return known.clone();
+            }
+            let found = match conn.user(id) {
+                Some(_) => name(conn, user),
+                None if id == conn.me().id => name(conn, user),
+                None => conn
+                    .api()
+                    .user(id)
+                    .await
+                    .map_or_else(|_| id.to_string(), |u| u.username),
+            };
+            self.0.insert(id, found.clone());
+            found
+        }
+    }
+
+    fn print_message(json: bool, m: &Message, author: &str) -> anyhow::Result<()> {
         if json {
             return print_json(m);
         }
@@ -651,7 +713,18 @@ mod messenger {
         } else {
             ""
         };
-        println!("[#{}] {}: {body}{edited}", m.seq, name(conn, m.author));
+        let files = if m.attachments.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = m
+                .attachments
+                .iter()
+                .map(|a| format!("{} {}", a.name, super::files::size(a.size)))
+                .collect();
+            format!(" (files: {})", list.join("; "))
+        };
+        let text = format!("{body}{edited}{files}");
+        println!("[#{}] {author}: {}", m.seq, text.trim_start());
         Ok(())
     }
 
@@ -663,10 +736,14 @@ mod messenger {
                     ChatAction::Send {
                         room,
                         text,
+                        attach,
                         reply_to,
                         timeout,
                     } => {
-                        let pending = conn.queue_message(room, &text, reply_to).await?;
+                        let uploads = super::files::upload_all(conn.api(), &attach).await?;
+                        let pending = conn
+                            .queue_message_with(room, &text, reply_to, uploads)
+                            .await?;
                         let sent =
                             wait_sent(&conn, &mut events, &pending.client_id, timeout).await?;
                         if json {
@@ -680,6 +757,7 @@ mod messenger {
                         // What is there before the first sync is history, not news.
                         let _ = tokio::time::timeout(SYNC_TIMEOUT, conn.wait_synced()).await;
                         eprintln!("following room {room}");
+                        let mut names = Names::default();
                         let mut printed = 0;
                         while count.is_none_or(|c| printed < c) {
                             let event = tokio::select! {
@@ -688,7 +766,8 @@ mod messenger {
                             };
                             match event {
                                 Ok(ConnectionEvent::MessageCreated(m)) if m.room_id == room => {
-                                    print_message(&conn, json, &m)?;
+                                    let author = names.of(&conn, m.author).await;
+                                    print_message(json, &m, &author)?;
                                     printed += 1;
                                 }
                                 Ok(ConnectionEvent::RoomRemoved(id)) if id == room => {
@@ -732,8 +811,10 @@ mod messenger {
                         // Names of authors the model has not met yet.
                         let _ =
                             tokio::time::timeout(Duration::from_secs(2), conn.wait_synced()).await;
+                        let mut names = Names::default();
                         for m in &messages {
-                            print_message(&conn, json, m)?;
+                            let author = names.of(&conn, m.author).await;
+                            print_message(json, m, &author)?;
                         }
                         Ok(())
                     }
