@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "log_in",
     "request_password_reset",
     "confirm_password_reset",
+    "resend_email_verification",
     "log_out",
     "list_rooms",
     "create_room",

@@ -24,6 +24,7 @@ pub const SEARCH_PAGE_MAX: u32 = 50;
 /// The order of the hits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "lowercase")]
 pub enum SearchOrder {
     /// Newest message first.

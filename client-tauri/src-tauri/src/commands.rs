@@ -19,6 +19,7 @@ use tauri::{AppHandle, State};
 
 type Result<T> = std::result::Result<T, AppError>;
 
+pub mod auth;
 pub mod communities;
 pub mod files;
 pub mod search;

@@ -30,6 +30,10 @@ pub enum AppError {
     /// There is no session (any more): sign in.
     #[error("{message}")]
     SignedOut { message: String },
+    /// The password is right, but the account's email address is not confirmed yet: the
+    /// sign-in form offers to send the confirmation again (`resend_email_verification`).
+    #[error("{message}")]
+    EmailUnverified { message: String },
     #[error("{message}")]
     NotFound { message: String },
     #[error("{message}")]
@@ -126,6 +130,7 @@ impl From<ApiError> for AppError {
                 Some(ErrorCode::Unauthorized | ErrorCode::TokenReused) => {
                     Self::SignedOut { message }
                 }
+                Some(ErrorCode::EmailUnverified) => Self::EmailUnverified { message },
                 Some(ErrorCode::NotFound | ErrorCode::Forbidden) => Self::NotFound { message },
                 Some(ErrorCode::RateLimited) => Self::RateLimited {
                     message,

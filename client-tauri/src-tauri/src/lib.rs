@@ -44,6 +44,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::log_in,
             commands::request_password_reset,
             commands::confirm_password_reset,
+            commands::auth::resend_email_verification,
             commands::log_out,
             commands::list_rooms,
             commands::create_room,

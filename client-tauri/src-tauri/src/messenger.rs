@@ -717,7 +717,14 @@ impl Inner {
     }
 
     fn view(&self, m: Message) -> MessageView {
-        MessageView::stored(m, self.me, |u| self.name(u))
+        let mut view = MessageView::stored(m, self.me, |u| self.name(u));
+        view.author_avatar_url = view.author_id.and_then(|a| self.avatar(a));
+        view
+    }
+
+    /// Someone's avatar path, when the model knows them and they have one.
+    fn avatar(&self, user: UserId) -> Option<String> {
+        self.conn.user(user).and_then(|u| u.avatar_url)
     }
 
     fn typing(&self, room: RoomId) -> Vec<UserView> {

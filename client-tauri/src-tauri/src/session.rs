@@ -209,6 +209,17 @@ impl Session {
         Ok(client.request_password_reset(email).await?)
     }
 
+    /// Asks the server to mail the address-confirmation link to `email` again. The
+    /// answer is the same whether or not an account waits for confirmation there.
+    pub async fn resend_email_verification(&self, email: &str) -> Result<(), AppError> {
+        let email = email.trim();
+        if email.is_empty() {
+            return Err(AppError::field("email", "Enter your email address."));
+        }
+        let client = self.new_client()?;
+        Ok(client.resend_email_verification(email).await?)
+    }
+
     /// Sets a new password with the code from the mail (or the whole link). The server
     /// signs the account out everywhere: sign in again with the new password.
     pub async fn confirm_password_reset(

@@ -486,6 +486,9 @@ pub struct MessageView {
     pub kind: MessageKind,
     pub author_id: Option<UserId>,
     pub author_name: Option<String>,
+    /// The author's avatar path on the server, when the model knows one (mine: the
+    /// window uses my own).
+    pub author_avatar_url: Option<String>,
     pub mine: bool,
     /// Empty once deleted.
     pub body: String,
@@ -515,6 +518,7 @@ impl MessageView {
             seq: Some(m.seq),
             kind: m.kind,
             author_name: m.author.and_then(&name),
+            author_avatar_url: None,
             mine: m.author == Some(me),
             author_id: m.author,
             body: m.body,
@@ -545,6 +549,7 @@ impl MessageView {
             kind: MessageKind::Text,
             author_id: Some(p.user_id),
             author_name: Some(my_name.to_owned()),
+            author_avatar_url: None,
             mine: true,
             body: p.body.clone(),
             reply_to: p.reply_to,

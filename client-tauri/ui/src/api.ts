@@ -76,6 +76,7 @@ const KIND_LIST: Record<AppError["kind"], true> = {
   invalid: true,
   conflict: true,
   signedOut: true,
+  emailUnverified: true,
   notFound: true,
   rateLimited: true,
   unreachable: true,
@@ -114,6 +115,8 @@ export const api = {
   signUp: (form: SignUpForm) => unwrap(commands.signUp(form)),
   logIn: (login: string, password: string) => unwrap(commands.logIn(login, password)),
   requestPasswordReset: (email: string) => unwrap(commands.requestPasswordReset(email)),
+  /** Mails the address-confirmation link again (after a sign-in refused as unconfirmed). */
+  resendEmailVerification: (email: string) => unwrap(commands.resendEmailVerification(email)),
   /** `code`: the code from the reset mail or the whole link (Rust takes its token). */
   confirmPasswordReset: (code: string, password: string, confirm: string) =>
     unwrap(commands.confirmPasswordReset(code, password, confirm)),

@@ -15,6 +15,12 @@ export const commands = {
 	requestPasswordReset: (email: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("request_password_reset", { email })),
 	/**  `code`: the code from the reset mail, or the whole link. */
 	confirmPasswordReset: (code: string, password: string, confirmPassword: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("confirm_password_reset", { code, password, confirmPassword })),
+	/**
+	 *  Mails the address-confirmation link to `email` again (offered when signing in is
+	 *  refused with `emailUnverified`). The same answer whether or not an account waits
+	 *  for confirmation at that address.
+	 */
+	resendEmailVerification: (email: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("resend_email_verification", { email })),
 	logOut: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("log_out")),
 	listRooms: () => typedError<RoomView[], AppError_Serialize>(__TAURI_INVOKE("list_rooms")),
 	createRoom: (title: string, maxParticipants: number | null) => typedError<RoomView, AppError_Serialize>(__TAURI_INVOKE("create_room", { title, maxParticipants })),
@@ -142,8 +148,11 @@ export const commands = {
 	fileLinks: (uploadId: UploadId) => typedError<FileLinksView_Serialize, AppError_Serialize>(__TAURI_INVOKE("file_links", { uploadId })),
 	/**  Saves a file to `path` (from the "save as" dialog); answers the bytes written. */
 	downloadFile: (transferId: string, uploadId: UploadId, path: string) => typedError<number, AppError_Serialize>(__TAURI_INVOKE("download_file", { transferId, uploadId, path })),
-	/**  Messages with every word of `q` in my rooms (or in `room_id`), newest first. */
-	searchMessages: (q: string, roomId: RoomId | null, cursor: string | null) => typedError<SearchResults_Serialize, AppError_Serialize>(__TAURI_INVOKE("search_messages", { q, roomId, cursor })),
+	/**
+	 *  Messages with every word of `q` in my rooms, narrowed by `filters` (room, author,
+	 *  days, order), newest first unless they ask for the best match.
+	 */
+	searchMessages: (q: string, filters: SearchFilters_Deserialize, cursor: string | null) => typedError<SearchResults_Serialize, AppError_Serialize>(__TAURI_INVOKE("search_messages", { q, filters, cursor })),
 	/**  Makes the picture at `path` my avatar; answers its path on the server. */
 	setAvatar: (path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("set_avatar", { path })),
 	clearAvatar: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("clear_avatar")),
@@ -175,7 +184,12 @@ export type AppError_Deserialize =
 /**  It clashes with what exists (a taken username, a full room). */
 { kind: "conflict"; message: string; fields: { [key in string]: string } } | 
 /**  There is no session (any more): sign in. */
-{ kind: "signedOut"; message: string } | { kind: "notFound"; message: string } | { kind: "rateLimited"; message: string; retryAfterSecs?: number | null } | 
+{ kind: "signedOut"; message: string } | 
+/**
+ *  The password is right, but the account's email address is not confirmed yet: the
+ *  sign-in form offers to send the confirmation again (`resend_email_verification`).
+ */
+{ kind: "emailUnverified"; message: string } | { kind: "notFound"; message: string } | { kind: "rateLimited"; message: string; retryAfterSecs?: number | null } | 
 /**  The server could not be reached. */
 { kind: "unreachable"; message: string } | 
 /**  The server failed or answered something unexpected. */
@@ -195,7 +209,12 @@ export type AppError_Serialize =
 /**  It clashes with what exists (a taken username, a full room). */
 { kind: "conflict"; message: string; fields: { [key in string]: string } } | 
 /**  There is no session (any more): sign in. */
-{ kind: "signedOut"; message: string } | { kind: "notFound"; message: string } | { kind: "rateLimited"; message: string; retryAfterSecs: number | null } | 
+{ kind: "signedOut"; message: string } | 
+/**
+ *  The password is right, but the account's email address is not confirmed yet: the
+ *  sign-in form offers to send the confirmation again (`resend_email_verification`).
+ */
+{ kind: "emailUnverified"; message: string } | { kind: "notFound"; message: string } | { kind: "rateLimited"; message: string; retryAfterSecs: number | null } | 
 /**  The server could not be reached. */
 { kind: "unreachable"; message: string } | 
 /**  The server failed or answered something unexpected. */
@@ -874,6 +893,11 @@ export type MessageView_Deserialize = {
 	kind: MessageKind,
 	authorId?: UserId | null,
 	authorName?: string | null,
+	/**
+	 *  The author's avatar path on the server, when the model knows one (mine: the
+	 *  window uses my own).
+	 */
+	authorAvatarUrl?: string | null,
 	mine: boolean,
 	/**  Empty once deleted. */
 	body: string,
@@ -907,6 +931,11 @@ export type MessageView_Serialize = {
 	kind: MessageKind,
 	authorId: UserId | null,
 	authorName: string | null,
+	/**
+	 *  The author's avatar path on the server, when the model knows one (mine: the
+	 *  window uses my own).
+	 */
+	authorAvatarUrl: string | null,
 	mine: boolean,
 	/**  Empty once deleted. */
 	body: string,
@@ -1262,6 +1291,37 @@ export type ScreenView_Serialize = {
 	thumbnail: string | null,
 };
 
+/**  A search's filters as the window's form gives them; absent ones are not applied. */
+export type SearchFilters = SearchFilters_Serialize | SearchFilters_Deserialize;
+
+/**  A search's filters as the window's form gives them; absent ones are not applied. */
+export type SearchFilters_Deserialize = {
+	/**  Only this conversation's or channel's messages. */
+	roomId?: RoomId | null,
+	/**  Only this person's messages. */
+	authorId?: UserId | null,
+	/**  `YYYY-MM-DD`: sent on or after this day (UTC). */
+	after?: string | null,
+	/**  `YYYY-MM-DD`: sent before this day (UTC). */
+	before?: string | null,
+	/**  Newest first (the default) or best match first. */
+	order?: SearchOrder | null,
+};
+
+/**  A search's filters as the window's form gives them; absent ones are not applied. */
+export type SearchFilters_Serialize = {
+	/**  Only this conversation's or channel's messages. */
+	roomId: RoomId | null,
+	/**  Only this person's messages. */
+	authorId: UserId | null,
+	/**  `YYYY-MM-DD`: sent on or after this day (UTC). */
+	after: string | null,
+	/**  `YYYY-MM-DD`: sent before this day (UTC). */
+	before: string | null,
+	/**  Newest first (the default) or best match first. */
+	order: SearchOrder | null,
+};
+
 /**  One message found. */
 export type SearchHitView = SearchHitView_Serialize | SearchHitView_Deserialize;
 
@@ -1274,6 +1334,8 @@ export type SearchHitView_Deserialize = {
 	seq: number,
 	authorId?: UserId | null,
 	authorName?: string | null,
+	/**  The author's avatar path on the server, when known. */
+	authorAvatarUrl?: string | null,
 	body: string,
 	marks: MarkView[],
 	createdAt: string,
@@ -1288,10 +1350,22 @@ export type SearchHitView_Serialize = {
 	seq: number,
 	authorId: UserId | null,
 	authorName: string | null,
+	/**  The author's avatar path on the server, when known. */
+	authorAvatarUrl: string | null,
 	body: string,
 	marks: MarkView[],
 	createdAt: string,
 };
+
+/**  The order of the hits. */
+export type SearchOrder = 
+/**  Newest message first. */
+"newest" | 
+/**
+ *  Best match first (the database's relevance rank), among a window of the newest
+ *  matches; ties newest first.
+ */
+"best";
 
 /**  A page of hits, newest first. */
 export type SearchResults = SearchResults_Serialize | SearchResults_Deserialize;

@@ -17,6 +17,7 @@ export function describeAppError(e: AppError): string {
     case "invalid":
     case "conflict":
     case "signedOut":
+    case "emailUnverified":
     case "notFound":
     case "server":
     case "device":
@@ -37,6 +38,7 @@ export function isRetryable(e: AppError): boolean {
     case "invalid":
     case "conflict":
     case "signedOut":
+    case "emailUnverified":
     case "notFound":
     case "device":
     case "call":

@@ -2,19 +2,19 @@
 
 use super::Result;
 use crate::AppState;
-use crate::messenger::search::SearchResults;
-use shared::RoomId;
+use crate::messenger::search::{SearchFilters, SearchResults};
 use tauri::State;
 
-/// Messages with every word of `q` in my rooms (or in `room_id`), newest first.
+/// Messages with every word of `q` in my rooms, narrowed by `filters` (room, author,
+/// days, order), newest first unless they ask for the best match.
 #[tauri::command]
 #[specta::specta]
 pub async fn search_messages(
     state: State<'_, AppState>,
     q: String,
-    room_id: Option<RoomId>,
+    filters: SearchFilters,
     cursor: Option<String>,
 ) -> Result<SearchResults> {
     let m = state.session.messenger().await?;
-    m.search(&q, room_id, cursor).await
+    m.search(&q, filters, cursor).await
 }

@@ -5,9 +5,9 @@
 use super::{Messenger, Result};
 use crate::views::rfc3339;
 use confab_core::api::SearchQuery;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::api::RoomKind;
-use shared::search::{Highlight, SearchHit};
+use shared::search::{Highlight, SearchHit, SearchOrder};
 use shared::{MessageId, RoomId, UserId};
 use specta::Type;
 
@@ -29,9 +29,27 @@ pub struct SearchHitView {
     pub seq: u64,
     pub author_id: Option<UserId>,
     pub author_name: Option<String>,
+    /// The author's avatar path on the server, when known.
+    pub author_avatar_url: Option<String>,
     pub body: String,
     pub marks: Vec<MarkView>,
     pub created_at: String,
+}
+
+/// A search's filters as the window's form gives them; absent ones are not applied.
+#[derive(Clone, Debug, Default, Deserialize, Type)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchFilters {
+    /// Only this conversation's or channel's messages.
+    pub room_id: Option<RoomId>,
+    /// Only this person's messages.
+    pub author_id: Option<UserId>,
+    /// `YYYY-MM-DD`: sent on or after this day (UTC).
+    pub after: Option<String>,
+    /// `YYYY-MM-DD`: sent before this day (UTC).
+    pub before: Option<String>,
+    /// Newest first (the default) or best match first.
+    pub order: Option<SearchOrder>,
 }
 
 /// A page of hits, newest first.
@@ -65,20 +83,26 @@ pub fn utf16_marks(body: &str, highlights: &[Highlight]) -> Vec<MarkView> {
 }
 
 impl Messenger {
-    /// Messages with every word of `q`, in all my rooms or in `room`, newest first.
+    /// Messages with every word of `q` in my rooms, narrowed by `filters`, newest (or
+    /// best match) first.
     pub async fn search(
         &self,
         q: &str,
-        room: Option<RoomId>,
+        filters: SearchFilters,
         cursor: Option<String>,
     ) -> Result<SearchResults> {
+        let day = |d: Option<String>| d.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
         let page = self
             .inner
             .conn
             .api()
             .search(&SearchQuery {
                 q: q.trim().to_owned(),
-                room,
+                room: filters.room_id,
+                author: filters.author_id,
+                after: day(filters.after),
+                before: day(filters.before),
+                order: filters.order,
                 cursor,
                 ..SearchQuery::default()
             })
@@ -115,6 +139,7 @@ impl Messenger {
             room_id: h.room_id,
             seq: h.seq,
             author_name: h.author.and_then(|a| self.inner.name(a)),
+            author_avatar_url: h.author.and_then(|a| self.inner.avatar(a)),
             author_id: h.author,
             body: h.body,
             created_at: rfc3339(h.created_at),

@@ -1,8 +1,10 @@
-// One message row: author and time (unless grouped under the previous one), the quoted
+// One message row: the author's avatar, name and time (unless grouped under the previous one), the quoted
 // message it replies to, the formatted body, reactions, the tick of my own messages, and
 // actions (reply, react, edit and delete my own; retry or discard a failed one).
 
 import { createSignal, For, Show } from "solid-js";
+import { useApp } from "../app/state";
+import { Avatar } from "../avatar/Avatar";
 import { Attachments } from "../files/Attachments";
 import { Formatted } from "./Formatted";
 import { plainText } from "./format";
@@ -72,6 +74,7 @@ export function MessageItem(props: {
   /** The message a search hit led to: marked until another is. */
   focused?: boolean;
 }) {
+  const app = useApp();
   const m = () => props.message;
   const [editing, setEditing] = createSignal(false);
   const [confirmDelete, setConfirmDelete] = createSignal(false);
@@ -128,6 +131,13 @@ export function MessageItem(props: {
     >
       <Show when={!props.grouped}>
         <div class="message-head">
+          <Show when={m().kind === "text"}>
+            <Avatar
+              size="small"
+              name={m().authorName ?? "?"}
+              url={m().mine ? (app.me()?.avatarUrl ?? m().authorAvatarUrl) : m().authorAvatarUrl}
+            />
+          </Show>
           <span class="message-author">{m().mine ? "You" : (m().authorName ?? "Unknown")}</span>
           <time class="message-time" dateTime={m().createdAt}>
             {timeOf(m().createdAt)}

@@ -24,6 +24,7 @@ const hit = (over: Record<string, unknown> = {}) => ({
   seq: 40,
   authorId: "u-ana",
   authorName: "ana",
+  authorAvatarUrl: null,
   body: "the budget review is <b>tomorrow</b>",
   marks: [
     { start: 4, end: 10 },
@@ -42,7 +43,7 @@ describe("message search", () => {
       rooms: [room("g", { title: "Team", lastSeq: 100 })],
       pages: { g: page("g", [message("g", 100)], { hasMoreBefore: true }) },
     });
-    ipc.backend.on("searchMessages", (_q: string, _room: null, cursor: string | null) =>
+    ipc.backend.on("searchMessages", (_q: string, _filters: object, cursor: string | null) =>
       cursor
         ? {
             hits: [hit({ messageId: "m-g-2", seq: 2, body: "budget review", marks: [] })],
@@ -61,7 +62,7 @@ describe("message search", () => {
     ($("[data-testid='search-query']") as HTMLInputElement).value = "  budget review ";
     submit(byTestId("search-query").closest("form"));
     await flush();
-    expect(ipc.backend.callsTo("searchMessages")).toEqual([["budget review", null, null]]);
+    expect(ipc.backend.callsTo("searchMessages")).toEqual([["budget review", {}, null]]);
     const body = byTestId("search-body");
     expect(Array.from(body.querySelectorAll("mark")).map((m) => m.textContent)).toEqual([
       "budget",
@@ -73,7 +74,7 @@ describe("message search", () => {
 
     click(byTestId("search-more"));
     await flush();
-    expect(ipc.backend.callsTo("searchMessages").at(-1)).toEqual(["budget review", null, "c1"]);
+    expect(ipc.backend.callsTo("searchMessages").at(-1)).toEqual(["budget review", {}, "c1"]);
     expect(allByTestId("search-hit")).toHaveLength(2);
 
     click($("[data-testid='search-hit'][data-message-id='m-g-40']"));
@@ -81,6 +82,95 @@ describe("message search", () => {
     expect(ipc.backend.callsTo("loadMessages")).toEqual([["g", { kind: "around", seq: 40 }, null]]);
     const target = $("[data-testid='message'][data-message-id='m-g-40']");
     expect(target.dataset.focused).toBe("true");
+  });
+
+  it("sends the room, author, days and order chosen, and More asks with the same", async () => {
+    const { direct, user } = await import("../test/fixtures");
+    const bo = user("bo", { avatarUrl: "/api/pictures/p-bo" });
+    await mountShell(ipc.backend, {
+      rooms: [room("g", { title: "Team", lastSeq: 100 }), direct(bo)],
+    });
+    ipc.backend.on("searchMessages", (_q: string, _f: object, cursor: string | null) =>
+      cursor
+        ? { hits: [], nextCursor: null }
+        : {
+            hits: [
+              hit({ authorId: bo.id, authorName: "bo", authorAvatarUrl: "/api/pictures/p-bo" }),
+            ],
+            nextCursor: "c2",
+          },
+    );
+    click(byTestId("search-entry"));
+    await flush();
+    const room_ = byTestId("search-room") as HTMLSelectElement;
+    const options = Array.from(room_.options).map((o) => o.textContent);
+    expect(options).toEqual(["All conversations and channels", "bo", "Team"]);
+    const author = byTestId("search-author") as HTMLSelectElement;
+    expect(Array.from(author.options).map((o) => o.textContent)).toEqual(["Anyone", "Me", "bo"]);
+    const choose = (el: HTMLSelectElement | HTMLInputElement, value: string) => {
+      el.value = value;
+      el.dispatchEvent(
+        new Event(el instanceof HTMLSelectElement ? "change" : "input", { bubbles: true }),
+      );
+    };
+    choose(room_, "g");
+    choose(author, bo.id);
+    choose(byTestId("search-after") as HTMLInputElement, "2026-01-01");
+    choose(byTestId("search-before") as HTMLInputElement, "2026-02-01");
+    choose(byTestId("search-order") as HTMLSelectElement, "best");
+    ($("[data-testid='search-query']") as HTMLInputElement).value = "budget";
+    submit(byTestId("search-query").closest("form"));
+    await flush();
+    const filters = {
+      roomId: "g",
+      authorId: bo.id,
+      after: "2026-01-01",
+      before: "2026-02-01",
+      order: "best",
+    };
+    expect(ipc.backend.callsTo("searchMessages")).toEqual([["budget", filters, null]]);
+    // The hit shows its author's picture from the server.
+    const img = byTestId("search-hit").querySelector("[data-testid='avatar'] img");
+    expect(img?.getAttribute("src")).toBe("http://127.0.0.1:8080/api/pictures/p-bo");
+
+    // Changing a filter after the search does not change what More asks for.
+    choose(byTestId("search-order") as HTMLSelectElement, "newest");
+    click(byTestId("search-more"));
+    await flush();
+    expect(ipc.backend.callsTo("searchMessages").at(-1)).toEqual(["budget", filters, "c2"]);
+  });
+
+  it("refuses a span of days that ends before it starts, without asking the server", async () => {
+    await mountShell(ipc.backend, { rooms: [] });
+    ipc.backend.on("searchMessages", () => ({ hits: [], nextCursor: null }));
+    click(byTestId("search-entry"));
+    await flush();
+    const after = byTestId("search-after") as HTMLInputElement;
+    after.value = "2026-03-01";
+    after.dispatchEvent(new Event("input", { bubbles: true }));
+    const before = byTestId("search-before") as HTMLInputElement;
+    before.value = "2026-03-01";
+    before.dispatchEvent(new Event("input", { bubbles: true }));
+    ($("[data-testid='search-query']") as HTMLInputElement).value = "budget";
+    submit(byTestId("search-query").closest("form"));
+    await flush();
+    expect(ipc.backend.callsTo("searchMessages")).toEqual([]);
+    expect(byTestId("search-problem").textContent).toBe("“From” must be a day before “Before”.");
+    expect(after.getAttribute("aria-invalid")).toBe("true");
+    expect(document.activeElement).toBe(after);
+
+    // Only an end day: sent alone, and the problem is gone.
+    after.value = "";
+    after.dispatchEvent(new Event("input", { bubbles: true }));
+    submit(byTestId("search-query").closest("form"));
+    await flush();
+    expect(ipc.backend.callsTo("searchMessages")).toEqual([
+      ["budget", { before: "2026-03-01" }, null],
+    ]);
+    expect(byTestId("search-problem").textContent).toBe("");
+    expect(byTestId("search").textContent).toContain(
+      "Nothing found for “budget” with these filters.",
+    );
   });
 
   it("says when nothing is found", async () => {

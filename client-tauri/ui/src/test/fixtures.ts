@@ -75,6 +75,7 @@ export function message(roomId: string, seq: number, over: Partial<MessageView> 
     kind: "text",
     authorId: "u-ana",
     authorName: "ana",
+    authorAvatarUrl: null,
     mine: false,
     body: `message ${seq}`,
     replyTo: null,
