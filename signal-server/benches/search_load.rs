@@ -14,8 +14,8 @@
 //! room's messages are spread over the whole history as in a real server; the searcher is
 //! a member of `--member-of` of them. On SQLite the triggers index each message as it is
 //! written; on PostgreSQL the search indexes are dropped first and built over the
-//! seeded rows by `db::search::ensure` (the upgrade path), then `analyze` runs (as
-//! autovacuum would).
+//! seeded rows by `db::search::ensure` (the upgrade path), then `vacuum analyze` runs
+//! (as autovacuum would after so many inserts).
 //!
 //! The text: 80 % English-like messages of 6-16 words (half from 50 stop words, most of
 //! the rest from a 2,000-word topic vocabulary drawn with a Zipf law, 5 % from 20,000 rare
@@ -70,6 +70,10 @@ struct RunArgs {
     /// Requests per query kind.
     #[arg(long, default_value_t = 100)]
     requests: u64,
+    /// Leave the seeded database behind (its URL is printed) instead of dropping it:
+    /// for looking at query plans by hand. Drop it yourself afterwards.
+    #[arg(long)]
+    keep: bool,
     /// Appended by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     bench: bool,
@@ -354,6 +358,7 @@ async fn seed(
             "messages_search_words",
             "messages_search_trigrams",
             "messages_search_recent",
+            "messages_search_room_recent",
         ] {
             sqlx::query(sqlx::AssertSqlSafe(format!("drop index {index}")))
                 .execute(pool)
@@ -422,7 +427,9 @@ async fn seed(
     match db {
         Db::Postgres => {
             signal_server::db::search::ensure(pool).await?;
-            sqlx::query("analyze").execute(pool).await?;
+            // What autovacuum does after that many inserts: statistics, and the
+            // visibility map (so the newest-first walk reads its index alone).
+            sqlx::query("vacuum analyze").execute(pool).await?;
         }
         Db::Sqlite => {
             sqlx::query("pragma wal_checkpoint(truncate)")
@@ -580,7 +587,13 @@ async fn run(db: Db, name: &str, args: &RunArgs) -> Result<Value> {
     );
     let mut server = server;
     server.stop().await;
-    server.remove().await;
+    if args.keep {
+        eprintln!("   kept: {}", server.database_url());
+        // The harness drops its database when the server goes: not this time.
+        std::mem::forget(server);
+    } else {
+        server.remove().await;
+    }
     Ok(json!({
         "database": name,
         "messages": args.messages,

@@ -150,6 +150,10 @@ const POSTGRES_SCHEMA: &[&str] = &[
     // gives (hundreds of thousands).
     "create index if not exists messages_search_recent on messages \
          (created_at desc, room_id desc, seq desc)",
+    // The same order within one room, for a search in one room (or a user reading few)
+    // whose words are too common for the GIN index to be the cheaper way.
+    "create index if not exists messages_search_room_recent on messages \
+         (room_id, created_at desc, seq desc)",
 ];
 
 /// A place in the newest-first order: SQLite's `doc` (the order messages arrived in), or
@@ -308,18 +312,20 @@ async fn batch(
     pool: &AnyPool,
     way: Way,
     f: &Filter<'_>,
+    scope: &Scope,
     from: Option<&From>,
     size: usize,
 ) -> anyhow::Result<Batch> {
     let size_i = i64::try_from(size).unwrap_or(i64::MAX);
     let mut binds = Binds::default();
-    let (sql, fts) = match way {
+    let (sql, marked) = match way {
         Way::SqliteIndexed => {
             let q = fts5_query(f.terms).context("no term for the index")?;
             (sqlite_indexed(&mut binds, f, &q, from, size_i), true)
         }
         Way::SqliteWalk => (sqlite_walk(&mut binds, f, from, size_i), false),
-        Way::Postgres => (postgres(&mut binds, f, from, size_i), false),
+        Way::PostgresIndexed => (postgres_indexed(&mut binds, f, scope, from, size_i), false),
+        Way::PostgresWalk => (postgres_walk(&mut binds, f, scope, from, size_i), true),
     };
     let mut query = sqlx::query_as::<_, Candidate>(sqlx::AssertSqlSafe(sql));
     for b in binds.0 {
@@ -328,8 +334,30 @@ async fn batch(
             BindValue::Int(i) => query.bind(i),
         };
     }
-    let mut rows = query.fetch_all(pool).await?;
-    if fts {
+    // PostgreSQL: an unnamed statement, planned for these values each time. A prepared
+    // one turns generic after five runs, and a generic plan cannot tell a rare word from
+    // a common one (nor one room from fifty).
+    let mut rows = query.persistent(way.is_sqlite()).fetch_all(pool).await?;
+    if way == Way::PostgresWalk {
+        // The marker row `postgres_walk` adds (id `''`), absent when no row was left:
+        // the last place looked at and (in `score`) how many were looked at.
+        let Some(at) = rows.iter().position(|r| r.id.is_empty()) else {
+            return Ok(Batch {
+                exhausted: true,
+                ..Batch::default()
+            });
+        };
+        let marker = rows.swap_remove(at);
+        let examined = marker.score as usize;
+        rows.sort_by(|a, b| (b.key, &b.room_id, b.seq).cmp(&(a.key, &a.room_id, a.seq)));
+        return Ok(Batch {
+            candidates: rows,
+            examined,
+            last: Some(marker.pos()),
+            exhausted: examined < size,
+        });
+    }
+    if marked {
         // The marker row `sqlite_indexed` adds (id `''`): the lowest doc looked at, and
         // (in `seq`) how many were looked at.
         let at = rows
@@ -413,32 +441,33 @@ fn sqlite_walk(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64
     )
 }
 
-/// PostgreSQL: one statement; the planner picks the index (words, trigrams, or the
-/// user's rooms when those are the smaller side).
-fn postgres(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64) -> String {
-    let mut conditions = visible(binds, f, "m.room_id", "m.room_id");
-    let mut rank_terms = Vec::new();
-    for term in f.terms {
-        if term.word {
-            let lexeme = tsquery_prefix(term);
-            let p = binds.text(lexeme.clone());
-            conditions +=
-                &format!(" and to_tsvector('simple', m.body) @@ to_tsquery('simple', {p})");
-            rank_terms.push(lexeme);
-        } else {
-            let p = binds.text(like_anywhere(term));
-            conditions += &format!(" and m.body ilike {p}");
-        }
+/// The PostgreSQL conditions on `m` every way shares: the rooms resolved before (see
+/// [`Scope`]), not deleted, not by someone the user blocks, the filters, and every term
+/// (a word through the `tsvector` index, anything else through trigrams); with the
+/// `best` rank's expression.
+fn postgres_conditions(binds: &mut Binds, f: &Filter<'_>, rooms: &str) -> (String, String) {
+    let me = binds.text(f.user.to_string());
+    let mut conditions = format!(
+        "{rooms} and m.deleted_at is null \
+         and (m.author_id is null \
+              or m.author_id not in (select blocked_id from blocks where blocker_id = {me}))"
+    );
+    if let Some(author) = f.author {
+        conditions += &format!(" and m.author_id = {}", binds.text(author.to_string()));
     }
-    if let Some(from) = from {
-        let op = if from.inclusive { "<=" } else { "<" };
-        conditions += &format!(
-            " and (m.created_at, m.room_id, m.seq) {op} ({}, {}, {})",
-            binds.int(from.pos.key),
-            binds.text(from.pos.room.clone()),
-            binds.int(from.pos.seq)
-        );
+    if let Some(after) = f.after {
+        conditions += &format!(" and m.created_at >= {}", binds.int(after));
     }
+    if let Some(before) = f.before {
+        conditions += &format!(" and m.created_at < {}", binds.int(before));
+    }
+    conditions += &postgres_terms(binds, f.terms);
+    let rank_terms: Vec<String> = f
+        .terms
+        .iter()
+        .filter(|t| t.word)
+        .map(tsquery_prefix)
+        .collect();
     let score = if rank_terms.is_empty() {
         "0.0::float8".to_owned()
     } else {
@@ -446,12 +475,230 @@ fn postgres(binds: &mut Binds, f: &Filter<'_>, from: Option<&From>, size: i64) -
         let q = binds.text(rank_terms.join(" | "));
         format!("ts_rank(to_tsvector('simple', m.body), to_tsquery('simple', {q}))::float8")
     };
+    (conditions, score)
+}
+
+/// Every term as a condition on `m.body`, each starting with ` and `.
+fn postgres_terms(binds: &mut Binds, terms: &[Term]) -> String {
+    let mut sql = String::new();
+    for term in terms {
+        if term.word {
+            let p = binds.text(tsquery_prefix(term));
+            sql += &format!(" and to_tsvector('simple', m.body) @@ to_tsquery('simple', {p})");
+        } else {
+            let p = binds.text(like_anywhere(term));
+            sql += &format!(" and m.body ilike {p}");
+        }
+    }
+    sql
+}
+
+/// The newest-first place condition on `table`'s columns, starting with ` and `: the
+/// row comparison, and `created_at` alone, which an index can start at.
+fn postgres_below(binds: &mut Binds, table: &str, from: Option<&From>) -> String {
+    let Some(from) = from else {
+        return String::new();
+    };
+    let op = if from.inclusive { "<=" } else { "<" };
+    let key = binds.int(from.pos.key);
+    format!(
+        " and {table}.created_at <= {key} \
+         and ({table}.created_at, {table}.room_id, {table}.seq) {op} ({key}, {}, {})",
+        binds.text(from.pos.room.clone()),
+        binds.int(from.pos.seq)
+    )
+}
+
+/// PostgreSQL through the GIN indexes: every match of the terms (in the readable rooms),
+/// sorted. `created_at + 0` keeps the planner off the newest-first index, whose walk
+/// [`postgres_walk`] does better when it is the cheaper way.
+fn postgres_indexed(
+    binds: &mut Binds,
+    f: &Filter<'_>,
+    scope: &Scope,
+    from: Option<&From>,
+    size: i64,
+) -> String {
+    let rooms = scope.rooms_condition(binds, "m.room_id");
+    let (conditions, score) = postgres_conditions(binds, f, &rooms);
+    let below = postgres_below(binds, "m", from);
     let limit = binds.int(size);
     format!(
         "select m.created_at as key, m.id, {score} as score, {HIT_COLUMNS} \
-         from messages m where {conditions} \
-         order by m.created_at desc, m.room_id desc, m.seq desc limit {limit}"
+         from messages m where {conditions}{below} \
+         order by m.created_at + 0 desc, m.room_id desc, m.seq desc limit {limit}"
     )
+}
+
+/// PostgreSQL walking the readable rooms' messages newest first: the next `size` places
+/// (from the index alone: time, room and seq), then each one's row checked against the
+/// terms, plus one marker row (id `''`, the last place, and in `score` how many places)
+/// so the next batch goes on from there even when none of these matched. For a common
+/// word this looks at a few hundred rows where the GIN index would give hundreds of
+/// thousands to sort.
+fn postgres_walk(
+    binds: &mut Binds,
+    f: &Filter<'_>,
+    scope: &Scope,
+    from: Option<&From>,
+    size: i64,
+) -> String {
+    let rooms = scope.rooms_condition(binds, "p.room_id");
+    let below = postgres_below(binds, "p", from);
+    let mut window = String::new();
+    if let Some(after) = f.after {
+        window += &format!(" and p.created_at >= {}", binds.int(after));
+    }
+    if let Some(before) = f.before {
+        window += &format!(" and p.created_at < {}", binds.int(before));
+    }
+    let limit = binds.int(size);
+    let (conditions, score) =
+        postgres_conditions(binds, f, "m.room_id = p.room_id and m.seq = p.seq");
+    // `offset 0` keeps the lateral lookup a lookup (one row by the room's seq index):
+    // flattened into a join, the planner may rather fetch every match of the terms.
+    format!(
+        "with p as materialized ( \
+             select p.created_at, p.room_id, p.seq from messages p \
+             where {rooms}{window}{below} \
+             order by p.created_at desc, p.room_id desc, p.seq desc limit {limit}) \
+         select h.* from p cross join lateral ( \
+             select m.created_at as key, m.id, {score} as score, {HIT_COLUMNS} \
+             from messages m where {conditions} offset 0) h \
+         union all \
+         (select p.created_at, '', (select count(*) from p)::float8, p.room_id, p.seq, \
+                 null::text, '', 0::bigint, null::bigint \
+          from p order by p.created_at, p.room_id, p.seq limit 1)"
+    )
+}
+
+/// PostgreSQL: what a search reads, resolved before it: the user's rooms now (or the
+/// filtered one, if the user is in it), how many messages they hold, and how many the
+/// table holds. The statements then name the rooms (`room_id = any(...)`), so the
+/// planner sees the readable set's true size, and [`Way::choose`] can price each way.
+#[derive(Debug, Default)]
+struct Scope {
+    rooms: Vec<String>,
+    /// Messages in those rooms (their last seqs).
+    readable: f64,
+    /// Messages in the table (the planner's statistics).
+    total: f64,
+}
+
+impl Scope {
+    async fn resolve(pool: &AnyPool, f: &Filter<'_>) -> anyhow::Result<Self> {
+        let mut binds = Binds::default();
+        let me = binds.text(f.user.to_string());
+        let mut sql = format!(
+            "select rm.room_id, r.last_seq, \
+                    (select greatest(reltuples, 0)::bigint from pg_class \
+                     where oid = 'messages'::regclass) as total \
+             from room_members rm join rooms r on r.id = rm.room_id \
+             where rm.user_id = {me}"
+        );
+        if let Some(room) = f.room {
+            sql += &format!(" and rm.room_id = {}", binds.text(room.to_string()));
+        }
+        let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql));
+        for b in binds.0 {
+            query = match b {
+                BindValue::Text(s) => query.bind(s),
+                BindValue::Int(i) => query.bind(i),
+            };
+        }
+        let rows = query.fetch_all(pool).await?;
+        let readable: i64 = rows.iter().map(|r| r.1.max(0)).sum();
+        let total = rows.first().map_or(0, |r| r.2).max(readable).max(1);
+        Ok(Self {
+            // Room ids come from our own rows (UUIDs); checked anyway, as they go into
+            // the statement's text.
+            rooms: rows
+                .into_iter()
+                .map(|r| r.0)
+                .filter(|id| {
+                    uuid::Uuid::parse_str(id).is_ok()
+                        && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+                })
+                .collect(),
+            readable: readable as f64,
+            total: total as f64,
+        })
+    }
+
+    /// `column` in the rooms: `=` for one (so an index on the room and time gives the
+    /// order), `= any(array)` for more. The array is a literal in the statement, not a
+    /// bind: a constant the planner hashes once, where a bound text cast to an array is
+    /// parsed again for every row (~9 µs each). Only ids of hex digits and dashes (see
+    /// [`Scope::resolve`]) go into it.
+    fn rooms_condition(&self, binds: &mut Binds, column: &str) -> String {
+        match &self.rooms[..] {
+            [one] => format!("{column} = {}", binds.text(one.clone())),
+            rooms => format!("{column} = any('{{{}}}'::text[])", rooms.join(",")),
+        }
+    }
+}
+
+/// PostgreSQL's estimate of how many messages hold every term, from its statistics
+/// (`explain`, planned for these terms): None when no term can use an index.
+async fn postgres_matches(pool: &AnyPool, terms: &[Term]) -> anyhow::Result<Option<f64>> {
+    if !terms.iter().any(|t| t.word || t.chars() >= 3) {
+        return Ok(None);
+    }
+    let mut binds = Binds::default();
+    let sql = format!(
+        "explain select 1 from messages m where true{}",
+        postgres_terms(&mut binds, terms)
+    );
+    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    for b in binds.0 {
+        query = match b {
+            BindValue::Text(s) => query.bind(s),
+            BindValue::Int(i) => query.bind(i),
+        };
+    }
+    let first = query.persistent(false).fetch_one(pool).await?;
+    // "Bitmap Heap Scan on messages m  (cost=245.87..35004.88 rows=23467 width=4)"
+    let rows = first
+        .split_once(" rows=")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .context("no row estimate in the plan")?;
+    Ok(Some(rows))
+}
+
+/// Which PostgreSQL way costs less, in microseconds as measured on the bench's
+/// machine: the GIN way fetches every match from the heap (~7.5 µs each; or, when the
+/// planner ands in the rooms' index, ~0.3 µs a readable row and ~7 µs a readable
+/// match); the walk reads ~0.15 µs an index entry and ~20 µs a row it checks, and
+/// checks `want / p` rows (p: the matching fraction) from entries of the readable rooms
+/// only (`1 / f` of the entries, f: the readable fraction, when it walks every room's).
+fn postgres_cheaper(scope: &Scope, matches: Option<f64>, want: usize) -> Way {
+    let Some(matches) = matches else {
+        return Way::PostgresWalk;
+    };
+    let (n, r) = (scope.total, scope.readable.max(1.0));
+    let p = (matches / n).clamp(1e-9, 1.0);
+    let f = (r / n).clamp(1e-9, 1.0);
+    let checked = (want as f64 / p).min(r);
+    let entries = if scope.rooms.len() == 1 {
+        checked
+    } else {
+        (checked / f).min(n)
+    };
+    let walk = 20.0 * checked + 0.15 * entries;
+    let indexed = 0.5 * matches + (7.5 * matches).min(0.3 * r + 7.0 * matches * f);
+    if indexed < walk {
+        Way::PostgresIndexed
+    } else {
+        Way::PostgresWalk
+    }
+}
+
+/// How many places a walk batch looks at to find `want` more matches, by the estimated
+/// matching fraction (half again, for the estimate's error).
+fn postgres_walk_size(scope: &Scope, matches: Option<f64>, want: usize) -> usize {
+    let p = matches.map_or(0.05, |m| (m / scope.total).clamp(1e-6, 1.0));
+    ((want as f64 * 1.5 / p).ceil() as usize).clamp(want.max(50), POSTGRES_WALK.batch)
 }
 
 /// How many rows one statement looks at, and how many one request may look at in all,
@@ -475,6 +722,11 @@ const POSTGRES_ROWS: Budget = Budget {
     batch: 200,
     total: 5_000,
 };
+/// The walk's places (index entries of readable rooms; each batch checks its rows).
+const POSTGRES_WALK: Budget = Budget {
+    batch: 4_000,
+    total: 12_000,
+};
 
 /// A room filter on a room with at most this many messages walks the room (all of it in
 /// one request) rather than the index's docs of every room.
@@ -487,7 +739,10 @@ enum Way {
     SqliteIndexed,
     /// The user's (or the filtered room's) messages, newest first.
     SqliteWalk,
-    Postgres,
+    /// The GIN indexes' matches in the readable rooms, sorted.
+    PostgresIndexed,
+    /// The readable rooms' messages, newest first, each checked.
+    PostgresWalk,
 }
 
 impl Way {
@@ -495,14 +750,17 @@ impl Way {
         match self {
             Self::SqliteIndexed => SQLITE_INDEXED,
             Self::SqliteWalk => SQLITE_WALK,
-            Self::Postgres => POSTGRES_ROWS,
+            Self::PostgresIndexed => POSTGRES_ROWS,
+            Self::PostgresWalk => POSTGRES_WALK,
         }
     }
 
-    async fn choose(pool: &AnyPool, f: &Filter<'_>) -> anyhow::Result<Self> {
-        if Backend::of(pool) == Backend::Postgres {
-            return Ok(Self::Postgres);
-        }
+    fn is_sqlite(self) -> bool {
+        matches!(self, Self::SqliteIndexed | Self::SqliteWalk)
+    }
+
+    /// SQLite's way; PostgreSQL's is [`postgres_cheaper`]'s.
+    async fn choose_sqlite(pool: &AnyPool, f: &Filter<'_>) -> anyhow::Result<Self> {
         if fts5_query(f.terms).is_none() {
             return Ok(Self::SqliteWalk);
         }
@@ -516,6 +774,44 @@ impl Way {
             }
         }
         Ok(Self::SqliteIndexed)
+    }
+}
+
+/// How one request looks: the way, and for PostgreSQL what it reads and the estimate.
+struct Plan {
+    way: Way,
+    scope: Scope,
+    matches: Option<f64>,
+}
+
+impl Plan {
+    async fn choose(pool: &AnyPool, f: &Filter<'_>, want: usize) -> anyhow::Result<Self> {
+        if Backend::of(pool) == Backend::Sqlite {
+            return Ok(Self {
+                way: Way::choose_sqlite(pool, f).await?,
+                scope: Scope::default(),
+                matches: None,
+            });
+        }
+        let scope = Scope::resolve(pool, f).await?;
+        if scope.rooms.is_empty() {
+            return Ok(Self {
+                way: Way::PostgresIndexed,
+                scope,
+                matches: None,
+            });
+        }
+        let matches = postgres_matches(pool, f.terms).await?;
+        Ok(Self {
+            way: postgres_cheaper(&scope, matches, want),
+            scope,
+            matches,
+        })
+    }
+
+    /// Nothing to read: PostgreSQL resolved no room (SQLite checks in the query).
+    fn reads_nothing(&self) -> bool {
+        !self.way.is_sqlite() && self.scope.rooms.is_empty()
     }
 }
 
@@ -601,11 +897,12 @@ struct Found {
 /// Walks candidates newest first from `from` until `want` hits, the end, or the budget.
 async fn walk(
     pool: &AnyPool,
-    way: Way,
+    plan: &Plan,
     f: &Filter<'_>,
     from: Option<From>,
     want: usize,
 ) -> anyhow::Result<Found> {
+    let way = plan.way;
     let budget = way.budget();
     let mut found = Found {
         hits: Vec::new(),
@@ -618,11 +915,13 @@ async fn walk(
         // PostgreSQL's rows are already matches (the SQL applies every term), so it is
         // asked for what is still wanted: a small LIMIT lets its planner walk the newest
         // rows of a common word and stop early.
+        let wanted = want - found.hits.len() + 1;
         let size = match way {
-            Way::Postgres => budget.batch.min(want - found.hits.len() + 1),
+            Way::PostgresIndexed => budget.batch.min(wanted),
+            Way::PostgresWalk => postgres_walk_size(&plan.scope, plan.matches, wanted),
             _ => budget.batch,
         };
-        let batch = batch(pool, way, f, from.as_ref(), size).await?;
+        let batch = batch(pool, way, f, &plan.scope, from.as_ref(), size).await?;
         examined += batch.examined;
         if found.first.is_none() {
             found.first = batch.candidates.first().map(Candidate::pos);
@@ -632,7 +931,7 @@ async fn walk(
             if highlights.is_empty() {
                 continue;
             }
-            if way != Way::Postgres {
+            if way.is_sqlite() {
                 row.score = rank(&row.body, f.terms);
             }
             let pos = row.pos();
@@ -690,7 +989,10 @@ pub async fn search(
     limit: usize,
     cursor: Option<Cursor>,
 ) -> anyhow::Result<Page> {
-    let way = Way::choose(pool, f).await?;
+    let plan = Plan::choose(pool, f, if best { BEST_WINDOW } else { limit + 1 }).await?;
+    if plan.reads_nothing() {
+        return Ok(Page::default());
+    }
     if !best {
         let from = match cursor {
             Some(Cursor::Newest(pos)) => Some(From {
@@ -701,7 +1003,7 @@ pub async fn search(
             None => None,
         };
         // One more than the page: whether there is a next page is known, not guessed.
-        let mut found = walk(pool, way, f, from, limit + 1).await?;
+        let mut found = walk(pool, &plan, f, from, limit + 1).await?;
         if found.hits.len() > limit {
             found.hits.truncate(limit);
             let last = found.hits.last().map(|h| h.row.pos());
@@ -726,7 +1028,7 @@ pub async fn search(
         ),
         None => (None, 0),
     };
-    let found = walk(pool, way, f, from.clone(), BEST_WINDOW).await?;
+    let found = walk(pool, &plan, f, from.clone(), BEST_WINDOW).await?;
     // The window's start, fixed, so later pages rank the same window even when newer
     // messages arrive meanwhile.
     let window = from.or_else(|| {
@@ -813,6 +1115,39 @@ mod tests {
         ] {
             assert_eq!(Cursor::parse(junk), None, "{junk}");
         }
+    }
+
+    #[test]
+    fn postgres_walks_for_common_words_and_indexes_rare_ones() {
+        // The bench's shape: a million messages, 50 rooms of 1,000 readable.
+        let scope = Scope {
+            rooms: (0..50).map(|i| format!("{i}")).collect(),
+            readable: 50_000.0,
+            total: 1_000_000.0,
+        };
+        let way = |matches| postgres_cheaper(&scope, matches, 21);
+        assert_eq!(way(Some(360_000.0)), Way::PostgresWalk, "a word in 36 %");
+        assert_eq!(way(Some(23_000.0)), Way::PostgresWalk, "a word in 2 %");
+        assert_eq!(way(Some(800.0)), Way::PostgresIndexed, "two middling words");
+        assert_eq!(way(Some(25.0)), Way::PostgresIndexed, "a rare word");
+        assert_eq!(way(None), Way::PostgresWalk, "nothing an index can use");
+        // One room: its index walk checks its rows alone.
+        let one = Scope {
+            rooms: vec!["r".into()],
+            readable: 1_000.0,
+            total: 1_000_000.0,
+        };
+        assert_eq!(
+            postgres_cheaper(&one, Some(360_000.0), 21),
+            Way::PostgresWalk
+        );
+        assert_eq!(postgres_cheaper(&one, Some(25.0), 21), Way::PostgresIndexed);
+        // A walk batch: enough places for the hits wanted at the estimated rate.
+        assert_eq!(postgres_walk_size(&scope, Some(360_000.0), 21), 88);
+        assert_eq!(
+            postgres_walk_size(&scope, Some(100.0), 21),
+            POSTGRES_WALK.batch
+        );
     }
 
     #[test]
