@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The desktop app's figures: the size of its .deb, the idle memory of its whole process
-# tree, and what rendering remote video costs (client-tauri/src-tauri/benches/desktop.rs).
+# tree, and what rendering remote video costs, decoded in the webview and as RGBA
+# (client-tauri/src-tauri/benches/desktop.rs).
 # Builds the release app and the .deb first (scripts/package.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,3 +16,8 @@ echo "==> $(basename "$deb"): $(stat -c %s "$deb") bytes ($(du -h "$deb" | cut -
 dpkg-deb --info "$deb" | grep -E 'Installed-Size|Depends'
 cargo build --release --locked -p signal-server -p confab-core --bins
 scripts/with-keyring.sh cargo bench --locked -p confab-app --features custom-protocol --bench desktop
+# The same call with the remote tile drawn the old way (decoded in Rust, RGBA through
+# IPC), back to back, for the comparison.
+echo "==> the call again, remote video as RGBA (CONFAB_WEBVIEW_DECODE=0)"
+CONFAB_BENCH_PART=render CONFAB_WEBVIEW_DECODE=0 scripts/with-keyring.sh \
+    cargo bench --locked -p confab-app --features custom-protocol --bench desktop

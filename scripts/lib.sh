@@ -60,6 +60,9 @@ desktop_deps_ensure() {
     apt_ensure build-essential pkg-config libssl-dev file libwebkit2gtk-4.1-dev libgtk-3-dev \
         libayatana-appindicator3-dev librsvg2-dev libxdo-dev libsoup-3.0-dev \
         libjavascriptcoregtk-4.1-dev
+    # WebKitGTK's WebCodecs decode through GStreamer: VP8 needs the good plugins (vpx),
+    # and remote video tiles decode in the webview with it (else they fall back to RGBA).
+    apt_ensure gstreamer1.0-plugins-good
     if ! command -v npm >/dev/null 2>&1; then
         apt_ensure nodejs npm
     fi

@@ -14,9 +14,13 @@
 //!
 //! Render cost: in a 1:1 call the app and a `confab-cli` peer do the same call work
 //! (capture, VP8 encode and decode at 640x480 30 fps, Opus both ways); the app also
-//! converts each remote frame to RGBA, hands it to the webview and draws it. So the
-//! app tree's CPU minus the peer's CPU is what the render path costs (plus the app's
-//! local preview tile). The conversion alone is timed too.
+//! shows the remote video and its own self-view. So the app tree's CPU minus the peer's
+//! CPU is what the render path costs for the two tiles. The remote tile is decoded in
+//! the webview (WebCodecs; Rust then skips its own VP8 decode, which the peer still
+//! does) unless the app runs with `CONFAB_WEBVIEW_DECODE=0`, when it is converted to
+//! RGBA in Rust and drawn with putImageData like the self-view. The bench says which
+//! path the tile took; `bench/desktop-bench.sh` runs the call both ways back to back.
+//! `CONFAB_BENCH_PART=render` runs only the call. The RGBA conversion alone is timed too.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -124,24 +128,36 @@ fn threads(pid: u32) -> HashMap<String, u64> {
     out
 }
 
-/// A process's proportional set size, KiB (its share of every page it maps).
-fn pss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+/// A process's proportional set size and private memory (clean + dirty), KiB.
+fn pss_kib(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    let value = |key: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        value("Pss:"),
+        value("Private_Clean:") + value("Private_Dirty:"),
+    )
 }
 
-/// RSS and PSS of the app tree, summed, KiB.
+/// RSS and PSS of the app tree, summed, KiB (PSS and private memory per process too).
 fn memory(label: &str, app: &Path) -> (u64, u64) {
     let tree = app_tree(app);
     let rss = print_tree(label, &tree);
-    let pss: u64 = tree.keys().map(|pid| pss_kib(*pid)).sum();
+    let mut pss = 0;
+    for (pid, (name, ..)) in &tree {
+        let (p, private) = pss_kib(*pid);
+        pss += p;
+        println!(
+            "  {name:<24} PSS {:>6.1} MiB, private {:>6.1} MiB",
+            p as f64 / 1024.0,
+            private as f64 / 1024.0
+        );
+    }
     println!(
         "  PSS summed               {:>8.1} MiB",
         pss as f64 / 1024.0
@@ -275,6 +291,10 @@ async fn main() {
     let desktop = Desktop::start_with(&app, &["--message-rate", "1000000"]).await;
     let username = Desktop::unique("bench");
     desktop.sign_up(&username).await;
+    if std::env::var("CONFAB_BENCH_PART").is_ok_and(|p| p == "render") {
+        render_cost(&desktop, &app).await;
+        return;
+    }
     // Idle in the shell, no rooms.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (idle, idle_pss) = memory("idle (empty shell)", &app);
@@ -298,8 +318,24 @@ async fn main() {
         "seeded 20 rooms x 100 messages in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    // Each room opened once (its page drawn, its timeline kept by the UI's store), as
+    // someone going through their rooms would, then back to idling in the last one.
+    for (room, _) in &rooms {
+        desktop.open_room(&room.to_string()).await;
+    }
     tokio::time::sleep(Duration::from_secs(10)).await;
     let (loaded, loaded_pss) = memory("idle with 20 rooms and 2,000 cached messages", &app);
+    // `CONFAB_BENCH_IDLE_ONLY=1`: stop here (for comparing memory settings quickly).
+    if std::env::var_os("CONFAB_BENCH_IDLE_ONLY").is_some() {
+        println!(
+            "idle app tree: empty {:.1} MiB RSS / {:.1} MiB PSS; 20 rooms and 2,000 cached messages {:.1} MiB RSS / {:.1} MiB PSS",
+            idle as f64 / 1024.0,
+            idle_pss as f64 / 1024.0,
+            loaded as f64 / 1024.0,
+            loaded_pss as f64 / 1024.0
+        );
+        return;
+    }
 
     // One room of 10,000 messages, then open it: the UI's own timings
     // (openConversation -> its answer, and -> the first frame with the rows drawn).
@@ -330,6 +366,22 @@ async fn main() {
     );
     let idle_loaded = (loaded, loaded_pss);
 
+    render_cost(&desktop, &app).await;
+    println!(
+        "idle app tree, empty shell: {:.1} MiB RSS, {:.1} MiB PSS",
+        idle as f64 / 1024.0,
+        idle_pss as f64 / 1024.0
+    );
+    println!(
+        "idle app tree, 20 rooms and 2,000 cached messages: {:.1} MiB RSS, {:.1} MiB PSS",
+        idle_loaded.0 as f64 / 1024.0,
+        idle_loaded.1 as f64 / 1024.0
+    );
+}
+
+/// A 1:1 call with a `confab-cli` peer: the CPU of the app tree and of the peer over
+/// 20 s, and what the difference (the render path) comes to.
+async fn render_cost(desktop: &Desktop, app: &Path) {
     let room = desktop.create_room("bench").await;
     let cli = desktop.cli_participant(&room, &Desktop::unique("peer"), 90);
     desktop.join_call_with_test_pattern(&room).await;
@@ -345,15 +397,33 @@ async fn main() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
+    let tile = client
+        .find(fantoccini::Locator::Css(".tile[data-local='false']"))
+        .await
+        .expect("the remote tile");
+    let path = tile
+        .attr("data-decoder")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "rgba".to_owned());
+    println!(
+        "remote tile drawn by: {path} ({})",
+        if path == "webcodecs" {
+            "VP8 decoded in the webview, Rust not decoding"
+        } else {
+            "decoded in Rust, RGBA through IPC"
+        }
+    );
 
     let window = Duration::from_secs(20);
     let cli_pid = cli.0.id();
-    let before = app_tree(&app);
+    let before = app_tree(app);
     let threads_before: HashMap<u32, _> = before.keys().map(|pid| (*pid, threads(*pid))).collect();
     let cli_before = cpu_ticks_of(cli_pid);
     let drawn_before = drawn(client).await;
     tokio::time::sleep(window).await;
-    let after = app_tree(&app);
+    let after = app_tree(app);
     let threads_after: HashMap<u32, _> = after.keys().map(|pid| (*pid, threads(*pid))).collect();
     let cli_after = cpu_ticks_of(cli_pid);
     let drawn_after = drawn(client).await;
@@ -396,14 +466,13 @@ async fn main() {
     );
     print_tree("in the call", &after);
     println!(
-        "idle app tree, empty shell: {:.1} MiB RSS, {:.1} MiB PSS",
-        idle as f64 / 1024.0,
-        idle_pss as f64 / 1024.0
-    );
-    println!(
-        "idle app tree, 20 rooms and 2,000 cached messages: {:.1} MiB RSS, {:.1} MiB PSS",
-        idle_loaded.0 as f64 / 1024.0,
-        idle_loaded.1 as f64 / 1024.0
+        "  machine load (1, 5, 15 min): {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
 }
 

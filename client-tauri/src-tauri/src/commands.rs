@@ -20,6 +20,7 @@ use tauri::{AppHandle, State};
 type Result<T> = std::result::Result<T, AppError>;
 
 pub mod auth;
+pub mod call;
 pub mod communities;
 pub mod files;
 pub mod search;
@@ -154,6 +155,7 @@ pub async fn next_frame(
     max_width: u32,
     max_height: u32,
 ) -> Result<FrameBytes> {
+    state.media.video().rgba_pulled(&source);
     let frame = state
         .media
         .board()

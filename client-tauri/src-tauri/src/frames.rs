@@ -16,14 +16,36 @@
 //! | 12..16 | test-pattern frame counter (u32 LE), `u32::MAX` when none    |
 //! | 16..24 | sequence number of the frame for its source (u64 LE)         |
 //! | 24..40 | participant id (UUID bytes), zero for local                  |
+//!
+//! Remote video can skip all of that: a tile whose webview decodes VP8 itself (WebCodecs'
+//! `VideoDecoder`) calls `watch_video(source, channel)` and gets the remote track's
+//! reassembled VP8 frames pushed through a Tauri `Channel`, a few KB each instead of a
+//! picture, as raw bytes (an `ArrayBuffer`): a 48-byte header, then the VP8 frame
+//! (`ui/src/media/decoder.ts` reads it). While every remote tile decodes for itself,
+//! the call stops decoding video in Rust ([`WebviewVideo`]).
+//!
+//! | bytes  | field                                                        |
+//! |--------|--------------------------------------------------------------|
+//! | 0      | source: 1 remote camera, 2 remote shared screen              |
+//! | 1      | flags: bit 0 keyframe                                        |
+//! | 2..4   | reserved, 0                                                  |
+//! | 4..8   | width (u32 LE), from the last keyframe                       |
+//! | 8..12  | height (u32 LE)                                              |
+//! | 12..16 | reserved, 0                                                  |
+//! | 16..24 | sequence number for this watcher (u64 LE); a jump: dropped   |
+//! | 24..40 | participant id (UUID bytes)                                  |
+//! | 40..48 | when Rust reassembled it, microseconds since the Unix epoch  |
 
-use confab_core::call::{I420Frame, RemoteVideoFrame, VideoKind};
+use crate::error::AppError;
+use confab_core::call::{
+    EncodedVideoFrame, I420Frame, RemoteVideoControl, RemoteVideoFrame, VideoKind,
+};
 use confab_media::video::pattern::read_marker;
 use specta::Type;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use tauri::ipc::{InvokeResponseBody, IpcResponse};
+use std::time::{Duration, Instant};
+use tauri::ipc::{Channel, InvokeResponseBody, IpcResponse};
 use tokio::sync::watch;
 use uuid::Uuid;
 use yuv::{YuvPlanarImage, YuvRange, YuvStandardMatrix};
@@ -202,6 +224,212 @@ pub fn encode(frame: &BoardFrame, max_width: u32, max_height: u32) -> FrameBytes
     FrameBytes(out)
 }
 
+/// Header size of an encoded-frame message.
+pub const ENCODED_HEADER_LEN: usize = 48;
+
+/// The channel message for one encoded frame: header plus the VP8 bytes.
+pub fn encode_vp8(frame: &EncodedVideoFrame, seq: u64) -> FrameBytes {
+    let mut out = Vec::with_capacity(ENCODED_HEADER_LEN + frame.data.len());
+    out.push(match frame.kind {
+        VideoKind::Camera => 1,
+        VideoKind::Screen => 2,
+    });
+    out.push(u8::from(frame.is_keyframe));
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(&frame.width.to_le_bytes());
+    out.extend_from_slice(&frame.height.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&seq.to_le_bytes());
+    out.extend_from_slice(frame.participant_id.0.as_bytes());
+    out.extend_from_slice(&frame.received_at_us.to_le_bytes());
+    out.extend_from_slice(&frame.data);
+    FrameBytes(out)
+}
+
+/// The participant and track a remote board key names (`<id>` or `screen:<id>`).
+pub fn parse_remote_key(key: &str) -> Option<(shared::ParticipantId, VideoKind)> {
+    let (id, kind) = match key.strip_prefix("screen:") {
+        Some(id) => (id, VideoKind::Screen),
+        None => (key, VideoKind::Camera),
+    };
+    Some((shared::ParticipantId(Uuid::parse_str(id).ok()?), kind))
+}
+
+/// A remote tile is still drawn from RGBA frames (its webview cannot decode) if it
+/// asked for one this recently: Rust keeps decoding for it.
+const RGBA_HOLD: Duration = Duration::from_secs(3);
+
+/// Routes the call's encoded remote frames to the tiles that decode them in the
+/// webview, and decides whether Rust still decodes: only while some remote tile is
+/// drawn from RGBA (it pulled a frame within [`RGBA_HOLD`]) or none takes encoded
+/// frames. `CONFAB_WEBVIEW_DECODE=0` turns the encoded path off (tiles fall back).
+pub struct WebviewVideo {
+    enabled: bool,
+    route: Mutex<Route>,
+}
+
+#[derive(Default)]
+struct Route {
+    control: Option<RemoteVideoControl>,
+    watchers: HashMap<String, Watcher>,
+    last_rgba_pull: Option<Instant>,
+}
+
+struct Watcher {
+    channel: Channel<FrameBytes>,
+    seq: u64,
+    /// Nothing but a keyframe helps it now (it is new, or frames were lost on the way).
+    waiting_for_keyframe: bool,
+}
+
+impl Default for WebviewVideo {
+    fn default() -> Self {
+        Self {
+            enabled: std::env::var("CONFAB_WEBVIEW_DECODE").map_or(true, |v| v != "0"),
+            route: Mutex::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for WebviewVideo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let route = self.lock();
+        f.debug_struct("WebviewVideo")
+            .field("enabled", &self.enabled)
+            .field("watchers", &route.watchers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Route {
+    fn apply(&self) {
+        let Some(control) = &self.control else { return };
+        let rgba = self.last_rgba_pull.is_some_and(|t| t.elapsed() < RGBA_HOLD);
+        control.set_decoding(rgba || self.watchers.is_empty());
+    }
+}
+
+impl WebviewVideo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Route> {
+        self.route.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A call started: its frames go to the tiles that watch from now on.
+    pub fn attach(&self, control: RemoteVideoControl) {
+        let mut route = self.lock();
+        *route = Route {
+            control: Some(control),
+            ..Route::default()
+        };
+        route.apply();
+    }
+
+    /// The call ended: every watcher's channel closes.
+    pub fn detach(&self) {
+        *self.lock() = Route::default();
+    }
+
+    /// `key`'s encoded frames go to `channel` from its next keyframe on (one is asked
+    /// for); a second watch of the same key replaces the first.
+    pub fn watch(&self, key: &str, channel: Channel<FrameBytes>) -> Result<(), AppError> {
+        if !self.enabled {
+            return Err(AppError::call("Decoding in the window is turned off."));
+        }
+        let (participant, kind) = parse_remote_key(key)
+            .ok_or_else(|| AppError::field("source", "Not a remote video."))?;
+        let mut route = self.lock();
+        let control = route
+            .control
+            .clone()
+            .ok_or_else(|| AppError::call("You are not in a call."))?;
+        route.watchers.insert(
+            key.to_owned(),
+            Watcher {
+                channel,
+                seq: 0,
+                waiting_for_keyframe: true,
+            },
+        );
+        route.apply();
+        control.request_keyframe(participant, kind);
+        Ok(())
+    }
+
+    pub fn unwatch(&self, key: &str) {
+        let mut route = self.lock();
+        route.watchers.remove(key);
+        route.apply();
+    }
+
+    /// The tile's decoder needs a keyframe (it failed, or lost frames).
+    pub fn request_keyframe(&self, key: &str) -> Result<(), AppError> {
+        let (participant, kind) = parse_remote_key(key)
+            .ok_or_else(|| AppError::field("source", "Not a remote video."))?;
+        let route = self.lock();
+        let control = route
+            .control
+            .as_ref()
+            .ok_or_else(|| AppError::call("You are not in a call."))?;
+        control.request_keyframe(participant, kind);
+        Ok(())
+    }
+
+    /// A tile pulled `key`'s next RGBA frame: a remote one needs Rust to decode.
+    pub fn rgba_pulled(&self, key: &str) {
+        if key == LOCAL {
+            return;
+        }
+        let mut route = self.lock();
+        route.last_rgba_pull = Some(Instant::now());
+        route.apply();
+    }
+
+    /// Re-decides whether Rust decodes (an RGBA reader may have gone quiet).
+    pub fn tick(&self) {
+        self.lock().apply();
+    }
+
+    /// Sends a frame to its watcher, if any. A watcher whose window is gone is dropped.
+    pub fn deliver(&self, frame: &EncodedVideoFrame) {
+        let key = match frame.kind {
+            VideoKind::Camera => frame.participant_id.to_string(),
+            VideoKind::Screen => screen_key(frame.participant_id),
+        };
+        let mut route = self.lock();
+        let Some(watcher) = route.watchers.get_mut(&key) else {
+            return;
+        };
+        if watcher.waiting_for_keyframe && !frame.is_keyframe {
+            return;
+        }
+        watcher.waiting_for_keyframe = false;
+        watcher.seq += 1;
+        if let Err(e) = watcher.channel.send(encode_vp8(frame, watcher.seq)) {
+            tracing::debug!(error = %e, source = %key, "a video channel closed");
+            route.watchers.remove(&key);
+            route.apply();
+        }
+    }
+
+    /// Frames were lost before reaching us (this reader fell behind): every watcher
+    /// waits for a keyframe, and one is asked for each.
+    pub fn lagged(&self) {
+        let mut route = self.lock();
+        let Route {
+            control, watchers, ..
+        } = &mut *route;
+        let control = &*control;
+        for (key, watcher) in watchers.iter_mut() {
+            watcher.waiting_for_keyframe = true;
+            if let (Some(control), Some((participant, kind))) =
+                (control.as_ref(), parse_remote_key(key))
+            {
+                control.request_keyframe(participant, kind);
+            }
+        }
+    }
+}
+
 fn to_rgba(image: &I420Frame, rgba: &mut [u8]) {
     let planar = YuvPlanarImage {
         y_plane: image.y(),
@@ -343,6 +571,76 @@ mod tests {
             a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) < 40),
             "centre pixel {a:?} vs {b:?}"
         );
+    }
+
+    #[test]
+    fn a_watcher_gets_vp8_frames_from_a_keyframe_on_and_rust_stops_decoding() {
+        let video = WebviewVideo::default();
+        let control = RemoteVideoControl::default();
+        let mut keyframe_requests = control.keyframes_for_tests();
+        let id = Uuid::new_v4();
+        let key = id.to_string();
+        let got = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
+        let sink = Arc::clone(&got);
+        let channel = Channel::new(move |body| {
+            if let InvokeResponseBody::Raw(bytes) = body {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(bytes);
+            }
+            Ok(())
+        });
+        assert!(video.watch(&key, channel.clone()).is_err(), "no call yet");
+        video.attach(control.clone());
+        assert!(control.decoding(), "nobody decodes for us yet");
+        assert!(
+            video.watch("local", channel.clone()).is_err(),
+            "not a remote video"
+        );
+        video.watch(&key, channel).expect("watch");
+        assert!(!control.decoding(), "the webview decodes it");
+        assert_eq!(
+            keyframe_requests.try_recv().ok(),
+            Some((shared::ParticipantId(id), VideoKind::Camera))
+        );
+        let frame = |is_keyframe: bool, data: &'static [u8]| EncodedVideoFrame {
+            participant_id: shared::ParticipantId(id),
+            user_id: shared::UserId(Uuid::new_v4()),
+            kind: VideoKind::Camera,
+            data: data.to_vec().into(),
+            is_keyframe,
+            width: 640,
+            height: 480,
+            received_at_us: 1_234,
+        };
+        video.deliver(&frame(false, b"delta"));
+        assert!(
+            got.lock().expect("lock").is_empty(),
+            "useless before a keyframe"
+        );
+        video.deliver(&frame(true, b"key"));
+        video.deliver(&frame(false, b"next"));
+        let messages = got.lock().expect("lock").clone();
+        assert_eq!(messages.len(), 2);
+        let m = &messages[0];
+        assert_eq!((m[0], m[1]), (1, 1), "camera, keyframe");
+        assert_eq!(u32::from_le_bytes(m[4..8].try_into().expect("4")), 640);
+        assert_eq!(u32::from_le_bytes(m[8..12].try_into().expect("4")), 480);
+        assert_eq!(u64::from_le_bytes(m[16..24].try_into().expect("8")), 1);
+        assert_eq!(&m[24..40], id.as_bytes());
+        assert_eq!(u64::from_le_bytes(m[40..48].try_into().expect("8")), 1_234);
+        assert_eq!(&m[ENCODED_HEADER_LEN..], b"key");
+        assert_eq!(messages[1][1], 0);
+        assert_eq!(
+            u64::from_le_bytes(messages[1][16..24].try_into().expect("8")),
+            2
+        );
+
+        // A tile that falls back to RGBA needs Rust's decoder again.
+        video.rgba_pulled(&key);
+        assert!(control.decoding());
+        video.unwatch(&key);
+        assert!(control.decoding());
+        video.detach();
+        assert!(video.request_keyframe(&key).is_err());
     }
 
     #[test]

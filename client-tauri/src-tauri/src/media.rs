@@ -3,12 +3,13 @@
 
 use crate::error::{AppError, DeviceKind};
 use crate::events::{CallEvent, MicLevel};
-use crate::frames::{FrameBoard, LOCAL, Picture, screen_key};
+use crate::frames::{FrameBoard, LOCAL, Picture, WebviewVideo, screen_key};
 use crate::screens::ScreenView;
 use crate::views::{AudioChoice, CallSettings, ParticipantView, PeerState, VideoChoice};
 use confab_core::call::setup;
 use confab_core::call::{
-    Call, CallConfig, CallEvent as CoreEvent, I420Frame, Preview, RemoteVideoFrame, VideoKind,
+    Call, CallConfig, CallEvent as CoreEvent, EncodedVideoFrame, I420Frame, Preview,
+    RemoteVideoFrame, VideoKind,
 };
 use confab_core::connection::Connection;
 use shared::RoomId;
@@ -62,6 +63,8 @@ struct RunningCall {
 #[derive(Debug, Default)]
 pub struct Media {
     board: Arc<FrameBoard>,
+    /// Remote VP8 frames for the tiles that decode them in the webview.
+    video: Arc<WebviewVideo>,
     preview: Mutex<Option<RunningPreview>>,
     call: Mutex<Option<RunningCall>>,
 }
@@ -69,6 +72,10 @@ pub struct Media {
 impl Media {
     pub fn board(&self) -> &FrameBoard {
         &self.board
+    }
+
+    pub fn video(&self) -> &WebviewVideo {
+        &self.video
     }
 
     /// (Re)starts the preview with these sources.
@@ -114,6 +121,7 @@ impl Media {
     ) -> Result<(), AppError> {
         let mut slot = self.call.lock().await;
         if let Some(running) = slot.take_if(|c| c.ended.load(Ordering::Relaxed)) {
+            self.video.detach();
             running.call.leave().await;
         }
         if slot.is_some() {
@@ -136,6 +144,11 @@ impl Media {
         let mut tasks = Tasks::default();
         tasks.spawn(pump_local(call.local_video(), Arc::clone(&self.board)));
         tasks.spawn(pump_remote(call.video_frames(), Arc::clone(&self.board)));
+        self.video.attach(call.remote_video().clone());
+        tasks.spawn(pump_encoded(
+            call.remote_video().encoded_frames(),
+            Arc::clone(&self.video),
+        ));
         tasks.spawn(pump_level(app.clone(), call.microphone_level()));
         let board = Arc::clone(&self.board);
         let ended_flag = Arc::new(AtomicBool::new(false));
@@ -180,6 +193,7 @@ impl Media {
             tracing::info!(room = %running.room_id, "leaving the call");
             running.call.leave().await;
         }
+        self.video.detach();
         self.board.clear();
     }
 
@@ -245,6 +259,26 @@ async fn pump_remote(
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Encoded remote frames to the webview's decoders; once a second it re-decides whether
+/// Rust still decodes (an RGBA tile may have stopped asking).
+async fn pump_encoded(
+    mut frames: broadcast::Receiver<Arc<EncodedVideoFrame>>,
+    video: Arc<WebviewVideo>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            frame = frames.recv() => match frame {
+                Ok(frame) => video.deliver(&frame),
+                Err(broadcast::error::RecvError::Lagged(_)) => video.lagged(),
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tick.tick() => video.tick(),
         }
     }
 }

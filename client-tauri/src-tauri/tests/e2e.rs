@@ -89,6 +89,16 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
             .filter(|n| *n >= first + 10)
     })
     .await;
+    // The window decoded them itself (WebCodecs' VideoDecoder: VP8 through GStreamer),
+    // not from RGBA pictures; else the tile says why it fell back.
+    let tile = client.find(Locator::Css(remote)).await.expect("the tile");
+    let decoder = tile.attr("data-decoder").await.ok().flatten();
+    let fallback = tile.attr("data-decoder-fallback").await.ok().flatten();
+    assert_eq!(
+        decoder.as_deref(),
+        Some("webcodecs"),
+        "the remote tile was not decoded in the window: {fallback:?}"
+    );
 
     // The participant list shows both.
     let names = eventually(30, "both participants in the list", || async {

@@ -4,8 +4,10 @@
 //   (the generator may call them MeView_Serialize or Me);
 // - commands that return a Result are unwrapped: the data is returned, an error is thrown
 //   as an ApiError carrying the AppError;
-// - video frames are pulled with nextFrame (see media/feed.ts).
+// - video frames are pulled with nextFrame (see media/feed.ts), or a remote tile's VP8
+//   frames are pushed through a Channel (watchVideo, see media/decoder.ts).
 
+import { Channel } from "@tauri-apps/api/core";
 import { commands, events, LIMITS as LIMITS_FROM_RUST, LOCAL_FRAME_SOURCE } from "./bindings";
 import { FrameFeed, type PullFn } from "./media/feed";
 
@@ -160,6 +162,39 @@ function toBuffer(data: unknown): ArrayBuffer | null {
   if (Array.isArray(data)) return new Uint8Array(data as number[]).buffer;
   return null;
 }
+
+/** A remote source's VP8 frames pushed to `onMessage` (see media/decoder.ts). */
+export interface VideoWatch {
+  /** Settles when Rust took the watch; rejects when it refused (the tile falls back). */
+  ready: Promise<void>;
+  close(): void;
+}
+
+export function watchVideo(source: string, onMessage: (buf: ArrayBuffer) => void): VideoWatch {
+  let open = true;
+  let channel: Channel<unknown>;
+  try {
+    channel = new Channel<unknown>((m) => {
+      const buf = toBuffer(m);
+      if (open && buf) onMessage(buf);
+    });
+  } catch (err) {
+    // Outside Tauri there is no IPC to make a channel on.
+    return { ready: Promise.reject(err), close() {} };
+  }
+  return {
+    ready: unwrap(commands.watchVideo(source, channel)).then(() => undefined),
+    close() {
+      if (!open) return;
+      open = false;
+      unwrap(commands.unwatchVideo(source)).catch(() => {});
+    },
+  };
+}
+
+/** Asks `source`'s sender for a keyframe (a tile's decoder starts or failed). */
+export const requestKeyframe = (source: string): Promise<null> =>
+  unwrap(commands.requestKeyframe(source));
 
 /** Asks Rust for a source's next frame: an ArrayBuffer, or null/empty when none came. */
 const pull: PullFn = async (source, after, [width, height]) =>

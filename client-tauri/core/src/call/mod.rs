@@ -27,7 +27,10 @@ pub use confab_media::audio::apm::VoiceProcessing;
 pub use confab_media::video::screen::{ScreenSource, ScreenTarget};
 pub use local::{AudioSource, VideoSource};
 pub use preview::{Preview, PreviewError};
-pub use remote::{RemoteAudio, RemoteVideoFrame, VideoKind};
+pub use remote::{
+    EncodedVideoFrame, RemoteAudio, RemoteVideoControl, RemoteVideoFrame, VideoKind,
+    vp8_keyframe_size,
+};
 pub use stats::PeerStats;
 pub use webrtc::peer_connection::RTCIceServer;
 
@@ -187,6 +190,7 @@ pub struct Call {
     video: broadcast::Sender<Arc<RemoteVideoFrame>>,
     audio: broadcast::Sender<Arc<RemoteAudio>>,
     local: LocalTap,
+    remote_video: RemoteVideoControl,
 }
 
 /// Remote frames a slow consumer may fall behind by before it skips the oldest.
@@ -258,6 +262,7 @@ impl Call {
         let (mixer_tx, mixer_rx) = watch::channel(speaker.mixer.clone());
         let (video_tx, _) = broadcast::channel(VIDEO_SINK_FRAMES);
         let (audio_tx, _) = broadcast::channel(AUDIO_SINK_FRAMES);
+        let remote_video = RemoteVideoControl::default();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let task = CallTask {
@@ -271,6 +276,7 @@ impl Call {
                 video: video_tx.clone(),
                 audio: audio_tx.clone(),
                 mixer: mixer_rx,
+                control: remote_video.clone(),
             },
             events: event_tx,
             local: None,
@@ -308,6 +314,7 @@ impl Call {
                 video: video_tx,
                 audio: audio_tx,
                 local: tap,
+                remote_video,
             },
             event_rx,
         ))
@@ -316,6 +323,12 @@ impl Call {
     /// Decoded remote video, newest frames first to go to a slow consumer.
     pub fn video_frames(&self) -> broadcast::Receiver<Arc<RemoteVideoFrame>> {
         self.video.subscribe()
+    }
+
+    /// Remote video before decoding, and whether the call decodes it itself (see
+    /// [`RemoteVideoControl`]).
+    pub fn remote_video(&self) -> &RemoteVideoControl {
+        &self.remote_video
     }
 
     /// Decoded remote audio (20 ms chunks), as mixed into the speaker.

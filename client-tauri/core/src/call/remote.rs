@@ -5,6 +5,7 @@
 use crate::call::assembler::Vp8Assembler;
 use crate::call::nack::{NackTracker, SeqUnwrapper};
 use crate::call::stats::ReceiveCounters;
+use bytes::Bytes;
 use confab_media::audio::mix::{MixInput, Mixer};
 use confab_media::audio::opus::OpusDecoder;
 use confab_media::video::pattern::{Marker, read_marker};
@@ -35,6 +36,93 @@ pub struct RemoteVideoFrame {
     pub kind: VideoKind,
 }
 
+/// A remote VP8 frame as reassembled from its packets, before decoding: for a consumer
+/// that decodes it itself (the desktop app hands these to its webview, a few KB each
+/// instead of a decoded picture). Only frames the decoder could use are sent: the
+/// stream restarts at a keyframe after a loss, so a consumer that saw every frame since
+/// a keyframe can decode each one.
+#[derive(Debug)]
+pub struct EncodedVideoFrame {
+    pub participant_id: ParticipantId,
+    pub user_id: UserId,
+    pub kind: VideoKind,
+    /// The VP8 frame (RFC 6386), as the encoder made it.
+    pub data: Bytes,
+    pub is_keyframe: bool,
+    /// The picture's size, from the last keyframe's header.
+    pub width: u32,
+    pub height: u32,
+    /// When it was reassembled, microseconds since the Unix epoch.
+    pub received_at_us: u64,
+}
+
+/// How the call's video receivers work, shared by all of them: whether they decode
+/// (a consumer that decodes the encoded frames itself turns it off) and keyframe
+/// requests on a consumer's behalf. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RemoteVideoControl {
+    decode: Arc<watch::Sender<bool>>,
+    keyframes: broadcast::Sender<(ParticipantId, VideoKind)>,
+    encoded: broadcast::Sender<Arc<EncodedVideoFrame>>,
+}
+
+/// Encoded frames a slow consumer may fall behind by (two seconds at 30 fps) before it
+/// loses the oldest and must wait for a keyframe.
+const ENCODED_SINK_FRAMES: usize = 60;
+
+impl Default for RemoteVideoControl {
+    fn default() -> Self {
+        Self {
+            decode: Arc::new(watch::channel(true).0),
+            keyframes: broadcast::channel(16).0,
+            encoded: broadcast::channel(ENCODED_SINK_FRAMES).0,
+        }
+    }
+}
+
+impl RemoteVideoControl {
+    /// Decode remote video (the default) or only pass the encoded frames on. While it is
+    /// off the stats still count every frame that would have been decoded, its size
+    /// (from the keyframes' headers) and the gaps between them (freezes), but not the
+    /// test pattern's counter, which needs the picture.
+    pub fn set_decoding(&self, on: bool) {
+        self.decode
+            .send_if_modified(|v| std::mem::replace(v, on) != on);
+    }
+
+    pub fn decoding(&self) -> bool {
+        *self.decode.borrow()
+    }
+
+    /// Asks `participant`'s sender for a keyframe of that video (a PLI, at the usual
+    /// limited rate), for a consumer that starts decoding or lost its decoder's state.
+    pub fn request_keyframe(&self, participant: ParticipantId, kind: VideoKind) {
+        let _ = self.keyframes.send((participant, kind));
+    }
+
+    /// The keyframe requests consumers make (for a test to see them).
+    #[doc(hidden)]
+    pub fn keyframes_for_tests(&self) -> broadcast::Receiver<(ParticipantId, VideoKind)> {
+        self.keyframes.subscribe()
+    }
+
+    /// Remote video before decoding (see [`EncodedVideoFrame`]).
+    pub fn encoded_frames(&self) -> broadcast::Receiver<Arc<EncodedVideoFrame>> {
+        self.encoded.subscribe()
+    }
+}
+
+/// The size in a VP8 keyframe's header (RFC 6386, 9.1), `None` for another frame.
+pub fn vp8_keyframe_size(data: &[u8]) -> Option<(u32, u32)> {
+    let header = data.get(..10)?;
+    let keyframe = header[0] & 1 == 0;
+    if !keyframe || header[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let dim = |lo: u8, hi: u8| u32::from(u16::from_le_bytes([lo, hi]) & 0x3fff);
+    Some((dim(header[6], header[7]), dim(header[8], header[9])))
+}
+
 /// Which of a participant's video tracks a frame comes from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum VideoKind {
@@ -60,6 +148,8 @@ pub(crate) struct Sinks {
     /// Remote audio is mixed into the current speaker's mixer (it changes when the user
     /// switches speakers).
     pub mixer: watch::Receiver<Mixer>,
+    /// Encoded frames, whether to decode, keyframe requests from consumers.
+    pub control: RemoteVideoControl,
 }
 
 /// What the receive path needs to know about the connection, from the peer task.
@@ -128,6 +218,13 @@ pub(crate) async fn receive_video(
     let mut fir_seq = 0u8;
     let mut need_keyframe = true;
     let mut last_decoded: Option<Instant> = None;
+    let control = sinks.control.clone();
+    let mut keyframe_wanted = control.keyframes.subscribe();
+    // A consumer of the encoded frames asked for a keyframe (it is starting, or its own
+    // decoder failed); and our decoder was off, so it must start over at a keyframe.
+    let mut asked_for_keyframe = false;
+    let mut decoder_behind = false;
+    let mut size = (0, 0);
     loop {
         let deadline = [assembler.deadline(), nacks.deadline(info.rtt)]
             .into_iter()
@@ -155,6 +252,11 @@ pub(crate) async fn receive_video(
                 info = *link.borrow_and_update();
                 assembler.set_wait(info.receive_wait());
             }
+            wanted = keyframe_wanted.recv() => match wanted {
+                Ok(wanted) => asked_for_keyframe |= wanted == (who.0, kind),
+                Err(broadcast::error::RecvError::Lagged(_)) => asked_for_keyframe = true,
+                Err(broadcast::error::RecvError::Closed) => {}
+            },
         }
         for frame in frames {
             // A gap means the frames that follow reference something we never decoded.
@@ -163,6 +265,47 @@ pub(crate) async fn receive_video(
             }
             if need_keyframe && !frame.is_keyframe {
                 continue;
+            }
+            if let Some(s) = frame
+                .is_keyframe
+                .then(|| vp8_keyframe_size(&frame.data))
+                .flatten()
+            {
+                size = s;
+            }
+            if frame.is_keyframe {
+                asked_for_keyframe = false;
+            }
+            if control.encoded.receiver_count() > 0 {
+                let _ = control.encoded.send(Arc::new(EncodedVideoFrame {
+                    participant_id: who.0,
+                    user_id: who.1,
+                    kind,
+                    data: frame.data.clone(),
+                    is_keyframe: frame.is_keyframe,
+                    width: size.0,
+                    height: size.1,
+                    received_at_us: unix_time_us(),
+                }));
+            }
+            if !control.decoding() {
+                // Someone else decodes: count the frame as ours would have been.
+                decoder_behind = true;
+                need_keyframe = false;
+                if frame.is_keyframe {
+                    unanswered_requests = 0;
+                }
+                let now = Instant::now();
+                let gap = last_decoded.map(|t| now.duration_since(t));
+                last_decoded = Some(now);
+                counters.frame_decoded(size.0, size.1, gap, frame.is_keyframe, None);
+                continue;
+            }
+            if decoder_behind {
+                if !frame.is_keyframe {
+                    continue;
+                }
+                decoder_behind = false;
             }
             match decoder.decode(&frame.data, 0) {
                 Ok(Some(decoded)) => {
@@ -217,7 +360,7 @@ pub(crate) async fn receive_video(
                 nacks: nack_pairs_from_sequence_numbers(&due),
             }));
         }
-        if need_keyframe
+        if (need_keyframe || asked_for_keyframe || (decoder_behind && control.decoding()))
             && last_request
                 .is_none_or(|t| now.duration_since(t) >= info.keyframe_request_interval())
         {
@@ -311,5 +454,28 @@ pub(crate) async fn receive_audio(
             user_id: who.1,
             samples: pcm,
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use confab_media::video::pattern::SyntheticVideoSource;
+    use confab_media::video::vp8::{Vp8Config, Vp8Encoder};
+
+    #[test]
+    fn a_keyframe_header_gives_the_picture_size_and_a_delta_frame_none() {
+        let mut source = SyntheticVideoSource::new(640, 480, 30).expect("pattern");
+        let mut encoder = Vp8Encoder::new(Vp8Config::new(640, 480, 30, 800)).expect("encoder");
+        let mut frames = Vec::new();
+        while frames.len() < 2 {
+            if let Some(f) = encoder.encode(&source.next_frame()).expect("encode") {
+                frames.push(f);
+            }
+        }
+        assert!(frames[0].is_keyframe && !frames[1].is_keyframe);
+        assert_eq!(vp8_keyframe_size(&frames[0].data), Some((640, 480)));
+        assert_eq!(vp8_keyframe_size(&frames[1].data), None);
+        assert_eq!(vp8_keyframe_size(&frames[0].data[..6]), None, "too short");
     }
 }

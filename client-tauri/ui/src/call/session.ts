@@ -1,12 +1,24 @@
 // A running call, independent of what the window shows: it joins, follows CallEvents
 // through the CallModel, pulls and draws frames for whichever tiles are on screen (the call
 // view's grid, or the floating tile while the user is in a conversation), and keeps the
-// local mute/camera state and the Ctrl+D / Ctrl+E shortcuts. It ends with leave(), the
-// "ended" event, or a failed join; onEnded is then called once.
+// local mute/camera state and the Ctrl+D / Ctrl+E shortcuts. Remote video is decoded in the
+// webview when it can (WebCodecs: Rust pushes the VP8 frames, media/decoder.ts), else, and
+// for the local self-view, RGBA pictures are pulled (media/feed.ts). It ends with leave(),
+// the "ended" event, or a failed join; onEnded is then called once.
 
 import { type Accessor, createRoot, createSignal } from "solid-js";
 import { createStore, type SetStoreFunction } from "solid-js/store";
-import { api, type CallSettings, callEvents, openFrameFeed, subscribe } from "../api";
+import {
+  api,
+  type CallSettings,
+  callEvents,
+  openFrameFeed,
+  requestKeyframe,
+  subscribe,
+  type VideoWatch,
+  watchVideo,
+} from "../api";
+import { TileDecoder, vp8Supported } from "../media/decoder";
 import { FrameRenderer, type FrameTarget, LOCAL_KEY, screenKey } from "../media/renderer";
 import { notifyIfUnfocused } from "../platform";
 import { toast } from "../toasts";
@@ -77,6 +89,46 @@ export function startCall(opts: CallOptions): CallSession {
     const renderer = new FrameRenderer(lookup);
     const feed = openFrameFeed(renderer.push, renderer.displaySize);
 
+    // Remote sources decoded here: null until WebCodecs' VP8 support is known.
+    let webcodecs: boolean | null = null;
+    const decoders = new Map<string, { decoder: TileDecoder; watch: VideoWatch }>();
+    /** Sources whose decoder failed: drawn from RGBA for the rest of the call. */
+    const rgbaOnly = new Set<string>();
+    /** Sources no tile shows any more, stopped after a grace (a tile moving elsewhere). */
+    const stopping = new Map<string, ReturnType<typeof setTimeout>>();
+    const STOP_GRACE_MS = 1000;
+
+    const stopDecoder = (key: string) => {
+      const d = decoders.get(key);
+      if (!d) return;
+      decoders.delete(key);
+      d.decoder.close();
+      d.watch.close();
+    };
+    const fallBack = (key: string, reason: string) => {
+      if (ended() || rgbaOnly.has(key)) return;
+      console.warn(`video ${key}: drawn from RGBA frames (${reason})`);
+      const tile = lookup(key)?.tile;
+      if (tile) {
+        tile.dataset.decoder = "rgba";
+        tile.dataset.decoderFallback = reason;
+      }
+      rgbaOnly.add(key);
+      stopDecoder(key);
+      syncSources();
+    };
+    const startDecoder = (key: string) => {
+      const decoder = new TileDecoder(() => lookup(key), {
+        requestKeyframe: () => {
+          requestKeyframe(key).catch(() => {});
+        },
+        fallback: (reason) => fallBack(key, reason),
+      });
+      const watch = watchVideo(key, decoder.push);
+      decoders.set(key, { decoder, watch });
+      watch.ready.catch((err: unknown) => fallBack(key, `not taken: ${describe(err)}`));
+    };
+
     const syncSources = () => {
       if (ended()) return;
       const wanted: string[] = [];
@@ -87,8 +139,40 @@ export function startCall(opts: CallOptions): CallSession {
       for (const id of model.screens()) {
         if (targets.has(screenKey(id))) wanted.push(screenKey(id));
       }
-      feed.setSources(wanted);
+      const pulled: string[] = [];
+      const decoded = new Set<string>();
+      for (const key of wanted) {
+        if (key === LOCAL_KEY || webcodecs === false || rgbaOnly.has(key)) pulled.push(key);
+        else if (webcodecs === true) decoded.add(key);
+      }
+      for (const key of decoded) {
+        const timer = stopping.get(key);
+        if (timer !== undefined) {
+          clearTimeout(timer);
+          stopping.delete(key);
+        }
+        if (!decoders.has(key)) startDecoder(key);
+      }
+      for (const key of decoders.keys()) {
+        if (decoded.has(key) || stopping.has(key)) continue;
+        if (rgbaOnly.has(key)) {
+          stopDecoder(key);
+          continue;
+        }
+        stopping.set(
+          key,
+          setTimeout(() => {
+            stopping.delete(key);
+            stopDecoder(key);
+          }, STOP_GRACE_MS),
+        );
+      }
+      feed.setSources(pulled);
     };
+    void vp8Supported().then((ok) => {
+      webcodecs = ok;
+      syncSources();
+    });
 
     const finish = (message: string | null) => {
       if (ended()) return;
@@ -97,6 +181,9 @@ export function startCall(opts: CallOptions): CallSession {
       window.removeEventListener("keydown", onKey);
       feed.close();
       renderer.destroy();
+      for (const timer of stopping.values()) clearTimeout(timer);
+      stopping.clear();
+      for (const key of [...decoders.keys()]) stopDecoder(key);
       opts.onEnded(message);
       if (message) void notifyIfUnfocused("Call ended", message);
       dispose();
@@ -250,4 +337,9 @@ export function startCall(opts: CallOptions): CallSession {
     });
     return session;
   });
+}
+
+function describe(err: unknown): string {
+  if (err && typeof err === "object" && "message" in err) return String(err.message);
+  return String(err);
 }

@@ -1,0 +1,193 @@
+// The call's remote video decoded in the webview, with the IPC faked at its boundary:
+// the bindings' commands, and Tauri's callback registry that a Channel's messages arrive
+// through. WebCodecs is stood in for (jsdom has none).
+
+import { cleanup, render } from "@solidjs/testing-library";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { CallEvent, CallSettings } from "../api";
+import { resetVp8Support } from "../media/decoder";
+import { buildFrame, PARTICIPANT_BYTES, PARTICIPANT_ID } from "../test/frames";
+import { type FakeBackend, flush, IpcError } from "../test/ipc";
+import {
+  buildEncoded,
+  FakeChunk,
+  FakeVideoDecoder,
+  fakeDecoders,
+  fakeTauriInternals,
+  markerBand,
+} from "../test/vp8";
+
+const ipc = vi.hoisted(() => ({ backend: null as unknown as FakeBackend }));
+vi.mock("../bindings", async (importOriginal) => {
+  const m = await import("../test/ipc");
+  ipc.backend = m.fakeBackend(await importOriginal());
+  return ipc.backend.module;
+});
+
+const { startCall } = await import("./session");
+const { CallView } = await import("./CallView");
+
+const settings: CallSettings = {
+  video: { kind: "testPattern" },
+  audio: { kind: "tone" },
+  speaker: null,
+  muted: false,
+  cameraOff: false,
+};
+
+const emit = (ev: CallEvent) => ipc.backend.emit("callEvent", ev);
+const remoteTile = () =>
+  document.querySelector<HTMLElement>(`.tile[data-participant-id="${PARTICIPANT_ID}"]`);
+
+describe("remote video decoded in the webview", () => {
+  let session: ReturnType<typeof startCall>;
+  let callbacks: Map<number, (m: unknown) => void>;
+  let drawImage: ReturnType<typeof vi.fn>;
+  let rafs: (() => void)[];
+
+  /** Sends a message down the channel the UI handed to watchVideo, as Rust does. */
+  const channelSend = (() => {
+    let index = 0;
+    return {
+      reset: () => {
+        index = 0;
+      },
+      send(buf: ArrayBuffer) {
+        const args = ipc.backend.callsTo("watchVideo").at(-1);
+        const channel = args?.[1] as { id: number } | undefined;
+        const cb = channel ? callbacks.get(channel.id) : undefined;
+        if (!cb) throw new Error("no channel registered");
+        cb({ index: index++, message: buf });
+      },
+    };
+  })();
+
+  const runFrames = () => {
+    const due = rafs;
+    rafs = [];
+    for (const cb of due) cb();
+  };
+
+  const start = async () => {
+    session = startCall({
+      room: { id: "r1", title: "Standup" },
+      settings,
+      username: "me",
+      fail: vi.fn(),
+      onEnded: () => {},
+    });
+    render(() => <CallView session={session} fail={vi.fn()} />);
+    await flush();
+    emit({
+      type: "joined",
+      roomId: "r1",
+      participantId: "self",
+      participants: [
+        {
+          participantId: PARTICIPANT_ID,
+          userId: "u-a",
+          username: "alice",
+          audioMuted: false,
+          videoMuted: false,
+        },
+      ],
+    });
+    await flush();
+  };
+
+  beforeEach(() => {
+    ipc.backend.reset();
+    document.body.innerHTML = '<div id="toasts"></div>';
+    for (const name of ["joinCall", "leaveCall", "unwatchVideo", "requestKeyframe"]) {
+      ipc.backend.on(name, () => null);
+    }
+    ipc.backend.on("nextFrame", () => new Promise(() => {}));
+    ipc.backend.on("watchVideo", () => null);
+    const fake = fakeTauriInternals();
+    callbacks = fake.callbacks;
+    vi.stubGlobal("__TAURI_INTERNALS__", fake.internals);
+    fakeDecoders.length = 0;
+    FakeVideoDecoder.supported = true;
+    FakeVideoDecoder.band = markerBand(5, 99n);
+    vi.stubGlobal("VideoDecoder", FakeVideoDecoder);
+    vi.stubGlobal("EncodedVideoChunk", FakeChunk);
+    resetVp8Support();
+    channelSend.reset();
+    drawImage = vi.fn();
+    vi.spyOn(HTMLCanvasElement.prototype, "getContext").mockImplementation(
+      () => ({ drawImage, putImageData: vi.fn() }) as unknown as CanvasRenderingContext2D,
+    );
+    rafs = [];
+    vi.stubGlobal("requestAnimationFrame", (cb: () => void) => rafs.push(cb));
+  });
+
+  afterEach(async () => {
+    await session.leave();
+    cleanup();
+    vi.unstubAllGlobals();
+    vi.restoreAllMocks();
+  });
+
+  it("watches the remote tile's VP8 frames, asks for a keyframe and draws what it decodes", async () => {
+    await start();
+    expect(ipc.backend.callsTo("watchVideo").map((a) => a[0])).toEqual([PARTICIPANT_ID]);
+    expect(ipc.backend.callsTo("requestKeyframe")).toEqual([[PARTICIPANT_ID]]);
+    // The remote tile is not pulled as RGBA; the local self-view still is.
+    expect(new Set(ipc.backend.callsTo("nextFrame").map((a) => a[0]))).toEqual(new Set(["local"]));
+
+    channelSend.send(buildEncoded({ seq: 1n, keyframe: true, id: PARTICIPANT_BYTES }));
+    channelSend.send(buildEncoded({ seq: 2n, id: PARTICIPANT_BYTES, timestampUs: 2000n }));
+    expect(fakeDecoders[0]?.chunks.map((c) => c.type)).toEqual(["key", "delta"]);
+    runFrames();
+    expect(drawImage).toHaveBeenCalledTimes(1);
+    const tile = remoteTile();
+    expect(tile?.dataset.frames).toBe("1");
+    expect(tile?.dataset.decoder).toBe("webcodecs");
+    await vi.waitFor(() => expect(tile?.dataset.frameCounter).toBe("5"));
+  });
+
+  it("falls back to pulling RGBA frames when the decoder keeps failing", async () => {
+    await start();
+    for (let seq = 1n; seq <= 3n; seq++) {
+      channelSend.send(buildEncoded({ seq, keyframe: true, id: PARTICIPANT_BYTES }));
+      fakeDecoders.at(-1)?.fail();
+    }
+    await flush();
+    expect(ipc.backend.callsTo("unwatchVideo")).toEqual([[PARTICIPANT_ID]]);
+    expect(ipc.backend.callsTo("nextFrame").map((a) => a[0])).toContain(PARTICIPANT_ID);
+  });
+
+  it("falls back when Rust does not take the watch, and draws the RGBA frames", async () => {
+    ipc.backend.on("watchVideo", () => {
+      throw new IpcError({ kind: "call", message: "Decoding in the window is turned off." });
+    });
+    const putImageData = vi.fn();
+    vi.spyOn(HTMLCanvasElement.prototype, "getContext").mockImplementation(
+      () => ({ drawImage, putImageData }) as unknown as CanvasRenderingContext2D,
+    );
+    vi.stubGlobal("ImageData", class {});
+    let answered = false;
+    ipc.backend.on("nextFrame", (source: string) => {
+      if (source !== PARTICIPANT_ID || answered) return new Promise(() => {});
+      answered = true;
+      return buildFrame({ source: 1, width: 4, height: 2, counter: 9, id: PARTICIPANT_BYTES });
+    });
+    await start();
+    await flush();
+    expect(ipc.backend.callsTo("nextFrame").map((a) => a[0])).toContain(PARTICIPANT_ID);
+    runFrames();
+    expect(putImageData).toHaveBeenCalled();
+    expect(remoteTile()?.dataset.frameCounter).toBe("9");
+    expect(remoteTile()?.dataset.decoder).toBe("rgba");
+    expect(remoteTile()?.dataset.decoderFallback).toContain("turned off");
+  });
+
+  it("draws from RGBA when the webview has no VP8 decoder", async () => {
+    FakeVideoDecoder.supported = false;
+    await start();
+    expect(ipc.backend.callsTo("watchVideo")).toEqual([]);
+    expect(new Set(ipc.backend.callsTo("nextFrame").map((a) => a[0]))).toEqual(
+      new Set(["local", PARTICIPANT_ID]),
+    );
+  });
+});
