@@ -103,6 +103,8 @@ const COMMANDS: &[&str] = &[
     "file_links",
     "download_file",
     "search_messages",
+    "drafts",
+    "set_draft",
     "set_avatar",
     "clear_avatar",
     "set_community_icon",

@@ -138,6 +138,27 @@ impl Outbox {
                 .await
                 .map_err(storage)?;
         }
+        // The last state shown, for the next start before the network answers: each
+        // room's newest messages (as the server sent them, JSON) and the composer's drafts.
+        // Only a cache: the first catch-up of a run replaces what it shows.
+        for table in [
+            "create table if not exists cached_messages (
+                user_id text not null,
+                room_id text not null,
+                seq integer not null,
+                message text not null,
+                primary key (user_id, room_id, seq)
+            )",
+            "create table if not exists drafts (
+                user_id text not null,
+                room_id text not null,
+                body text not null,
+                updated_at integer not null,
+                primary key (user_id, room_id)
+            )",
+        ] {
+            sqlx::query(table).execute(&pool).await.map_err(storage)?;
+        }
         Ok(Self { pool, path })
     }
 
@@ -218,6 +239,128 @@ impl Outbox {
             .await
             .map_err(|e| self.storage(e))?;
         Ok(())
+    }
+
+    /// Keeps `messages` (a room's newest, ascending seq) as `user`'s cached page of the
+    /// room, replacing the one kept before.
+    pub async fn cache_page(
+        &self,
+        user: UserId,
+        room: RoomId,
+        messages: &[Message],
+    ) -> Result<(), OutboxError> {
+        let (user, room) = (user.to_string(), room.to_string());
+        let mut tx = self.pool.begin().await.map_err(|e| self.storage(e))?;
+        sqlx::query("delete from cached_messages where user_id = $1 and room_id = $2")
+            .bind(&user)
+            .bind(&room)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.storage(e))?;
+        for m in messages {
+            let json = serde_json::to_string(m).map_err(|e| OutboxError::Corrupt {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            })?;
+            sqlx::query(
+                "insert or replace into cached_messages (user_id, room_id, seq, message) \
+                 values ($1, $2, $3, $4)",
+            )
+            .bind(&user)
+            .bind(&room)
+            .bind(i64::try_from(m.seq).unwrap_or(i64::MAX))
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.storage(e))?;
+        }
+        tx.commit().await.map_err(|e| self.storage(e))?;
+        Ok(())
+    }
+
+    /// `user`'s cached page of `room`, ascending seq (empty if none). A row that no
+    /// longer parses (an older app's format) is skipped: it is only a cache.
+    pub async fn cached_page(
+        &self,
+        user: UserId,
+        room: RoomId,
+    ) -> Result<Vec<Message>, OutboxError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "select message from cached_messages where user_id = $1 and room_id = $2 \
+             order by seq",
+        )
+        .bind(user.to_string())
+        .bind(room.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.storage(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|json| serde_json::from_str::<Message>(json).ok())
+            .filter(|m| m.room_id == room)
+            .collect())
+    }
+
+    /// Forgets `user`'s cached page and draft of a room (it is gone, or I left it).
+    pub async fn forget_room(&self, user: UserId, room: RoomId) -> Result<(), OutboxError> {
+        for delete in [
+            "delete from cached_messages where user_id = $1 and room_id = $2",
+            "delete from drafts where user_id = $1 and room_id = $2",
+        ] {
+            sqlx::query(delete)
+                .bind(user.to_string())
+                .bind(room.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.storage(e))?;
+        }
+        Ok(())
+    }
+
+    /// Keeps `user`'s draft of `room` (an empty one is deleted).
+    pub async fn set_draft(
+        &self,
+        user: UserId,
+        room: RoomId,
+        body: &str,
+    ) -> Result<(), OutboxError> {
+        let query = if body.is_empty() {
+            sqlx::query("delete from drafts where user_id = $1 and room_id = $2")
+        } else {
+            sqlx::query(
+                "insert into drafts (user_id, room_id, body, updated_at) values ($1, $2, $3, $4) \
+                 on conflict (user_id, room_id) do update \
+                 set body = excluded.body, updated_at = excluded.updated_at",
+            )
+        };
+        query
+            .bind(user.to_string())
+            .bind(room.to_string())
+            .bind(body)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.storage(e))?;
+        Ok(())
+    }
+
+    /// `user`'s drafts, by room (rows whose room id does not parse are skipped).
+    pub async fn drafts(&self, user: UserId) -> Result<Vec<(RoomId, String)>, OutboxError> {
+        let rows = sqlx::query(
+            "select room_id, body from drafts where user_id = $1 order by updated_at, room_id",
+        )
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.storage(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let room: String = row.try_get("room_id").ok()?;
+                let body: String = row.try_get("body").ok()?;
+                Some((room.parse().ok()?, body))
+            })
+            .collect())
     }
 
     /// Closes the file; pending messages stay in it for the next [`Outbox::open`].
@@ -605,6 +748,66 @@ mod tests {
         let last_a = seen.iter().rposition(|k| *k == a.client_id);
         assert!(first_b > last_a);
         assert!(outbox.pending(user).await?.is_empty());
+        outbox.close().await;
+        let _ = std::fs::remove_file(&path);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn cached_pages_and_drafts_survive_reopening_per_user_and_room() -> Result<(), OutboxError>
+    {
+        let path = temp_path();
+        let (me, other) = (UserId::new(), UserId::new());
+        let (room, quiet) = (RoomId::new(), RoomId::new());
+        let page = |bodies: &[&str], first_seq: u64| -> Vec<Message> {
+            bodies
+                .iter()
+                .zip(first_seq..)
+                .map(|(body, seq)| {
+                    let mut p = PendingMessage::new(me, room, body, None);
+                    p.client_id = format!("c{seq}");
+                    Message { seq, ..stored(&p) }
+                })
+                .collect()
+        };
+        let outbox = Outbox::open(&path).await?;
+        outbox
+            .cache_page(me, room, &page(&["one", "two"], 1))
+            .await?;
+        // A newer page replaces the older one whole (no rows of it left behind).
+        let newer = page(&["three", "four", "five"], 3);
+        outbox.cache_page(me, room, &newer).await?;
+        outbox
+            .cache_page(other, room, &page(&["theirs"], 9))
+            .await?;
+        outbox.set_draft(me, room, "half a thought").await?;
+        outbox.set_draft(me, quiet, "to delete").await?;
+        outbox.set_draft(me, quiet, "").await?;
+        outbox.set_draft(other, room, "their draft").await?;
+        outbox.close().await;
+
+        let outbox = Outbox::open(&path).await?;
+        let cached = outbox.cached_page(me, room).await?;
+        let bodies: Vec<_> = cached.iter().map(|m| (m.seq, m.body.as_str())).collect();
+        assert_eq!(bodies, vec![(3, "three"), (4, "four"), (5, "five")]);
+        assert_eq!(cached, newer, "kept as sent");
+        assert!(outbox.cached_page(me, quiet).await?.is_empty());
+        assert_eq!(
+            outbox.drafts(me).await?,
+            vec![(room, "half a thought".to_owned())]
+        );
+        outbox.set_draft(me, room, "a whole thought").await?;
+        assert_eq!(
+            outbox.drafts(me).await?,
+            vec![(room, "a whole thought".to_owned())]
+        );
+
+        // Leaving the room forgets its page and its draft, only mine.
+        outbox.forget_room(me, room).await?;
+        assert!(outbox.cached_page(me, room).await?.is_empty());
+        assert!(outbox.drafts(me).await?.is_empty());
+        assert_eq!(outbox.cached_page(other, room).await?.len(), 1);
+        assert_eq!(outbox.drafts(other).await?.len(), 1);
         outbox.close().await;
         let _ = std::fs::remove_file(&path);
         Ok(())

@@ -22,6 +22,7 @@ type Result<T> = std::result::Result<T, AppError>;
 pub mod auth;
 pub mod call;
 pub mod communities;
+pub mod drafts;
 pub mod files;
 pub mod search;
 

@@ -137,6 +137,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::files::file_links,
             commands::files::download_file,
             commands::search::search_messages,
+            commands::drafts::drafts,
+            commands::drafts::set_draft,
             commands::files::set_avatar,
             commands::files::clear_avatar,
             commands::files::set_community_icon,

@@ -3,6 +3,7 @@
 //! one task that turns its events into [`MessengerEvent`]s and [`Notice`]s for an
 //! [`Outlet`] (the window and the OS notifications in the app; a channel in tests).
 
+pub mod cache;
 pub mod communities;
 pub mod files;
 pub mod search;
@@ -72,6 +73,8 @@ pub struct Messenger {
     pump: Option<AbortOnDrop>,
     /// Loads the open room's members' markers (one at a time: a newer open replaces it).
     markers_task: Mutex<Option<AbortOnDrop>>,
+    /// Writes the rooms' cached pages behind the events (`cache.rs`).
+    flusher: Option<AbortOnDrop>,
 }
 
 impl std::fmt::Debug for Messenger {
@@ -101,6 +104,8 @@ struct Inner {
     /// until the first catch-up of this run replaces it.
     rooms_file: PathBuf,
     saved_rooms: Mutex<Option<Vec<RoomSummary>>>,
+    /// Rooms whose cached page (in the outbox file) is behind the model.
+    cache: cache::PageCache,
     outlet: Arc<dyn Outlet>,
     files: files::Files,
 }
@@ -168,14 +173,17 @@ impl Messenger {
             markers: Mutex::new(HashMap::new()),
             rooms_file,
             saved_rooms: Mutex::new(saved_rooms),
+            cache: cache::PageCache::default(),
             outlet,
             files: files::Files::default(),
         });
         let pump = tokio::spawn(pump(Arc::clone(&inner), events));
+        let flusher = tokio::spawn(cache::flusher(Arc::clone(&inner)));
         Ok(Self {
             inner,
             pump: Some(AbortOnDrop(pump)),
             markers_task: Mutex::new(None),
+            flusher: Some(AbortOnDrop(flusher)),
         })
     }
 
@@ -186,10 +194,15 @@ impl Messenger {
             task.0.abort();
             let _ = (&mut task.0).await;
         }
-        if let Some(mut pump) = self.pump.take() {
-            pump.0.abort();
-            let _ = (&mut pump.0).await;
+        for mut task in [self.pump.take(), self.flusher.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.0.abort();
+            let _ = (&mut task.0).await;
         }
+        // What the flusher had not written yet.
+        self.inner.flush_cache().await;
         match Arc::try_unwrap(self.inner) {
             Ok(inner) => inner.conn.close().await,
             Err(_) => tracing::warn!("the messenger is still in use; closing it on drop"),
@@ -241,7 +254,9 @@ impl Messenger {
     }
 
     /// The newest page: the model's messages when it holds a whole page (or the whole
-    /// room), else the server's. The members' read markers follow as a `receipts` event.
+    /// room); before this run's first catch-up, the page cached by the last run (marked
+    /// `cached`); else the server's. The members' read markers follow as a `receipts`
+    /// event.
     pub async fn open_room(&self, room: RoomId) -> Result<TimelinePage> {
         let summary = self.conversation(room)?;
         let cached = self.inner.conn.messages(room);
@@ -267,6 +282,13 @@ impl Messenger {
         if whole || summary.last_seq == 0 {
             let has_more_before = tail.first().is_some_and(|m| m.seq > 1);
             return Ok(self.page(room, tail, has_more_before, false));
+        }
+        let cached = self.inner.cached_page(room).await;
+        if !cached.is_empty() {
+            let has_more_before = cached.first().is_some_and(|m| m.seq > 1);
+            let mut page = self.page(room, cached, has_more_before, false);
+            page.cached = true;
+            return Ok(page);
         }
         self.load(room, PageAnchor::Latest, Some(PAGE)).await
     }
@@ -310,6 +332,9 @@ impl Messenger {
             .conn
             .history(room, anchor.into(), Some(limit))
             .await?;
+        if matches!(anchor, PageAnchor::Latest) {
+            self.inner.cache_latest(room, &page.messages);
+        }
         Ok(self.page(
             room,
             page.messages,
@@ -345,6 +370,7 @@ impl Messenger {
             has_more_after,
             receipts: self.inner.receipts(room),
             typing: self.inner.typing(room),
+            cached: false,
         }
     }
 
@@ -819,6 +845,8 @@ impl Inner {
             }),
             ConnectionEvent::Synced => {
                 self.save_rooms();
+                self.cache
+                    .touch_all(self.conn.rooms().into_iter().map(|s| s.room.id));
                 emit(E::Synced);
                 emit(E::ContactsChanged {
                     contacts: self.contacts(),
@@ -836,12 +864,14 @@ impl Inner {
                 });
             }
             ConnectionEvent::RoomRemoved(room_id) => {
+                self.cache.touch(room_id);
                 emit(E::RoomRemoved { room_id });
                 outlet.notice(Notice::Unread {
                     total: self.unread_total(),
                 });
             }
             ConnectionEvent::MessageCreated(m) => {
+                self.cache.touch(m.room_id);
                 if let Some(notice) = self.message_notice(&m) {
                     outlet.notice(notice);
                 }
@@ -849,21 +879,30 @@ impl Inner {
                     message: self.view(m),
                 });
             }
-            ConnectionEvent::MessageUpdated(m) => emit(E::MessageUpdated {
-                message: self.view(m),
-            }),
-            ConnectionEvent::MessageDeleted(m) => emit(E::MessageDeleted {
-                message: self.view(m),
-            }),
+            ConnectionEvent::MessageUpdated(m) => {
+                self.cache.touch(m.room_id);
+                emit(E::MessageUpdated {
+                    message: self.view(m),
+                })
+            }
+            ConnectionEvent::MessageDeleted(m) => {
+                self.cache.touch(m.room_id);
+                emit(E::MessageDeleted {
+                    message: self.view(m),
+                })
+            }
             ConnectionEvent::ReactionChanged {
                 room_id,
                 message_id,
                 reactions,
-            } => emit(E::Reactions {
-                room_id,
-                message_id,
-                reactions: ReactionView::list(reactions, self.me),
-            }),
+            } => {
+                self.cache.touch(room_id);
+                emit(E::Reactions {
+                    room_id,
+                    message_id,
+                    reactions: ReactionView::list(reactions, self.me),
+                })
+            }
             ConnectionEvent::MessageSent { client_id, message } => {
                 lock(&self.unsent).remove(&client_id);
                 emit(E::MessageSent {

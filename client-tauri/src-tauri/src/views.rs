@@ -592,6 +592,9 @@ pub struct TimelinePage {
     pub has_more_after: bool,
     pub receipts: ReceiptsView,
     pub typing: Vec<UserView>,
+    /// Kept from an earlier run, shown before this run's catch-up: the UI replaces it
+    /// with the newest page when `synced` arrives.
+    pub cached: bool,
 }
 
 /// Which page to load.

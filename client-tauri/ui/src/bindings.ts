@@ -164,6 +164,10 @@ export const commands = {
 	 *  days, order), newest first unless they ask for the best match.
 	 */
 	searchMessages: (q: string, filters: SearchFilters_Deserialize, cursor: string | null) => typedError<SearchResults_Serialize, AppError_Serialize>(__TAURI_INVOKE("search_messages", { q, filters, cursor })),
+	/**  My drafts, by room (kept in the outbox file, so also those of an earlier run). */
+	drafts: () => typedError<DraftView[], AppError_Serialize>(__TAURI_INVOKE("drafts")),
+	/**  Keeps the composer's text of a room (empty: no draft). */
+	setDraft: (roomId: RoomId, body: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_draft", { roomId, body })),
 	/**  Makes the picture at `path` my avatar; answers its path on the server. */
 	setAvatar: (path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("set_avatar", { path })),
 	clearAvatar: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("clear_avatar")),
@@ -781,6 +785,12 @@ export type DiscoverPage_Serialize = {
 	communities: CommunityView_Serialize[],
 	/**  Pass back for the next page; None on the last one. */
 	nextCursor: string | null,
+};
+
+/**  A room's draft, as the composer left it. */
+export type DraftView = {
+	roomId: RoomId,
+	body: string,
 };
 
 /**  Where a file's bytes are, absolute, until `expires_at`. */
@@ -1474,6 +1484,11 @@ export type TimelinePage_Deserialize = {
 	hasMoreAfter: boolean,
 	receipts: ReceiptsView_Deserialize,
 	typing: UserView_Deserialize[],
+	/**
+	 *  Kept from an earlier run, shown before this run's catch-up: the UI replaces it
+	 *  with the newest page when `synced` arrives.
+	 */
+	cached: boolean,
 };
 
 /**  A page of a conversation. */
@@ -1485,6 +1500,11 @@ export type TimelinePage_Serialize = {
 	hasMoreAfter: boolean,
 	receipts: ReceiptsView_Serialize,
 	typing: UserView_Serialize[],
+	/**
+	 *  Kept from an earlier run, shown before this run's catch-up: the UI replaces it
+	 *  with the newest page when `synced` arrives.
+	 */
+	cached: boolean,
 };
 
 /**  How far an upload or download got (`transfer-event`), by the id the window gave it. */

@@ -449,6 +449,11 @@ impl Connection {
         &self.shared.me
     }
 
+    /// The outbox file, which also keeps the app's cached pages and drafts.
+    pub fn outbox(&self) -> &Outbox {
+        &self.shared.outbox
+    }
+
     /// Whether the WebSocket is up.
     pub fn is_connected(&self) -> bool {
         self.shared.connected.load(Ordering::Acquire)

@@ -9,6 +9,8 @@ import type { MessengerEvent } from "./types";
 export const messenger = {
   listConversations: () => unwrap(commands.listConversations()),
   openConversation: (roomId: string) => unwrap(commands.openConversation(roomId)),
+  drafts: () => unwrap(commands.drafts()),
+  setDraft: (roomId: string, body: string) => unwrap(commands.setDraft(roomId, body)),
   closeConversation: () => commands.closeConversation(),
   loadMessages: (...a: Parameters<typeof commands.loadMessages>) =>
     unwrap(commands.loadMessages(...a)),

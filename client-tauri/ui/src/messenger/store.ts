@@ -36,6 +36,8 @@ export interface Timeline {
   hasMoreBefore: Accessor<boolean>;
   hasMoreAfter: Accessor<boolean>;
   loadingOlder: Accessor<boolean>;
+  /** The page was kept by an earlier run (shown before the catch-up, which replaces it). */
+  cached: Accessor<boolean>;
   /** The read marker when the room was opened: the "new messages" divider goes after it. */
   readAtOpen: number;
 }
@@ -121,6 +123,7 @@ export function createMessenger(
     setBefore: Setter<boolean>;
     setAfter: Setter<boolean>;
     setLoadingOlder: Setter<boolean>;
+    setCached: Setter<boolean>;
   };
 
   function timelineFrom(page: TimelinePage, readAtOpen: number): TimelineInternal {
@@ -128,6 +131,7 @@ export function createMessenger(
     const [hasMoreBefore, setBefore] = createSignal(page.hasMoreBefore);
     const [hasMoreAfter, setAfter] = createSignal(page.hasMoreAfter);
     const [loadingOlder, setLoadingOlder] = createSignal(false);
+    const [cached, setCached] = createSignal(page.cached);
     return {
       roomId: page.roomId,
       messages,
@@ -135,10 +139,12 @@ export function createMessenger(
       hasMoreBefore,
       hasMoreAfter,
       loadingOlder,
+      cached,
       readAtOpen,
       setBefore,
       setAfter,
       setLoadingOlder,
+      setCached,
     };
   }
 
@@ -234,6 +240,7 @@ export function createMessenger(
         t.setMessages(page.messages);
         t.setBefore(page.hasMoreBefore);
         t.setAfter(page.hasMoreAfter);
+        t.setCached(page.cached);
       });
     },
 
@@ -300,7 +307,9 @@ export function createMessenger(
           {
             const open = openRoomId();
             const t = open ? timelines.get(open) : undefined;
-            if (open && t && !t.hasMoreAfter()) void store.loadNewer(open).catch(fail);
+            // A page kept by the last run is replaced whole by the server's newest.
+            if (open && t?.cached()) void store.loadLatest(open).catch(fail);
+            else if (open && t && !t.hasMoreAfter()) void store.loadNewer(open).catch(fail);
           }
           break;
         case "roomUpserted":

@@ -1,8 +1,11 @@
 // The quick switcher (Ctrl+K): type to find a conversation or a contact, arrows to move,
-// Enter to open (a contact opens the direct chat with them), Escape to close.
+// Enter to open (a contact opens the direct chat with them), Escape to close. Tab stays
+// inside the dialog (its one tab stop is the search box; the matches are reached by the
+// arrows), as in any modal dialog.
 
 import { createMemo, createSignal, For, onMount, Show } from "solid-js";
 import type { ContactView, ConversationView } from "../messenger/types";
+import { trapTab } from "./focus";
 
 export type SwitchItem =
   | { kind: "room"; id: string; label: string; detail: string; room: ConversationView }
@@ -87,6 +90,7 @@ export function QuickSwitcher(props: {
         aria-modal="true"
         aria-label="Quick switcher"
         data-testid="quick-switcher"
+        onKeyDown={(e) => trapTab(e, e.currentTarget)}
         onFocusOut={(e) => {
           // Clicking or tabbing outside closes it.
           const to = e.relatedTarget as Node | null;

@@ -129,6 +129,24 @@ describe("quick switcher", () => {
     expect(ipc.backend.callsTo("openDirect")).toEqual([["u-bo"]]);
   });
 
+  it("keeps Tab inside the dialog", async () => {
+    await mountShell(ipc.backend, { rooms: [room("a"), room("b")] });
+    key("k", { ctrlKey: true });
+    const input = byTestId("switcher-input") as HTMLInputElement;
+    for (const shiftKey of [false, true]) {
+      const tab = new KeyboardEvent("keydown", {
+        key: "Tab",
+        shiftKey,
+        bubbles: true,
+        cancelable: true,
+      });
+      input.dispatchEvent(tab);
+      expect(tab.defaultPrevented).toBe(true);
+      expect(document.activeElement).toBe(input);
+    }
+    expect(byTestId("quick-switcher")).not.toBeNull();
+  });
+
   it("moves with the arrows and closes with Escape", async () => {
     await mountShell(ipc.backend, { rooms: [room("a"), room("b")] });
     key("k", { ctrlKey: true });
@@ -144,6 +162,22 @@ describe("quick switcher", () => {
     expect(selected()).toBe("a");
     input.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
     expect(byTestId("quick-switcher")).toBeNull();
+  });
+});
+
+describe("plain-http warning in the shell", () => {
+  beforeEach(() => ipc.backend.reset());
+  afterEach(cleanup);
+
+  it("shows while the server is reached over plain http, and only then", async () => {
+    const { app } = await mountShell(ipc.backend);
+    expect(byTestId("insecure-banner")).toBeNull();
+    app.setInsecure(true);
+    const banner = byTestId("insecure-banner");
+    expect(banner.getAttribute("role")).toBe("alert");
+    expect(banner.textContent).toContain("plain http");
+    app.setInsecure(false);
+    expect(byTestId("insecure-banner")).toBeNull();
   });
 });
 

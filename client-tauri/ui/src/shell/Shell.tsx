@@ -1,6 +1,7 @@
 // The signed-in window: the rail on the left, the open conversation (or contacts, the home
 // pane, pre-join or the call) in the main pane, the call bar while a call runs elsewhere,
-// the incoming-call overlay, the quick switcher (Ctrl+K) and the offline banner.
+// the incoming-call overlay, the quick switcher (Ctrl+K), the offline banner and, for a
+// server reached over plain http, the same warning the server and sign-in screens show.
 
 import { createEffect, createSignal, Match, on, onCleanup, onMount, Show, Switch } from "solid-js";
 import type { Listenable } from "../api";
@@ -16,7 +17,6 @@ import { Spaces } from "../communities/Spaces";
 import { createCommunities } from "../communities/store";
 import { audioChoice, initialDeviceState, videoChoice } from "../media/devices";
 import { type Messenger, messenger, messengerEvents } from "../messenger/api";
-import { Drafts } from "../messenger/Composer";
 import { Conversation } from "../messenger/Conversation";
 import { createMessenger } from "../messenger/store";
 import type { MessengerEvent, RoomId } from "../messenger/types";
@@ -27,6 +27,7 @@ import { AccountMenu } from "./AccountMenu";
 import { CallBar } from "./CallBar";
 import { Contacts } from "./Contacts";
 import { type Calls, type Focus, ShellContext, type View } from "./context";
+import { SavedDrafts } from "./drafts";
 import { Home } from "./Home";
 import { IncomingCall } from "./IncomingCall";
 import { QuickSwitcher } from "./QuickSwitcher";
@@ -62,7 +63,7 @@ export function Shell(props: {
   const [view, setView] = createSignal<View>({ kind: "home" });
   const [session, setSession] = createSignal<CallSession | null>(null);
   const [switcher, setSwitcher] = createSignal(false);
-  const drafts = new Drafts();
+  const drafts = new SavedDrafts((roomId, body) => mApi.setDraft(roomId, body));
 
   const go = (v: View) => setView(v);
   const [space, setSpace] = createSignal<string | null>(null);
@@ -161,7 +162,12 @@ export function Shell(props: {
     onCleanup(communities.listen());
     store.load().catch((e: unknown) => app.fail(e));
     communities.load().catch((e: unknown) => app.fail(e));
+    mApi
+      .drafts()
+      .then((kept) => drafts.fill(kept))
+      .catch((e: unknown) => console.warn("no saved drafts", e));
   });
+  onCleanup(() => drafts.flush());
   onCleanup(() => {
     void session()?.leave();
   });
@@ -232,6 +238,12 @@ export function Shell(props: {
   return (
     <ShellContext.Provider value={shell}>
       <div class="shell" data-testid="shell" id="shell">
+        <Show when={app.insecure()}>
+          <p class="insecure-warning" role="alert" data-testid="insecure-banner">
+            <strong>Not secure:</strong> this server is reached over plain http, so your messages
+            and calls' signaling cross the network unencrypted.
+          </p>
+        </Show>
         <Show when={store.state.connection !== "online"}>
           <div class="offline-banner" role="status" data-testid="offline-banner">
             {store.state.connection === "reconnecting"

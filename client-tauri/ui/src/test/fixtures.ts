@@ -108,6 +108,7 @@ export function page(
     hasMoreAfter: false,
     receipts: { roomId, readUpTo: null, deliveredUpTo: null },
     typing: [],
+    cached: false,
     ...over,
   };
 }

@@ -19,6 +19,7 @@ export interface ShellSetup {
   contacts?: ContactsView;
   pages?: Record<string, TimelinePage>;
   communities?: CommunityView[];
+  drafts?: { roomId: string; body: string }[];
 }
 
 export async function mountShell(backend: FakeBackend, setup: ShellSetup = {}) {
@@ -34,6 +35,8 @@ export async function mountShell(backend: FakeBackend, setup: ShellSetup = {}) {
   backend.on("typing", () => null);
   backend.on("blockedUsers", () => []);
   backend.on("listCommunities", () => setup.communities ?? []);
+  backend.on("drafts", () => setup.drafts ?? []);
+  backend.on("setDraft", () => null);
   backend.on("openConversation", (roomId: string) => {
     const p = setup.pages?.[roomId];
     if (!p) throw new Error(`no page for ${roomId}`);
