@@ -308,6 +308,20 @@ async fn a_community_is_run_from_the_command_line() {
         )
         .await;
     assert_eq!(code, "not_found");
+    let (code, _) = sh
+        .fails(
+            &alice,
+            &[
+                "download",
+                "https://elsewhere.invalid/x",
+                copy.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert_eq!(
+        code, "bad_request",
+        "a link to another server is not followed"
+    );
     let missing = temp.path().join("no-such-file.txt");
     let (code, message) = sh
         .fails(&alice, &["upload", missing.to_str().unwrap()])

@@ -619,6 +619,8 @@ mod messenger {
         } else {
             let code = match api {
                 Some(ApiError::Transport(_)) => ErrorCode::Unavailable,
+                // A link (or --server) that is not this server's: the caller's mistake.
+                Some(ApiError::InvalidServerUrl { .. }) => ErrorCode::BadRequest,
                 Some(e) if e.needs_sign_in() => ErrorCode::Unauthorized,
                 Some(_) => ErrorCode::Internal,
                 None => ErrorCode::BadRequest,
