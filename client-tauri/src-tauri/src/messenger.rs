@@ -856,6 +856,7 @@ impl Inner {
                 });
             }
             ConnectionEvent::RoomAdded(s) | ConnectionEvent::RoomUpdated(s) => {
+                self.cache.touch(s.room.id);
                 emit(E::RoomUpserted {
                     room: ConversationView::new(s, self.me),
                 });

@@ -4,9 +4,9 @@
 //! cached page (marked `cached`, so the UI replaces it when `synced` arrives); drafts
 //! survive restarts.
 //!
-//! Pages are written behind the events: a room touched by a message event (or every
-//! room, at a catch-up) is marked dirty, and a task writes the dirty rooms' pages a
-//! moment later, so a burst of messages costs one write per room.
+//! Pages are written behind the events: a room touched by a message or room event (or
+//! every room, at a catch-up) is marked dirty, and a task writes the dirty rooms' pages
+//! and the room list a moment later, so a burst of messages costs one write per room.
 
 use super::{Inner, Messenger, PAGE, Result, contiguous, lock};
 use crate::error::AppError;
@@ -63,6 +63,12 @@ impl Inner {
     /// Writes the dirty rooms' newest pages (a failure costs only the cache).
     pub(super) async fn flush_cache(&self) {
         let dirty: Vec<RoomId> = lock(&self.cache.dirty).drain().collect();
+        // The room list too, so a room made or changed since the last catch-up is on the
+        // rail at the next start (before this run's first catch-up the model is empty and
+        // the saved list stays).
+        if !dirty.is_empty() && self.conn.resyncs() > 0 {
+            self.save_rooms();
+        }
         for room in dirty {
             let written = if self.conn.room(room).is_none() {
                 self.conn.outbox().forget_room(self.me, room).await
