@@ -160,9 +160,7 @@ impl Trendline {
         }
         let done = (*last, *last_arrival);
         self.group = Some((departure, departure, arrival_s));
-        let Some(previous) = self.previous.replace(done) else {
-            return None;
-        };
+        let previous = self.previous.replace(done)?;
         let send_delta = done.0.saturating_duration_since(previous.0).as_secs_f64() * 1000.0;
         let recv_delta = (done.1 - previous.1) * 1000.0;
         let delta = recv_delta - send_delta;
