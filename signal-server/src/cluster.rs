@@ -534,33 +534,74 @@ async fn publisher(
                     published += 1;
                 }
                 Out::Resync(snapshot, calls) => {
-                    for room in calls {
-                        pipe.set(keys.call(room), &node).ignore();
+                    // What queued before it goes first, then the resync on its own, retried
+                    // until Redis takes it: it is what tells the other nodes that this one
+                    // is back and who is on it, and it comes just as Redis returns, when
+                    // this connection's first request is likely to fail on the old socket.
+                    send(&mut conn, &pipe, published).await;
+                    pipe = redis::pipe();
+                    published = 0;
+                    let resync = resync_pipe(&keys, &node, &hash, &snapshot, calls);
+                    for attempt in 0.. {
+                        match resync.query_async::<()>(&mut conn).await {
+                            Ok(()) => break,
+                            Err(e) if attempt < 20 => {
+                                tracing::debug!(error = %e, "rewriting this node's entry failed; retrying");
+                                tokio::time::sleep(Duration::from_millis(250)).await;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "could not rewrite this node's entry in Redis");
+                                break;
+                            }
+                        }
                     }
-                    pipe.del(&hash).ignore();
-                    let fields: Vec<(String, &str)> = snapshot
-                        .iter()
-                        .map(|(u, s)| (u.to_string(), status_name(*s)))
-                        .collect();
-                    if !fields.is_empty() {
-                        pipe.hset_multiple(&hash, &fields).ignore();
-                    }
-                    pipe.set_ex(keys.node(&node), 1, NODE_TTL.as_secs())
-                        .ignore();
-                    pipe.sadd(keys.nodes(), &node).ignore();
-                    pipe.publish(&bus, encode_envelope(&node, &Event::Hello))
-                        .ignore();
                 }
             }
         }
-        match pipe.query_async::<()>(&mut conn).await {
-            Ok(()) => metrics::counter!("confab_cluster_published_total").increment(published),
-            Err(e) => {
-                metrics::counter!("confab_cluster_dropped_total").increment(published);
-                tracing::debug!(error = %e, "publishing to Redis failed");
-            }
+        send(&mut conn, &pipe, published).await;
+    }
+}
+
+/// Sends one pipeline of events (lossy: a failed one is counted and dropped).
+async fn send(conn: &mut ConnectionManager, pipe: &redis::Pipeline, published: u64) {
+    if pipe.is_empty() {
+        return;
+    }
+    match pipe.query_async::<()>(conn).await {
+        Ok(()) => metrics::counter!("confab_cluster_published_total").increment(published),
+        Err(e) => {
+            metrics::counter!("confab_cluster_dropped_total").increment(published);
+            tracing::debug!(error = %e, "publishing to Redis failed");
         }
     }
+}
+
+/// This node's entry rewritten (its calls, its presence hash, its liveness) and a `Hello`
+/// that makes the others reload it.
+fn resync_pipe(
+    keys: &Keys,
+    node: &str,
+    hash: &str,
+    snapshot: &[(UserId, PresenceStatus)],
+    calls: Vec<RoomId>,
+) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    for room in calls {
+        pipe.set(keys.call(room), node).ignore();
+    }
+    pipe.del(hash).ignore();
+    let fields: Vec<(String, &str)> = snapshot
+        .iter()
+        .map(|(u, s)| (u.to_string(), status_name(*s)))
+        .collect();
+    if !fields.is_empty() {
+        pipe.hset_multiple(hash, &fields).ignore();
+    }
+    pipe.set_ex(keys.node(node), 1, NODE_TTL.as_secs()).ignore();
+    pipe.sadd(keys.nodes(), node).ignore();
+    pipe.publish(keys.bus(), encode_envelope(node, &Event::Hello))
+        .ignore();
+    pipe
 }
 
 /// Subscribes to the bus and delivers the other nodes' events; on every (re)subscription
