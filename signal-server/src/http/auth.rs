@@ -403,6 +403,29 @@ pub struct PasswordResetConfirm {
     pub confirm_password: String,
 }
 
+/// The account a request for a mailed link (a password reset, a new confirmation) is for:
+/// the address checked, the reset limits applied (per client address, shared, and per
+/// `scope` and address asked for, known or not, so the limit says nothing either), then
+/// the enabled account with exactly this address, if there is one.
+async fn mailed_link_account(
+    state: &AppState,
+    client: std::net::IpAddr,
+    email: &str,
+    scope: &str,
+) -> Result<Option<UserRow>, ApiError> {
+    let mut errors = FieldErrors::new();
+    let email = validate::email(email, &mut errors);
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    state
+        .reset_limiter
+        .check(client, &format!("{scope}:{email}"))?;
+    Ok(db::users::by_login(&state.pool, &email)
+        .await?
+        .filter(|u| u.email == email && u.disabled_at.is_none()))
+}
+
 /// What every password-reset request is told.
 const RESET_ACCEPTED: &str = "if an account has this email address, a reset link is on its way";
 
@@ -419,19 +442,7 @@ async fn request_password_reset(
     ClientIp(client): ClientIp,
     JsonBody(req): JsonBody<PasswordResetRequest>,
 ) -> Result<(StatusCode, Json<PasswordResetAccepted>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = validate::email(&req.email, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    // Keyed by the address asked for, known or not, so the limit says nothing either.
-    state
-        .reset_limiter
-        .check(client, &format!("email:{email}"))?;
-    let user = db::users::by_login(&state.pool, &email)
-        .await?
-        .filter(|u| u.email == email && u.disabled_at.is_none());
-    if let Some(user) = user {
+    if let Some(user) = mailed_link_account(&state, client, &req.email, "email").await? {
         let user_id = user.user_id()?;
         if state.mailer.is_configured() {
             // Issued and mailed off the request path: the answer then takes as long
@@ -512,19 +523,9 @@ async fn resend_verification(
     ClientIp(client): ClientIp,
     JsonBody(req): JsonBody<VerificationResendRequest>,
 ) -> Result<(StatusCode, Json<VerificationResendAccepted>), ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = validate::email(&req.email, &mut errors);
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    // The password-reset limits: per client address (shared with resets) and per email
-    // asked for, known or not, so the limit says nothing either.
-    state
-        .reset_limiter
-        .check(client, &format!("verify:{email}"))?;
-    let user = db::users::by_login(&state.pool, &email)
+    let user = mailed_link_account(&state, client, &req.email, "verify")
         .await?
-        .filter(|u| u.email == email && u.disabled_at.is_none() && u.email_unverified_at.is_some());
+        .filter(|u| u.email_unverified_at.is_some());
     if let Some(user) = user {
         if state.mailer.is_configured() {
             // Issued and mailed off the request path, as for a reset.

@@ -308,8 +308,8 @@ export function createMessenger(
             const open = openRoomId();
             const t = open ? timelines.get(open) : undefined;
             // A page kept by the last run is replaced whole by the server's newest.
+            // (A live page needs nothing: the catch-up's messages arrive as events.)
             if (open && t?.cached()) void store.loadLatest(open).catch(fail);
-            else if (open && t && !t.hasMoreAfter()) void store.loadNewer(open).catch(fail);
           }
           break;
         case "roomUpserted":
