@@ -1,15 +1,36 @@
-//! Several nodes as one server (`--redis-url`): every node's hub publishes the events
-//! for users to one Redis channel, and every node delivers what the others published to
-//! its own connections.
+//! Several nodes as one server (`--redis-url`): an event for users goes only to the
+//! nodes where one of them is connected, and each node delivers what the others sent it
+//! to its own connections.
 //!
 //! What the nodes share lives in Redis under `--redis-prefix`:
-//! - `PREFIX:bus`: the pub/sub channel of events ([`Event`] in an [`Envelope`], as
-//!   MessagePack; a `ServerMsg` an event carries is its JSON text as raw bytes, written
-//!   once by the sending hub and handed to the sockets as it arrives, never re-parsed).
+//! - `PREFIX:bus`: the pub/sub channel every node reads, for what every node needs:
+//!   presence (each node mirrors the others'), `Hello`, call sizes, call ends and session
+//!   kicks. Events travel as [`Event`] in an [`Envelope`], as MessagePack; a `ServerMsg`
+//!   an event carries is its JSON text as raw bytes, written once by the sending hub and
+//!   handed to the sockets as it arrives, never re-parsed.
 //! - `PREFIX:nodes`: the set of node ids; `PREFIX:node:ID`: a node's liveness, a key
 //!   refreshed every [`HEARTBEAT`] that expires after [`NODE_TTL`].
 //! - `PREFIX:presence:ID`: a hash of the users connected to that node and their
 //!   presence there.
+//! - `PREFIX:user:ID`: the set of nodes with a connection of that user, kept with the
+//!   presence hash (in the same pipeline, so the hash is the node's index of the sets
+//!   naming it).
+//!
+//! **User events** (chat, edits, reactions, typing, receipts, room and contact events,
+//! presence announcements, ringing, user kicks) go through `ROUTE`, a script run in
+//! Redis that reads the recipients' sets and publishes the event to each of those nodes'
+//! channels, so a node decodes only what concerns its connections. Nothing is lost for a
+//! user who connects meanwhile: a node adds itself to a user's set, and waits until Redis
+//! has it ([`settle`]), before it welcomes the connection, and a sender runs the script
+//! after its database write. So either the script ran after the set had the new node,
+//! which then gets the event, or before, and then the write is done before the welcome,
+//! and the client's catch-up (it follows the welcome) finds it.
+//!
+//! A node that stops takes itself out of its users' sets (`DROP`, over its hash); one
+//! killed is taken out by the first node that sees its liveness expire. A set naming a
+//! node whose hash expired first (every node gone) only costs a publish nobody reads.
+//! After Redis restarts empty, each node rewrites its hash and its users' sets with its
+//! resync, in one transaction.
 //!
 //! Each node mirrors the others' presence in its hub (so presence answers need no round
 //! trip), updates the mirror from the events, and rebuilds it from the hashes whenever
@@ -81,6 +102,22 @@ redis.call('SET', KEYS[1], ARGV[1]) return ARGV[1]";
 /// Deletes a call key if it still names this node. KEYS[1]: the key; ARGV[1]: the node.
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
 return redis.call('DEL', KEYS[1]) end return 0";
+
+/// Publishes an event to every node with a connection of one of its users, but the
+/// sender, each once. KEYS: the users' sets; ARGV[1]: the node channel prefix; ARGV[2]:
+/// the sending node; ARGV[3]: the envelope. Short: its text goes with every event.
+const ROUTE: &str = "local s={} for _,k in ipairs(KEYS) do \
+for _,n in ipairs(redis.call('SMEMBERS',k)) do if n~=ARGV[2] and not s[n] then s[n]=1 \
+redis.call('PUBLISH',ARGV[1]..n,ARGV[3]) end end end return 0";
+
+/// Takes a node out of the sets of the users in its presence hash, and deletes the hash.
+/// KEYS[1]: the hash; ARGV[1]: the user set prefix; ARGV[2]: the node.
+const DROP: &str = "for _,u in ipairs(redis.call('HKEYS',KEYS[1])) do \
+redis.call('SREM',ARGV[1]..u,ARGV[2]) end return redis.call('DEL',KEYS[1])";
+
+/// How long a new connection waits for Redis to hold its user's route before it is
+/// welcomed anyway (Redis slow or going away: the catch-up still covers it).
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// A serialized `ServerMsg` (JSON text) carried as raw bytes in the binary envelope.
 mod raw {
@@ -259,6 +296,13 @@ fn unix_micros() -> u64 {
 #[derive(Debug)]
 enum Out {
     Publish(Vec<u8>),
+    /// To the nodes of these users' connections (their set keys), through `ROUTE`.
+    Route {
+        sets: Vec<String>,
+        payload: Vec<u8>,
+    },
+    /// Answered once everything queued before it is in Redis.
+    Fence(tokio::sync::oneshot::Sender<()>),
     /// To one node's channel.
     Direct {
         channel: String,
@@ -284,12 +328,30 @@ pub struct Link {
     conn: ConnectionManager,
     /// Subscribed and synced with Redis (false: degraded, serving this node's users).
     healthy: AtomicBool,
+    /// Set by the publisher when Redis refused a pipeline: what this node shares may
+    /// miss an update (a user's set without this node), so the heartbeat has it resync.
+    lost: Arc<AtomicBool>,
 }
 
 impl Link {
-    /// Queues an event for the other nodes.
+    /// Queues an event for the other nodes: an event for users to the nodes where they
+    /// are connected, anything else to every node.
     pub fn publish(&self, event: &Event) {
-        self.queue(Out::Publish(self.envelope(event)));
+        let users = match event {
+            Event::Users { users, .. } => users.as_slice(),
+            Event::KickUser { user, .. } => std::slice::from_ref(user),
+            _ => return self.queue(Out::Publish(self.envelope(event))),
+        };
+        if users.is_empty() {
+            return;
+        }
+        let mut sets: Vec<String> = users.iter().map(|u| self.keys.user(*u)).collect();
+        sets.sort_unstable();
+        sets.dedup();
+        self.queue(Out::Route {
+            sets,
+            payload: self.envelope(event),
+        });
     }
 
     /// Queues this node's new presence of `user` (its hash entry and the event).
@@ -403,6 +465,13 @@ impl Keys {
     fn inbox(&self, id: &str) -> String {
         format!("{}:to:{id}", self.prefix)
     }
+    /// The set of nodes with a connection of `user`.
+    fn user(&self, user: UserId) -> String {
+        format!("{}:user:{user}", self.prefix)
+    }
+    fn user_prefix(&self) -> String {
+        format!("{}:user:", self.prefix)
+    }
     fn call(&self, room: RoomId) -> String {
         format!("{}:call:{room}", self.prefix)
     }
@@ -460,6 +529,7 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
     // heartbeat or a presence reload, nor those behind a long pipeline.
     let publishing = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
     let (tx, rx) = mpsc::channel(QUEUE);
+    let lost = Arc::new(AtomicBool::new(false));
     let node = state.hub.node().to_owned();
     let keys = Keys {
         prefix: prefix.to_owned(),
@@ -470,12 +540,13 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
         tx,
         conn: conn.clone(),
         healthy: AtomicBool::new(false),
+        lost: lost.clone(),
     });
     state.hub.attach(link.clone());
     tracing::info!(%node, prefix, "joining the cluster");
     state
         .tasks
-        .spawn(publisher(publishing, keys.clone(), node.clone(), rx));
+        .spawn(publisher(publishing, keys.clone(), node.clone(), rx, lost));
     state.tasks.spawn(subscriber(
         state.clone(),
         client,
@@ -489,15 +560,23 @@ pub fn start(state: &AppState, url: &str, prefix: &str) -> anyhow::Result<()> {
 /// Sends what the hub queued, in order: whatever queued while the previous pipeline was
 /// on its way goes in the next one (up to [`BATCH`] commands), so under load one round
 /// trip carries many events, and an event alone goes at once.
+///
+/// Fences are answered once a pipeline at or after them reached Redis, but not while a
+/// refused one may have lost an update of this node's entry: then `lost` asks the
+/// heartbeat for a resync, and fences wait until a resync has rewritten the entry.
 async fn publisher(
     mut conn: ConnectionManager,
     keys: Keys,
     node: String,
     mut rx: mpsc::Receiver<Out>,
+    lost: Arc<AtomicBool>,
 ) {
     let bus = keys.bus();
     let hash = keys.presence(&node);
+    let inboxes = keys.inbox("");
     let mut batch = Vec::with_capacity(BATCH);
+    let mut fences = Vec::new();
+    let mut dirty = false;
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let mut pipe = redis::pipe();
         let mut published = 0u64;
@@ -507,6 +586,18 @@ async fn publisher(
                     pipe.publish(&bus, payload).ignore();
                     published += 1;
                 }
+                Out::Route { sets, payload } => {
+                    pipe.cmd("EVAL")
+                        .arg(ROUTE)
+                        .arg(sets.len())
+                        .arg(sets)
+                        .arg(&inboxes)
+                        .arg(&node)
+                        .arg(payload)
+                        .ignore();
+                    published += 1;
+                }
+                Out::Fence(done) => fences.push(done),
                 Out::Direct { channel, payload } => {
                     pipe.publish(channel, payload).ignore();
                     published += 1;
@@ -526,9 +617,11 @@ async fn publisher(
                 } => {
                     if status == PresenceStatus::Offline {
                         pipe.hdel(&hash, user.to_string()).ignore();
+                        pipe.srem(keys.user(user), &node).ignore();
                     } else {
                         pipe.hset(&hash, user.to_string(), status_name(status))
                             .ignore();
+                        pipe.sadd(keys.user(user), &node).ignore();
                     }
                     pipe.publish(&bus, payload).ignore();
                     published += 1;
@@ -538,19 +631,26 @@ async fn publisher(
                     // until Redis takes it: it is what tells the other nodes that this one
                     // is back and who is on it, and it comes just as Redis returns, when
                     // this connection's first request is likely to fail on the old socket.
-                    send(&mut conn, &pipe, published).await;
+                    if !send(&mut conn, &pipe, published).await {
+                        dirty = true;
+                        lost.store(true, Ordering::Release);
+                    }
                     pipe = redis::pipe();
                     published = 0;
                     let resync = resync_pipe(&keys, &node, &hash, &snapshot, calls);
                     for attempt in 0.. {
                         match resync.query_async::<()>(&mut conn).await {
-                            Ok(()) => break,
+                            Ok(()) => {
+                                dirty = false;
+                                break;
+                            }
                             Err(e) if attempt < 20 => {
                                 tracing::debug!(error = %e, "rewriting this node's entry failed; retrying");
                                 tokio::time::sleep(Duration::from_millis(250)).await;
                             }
                             Err(e) => {
                                 tracing::warn!(error = %e, "could not rewrite this node's entry in Redis");
+                                lost.store(true, Ordering::Release);
                                 break;
                             }
                         }
@@ -558,26 +658,71 @@ async fn publisher(
                 }
             }
         }
-        send(&mut conn, &pipe, published).await;
+        if !send(&mut conn, &pipe, published).await {
+            dirty = true;
+            lost.store(true, Ordering::Release);
+        }
+        if !dirty {
+            for fence in fences.drain(..) {
+                let _ = fence.send(());
+            }
+        }
+        // A fence that waited past its sender's patience has nobody to answer.
+        fences.retain(|f| !f.is_closed());
     }
 }
 
-/// Sends one pipeline of events (lossy: a failed one is counted and dropped).
-async fn send(conn: &mut ConnectionManager, pipe: &redis::Pipeline, published: u64) {
+/// Sends one pipeline of events (lossy: a failed one is counted and dropped). Returns
+/// whether Redis took it (an empty one: yes).
+async fn send(conn: &mut ConnectionManager, pipe: &redis::Pipeline, published: u64) -> bool {
     if pipe.is_empty() {
-        return;
+        return true;
     }
     match pipe.query_async::<()>(conn).await {
-        Ok(()) => metrics::counter!("confab_cluster_published_total").increment(published),
+        Ok(()) => {
+            metrics::counter!("confab_cluster_published_total").increment(published);
+            true
+        }
         Err(e) => {
             metrics::counter!("confab_cluster_dropped_total").increment(published);
             tracing::debug!(error = %e, "publishing to Redis failed");
+            false
         }
     }
 }
 
-/// This node's entry rewritten (its calls, its presence hash, its liveness) and a `Hello`
-/// that makes the others reload it.
+/// Waits (at most [`SETTLE`]) until Redis holds what this node queued so far: called
+/// when a connection has registered, before it is welcomed, so that its user's set names
+/// this node before the client's catch-up starts (see the module's "User events").
+/// Without Redis, or while it is away, nothing is waited for.
+pub async fn settle(state: &AppState) {
+    let Some(link) = state.hub.link() else {
+        return;
+    };
+    if !link.healthy() {
+        return;
+    }
+    let (done, settled) = tokio::sync::oneshot::channel();
+    link.queue(Out::Fence(done));
+    if !matches!(tokio::time::timeout(SETTLE, settled).await, Ok(Ok(()))) {
+        tracing::debug!("Redis did not confirm a new connection's route in time");
+    }
+}
+
+/// A node's presence hash and its users' sets of nodes emptied of it (`DROP`).
+fn drop_node(pipe: &mut redis::Pipeline, keys: &Keys, node: &str) {
+    pipe.cmd("EVAL")
+        .arg(DROP)
+        .arg(1)
+        .arg(keys.presence(node))
+        .arg(keys.user_prefix())
+        .arg(node)
+        .ignore();
+}
+
+/// This node's entry rewritten (its calls, its presence hash and its users' sets, its
+/// liveness) and a `Hello` that makes the others reload it. One transaction: no event is
+/// routed while the sets are between their old and new contents.
 fn resync_pipe(
     keys: &Keys,
     node: &str,
@@ -586,16 +731,20 @@ fn resync_pipe(
     calls: Vec<RoomId>,
 ) -> redis::Pipeline {
     let mut pipe = redis::pipe();
+    pipe.atomic();
     for room in calls {
         pipe.set(keys.call(room), node).ignore();
     }
-    pipe.del(hash).ignore();
+    drop_node(&mut pipe, keys, node);
     let fields: Vec<(String, &str)> = snapshot
         .iter()
         .map(|(u, s)| (u.to_string(), status_name(*s)))
         .collect();
     if !fields.is_empty() {
         pipe.hset_multiple(hash, &fields).ignore();
+    }
+    for (user, _) in snapshot {
+        pipe.sadd(keys.user(*user), node).ignore();
     }
     pipe.set_ex(keys.node(node), 1, NODE_TTL.as_secs()).ignore();
     pipe.sadd(keys.nodes(), node).ignore();
@@ -873,6 +1022,12 @@ async fn heartbeat(state: AppState, mut conn: ConnectionManager, link: Arc<Link>
             healthy_since = None;
             continue;
         }
+        if link.lost.swap(false, Ordering::AcqRel) {
+            // A pipeline was refused while the subscription held: rewrite this node's
+            // entry (the publisher sets the flag again if that fails too).
+            tracing::info!(node = %link.node, "Redis refused an update; resyncing this node's entry");
+            state.hub.resync();
+        }
         let since = *healthy_since.get_or_insert_with(Instant::now);
         if since.elapsed() < NODE_TTL {
             continue;
@@ -890,13 +1045,10 @@ async fn heartbeat(state: AppState, mut conn: ConnectionManager, link: Arc<Link>
                 Ok(false) => {
                     tracing::info!(%node, "a node's liveness expired: dropping its users and calls");
                     state.hub.node_gone(&node);
-                    let _ = redis::pipe()
-                        .srem(keys.nodes(), &node)
-                        .ignore()
-                        .del(keys.presence(&node))
-                        .ignore()
-                        .query_async::<()>(&mut conn)
-                        .await;
+                    let mut pipe = redis::pipe();
+                    pipe.srem(keys.nodes(), &node).ignore();
+                    drop_node(&mut pipe, keys, &node);
+                    let _ = pipe.query_async::<()>(&mut conn).await;
                     let changed = state.hub.replace_remote(&node, None);
                     announce_here(&state, &state.hub, changed).await;
                 }
@@ -912,15 +1064,13 @@ async fn heartbeat(state: AppState, mut conn: ConnectionManager, link: Arc<Link>
         }
     }
     // A node that stops cleanly leaves at once; its users' sessions were closed.
-    let _ = redis::pipe()
-        .del(link.keys.node(&link.node))
-        .ignore()
-        .del(link.keys.presence(&link.node))
+    let mut pipe = redis::pipe();
+    pipe.del(link.keys.node(&link.node))
         .ignore()
         .srem(link.keys.nodes(), &link.node)
-        .ignore()
-        .query_async::<()>(&mut conn)
-        .await;
+        .ignore();
+    drop_node(&mut pipe, &link.keys, &link.node);
+    let _ = pipe.query_async::<()>(&mut conn).await;
 }
 
 #[cfg(test)]

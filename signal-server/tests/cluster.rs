@@ -10,7 +10,8 @@
 //! home to end for the others. An operator's `admin disable-user` / `revoke-sessions`,
 //! run as a process of its own, closes the user's sockets on every node (over Redis,
 //! and without Redis on a single SQLite node, through the nodes' periodic check). Every
-//! metric carries the node's id.
+//! metric carries the node's id. User events go only to the nodes of their recipients'
+//! connections, and a device connecting while messages flow misses none of them.
 
 #![allow(clippy::unwrap_used)]
 
@@ -962,12 +963,18 @@ async fn metrics_name_their_node_and_time_the_websocket() {
     clear_redis(&redis, &prefix).await.unwrap();
 }
 
-/// How many relays a node's metrics say it received from the other nodes.
-fn relays_received(text: &str) -> f64 {
+/// How many events of `kind` a node's metrics say it received from the other nodes.
+fn received(text: &str, kind: &str) -> f64 {
+    let label = format!("kind=\"{kind}\"");
     text.lines()
-        .filter(|l| l.starts_with("confab_cluster_received_total{") && l.contains("kind=\"relay\""))
+        .filter(|l| l.starts_with("confab_cluster_received_total{") && l.contains(&label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// How many relays a node's metrics say it received from the other nodes.
+fn relays_received(text: &str) -> f64 {
+    received(text, "relay")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1114,6 +1121,172 @@ async fn relays_between_guests_of_a_third_nodes_call_go_in_one_hop() {
 
     drop((hal_ws, ann_ws, bob_ws));
     drop(home);
+    b.stop().await;
+    a.stop().await;
+    std::fs::remove_dir_all(&dir).ok();
+    clear_redis(&redis, &prefix).await.unwrap();
+}
+
+/// The real `confab-server` binary as another node of `server`'s cluster, with its own
+/// metrics (the recorder is one per process, so they count only what reached it).
+/// Returns the process, the test's client for it and its metrics URL.
+async fn spawn_metered_node(
+    server: &TestServer,
+    dir: &std::path::Path,
+) -> (Reaped, TestServer, String) {
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut node = server.another_node(&[]).await;
+    node.shutdown_only().await;
+    node.base = format!("http://127.0.0.1:{port}");
+    node.ws_url = format!("ws://127.0.0.1:{port}/ws");
+    let mut args = server.args();
+    for (flag, value) in [
+        ("--bind", format!("127.0.0.1:{port}")),
+        ("--data-dir", dir.display().to_string()),
+    ] {
+        let i = args.iter().position(|x| x == flag).unwrap();
+        args[i + 1] = value;
+    }
+    args.extend(["--metrics-bind".into(), format!("127.0.0.1:{metrics_port}")]);
+    let child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_confab-server"))
+            .args(&args)
+            .env_remove("DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_readyz(&node.base, "ok").await;
+    (
+        child,
+        node,
+        format!("http://127.0.0.1:{metrics_port}/metrics"),
+    )
+}
+
+/// The user events `node_metrics` counts, once `ws` got the message `body` (a marker sent
+/// after everything to count: one node's events reach another in the order sent).
+async fn users_received_after(ws: &mut Ws, body: &str, node_metrics: &str) -> f64 {
+    expect_message(ws, body).await;
+    received(&scrape(node_metrics).await, "users")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_events_go_only_to_the_nodes_of_their_recipients() {
+    let redis = redis_url();
+    let prefix = redis_prefix();
+    let flags = node_flags(&redis, &prefix);
+    let a = TestServer::start_with(Db::Postgres, &flags).await;
+    let b = a.another_node(&[]).await;
+    let dir = tempfile_dir();
+    let (_child, c, c_metrics) = spawn_metered_node(&a, &dir).await;
+    for node in [&a.base, &b.base] {
+        wait_readyz(node, "ok").await;
+    }
+
+    // Ann (node A) and Bob (node B) share a room; Cyril (Cy), alone on node C, shares another
+    // room with Ann only.
+    let ann = a.user("ann").await;
+    let bob = a.user("bob").await;
+    let cy = a.user("cyril").await;
+    let room = group(&a, &ann, &[&bob]).await;
+    let cy_room = group(&a, &ann, &[&cy]).await;
+    let mut ann_ws = a.ws(&ann).await;
+    let mut bob_ws = b.ws(&bob).await;
+    let mut cy_ws = c.ws(&cy).await;
+
+    // What node C receives between two of Ann's messages to Cy's room, with nothing
+    // else in between: what one such message costs it.
+    say(&mut ann_ws, cy_room, "marker 1").await;
+    let first = users_received_after(&mut cy_ws, "marker 1", &c_metrics).await;
+    say(&mut ann_ws, cy_room, "marker 2").await;
+    let second = users_received_after(&mut cy_ws, "marker 2", &c_metrics).await;
+    let per_marker = second - first;
+    assert!(per_marker >= 1.0, "node C received Ann's message to Cy");
+
+    // Ann and Bob talk (messages, typing, receipts, an edit): Bob gets all of it...
+    let room_str = room.to_string();
+    let mut seqs = Vec::new();
+    for i in 0..10 {
+        ann_ws.send(&ClientMsg::Typing { room_id: room }).await;
+        seqs.push(say(&mut ann_ws, room, &format!("to Bob {i}")).await);
+    }
+    for (i, seq) in seqs.iter().enumerate() {
+        assert_eq!(
+            expect_message(&mut bob_ws, &format!("to Bob {i}")).await,
+            *seq
+        );
+    }
+    bob_ws
+        .send(&ClientMsg::Read {
+            room_id: room,
+            seq: seqs[9],
+        })
+        .await;
+    ann_ws
+        .recv_until(|m| matches!(m, ServerMsg::Read { seq, .. } if *seq == seqs[9]))
+        .await;
+    say(&mut bob_ws, room, "to Ann").await;
+    expect_message(&mut ann_ws, "to Ann").await;
+    // ...and node C, with none of their connections, none of it.
+    say(&mut ann_ws, cy_room, "marker 3").await;
+    let third = users_received_after(&mut cy_ws, "marker 3", &c_metrics).await;
+    assert_eq!(
+        third - second,
+        per_marker,
+        "node C received only Ann's message to Cy, none of Ann and Bob's events"
+    );
+
+    // Bob's phone connects to node C while Ann keeps writing: whatever its catch-up
+    // (after the welcome) does not have comes live, so it misses nothing.
+    let bob_phone = c.sign_in("bob").await;
+    let (sent, (mut phone_ws, caught)) = tokio::join!(
+        async {
+            let mut sent = Vec::new();
+            for i in 0..30 {
+                sent.push(
+                    a.post_message(&ann, &room_str, &format!("race {i}"))
+                        .await
+                        .seq,
+                );
+            }
+            sent
+        },
+        async {
+            let ws = c.ws(&bob_phone).await;
+            let caught: Vec<u64> = c
+                .all_messages(&bob_phone, &room_str)
+                .await
+                .iter()
+                .map(|m| m.seq)
+                .collect();
+            (ws, caught)
+        }
+    );
+    let mut missing: Vec<u64> = sent.into_iter().filter(|s| !caught.contains(s)).collect();
+    eprintln!(
+        "{} of 30 messages came live to the new device",
+        missing.len()
+    );
+    while !missing.is_empty() {
+        let msg = phone_ws
+            .recv_until(|m| matches!(m, ServerMsg::MessageCreated { .. }))
+            .await;
+        if let ServerMsg::MessageCreated { message } = msg {
+            missing.retain(|s| *s != message.seq);
+        }
+    }
+    // Node C now gets Bob's events, and Bob's first device still does.
+    let before = received(&scrape(&c_metrics).await, "users");
+    say(&mut ann_ws, room, "to both devices").await;
+    expect_message(&mut phone_ws, "to both devices").await;
+    expect_message(&mut bob_ws, "to both devices").await;
+    assert!(received(&scrape(&c_metrics).await, "users") > before);
+
+    drop((ann_ws, bob_ws, cy_ws, phone_ws));
+    drop(c);
     b.stop().await;
     a.stop().await;
     std::fs::remove_dir_all(&dir).ok();

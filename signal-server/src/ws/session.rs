@@ -89,6 +89,9 @@ where
             kick: kick.clone(),
         },
     );
+    // With `--redis-url`: events for the user reach this node before the client is
+    // welcomed (and catches up), so none falls between the two (see `cluster`).
+    crate::cluster::settle(&state).await;
     let mut session = Session::new(state.clone(), id, auth, rx, kick);
     let changed = state.hub.status(session.auth.user_id) != before;
     session.start(&mut socket, changed).await;
