@@ -1,6 +1,7 @@
-//! Message search over real HTTP, on SQLite (FTS5, trigram) and PostgreSQL (tsvector and
-//! pg_trgm): words in Latin, Cyrillic and Chinese with their marks, edits and deletions
-//! reindexed, only rooms you are in now, filters, both orders, paging, and bad input.
+//! Message search over real HTTP, on SQLite (FTS5: words and trigrams) and PostgreSQL
+//! (tsvector and pg_trgm): words in Latin, Cyrillic and Chinese with their marks, words
+//! glued to Chinese, edits and deletions reindexed, only rooms you are in now, filters,
+//! both orders, paging, bad input, and upgrades of a database from before the index.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +21,18 @@ on_both_databases!(
     bad_input_is_refused_and_operators_are_plain_text,
     messages_from_before_the_index_are_found,
 );
+
+// SQLite's word index. (PostgreSQL's `simple` parser also takes "用Zoom开会" as one word:
+// "zoom" does not find it there.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_finds_words_glued_to_other_scripts() {
+    words_glued_to_other_scripts_are_found(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_from_before_the_word_index_gets_it_on_start() {
+    sqlite_from_before_the_word_index().await;
+}
 
 /// `GET /api/search` with these parameters as `user`.
 async fn search_as(
@@ -508,9 +521,10 @@ async fn messages_from_before_the_index_are_found(db: Db) {
     // Take the database back to before the search index: drop what `db::search` adds.
     let drop: &[&str] = match db {
         Db::Sqlite => &[
-            "drop trigger message_search_insert",
-            "drop trigger message_search_update",
-            "drop trigger message_search_delete",
+            "drop trigger message_index_insert",
+            "drop trigger message_index_update",
+            "drop trigger message_index_delete",
+            "drop table message_words",
             "drop table message_fts",
             "drop table message_search",
         ],
@@ -553,4 +567,161 @@ async fn messages_from_before_the_index_are_found(db: Db) {
     server.post_message(&ann, &room, "after the upgrade").await;
     assert_eq!(found(&server, &ann, "upgrade").await, ["after the upgrade"]);
     server.stop().await;
+}
+
+async fn words_glued_to_other_scripts_are_found(db: Db) {
+    let server = TestServer::start(db).await;
+    let ann = server.user("ann").await;
+    let room = group(&server, &ann, &[]).await;
+    for body in [
+        "明天用Zoom开会",
+        "オンラインMeeting予定",
+        "\u{1F44D}\u{1F3FD}ok then",
+        "Tschüss, bis Übermorgen",
+        "İzmir trip",
+        "\u{212A}elvin scale",
+        "nothing to see",
+    ] {
+        server.post_message(&ann, &room, body).await;
+    }
+
+    // Each query twice: over every room (the word index) and in this small room (a
+    // walk of the room, with a prefilter in SQL for ASCII and for Chinese terms).
+    let both = |q: &'static str| {
+        let (server, ann, room) = (&server, &ann, room.clone());
+        async move {
+            let everywhere = found(server, ann, q).await;
+            let here = found_with(server, ann, &[("q", q), ("room", &room)]).await;
+            assert_eq!(everywhere, here, "{q}: every room, and one");
+            everywhere
+        }
+    };
+    // The rule finds a word right after Chinese, kana or an emoji modifier, which a word
+    // tokenizer takes as one word with it ("用zoom开会").
+    assert_eq!(both("zoom").await, ["明天用Zoom开会"]);
+    assert_eq!(both("meeting").await, ["オンラインMeeting予定"]);
+    assert_eq!(both("ok").await, ["\u{1F44D}\u{1F3FD}ok then"]);
+    assert_eq!(both("用z").await, ["明天用Zoom开会"]);
+    // Letters beyond ASCII, in any case; a word start only.
+    assert_eq!(both("übermorgen").await, ["Tschüss, bis Übermorgen"]);
+    assert_eq!(both("TSCHÜSS").await, ["Tschüss, bis Übermorgen"]);
+    assert!(both("morgen").await.is_empty());
+    // Two characters outside ASCII lowercase into it: İ to "i" and a dot above, the
+    // Kelvin sign to "k".
+    assert_eq!(both("i").await, ["İzmir trip"]);
+    assert_eq!(both("kelvin").await, ["\u{212A}elvin scale"]);
+    server.stop().await;
+}
+
+/// SQLite as it was before the word index (the trigram index alone, under the triggers
+/// of then): starting builds the word index over every message, and from then on sends,
+/// edits and deletions keep both indexes right.
+async fn sqlite_from_before_the_word_index() {
+    let mut server = TestServer::start(Db::Sqlite).await;
+    let ann = server.user("ann").await;
+    let room = group(&server, &ann, &[]).await;
+    server
+        .post_message(&ann, &room, "Quarterly forecast before the upgrade")
+        .await;
+    let edited = server
+        .post_message(&ann, &room, "draft agenda before the upgrade")
+        .await;
+    for sql in [
+        "drop trigger message_index_insert",
+        "drop trigger message_index_update",
+        "drop trigger message_index_delete",
+        "drop table message_words",
+        "create trigger message_search_insert after insert on messages begin \
+             insert into message_search (message_id, room_id) values (new.id, new.room_id); \
+             insert into message_fts (rowid, body) \
+                 select doc, new.body from message_search \
+                 where message_id = new.id and new.body <> ''; \
+         end",
+        "create trigger message_search_update after update of body on messages \
+         when new.body is not old.body begin \
+             delete from message_fts where old.body <> '' \
+                 and rowid = (select doc from message_search where message_id = old.id); \
+             insert into message_fts (rowid, body) \
+                 select doc, new.body from message_search \
+                 where message_id = new.id and new.body <> ''; \
+         end",
+        "create trigger message_search_delete after delete on messages begin \
+             delete from message_fts where old.body <> '' \
+                 and rowid = (select doc from message_search where message_id = old.id); \
+             delete from message_search where message_id = old.id; \
+         end",
+    ] {
+        sqlx::query(sql).execute(server.pool()).await.unwrap();
+    }
+    server.restart().await;
+    let ann = server.sign_in("ann").await;
+
+    // Every message is in the word index, and the old triggers are gone (one set now).
+    assert_eq!(in_index(&server, "message_words", "upgrade").await, 2);
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "select name from sqlite_master where type = 'trigger' and tbl_name = 'messages' \
+         and name like 'message_%' order by name",
+    )
+    .fetch_all(server.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        triggers,
+        [
+            "message_index_delete",
+            "message_index_insert",
+            "message_index_update"
+        ]
+    );
+    assert_eq!(
+        found(&server, &ann, "forecast").await,
+        ["Quarterly forecast before the upgrade"]
+    );
+
+    // An edit moves the message in both indexes; a deletion takes it out of both.
+    let path = format!("/api/rooms/{room}/messages/{}", edited.id);
+    let (status, body) = server
+        .request(
+            Method::PATCH,
+            &path,
+            Some(&ann.token),
+            Some(json!({"body": "final agenda after review"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(found(&server, &ann, "draft").await.is_empty());
+    assert_eq!(
+        found(&server, &ann, "agenda review").await,
+        ["final agenda after review"]
+    );
+    assert_eq!(in_index(&server, "message_words", "draft").await, 0);
+    assert_eq!(in_index(&server, "message_words", "review").await, 1);
+    let (status, body) = server.delete(&path, Some(&ann.token)).await;
+    assert!(status.is_success(), "{status} {body}");
+    assert!(found(&server, &ann, "agenda").await.is_empty());
+    assert_eq!(in_index(&server, "message_words", "agenda").await, 0);
+    assert_eq!(in_index(&server, "message_fts", "agenda").await, 0);
+
+    // New messages go into both.
+    server
+        .post_message(&ann, &room, "fresh news after the upgrade")
+        .await;
+    assert_eq!(in_index(&server, "message_words", "fresh").await, 1);
+    assert_eq!(in_index(&server, "message_fts", "fresh").await, 1);
+    assert_eq!(
+        found(&server, &ann, "fresh").await,
+        ["fresh news after the upgrade"]
+    );
+    server.stop().await;
+}
+
+/// How many docs of SQLite's FTS5 table `table` hold `word`.
+async fn in_index(server: &TestServer, table: &str, word: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select count(*) from {table} where {table} match $1"
+    )))
+    .bind(format!("\"{word}\""))
+    .fetch_one(server.pool())
+    .await
+    .unwrap()
 }
