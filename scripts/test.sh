@@ -86,7 +86,8 @@ status=0
 echo "==> UI: lint and unit tests"
 (cd client-tauri/ui && npm run --silent lint && npx vitest run) 2>&1 | tee "$log" || status=$?
 echo "==> cargo test"
-scripts/with-keyring.sh cargo test --workspace --locked 2>&1 | tee -a "$log" || status=$?
+# --no-fail-fast: every test binary runs, so one failure does not hide the others.
+scripts/with-keyring.sh cargo test --workspace --locked --no-fail-fast 2>&1 | tee -a "$log" || status=$?
 # One closing line for the whole run: cargo prints one per test binary (the last of which
 # is often a crate's empty doc-test run), Vitest one "Tests" line.
 sed 's/\x1b\[[0-9;]*m//g' "$log" | awk '

@@ -34,8 +34,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 use support::{
-    Desktop, PASSWORD, Reaped, SHELL, attr_u64, click, eventually, find, page_source, rail_room,
-    type_into, within,
+    Desktop, PASSWORD, Reaped, SHELL, attr_u64, click, eventually, eventually_in, find,
+    page_source, rail_room, type_into, within,
 };
 use tokio::sync::broadcast;
 
@@ -292,7 +292,7 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     )
     .await;
     assert_eq!(body.text().await.expect("text"), "hello from the cli");
-    eventually(60, "the badge to clear", || async {
+    eventually_in(c, 60, "the badge to clear", || async {
         attr_u64(c, &rail_room(&room), "data-unread")
             .await
             .filter(|n| *n == 0)
@@ -339,7 +339,7 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     type_into(c, "[data-testid='composer-input']", "hi from the app").await;
     click(c, "[data-testid='composer-send']").await;
-    eventually(30, "the reply sent", || async {
+    eventually_in(c, 30, "the reply sent", || async {
         let mine = c
             .find(Locator::Css("[data-testid='message'][data-mine='true']"))
             .await
@@ -362,7 +362,7 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     })
     .await;
     b2.mark_read(room_id, reply_seq).await.expect("B reads");
-    eventually(30, "the read tick on A's reply", || async {
+    eventually_in(c, 30, "the read tick on A's reply", || async {
         let mine = c
             .find(Locator::Css("[data-testid='message'][data-mine='true']"))
             .await

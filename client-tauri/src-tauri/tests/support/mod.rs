@@ -185,6 +185,63 @@ where
         .unwrap_or_else(|| panic!("timed out waiting for {what}"))
 }
 
+/// Gives the app's window the X input focus. With no window manager the focus follows the
+/// pointer (PointerRoot), so the window would count as focused only while the pointer
+/// happens to be over it; a conversation marks messages read only in a focused window.
+async fn focus_app_window(display: &str) {
+    let xdotool = tool("xdotool", &["/usr/bin/xdotool"], "apt-get install xdotool");
+    let run = |args: &[&str]| {
+        Command::new(&xdotool)
+            .args(args)
+            .env("DISPLAY", display)
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let focused = within(30, || async {
+        let found = run(&["search", "--onlyvisible", "--name", "^Confab"])?;
+        let window = found.lines().next()?.to_owned();
+        run(&["windowfocus", &window])?;
+        (run(&["getwindowfocus"])? == window).then_some(())
+    })
+    .await;
+    assert!(
+        focused.is_some(),
+        "could not give the Confab window the input focus on {display}"
+    );
+}
+
+/// Whether the webview thinks it has the focus, and what has it: for a failure message
+/// about anything that needs a focused window.
+pub async fn focus_state(client: &Client) -> String {
+    client
+        .execute(
+            "return `document.hasFocus()=${document.hasFocus()} visibility=${document.visibilityState} active=${document.activeElement?.outerHTML?.slice(0, 120)}`;",
+            vec![],
+        )
+        .await
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .unwrap_or_else(|e| format!("(no focus state: {e})"))
+}
+
+/// Like [`eventually`], and on a timeout the panic shows the window's focus state and markup.
+pub async fn eventually_in<T, F, Fut>(client: &Client, secs: u64, what: &str, read: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    match within(secs, read).await {
+        Some(value) => value,
+        None => panic!(
+            "timed out waiting for {what}; {}\n{}",
+            focus_state(client).await,
+            page_source(client).await
+        ),
+    }
+}
+
 /// The window's markup, for a failure message.
 pub async fn page_source(client: &Client) -> String {
     client
@@ -208,7 +265,14 @@ pub struct Desktop {
     pub display: Display,
     _server: Reaped,
     pub work: tempfile::TempDir,
+    // Last: released once everything above is gone.
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
+
+/// One desktop at a time in a test process: each is a WebKit web process, an app, a
+/// server and often a call, and four of them at once on a 2-core machine starved
+/// WebKitWebDriver (sessions lost to "page crash or hang", refused session requests).
+static ONE_DESKTOP_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Desktop {
     /// Starts everything, on a first run of `app` (no saved server or account).
@@ -219,6 +283,7 @@ impl Desktop {
     /// Like [`Desktop::start`], with extra flags for the server (e.g. lifted rate limits
     /// for a bench that seeds many messages).
     pub async fn start_with(app: &Path, server_flags: &[&str]) -> Self {
+        let turn = ONE_DESKTOP_AT_A_TIME.lock().await;
         let tauri_driver = tool("tauri-driver", &[], "cargo install tauri-driver --locked");
         let webkit_driver = tool(
             "WebKitWebDriver",
@@ -273,6 +338,7 @@ impl Desktop {
             .connect(&format!("http://127.0.0.1:{driver_port}"))
             .await
             .expect("a WebDriver session with the app");
+        focus_app_window(&display.name).await;
         Self {
             client,
             server_url,
@@ -280,6 +346,7 @@ impl Desktop {
             _driver: driver,
             display,
             _server: server,
+            _turn: turn,
         }
     }
 
