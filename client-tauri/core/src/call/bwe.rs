@@ -20,7 +20,10 @@
 //!   target (RTX copies of recent video packets, which the receiver drops as duplicates:
 //!   [`BweInterceptor`]); the rate the receiver saw it arrive at becomes the target if it is
 //!   higher. That is how the estimate finds a link that got faster while the encoder needs
-//!   less than it could send.
+//!   less than it could send. A probe that arrives well slower than it was sent and than
+//!   the target cuts the target to what arrived: that is how it finds a link that got
+//!   slower, which an application-limited sender's own traffic never queues on (a probe
+//!   runs at the top too, at the target, to check it).
 //! - **Loss**: random loss is not congestion. The loss of each second is compared with the
 //!   median of the last ten seconds; only loss well above that level (it rises with the rate,
 //!   as a queue that overflows does) cuts the target.
@@ -258,9 +261,10 @@ impl Cluster {
         }
     }
 
-    /// The rate the path carried the cluster at: the lower of how fast it was sent and how
-    /// fast it arrived (the first arrival's bytes were there before the span started).
-    fn result(&self) -> Option<f64> {
+    /// How fast the cluster was sent and how fast it arrived, bit/s (the first arrival's
+    /// bytes were there before the arrival span started). The path carried it at the
+    /// lower of the two.
+    fn result(&self) -> Option<(f64, f64)> {
         if self.arrived < 5 {
             return None;
         }
@@ -272,7 +276,7 @@ impl Cluster {
         let floor = Duration::from_millis(5);
         let send = self.sent_bytes as f64 * 8.0 / send_span.max(floor).as_secs_f64();
         let recv = (self.recv_bytes - first_size) as f64 * 8.0 / recv_span.max(floor).as_secs_f64();
-        Some(send.min(recv))
+        Some((send, recv))
     }
 }
 
@@ -381,7 +385,11 @@ impl Bwe {
         let at_ceiling = self
             .capacity
             .is_some_and(|c| self.target >= c * CAPACITY_CEILING * 0.98);
-        if !quiet || self.target >= self.max * 0.95 || !(app_limited || at_ceiling) {
+        // At the top there is nothing to find above; but an application-limited sender
+        // never tests the estimate with its own traffic, so a path that got slower than
+        // the estimate shows only to a probe (at about the target: it checks, not raises).
+        let at_top = self.target >= self.max * 0.95;
+        if !quiet || !(app_limited || at_ceiling) || (at_top && !app_limited) {
             return;
         }
         self.probes += 1;
@@ -501,9 +509,14 @@ impl Bwe {
             return;
         }
         self.cluster = None;
-        let raised = match c.result() {
-            Some(rate) if self.usage != Usage::Over && rate * 0.95 > self.target => {
-                self.target = (rate * 0.95).min(c.rate).clamp(self.min, self.max);
+        let result = c.result();
+        let raised = match result {
+            Some((send, recv))
+                if self.usage != Usage::Over && send.min(recv) * 0.95 > self.target =>
+            {
+                self.target = (send.min(recv) * 0.95)
+                    .min(c.rate)
+                    .clamp(self.min, self.max);
                 self.target > c.target_before * 1.1
             }
             _ => false,
@@ -511,6 +524,16 @@ impl Bwe {
         if raised {
             self.probes_raised += 1;
             self.capacity = None;
+        }
+        if let Some((send, recv)) = result
+            && !raised
+            && recv < send * 0.8
+            && recv < self.target * 0.8
+        {
+            // The path carried neither the probe nor the target: what arrived is its rate
+            // now (an application-limited sender's own traffic would never have shown it).
+            self.cut(now, Some(recv * BETA));
+            return;
         }
         self.next_probe = Some(
             now + if raised {
@@ -841,8 +864,8 @@ impl Interceptor for BweInterceptor {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    //! The estimator against a simulated link: a `tc tbf`-like bottleneck (a byte queue
-    //! drained at the link rate, 400 ms of it at most, the rest dropped), random loss, TWCC
+    //! The estimator against a simulated link: a `tc tbf`-like bottleneck (a token bucket
+    //! with a queue, 400 ms of it at most, the rest dropped), random loss, TWCC
     //! feedback every 50 ms, and a sender that sends what the encoder would for the target
     //! (the test pattern needs at most `CONTENT_BPS`) plus the probes the estimator asks for.
     use super::*;
@@ -854,15 +877,31 @@ mod tests {
     const CONTENT_BPS: f64 = 610_000.0;
     const STEP: Duration = Duration::from_millis(5);
 
+    /// A `tc tbf`: tokens fill at the rate up to a burst of 4,000 bytes (`burst 32kbit`);
+    /// a packet leaves, in order, once there are tokens for it (a sender under the rate is
+    /// not delayed at all); at most 400 ms of queue, the rest dropped; then random loss.
     struct Link {
         rate: f64,
         loss: f64,
-        /// When the queue is next empty.
+        tokens: f64,
+        /// When the last packet left, and when the queue is next empty (the same).
         busy_until: Instant,
         rng: u64,
     }
 
     impl Link {
+        const BURST_BYTES: f64 = 4000.0;
+
+        fn new(rate: f64, loss: f64, now: Instant) -> Self {
+            Self {
+                rate,
+                loss,
+                tokens: Self::BURST_BYTES,
+                busy_until: now,
+                rng: 7,
+            }
+        }
+
         fn random(&mut self) -> f64 {
             self.rng = self
                 .rng
@@ -877,7 +916,14 @@ mod tests {
             if start.saturating_duration_since(now) > Duration::from_millis(400) {
                 return None; // the queue is full
             }
-            self.busy_until = start + Duration::from_secs_f64(size as f64 * 8.0 / self.rate);
+            let refill = start
+                .saturating_duration_since(self.busy_until)
+                .as_secs_f64();
+            let tokens = (self.tokens + refill * self.rate / 8.0).min(Self::BURST_BYTES);
+            let size = size as f64;
+            let wait = ((size - tokens).max(0.0) * 8.0 / self.rate).max(0.0);
+            self.tokens = tokens + wait * self.rate / 8.0 - size;
+            self.busy_until = start + Duration::from_secs_f64(wait);
             if self.random() < self.loss {
                 return None;
             }
@@ -907,12 +953,7 @@ mod tests {
             let epoch = Instant::now();
             Self {
                 bwe: Bwe::new(1_060_000.0, MIN, MAX),
-                link: Link {
-                    rate,
-                    loss,
-                    busy_until: epoch,
-                    rng: 7,
-                },
+                link: Link::new(rate, loss, epoch),
                 epoch,
                 now: epoch,
                 in_flight: VecDeque::new(),
@@ -1043,6 +1084,43 @@ mod tests {
             kbps(&lifted)
         );
         assert!(sim.bwe.probes_raised >= 1);
+    }
+
+    #[test]
+    fn a_cap_under_an_application_limited_sender_is_found_by_probing() {
+        // The encoder needs far less than the link, and the estimate is at the top (where
+        // a probe can leave it). Then the link drops to 500 kbit/s, still above what the
+        // encoder sends: nothing it sends queues, so only a probe can show the change.
+        let mut sim = Sim::new(3_000_000.0, 0.0);
+        sim.bwe = Bwe::new(MAX, MIN, MAX);
+        sim.content = 340_000.0;
+        let open = sim.run(5);
+        eprintln!("3 Mbit/s link, 340 kbit/s content: {:?}", kbps(&open));
+        assert!(
+            open.iter().all(|(t, _)| *t > 2_500_000.0),
+            "the estimate stays up on the fast link: {:?}",
+            kbps(&open)
+        );
+        sim.link.rate = 500_000.0;
+        let capped = sim.run(20);
+        eprintln!(
+            "capped at 500 kbit/s (target, media kbit/s): {:?}",
+            kbps(&capped)
+        );
+        for (t, _) in &capped[10..] {
+            assert!(
+                (340_000.0..=650_000.0).contains(t),
+                "the estimate comes down to the cap: {:?}",
+                kbps(&capped)
+            );
+        }
+        for (_, media) in &capped[10..] {
+            assert!(
+                *media > 250_000.0,
+                "the media still gets through: {:?}",
+                kbps(&capped)
+            );
+        }
     }
 
     #[test]
