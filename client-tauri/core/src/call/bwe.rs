@@ -21,8 +21,8 @@
 //!   [`BweInterceptor`]); the rate the receiver saw it arrive at becomes the target if it is
 //!   higher. That is how the estimate finds a link that got faster while the encoder needs
 //!   less than it could send. A probe that arrives well slower than it was sent and than
-//!   the target cuts the target to what arrived: that is how it finds a link that got
-//!   slower, which an application-limited sender's own traffic never queues on (a probe
+//!   the target, with a quarter of it lost (a queue overflowed), cuts the target to what
+//!   arrived: that is how it finds a link that got slower, which an application-limited sender's own traffic never queues on (a probe
 //!   runs at the top too, at the target, to check it).
 //! - **Loss**: random loss is not congestion. The loss of each second is compared with the
 //!   median of the last ten seconds; only loss well above that level (it rises with the rate,
@@ -66,6 +66,8 @@ const PROBE_FACTOR: f64 = 2.0;
 /// The next probe after one that raised the target, and after one that did not.
 const PROBE_AGAIN_AFTER_SUCCESS: Duration = Duration::from_millis(500);
 const PROBE_AGAIN_AFTER_FAILURE: Duration = Duration::from_secs(3);
+/// A probe cluster that lost this share of its packets overflowed a queue.
+const PROBE_OVERFLOW_LOSS: f64 = 0.25;
 /// Loss over the running median by more than this (fraction) counts as congestion.
 const CONGESTIVE_LOSS: f64 = 0.10;
 /// How far above the rate of the last cut the target may grow without a probe.
@@ -227,6 +229,8 @@ struct Cluster {
     first_departure: Option<Instant>,
     last_departure: Option<Instant>,
     recv_bytes: usize,
+    /// Packets of the cluster reported lost.
+    lost: usize,
     first_arrival: Option<(Duration, usize)>,
     last_arrival: Option<Duration>,
     arrived: usize,
@@ -258,6 +262,18 @@ impl Cluster {
                 self.first_arrival = Some((at, r.size));
             }
             self.last_arrival = Some(self.last_arrival.map_or(at, |l| l.max(at)));
+        } else {
+            self.lost += 1;
+        }
+    }
+
+    /// The share of the cluster's packets that were lost.
+    fn loss(&self) -> f64 {
+        let total = self.arrived + self.lost;
+        if total == 0 {
+            0.0
+        } else {
+            self.lost as f64 / total as f64
         }
     }
 
@@ -402,6 +418,7 @@ impl Bwe {
             first_departure: None,
             last_departure: None,
             recv_bytes: 0,
+            lost: 0,
             first_arrival: None,
             last_arrival: None,
             arrived: 0,
@@ -529,9 +546,13 @@ impl Bwe {
             && !raised
             && recv < send * 0.8
             && recv < self.target * 0.8
+            && c.loss() >= PROBE_OVERFLOW_LOSS
         {
-            // The path carried neither the probe nor the target: what arrived is its rate
-            // now (an application-limited sender's own traffic would never have shown it).
+            // The path carried neither the probe nor the target, and its queue overflowed:
+            // what arrived is its rate now (an application-limited sender's own traffic
+            // would never have shown it). Loss is the proof: arrivals spread wider than the
+            // departures also when the sender's own pacing is late (the departure stamps
+            // are the interceptor's, before the socket), which a cut must not follow.
             self.cut(now, Some(recv * BETA));
             return;
         }
