@@ -1010,22 +1010,33 @@ async fn heartbeat(state: AppState, mut conn: ConnectionManager, link: Arc<Link>
         }
         let keys = &link.keys;
         let refreshed = redis::pipe()
+            .exists(keys.node(&link.node))
             .set_ex(keys.node(&link.node), 1, NODE_TTL.as_secs())
             .ignore()
             .sadd(keys.nodes(), &link.node)
             .ignore()
             .expire(keys.presence(&link.node), 6 * NODE_TTL.as_secs() as i64)
             .ignore()
-            .query_async::<()>(&mut conn)
+            .query_async::<(bool,)>(&mut conn)
             .await;
-        if refreshed.is_err() || !link.healthy() {
+        let Ok((was_alive,)) = refreshed else {
+            healthy_since = None;
+            continue;
+        };
+        if !link.healthy() {
             healthy_since = None;
             continue;
         }
+        if !was_alive {
+            // This node's liveness ran out (a stall longer than the TTL): the others may
+            // have dropped it, its hash and its users' sets with it. Rewrite them.
+            link.lost.store(true, Ordering::Release);
+        }
         if link.lost.swap(false, Ordering::AcqRel) {
-            // A pipeline was refused while the subscription held: rewrite this node's
-            // entry (the publisher sets the flag again if that fails too).
-            tracing::info!(node = %link.node, "Redis refused an update; resyncing this node's entry");
+            // A pipeline was refused while the subscription held, or the liveness ran
+            // out: rewrite this node's entry (the publisher sets the flag again if that
+            // fails too).
+            tracing::info!(node = %link.node, "this node's entry in Redis may be stale; resyncing it");
             state.hub.resync();
         }
         let since = *healthy_since.get_or_insert_with(Instant::now);
