@@ -834,8 +834,11 @@ async fn on_event(state: &AppState, conn: &mut ConnectionManager, link: &Link, p
             msg,
         } => hub.deliver_here(&users, except, &skip, msg),
         Event::Presence { user, status } => {
-            // The sending node announces the change itself; this only keeps the mirror.
-            hub.set_remote(&envelope.node, user, status);
+            // The sending node tells only its own connections (`announce_presence_change`):
+            // each node announces a change to its own once its mirror has it.
+            if hub.set_remote(&envelope.node, user, status) {
+                announce_here(state, hub, vec![user]).await;
+            }
         }
         Event::KickSession { session, code } => hub.kick_session_here(session, code),
         Event::KickUser { user, code } => hub.kick_user_here(user, code),

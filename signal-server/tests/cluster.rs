@@ -987,34 +987,10 @@ async fn relays_between_guests_of_a_third_nodes_call_go_in_one_hop() {
     // The call's home is the real binary, a process of its own, so its metrics count
     // only what reached it.
     let dir = tempfile_dir();
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut home = a.another_node(&[]).await;
-    home.shutdown_only().await;
-    home.base = format!("http://127.0.0.1:{port}");
-    home.ws_url = format!("ws://127.0.0.1:{port}/ws");
-    let mut args = a.args();
-    for (flag, value) in [
-        ("--bind", format!("127.0.0.1:{port}")),
-        ("--data-dir", dir.display().to_string()),
-    ] {
-        let i = args.iter().position(|x| x == flag).unwrap();
-        args[i + 1] = value;
-    }
-    args.extend(["--metrics-bind".into(), format!("127.0.0.1:{metrics_port}")]);
-    let _child = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_confab-server"))
-            .args(&args)
-            .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for node in [&a.base, &b.base, &home.base] {
+    let (_child, home, metrics) = spawn_metered_node(&a, &dir).await;
+    for node in [&a.base, &b.base] {
         wait_readyz(node, "ok").await;
     }
-    let metrics = format!("http://127.0.0.1:{metrics_port}/metrics");
 
     // Hal starts the call on the home node; Ann (node A) and Bob (node B) are guests.
     let hal = a.user("hal").await;

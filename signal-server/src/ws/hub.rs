@@ -556,6 +556,20 @@ impl Hub {
         outbox.flush(&s, self.link());
     }
 
+    /// A change of `user`'s own presence, told to `to`. Alone, as [`Hub::announce_presence`];
+    /// in a cluster, to this node's connections only: every other node announces the
+    /// change to its own once its mirror of this node has it (`crate::cluster`), from its
+    /// own view. (Told from here to everyone, a status computed from a mirror one event
+    /// behind could arrive last and stay: Bob's last two devices on two nodes closing at
+    /// once left him online to Ann.)
+    pub fn announce_presence_change(&self, user: UserId, to: &[UserId]) {
+        if self.link().is_some() {
+            self.announce_presence_here(user, to);
+        } else {
+            self.announce_presence(user, to);
+        }
+    }
+
     /// As [`Hub::announce_presence`], to this node's connections only: for a change every
     /// node sees for itself (another node's users gone with it, or resynced).
     pub fn announce_presence_here(&self, user: UserId, to: &[UserId]) {

@@ -260,7 +260,7 @@ impl Session {
         if presence_changed {
             self.state
                 .hub
-                .announce_presence(self.auth.user_id, &co_members);
+                .announce_presence_change(self.auth.user_id, &co_members);
         }
     }
 
@@ -271,7 +271,7 @@ impl Session {
             Ok(audience) => self
                 .state
                 .hub
-                .announce_presence(self.auth.user_id, &audience),
+                .announce_presence_change(self.auth.user_id, &audience),
             Err(e) => tracing::warn!(error = %e, "loading contacts and co-members for presence"),
         }
     }
