@@ -22,8 +22,9 @@
 //!   higher. That is how the estimate finds a link that got faster while the encoder needs
 //!   less than it could send. A probe that arrives well slower than it was sent and than
 //!   the target, with a quarter of it lost (a queue overflowed), cuts the target to what
-//!   arrived: that is how it finds a link that got slower, which an application-limited sender's own traffic never queues on (a probe
-//!   runs at the top too, at the target, to check it).
+//!   arrived: that is how it finds a link that got slower, which an application-limited
+//!   sender's own traffic never queues on (a probe runs at the top too, at the target, to
+//!   check it).
 //! - **Loss**: random loss is not congestion. The loss of each second is compared with the
 //!   median of the last ten seconds; only loss well above that level (it rises with the rate,
 //!   as a queue that overflows does) cuts the target.
