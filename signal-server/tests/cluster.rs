@@ -269,6 +269,16 @@ impl Drop for Reaped {
 
 /// The real `confab-server` binary as another node of `server`'s cluster.
 fn spawn_node(server: &TestServer, port: u16, dir: &std::path::Path) -> Reaped {
+    spawn_node_with(server, port, dir, &[])
+}
+
+/// [`spawn_node`] with `extra` flags.
+fn spawn_node_with(
+    server: &TestServer,
+    port: u16,
+    dir: &std::path::Path,
+    extra: &[String],
+) -> Reaped {
     let mut args = server.args();
     // Bind and data folder of its own; the rest (database, Redis, secret) shared.
     for (flag, value) in [
@@ -278,6 +288,7 @@ fn spawn_node(server: &TestServer, port: u16, dir: &std::path::Path) -> Reaped {
         let i = args.iter().position(|a| a == flag).unwrap();
         args[i + 1] = value;
     }
+    args.extend_from_slice(extra);
     Reaped(
         Command::new(env!("CARGO_BIN_EXE_confab-server"))
             .args(&args)
@@ -1115,24 +1126,11 @@ async fn spawn_metered_node(
     node.shutdown_only().await;
     node.base = format!("http://127.0.0.1:{port}");
     node.ws_url = format!("ws://127.0.0.1:{port}/ws");
-    let mut args = server.args();
-    for (flag, value) in [
-        ("--bind", format!("127.0.0.1:{port}")),
-        ("--data-dir", dir.display().to_string()),
-    ] {
-        let i = args.iter().position(|x| x == flag).unwrap();
-        args[i + 1] = value;
-    }
-    args.extend(["--metrics-bind".into(), format!("127.0.0.1:{metrics_port}")]);
-    let child = Reaped(
-        Command::new(env!("CARGO_BIN_EXE_confab-server"))
-            .args(&args)
-            .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let child = spawn_node_with(
+        server,
+        port,
+        dir,
+        &["--metrics-bind".into(), format!("127.0.0.1:{metrics_port}")],
     );
     wait_readyz(&node.base, "ok").await;
     (
