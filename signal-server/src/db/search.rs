@@ -160,16 +160,24 @@ fn sqlite_schema() -> Vec<String> {
     ]
     .map(str::to_owned)
     .into();
+    // The new text into both indexes, and the old text out of both.
     let words = word_index_text("new.body");
+    let index_new = format!(
+        "insert into message_fts (rowid, body) \
+             select doc, new.body from message_search \
+             where message_id = new.id and new.body <> ''; \
+         insert into message_words (rowid, body) \
+             select doc, {words} from message_search \
+             where message_id = new.id and new.body <> '';"
+    );
+    let unindex_old = "delete from message_fts where old.body <> '' \
+             and rowid = (select doc from message_search where message_id = old.id); \
+         delete from message_words where old.body <> '' \
+             and rowid = (select doc from message_search where message_id = old.id);";
     schema.push(format!(
         "create trigger message_index_insert after insert on messages begin \
              insert into message_search (message_id, room_id) values (new.id, new.room_id); \
-             insert into message_fts (rowid, body) \
-                 select doc, new.body from message_search \
-                 where message_id = new.id and new.body <> ''; \
-             insert into message_words (rowid, body) \
-                 select doc, {words} from message_search \
-                 where message_id = new.id and new.body <> ''; \
+             {index_new} \
          end"
     ));
     // An edit, and a deletion (which empties the body): out with the old text, in with
@@ -177,29 +185,17 @@ fn sqlite_schema() -> Vec<String> {
     schema.push(format!(
         "create trigger message_index_update after update of body on messages \
          when new.body is not old.body begin \
-             delete from message_fts where old.body <> '' \
-                 and rowid = (select doc from message_search where message_id = old.id); \
-             delete from message_words where old.body <> '' \
-                 and rowid = (select doc from message_search where message_id = old.id); \
-             insert into message_fts (rowid, body) \
-                 select doc, new.body from message_search \
-                 where message_id = new.id and new.body <> ''; \
-             insert into message_words (rowid, body) \
-                 select doc, {words} from message_search \
-                 where message_id = new.id and new.body <> ''; \
+             {unindex_old} \
+             {index_new} \
          end"
     ));
     // Rows go when their room does (a cascade fires this trigger too).
-    schema.push(
+    schema.push(format!(
         "create trigger message_index_delete after delete on messages begin \
-             delete from message_fts where old.body <> '' \
-                 and rowid = (select doc from message_search where message_id = old.id); \
-             delete from message_words where old.body <> '' \
-                 and rowid = (select doc from message_search where message_id = old.id); \
+             {unindex_old} \
              delete from message_search where message_id = old.id; \
          end"
-        .to_owned(),
-    );
+    ));
     schema
 }
 
