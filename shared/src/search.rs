@@ -139,8 +139,9 @@ fn folded(body: &str) -> (Vec<char>, Vec<usize>, Vec<char>) {
     (chars, from, original)
 }
 
-/// Whether `c` is part of a word for the word-start rule.
-fn is_word_char(c: char) -> bool {
+/// Whether `c` is part of a word for the word-start rule: a term that must start a word
+/// matches only where the character before it is not one.
+pub fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() && !is_unspaced(c)
 }
 

@@ -18,9 +18,10 @@
 //!
 //! PostgreSQL: two expression indexes on `messages`, which PostgreSQL keeps up to date on
 //! every insert and update by itself and builds over the existing rows when created:
-//! GIN on `to_tsvector('simple', body)` (word-prefix lookups and the `best` rank; the
-//! `simple` configuration lowercases without stemming, neutral for every language) and
-//! GIN trigrams (`pg_trgm`) on `body` for terms in unspaced scripts or with punctuation.
+//! GIN on the body's words by the rule (see [`PostgresWords`]: word-prefix lookups and the
+//! `best` rank; the `simple` configuration lowercases without stemming, neutral for every
+//! language) and GIN trigrams (`pg_trgm`) on `body` for terms in unspaced scripts or with
+//! punctuation.
 //!
 //! Terms the engine cannot index (SQLite: shorter than 3 characters; PostgreSQL: a
 //! substring term shorter than 3) narrow nothing; when no term narrows, the search walks
@@ -33,6 +34,7 @@
 //! the searcher blocks.
 
 use anyhow::Context;
+use sha2::Digest;
 use shared::search::Term;
 use shared::{RoomId, UserId};
 use sqlx::{AnyPool, FromRow};
@@ -110,9 +112,12 @@ pub async fn ensure(pool: &AnyPool) -> anyhow::Result<()> {
             sqlx::query("select pg_advisory_xact_lock(7171010)")
                 .execute(&mut *tx)
                 .await?;
-            for statement in POSTGRES_SCHEMA {
-                sqlx::query(*statement).execute(&mut *tx).await?;
+            for statement in postgres_schema() {
+                sqlx::query(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut *tx)
+                    .await?;
             }
+            PostgresWords::get().drop_others(&mut tx).await?;
         }
     }
     tx.commit().await.context("creating the search index")?;
@@ -319,23 +324,150 @@ fn word_index_text(body: &str) -> String {
     )
 }
 
-const POSTGRES_SCHEMA: &[&str] = &[
-    // A trusted extension since PostgreSQL 13: the database's owner may create it.
-    "create extension if not exists pg_trgm",
-    "create index if not exists messages_search_words on messages \
-         using gin (to_tsvector('simple', body))",
-    "create index if not exists messages_search_trigrams on messages \
-         using gin (body gin_trgm_ops)",
-    // The newest-first order itself: for a common word the planner walks this and checks
-    // each row (a few thousand for a page) instead of sorting every match the GIN index
-    // gives (hundreds of thousands).
-    "create index if not exists messages_search_recent on messages \
-         (created_at desc, room_id desc, seq desc)",
-    // The same order within one room, for a search in one room (or a user reading few)
-    // whose words are too common for the GIN index to be the cheaper way.
-    "create index if not exists messages_search_room_recent on messages \
-         (room_id, created_at desc, seq desc)",
-];
+/// PostgreSQL's word index, as the rule sees words: `to_tsvector('simple', …)` of the
+/// body with every character that is not a word character (see
+/// [`shared::search::is_word_char`]) made a space. PostgreSQL's parser alone takes
+/// "用Zoom开会" as one word, and "zoom.us", "ann@example.org" or "/usr/bin" as one host,
+/// email or path token (none of "us", "example" or "bin" would be a word there), and a
+/// combining mark inside a word; the rule sees a word start after each of those, and on
+/// this text the parser sees exactly the rule's words. (Checked over every code point
+/// against PostgreSQL 15 with glibc's C.UTF-8: a word after any non-word character is
+/// found, and a word term with any word character in it, but for 4 letters of Unicode 16
+/// that glibc 2.36 does not lowercase.)
+///
+/// An SQL function (inlined by the planner, so the index is an expression index on it),
+/// named after a hash of its definition: when a newer Rust's Unicode tables change what
+/// the rule counts as a word, the next start creates the new function and index beside
+/// the old ones and then drops those.
+struct PostgresWords {
+    /// `message_words_<hash>`.
+    function: String,
+    /// `messages_search_words_<hash>`.
+    index: String,
+    /// The `create function` statement.
+    definition: String,
+}
+
+impl PostgresWords {
+    fn get() -> &'static Self {
+        static WORDS: std::sync::OnceLock<PostgresWords> = std::sync::OnceLock::new();
+        WORDS.get_or_init(|| {
+            let escape = |u: u32| {
+                if u > 0xFFFF {
+                    format!("\\U{u:08X}")
+                } else {
+                    format!("\\u{u:04X}")
+                }
+            };
+            let mut class = String::from("[");
+            for (lo, hi) in not_word_ranges() {
+                class += &escape(lo);
+                if hi > lo {
+                    class.push('-');
+                    class += &escape(hi);
+                }
+            }
+            class.push(']');
+            let body = format!(
+                "select to_tsvector('simple'::regconfig, regexp_replace(body, '{class}', ' ', 'g'))"
+            );
+            let hash = sha2::Sha256::digest(body.as_bytes());
+            let hash: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+            let function = format!("message_words_{hash}");
+            PostgresWords {
+                definition: format!(
+                    "create or replace function {function}(body text) returns tsvector \
+                     language sql immutable strict parallel safe as $$ {body} $$"
+                ),
+                index: format!("messages_search_words_{hash}"),
+                function,
+            }
+        })
+    }
+
+    /// The words of `body` (an SQL expression), as the index holds them.
+    fn of(&self, body: &str) -> String {
+        format!("{}({body})", self.function)
+    }
+
+    /// Drops the word indexes and functions of other definitions (and the index from
+    /// before, on the bare `to_tsvector`).
+    async fn drop_others(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> anyhow::Result<()> {
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "select indexname::text from pg_indexes where tablename = 'messages' \
+             and indexname like 'messages\\_search\\_words%' and indexname <> $1",
+        )
+        .bind(&self.index)
+        .fetch_all(&mut **tx)
+        .await?;
+        for index in indexes {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop index if exists \"{index}\""
+            )))
+            .execute(&mut **tx)
+            .await?;
+        }
+        let functions: Vec<String> = sqlx::query_scalar(
+            "select proname::text from pg_proc where proname like 'message\\_words\\_%' \
+             and proname <> $1",
+        )
+        .bind(&self.function)
+        .fetch_all(&mut **tx)
+        .await?;
+        for function in functions {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "drop function if exists \"{function}\"(text)"
+            )))
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The code points that are not word characters, as inclusive ranges (surrogates, which
+/// no text holds, join the ranges around them).
+fn not_word_ranges() -> Vec<(u32, u32)> {
+    let mut ranges: Vec<(u32, u32)> = Vec::new();
+    for u in 1..=u32::from(char::MAX) {
+        if char::from_u32(u).is_some_and(shared::search::is_word_char) {
+            continue;
+        }
+        match ranges.last_mut() {
+            Some(last) if last.1 + 1 == u => last.1 = u,
+            _ => ranges.push((u, u)),
+        }
+    }
+    ranges
+}
+
+fn postgres_schema() -> Vec<String> {
+    let words = PostgresWords::get();
+    vec![
+        // A trusted extension since PostgreSQL 13: the database's owner may create it.
+        "create extension if not exists pg_trgm".to_owned(),
+        words.definition.clone(),
+        format!(
+            "create index if not exists {} on messages using gin ({})",
+            words.index,
+            words.of("body")
+        ),
+        "create index if not exists messages_search_trigrams on messages \
+         using gin (body gin_trgm_ops)"
+            .to_owned(),
+        // The newest-first order itself: for a common word the planner walks this and
+        // checks each row (a few thousand for a page) instead of sorting every match the
+        // GIN index gives (hundreds of thousands).
+        "create index if not exists messages_search_recent on messages \
+         (created_at desc, room_id desc, seq desc)"
+            .to_owned(),
+        // The same order within one room, for a search in one room (or a user reading
+        // few) whose words are too common for the GIN index to be the cheaper way.
+        "create index if not exists messages_search_room_recent on messages \
+         (room_id, created_at desc, seq desc)"
+            .to_owned(),
+    ]
+}
 
 /// A place in the newest-first order: SQLite's `doc` (the order messages arrived in), or
 /// PostgreSQL's `(created_at, room_id, seq)` (seq keeps a room's order within a second;
@@ -728,7 +860,10 @@ fn postgres_conditions(binds: &mut Binds, f: &Filter<'_>, rooms: &str) -> (Strin
     } else {
         // Any of the words counts toward the rank (all of them are required anyway).
         let q = binds.text(rank_terms.join(" | "));
-        format!("ts_rank(to_tsvector('simple', m.body), to_tsquery('simple', {q}))::float8")
+        format!(
+            "ts_rank({}, to_tsquery('simple', {q}))::float8",
+            PostgresWords::get().of("m.body")
+        )
     };
     (conditions, score)
 }
@@ -739,7 +874,8 @@ fn postgres_terms(binds: &mut Binds, terms: &[Term]) -> String {
     for term in terms {
         if term.word {
             let p = binds.text(tsquery_prefix(term));
-            sql += &format!(" and to_tsvector('simple', m.body) @@ to_tsquery('simple', {p})");
+            let words = PostgresWords::get().of("m.body");
+            sql += &format!(" and {words} @@ to_tsquery('simple', {p})");
         } else {
             let p = binds.text(like_anywhere(term));
             sql += &format!(" and m.body ilike {p}");
