@@ -391,35 +391,26 @@ impl PostgresWords {
     }
 
     /// Drops the word indexes and functions of other definitions (and the index from
-    /// before, on the bare `to_tsvector`).
+    /// before, on the bare `to_tsvector`): the indexes first, then the functions they used.
     async fn drop_others(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> anyhow::Result<()> {
-        let indexes: Vec<String> = sqlx::query_scalar(
-            "select indexname::text from pg_indexes where tablename = 'messages' \
-             and indexname like 'messages\\_search\\_words%' and indexname <> $1",
+        let statements: Vec<String> = sqlx::query_scalar(
+            "select statement from ( \
+                 select 1 as step, format('drop index if exists %I', indexname) as statement \
+                 from pg_indexes where tablename = 'messages' \
+                 and indexname like 'messages\\_search\\_words%' and indexname <> $1 \
+                 union all \
+                 select 2, format('drop function if exists %I(text)', proname) \
+                 from pg_proc where proname like 'message\\_words\\_%' and proname <> $2 \
+             ) as stale order by step",
         )
         .bind(&self.index)
-        .fetch_all(&mut **tx)
-        .await?;
-        for index in indexes {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "drop index if exists \"{index}\""
-            )))
-            .execute(&mut **tx)
-            .await?;
-        }
-        let functions: Vec<String> = sqlx::query_scalar(
-            "select proname::text from pg_proc where proname like 'message\\_words\\_%' \
-             and proname <> $1",
-        )
         .bind(&self.function)
         .fetch_all(&mut **tx)
         .await?;
-        for function in functions {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "drop function if exists \"{function}\"(text)"
-            )))
-            .execute(&mut **tx)
-            .await?;
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(statement))
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
