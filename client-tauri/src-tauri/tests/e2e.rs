@@ -2,7 +2,9 @@
 //! Xvfb driven through tauri-driver and WebKitWebDriver, and a `confab-cli` participant.
 //! A user picks the server, signs up, creates a room and joins its call with the test
 //! pattern while `confab-cli` joins the same room; the remote tile must show frames
-//! whose painted frame counter advances, and the participant list must show both.
+//! whose painted frame counter advances, and the participant list must show both. That
+//! server speaks only https and wss, with a certificate from a CA the test creates and
+//! the app and `confab-cli` are told to trust (`CONFAB_CA_FILE`).
 //!
 //! The messenger story: A signs up in the app; B (`confab-cli`) sends a contact request
 //! and A accepts it in the contacts view; B writes, A's rail shows the unread badge and a
@@ -41,8 +43,13 @@ use tokio::sync::broadcast;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
-    let desktop = Desktop::start(Path::new(env!("CARGO_BIN_EXE_confab"))).await;
+    let desktop = Desktop::start_over_tls(Path::new(env!("CARGO_BIN_EXE_confab"))).await;
     let client = &desktop.client;
+    assert!(
+        desktop.server_url.starts_with("https://"),
+        "{}",
+        desktop.server_url
+    );
 
     // First run: pick the server, then sign up. Client-side validation first: a
     // too-short username is flagged on its field, not sent.
@@ -64,6 +71,14 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
     type_into(client, "#signup-username", &username).await;
     click(client, "#signup-submit").await;
     find(client, SHELL).await;
+    // An https server gets no plain-http warning.
+    assert!(
+        client
+            .find(Locator::Css("[data-testid='insecure-banner']"))
+            .await
+            .is_err(),
+        "the plain-http banner shows for an https server"
+    );
 
     let room = desktop.create_room("E2E standup").await;
     let mut cli = desktop.cli_participant(&room, &Desktop::unique("cli"), 120);

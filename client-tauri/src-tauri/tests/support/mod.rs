@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+use confab_core::api::CA_FILE_VAR;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use signal_server::testing::TestCa;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -259,6 +261,8 @@ pub async fn attr_u64(client: &Client, css: &str, attr: &str) -> Option<u64> {
 pub struct Desktop {
     pub client: Client,
     pub server_url: String,
+    /// The CA the app and `confab-cli` trust, for a server on https and wss.
+    pub ca_file: Option<PathBuf>,
     // Dropped in this order: the driver (and the app with it), the display, the server,
     // then their files.
     _driver: Reaped,
@@ -267,6 +271,15 @@ pub struct Desktop {
     pub work: tempfile::TempDir,
     // Last: released once everything above is gone.
     _turn: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// Makes `command` trust `ca_file` (the app and `confab-cli` read `CONFAB_CA_FILE`), or
+/// no extra CA at all: a CA file set in the test's own environment is not passed on.
+fn trust(command: &mut Command, ca_file: Option<&Path>) {
+    match ca_file {
+        Some(ca) => command.env(CA_FILE_VAR, ca),
+        None => command.env_remove(CA_FILE_VAR),
+    };
 }
 
 /// One desktop at a time in a test process: each is a WebKit web process, an app, a
@@ -283,6 +296,17 @@ impl Desktop {
     /// Like [`Desktop::start`], with extra flags for the server (e.g. lifted rate limits
     /// for a bench that seeds many messages).
     pub async fn start_with(app: &Path, server_flags: &[&str]) -> Self {
+        Self::launch(app, server_flags, false).await
+    }
+
+    /// Like [`Desktop::start`], with the server on https and wss. Its certificate is
+    /// issued by a CA of the test's own, which the app and `confab-cli` trust through
+    /// `CONFAB_CA_FILE`, as the users of a private deployment do.
+    pub async fn start_over_tls(app: &Path) -> Self {
+        Self::launch(app, &[], true).await
+    }
+
+    async fn launch(app: &Path, server_flags: &[&str], tls: bool) -> Self {
         let turn = ONE_DESKTOP_AT_A_TIME.lock().await;
         let tauri_driver = tool("tauri-driver", &[], "cargo install tauri-driver --locked");
         let webkit_driver = tool(
@@ -292,15 +316,30 @@ impl Desktop {
         );
         let work = tempfile::tempdir().expect("temp dir");
         let server_port = free_port();
-        let server_url = format!("http://127.0.0.1:{server_port}");
+        let mut server = Command::new(workspace_bin("confab-server"));
+        server
+            .args(["--bind", &format!("127.0.0.1:{server_port}")])
+            .args([
+                "--data-dir",
+                &work.path().join("server").display().to_string(),
+            ])
+            .args(server_flags);
+        let ca_file = tls.then(|| {
+            let (cert, key, ca_file) = (
+                work.path().join("cert.pem"),
+                work.path().join("key.pem"),
+                work.path().join("ca.pem"),
+            );
+            let ca = TestCa::new("Confab desktop e2e CA");
+            ca.issue_server_cert(&cert, &key);
+            ca.write_pem(&ca_file);
+            server.arg("--tls-cert").arg(cert).arg("--tls-key").arg(key);
+            ca_file
+        });
+        let scheme = if tls { "https" } else { "http" };
+        let server_url = format!("{scheme}://127.0.0.1:{server_port}");
         let server = Reaped(
-            Command::new(workspace_bin("confab-server"))
-                .args(["--bind", &format!("127.0.0.1:{server_port}")])
-                .args([
-                    "--data-dir",
-                    &work.path().join("server").display().to_string(),
-                ])
-                .args(server_flags)
+            server
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -310,22 +349,28 @@ impl Desktop {
 
         let display = start_xvfb();
         let (driver_port, native_port) = (free_port(), free_port());
+        let mut driver = Command::new(tauri_driver);
+        driver
+            .args(["--port", &driver_port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .arg("--native-driver")
+            .arg(webkit_driver)
+            .env("DISPLAY", &display.name)
+            .env("XDG_CONFIG_HOME", work.path().join("config"))
+            .env("XDG_DATA_HOME", work.path().join("data"))
+            .env("XDG_CACHE_HOME", work.path().join("cache"));
+        trust(&mut driver, ca_file.as_deref());
         let driver = Reaped(
-            Command::new(tauri_driver)
-                .args(["--port", &driver_port.to_string()])
-                .args(["--native-port", &native_port.to_string()])
-                .arg("--native-driver")
-                .arg(webkit_driver)
-                .env("DISPLAY", &display.name)
-                .env("XDG_CONFIG_HOME", work.path().join("config"))
-                .env("XDG_DATA_HOME", work.path().join("data"))
-                .env("XDG_CACHE_HOME", work.path().join("cache"))
+            driver
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("starting tauri-driver"),
         );
         wait_for_port(driver_port, "tauri-driver");
+        // tauri-driver listens before the WebKitWebDriver it starts does, and a session
+        // asked for in between is dropped (seen on a loaded machine).
+        wait_for_port(native_port, "WebKitWebDriver");
 
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -342,6 +387,7 @@ impl Desktop {
         Self {
             client,
             server_url,
+            ca_file,
             work,
             _driver: driver,
             display,
@@ -411,6 +457,7 @@ impl Desktop {
             .arg("--outbox")
             .arg(outbox)
             .env("CONFAB_PASSWORD", PASSWORD);
+        trust(&mut command, self.ca_file.as_deref());
         command
     }
 
@@ -427,12 +474,15 @@ impl Desktop {
 
     /// A `confab-cli` participant in `room` sending the test pattern and a tone.
     pub fn cli_participant(&self, room: &str, user: &str, secs: u64) -> Reaped {
+        let mut command = Command::new(workspace_bin("confab-cli"));
+        command
+            .args(["call", "--server", &self.server_url, "--room", room])
+            .args(["--user", user, "--register", "--synthetic"])
+            .args(["--udp-addr", "127.0.0.1:0", "--duration", &secs.to_string()])
+            .env("CONFAB_PASSWORD", PASSWORD);
+        trust(&mut command, self.ca_file.as_deref());
         Reaped(
-            Command::new(workspace_bin("confab-cli"))
-                .args(["call", "--server", &self.server_url, "--room", room])
-                .args(["--user", user, "--register", "--synthetic"])
-                .args(["--udp-addr", "127.0.0.1:0", "--duration", &secs.to_string()])
-                .env("CONFAB_PASSWORD", PASSWORD)
+            command
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
