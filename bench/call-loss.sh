@@ -54,7 +54,7 @@ for line in sys.stdin:
 
 CONFAB_LOSS_LEVELS="$levels" CONFAB_LOSS_SECONDS="$seconds" CONFAB_RATE_SECONDS="$seconds" \
     "$bin" --ignored --exact "$test_name" --nocapture --test-threads 1 |
-    grep -E '^(LOSS-FIGURES|RATE-TRACE|RATE-FIGURES|SKIPPED)' || true
+    grep -E '^(LOSS-FIGURES|RATE-TRACE|RATE-FIGURES|RATE-LOG|SKIPPED)' || true
 
 if [ "$chromium" = 1 ] && [ "$test_name" = loss_figures ]; then
     python3 bench/chromium-peer/loss.py --levels "$levels" --seconds "$seconds" | grep -E '^LOSS-FIGURES' || true

@@ -538,6 +538,7 @@ async fn rate_figures() {
                 serde_json::json!({
                     "cap_kbps": cap,
                     "t": t,
+                    "utc": time::OffsetDateTime::now_utc().time().to_string(),
                     "estimate_kbps": estimate.round(),
                     "video_target_kbps": send["send_target_kbps"],
                     "send": format!("{}x{}@{}", send["send_width"], send["send_height"], send["send_fps"]),
@@ -559,6 +560,13 @@ async fn rate_figures() {
         );
     }
     ns.set_rate(None);
+    // With CONFAB_TEST_LOG (e.g. confab_core::call::bwe=debug), the sender's estimator log:
+    // its cuts and probes, to read beside the trace.
+    if std::env::var_os("CONFAB_TEST_LOG").is_some() {
+        for line in outside.log().lines().filter(|l| l.contains("bwe")) {
+            println!("RATE-LOG {line}");
+        }
+    }
     hang_up([inside, outside]).await;
     drop(server);
     drop(ns);

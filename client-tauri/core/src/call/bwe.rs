@@ -20,7 +20,11 @@
 //!   target (RTX copies of recent video packets, which the receiver drops as duplicates:
 //!   [`BweInterceptor`]); the rate the receiver saw it arrive at becomes the target if it is
 //!   higher. That is how the estimate finds a link that got faster while the encoder needs
-//!   less than it could send. A probe that arrives well slower than it was sent and than
+//!   less than it could send. A probe that raised the target and arrived at 70 % of its
+//!   rate or more is followed by another 500 ms later whatever the encoder sends
+//!   (libwebrtc's further probing): after a cap is lifted the encoder follows the target
+//!   up, is no longer application-limited, and 8 % a second alone would take 12 s from 1
+//!   to 2.6 Mbit/s. A probe that arrives well slower than it was sent and than
 //!   the target, with a quarter of it lost (a queue overflowed), cuts the target to what
 //!   arrived: that is how it finds a link that got slower, which an application-limited
 //!   sender's own traffic never queues on (a probe runs at the top too, at the target, to
@@ -67,6 +71,9 @@ const PROBE_FACTOR: f64 = 2.0;
 /// The next probe after one that raised the target, and after one that did not.
 const PROBE_AGAIN_AFTER_SUCCESS: Duration = Duration::from_millis(500);
 const PROBE_AGAIN_AFTER_FAILURE: Duration = Duration::from_secs(3);
+/// A probe that raised the target and arrived at this share of its rate or more is
+/// followed by another (at twice the new target) whatever the sender needs.
+const PROBE_FURTHER_SHARE: f64 = 0.7;
 /// A probe cluster that lost this share of its packets overflowed a queue.
 const PROBE_OVERFLOW_LOSS: f64 = 0.25;
 /// Loss over the running median by more than this (fraction) counts as congestion.
@@ -319,6 +326,10 @@ pub(crate) struct Bwe {
     congested_until: Option<Instant>,
     cluster: Option<Cluster>,
     next_probe: Option<Instant>,
+    /// The last probe raised the target and the path carried nearly all of it: there may
+    /// be more, so the next probe goes out whether or not the sender is
+    /// application-limited (libwebrtc's "further probing").
+    probe_further: bool,
     /// Probe clusters sent and how many raised the target (for the stats and the tests).
     pub probes: u64,
     pub probes_raised: u64,
@@ -343,6 +354,7 @@ impl Bwe {
             congested_until: None,
             cluster: None,
             next_probe: None,
+            probe_further: false,
             probes: 0,
             probes_raised: 0,
         }
@@ -406,9 +418,11 @@ impl Bwe {
         // never tests the estimate with its own traffic, so a path that got slower than
         // the estimate shows only to a probe (at about the target: it checks, not raises).
         let at_top = self.target >= self.max * 0.95;
-        if !quiet || !(app_limited || at_ceiling) || (at_top && !app_limited) {
+        if !quiet || !(app_limited || at_ceiling || self.probe_further) || (at_top && !app_limited)
+        {
             return;
         }
+        self.probe_further = false;
         self.probes += 1;
         self.cluster = Some(Cluster {
             start: now,
@@ -459,7 +473,7 @@ impl Bwe {
         if self.usage == Usage::Over {
             let since = *self.over_since.get_or_insert(now);
             if now.saturating_duration_since(since) >= OVERUSE_PERSIST {
-                self.cut(now, acked.map(|a| a * BETA));
+                self.cut(now, "delay", acked.map(|a| a * BETA));
             }
         } else {
             self.over_since = None;
@@ -502,8 +516,9 @@ impl Bwe {
         self.tick(now);
     }
 
-    /// Cuts the target to `to` (at most once per [`DECREASE_INTERVAL`]).
-    fn cut(&mut self, now: Instant, to: Option<f64>) {
+    /// Cuts the target to `to` (at most once per [`DECREASE_INTERVAL`]); `why` is for the
+    /// log.
+    fn cut(&mut self, now: Instant, why: &'static str, to: Option<f64>) {
         let Some(to) = to else { return };
         if self
             .last_decrease
@@ -511,9 +526,19 @@ impl Bwe {
         {
             return;
         }
+        tracing::debug!(
+            why,
+            target_kbps = (self.target / 1000.0).round(),
+            to_kbps = (to / 1000.0).round(),
+            acked_kbps = self.acked_rate().map(|a| (a / 1000.0).round()),
+            queue_ms = self.trend.queue_ms.round(),
+            probing = self.cluster.is_some(),
+            "bandwidth estimate cut"
+        );
         self.last_decrease = Some(now);
         self.capacity = Some(to / BETA);
         self.cluster = None;
+        self.probe_further = false;
         self.next_probe = Some(now + PROBE_AGAIN_AFTER_FAILURE);
         if to < self.target {
             self.target = to.clamp(self.min, self.max);
@@ -539,10 +564,20 @@ impl Bwe {
             }
             _ => false,
         };
+        tracing::debug!(
+            sent_kbps = result.map(|(send, _)| (send / 1000.0).round()),
+            arrived_kbps = result.map(|(_, recv)| (recv / 1000.0).round()),
+            loss = c.loss(),
+            raised,
+            target_kbps = (self.target / 1000.0).round(),
+            "bandwidth probe"
+        );
         if raised {
             self.probes_raised += 1;
             self.capacity = None;
         }
+        self.probe_further =
+            raised && result.is_some_and(|(_, recv)| recv >= c.rate * PROBE_FURTHER_SHARE);
         if let Some((send, recv)) = result
             && !raised
             && recv < send * 0.8
@@ -554,7 +589,7 @@ impl Bwe {
             // would never have shown it). Loss is the proof: arrivals spread wider than the
             // departures also when the sender's own pacing is late (the departure stamps
             // are the interceptor's, before the socket), which a cut must not follow.
-            self.cut(now, Some(recv * BETA));
+            self.cut(now, "probe overflowed", Some(recv * BETA));
             return;
         }
         self.next_probe = Some(
@@ -591,7 +626,11 @@ impl Bwe {
         if loss > baseline + CONGESTIVE_LOSS {
             self.congested_until = Some(now + Duration::from_secs(1));
             let acked = self.acked_rate();
-            self.cut(now, acked.map(|a| a * (1.0 - 0.5 * (loss - baseline))));
+            self.cut(
+                now,
+                "congestive loss",
+                acked.map(|a| a * (1.0 - 0.5 * (loss - baseline))),
+            );
         }
         self.loss_history.push_back(loss);
         if self.loss_history.len() > LOSS_HISTORY {
@@ -968,6 +1007,9 @@ mod tests {
         media_arrived: usize,
         /// What the encoder produces at most.
         content: f64,
+        /// Video as a frame's burst every this (a real encoder), else smooth.
+        frame_interval: Option<Duration>,
+        last_frame: Instant,
     }
 
     impl Sim {
@@ -985,6 +1027,8 @@ mod tests {
                 last_feedback: epoch,
                 media_arrived: 0,
                 content: CONTENT_BPS,
+                frame_interval: None,
+                last_frame: epoch,
             }
         }
 
@@ -1031,7 +1075,13 @@ mod tests {
             let target = self.bwe.target();
             let media = ((target - 60_000.0) * 0.85 + 60_000.0).min(self.content);
             self.media_credit += media * STEP.as_secs_f64() / 8.0;
-            while self.media_credit >= 1200.0 {
+            let frame_due = self
+                .frame_interval
+                .is_none_or(|f| self.now.saturating_duration_since(self.last_frame) >= f);
+            if frame_due {
+                self.last_frame = self.now;
+            }
+            while frame_due && self.media_credit >= 1200.0 {
                 self.media_credit -= 1200.0;
                 self.send(1200, true);
             }
@@ -1172,6 +1222,29 @@ mod tests {
                 .all(|(t, _)| (450_000.0..=1_100_000.0).contains(t)),
             "{:?}",
             kbps(&trace)
+        );
+    }
+
+    #[test]
+    fn a_lifted_cap_is_found_in_seconds_when_the_encoder_keeps_up_with_the_target() {
+        // Frames in bursts, and content that needs more than the cap (1.3 Mbit/s): under
+        // the cap the sender fills it; once lifted it follows the target up, so it is not
+        // application-limited and only probes that follow a successful probe find the
+        // top quickly (8 % a second would take 12 s from 1 to 2.6 Mbit/s).
+        let mut sim = Sim::new(500_000.0, 0.0);
+        sim.frame_interval = Some(Duration::from_millis(33));
+        sim.content = 1_300_000.0;
+        let capped = sim.run(30);
+        eprintln!("capped (target, media kbit/s): {:?}", kbps(&capped));
+        sim.link.rate = 3_000_000.0;
+        let lifted = sim.run(20);
+        eprintln!("lifted (target, media kbit/s): {:?}", kbps(&lifted));
+        assert!(
+            lifted[4..]
+                .iter()
+                .all(|(t, _)| (2_400_000.0..=3_600_000.0).contains(t)),
+            "within 20 % of 3 Mbit/s from the 5th second on: {:?}",
+            kbps(&lifted)
         );
     }
 }
