@@ -19,7 +19,9 @@
 //! Needs Xvfb, WebKitWebDriver (webkit2gtk-driver) and tauri-driver, which
 //! `scripts/test.sh` installs, and the UI built into `client-tauri/ui/dist` before the
 //! app is compiled. The call-view screenshot goes to `$CARGO_TARGET_TMPDIR/call-view.png`
-//! and, when `CONFAB_SCREENSHOT` names a file, there too (the README's picture).
+//! and, when `CONFAB_SCREENSHOT` names a file, there too (the README's picture); the
+//! messenger story's conversation and call bar to `conversation.png` and
+//! `shell-call-bar.png` beside it.
 
 mod support;
 
@@ -386,6 +388,13 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     })
     .await;
     b2.close().await;
+    // The conversation as it looks now, for the README (docs/conversation.png).
+    let png = c.screenshot().await.expect("screenshot");
+    std::fs::write(
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("conversation.png"),
+        &png,
+    )
+    .expect("saving the screenshot");
 
     // B rings: the overlay names B; A accepts with video.
     let mut ring = Reaped(

@@ -2,6 +2,7 @@
 // under their categories, each with its unread and mention marks.
 
 import { For, Show } from "solid-js";
+import { MegaphoneIcon } from "../icons";
 import { useShell } from "../shell/context";
 import { byCategory, type CommunityView, isAdmin } from "./api";
 
@@ -104,7 +105,7 @@ export function ChannelList(props: { community: CommunityView }) {
                         onClick={() => shell.openRoom(ch.id)}
                       >
                         <span class="channel-hash" aria-hidden="true">
-                          {ch.announcement ? "📣" : "#"}
+                          {ch.announcement ? <MegaphoneIcon /> : "#"}
                         </span>
                         <span class="rail-room-title" data-testid="channel-name">
                           {ch.name}

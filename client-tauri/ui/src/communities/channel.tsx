@@ -8,6 +8,7 @@ import type { RoomId, UserView } from "../messenger/types";
 import type { Shell } from "../shell/context";
 import { type ChannelView, type CommunityView, isAdmin } from "./api";
 import "./channel.css";
+import { MegaphoneIcon } from "../icons";
 
 /** Member pages read for "@" (the server's largest page each): enough for a big list. */
 export const MENTION_PAGES = 4;
@@ -72,7 +73,9 @@ export function createChannelMentions(
 export function ReadOnlyNote(props: { community: CommunityView }): JSX.Element {
   return (
     <p class="composer-readonly" data-testid="composer-readonly" role="note">
-      <span aria-hidden="true">📣 </span>
+      <span aria-hidden="true">
+        <MegaphoneIcon />{" "}
+      </span>
       This is an announcement channel: only the admins of {props.community.name} write here. You can
       read it.
     </p>

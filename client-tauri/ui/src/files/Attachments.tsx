@@ -3,6 +3,7 @@
 // that asks where to save.
 
 import { createResource, createSignal, For, onCleanup, onMount, Show } from "solid-js";
+import { FileIcon } from "../icons";
 import { toastError, toastSuccess } from "../toasts";
 import {
   type AttachmentView,
@@ -99,7 +100,7 @@ function FileCard(props: { a: AttachmentView }) {
   return (
     <div class="file-card" data-testid="file-card">
       <span class="file-icon" aria-hidden="true">
-        📄
+        <FileIcon />
       </span>
       <span class="file-text">
         <span class="file-name" data-testid="file-name">

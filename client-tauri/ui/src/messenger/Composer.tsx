@@ -7,6 +7,7 @@
 import { createEffect, createMemo, createSignal, For, on, Show } from "solid-js";
 import { formatSize, pickFiles } from "../files/api";
 import type { Uploads } from "../files/uploads";
+import { PaperclipIcon } from "../icons";
 import { LIMITS } from "../validation";
 import { plainText } from "./format";
 import type { MessageView, UserView } from "./types";
@@ -211,7 +212,7 @@ export function Composer(props: {
               disabled={props.disabled}
               onClick={() => void pickFiles().then((paths) => up().addPaths(paths))}
             >
-              📎
+              <PaperclipIcon />
             </button>
           )}
         </Show>

@@ -6,6 +6,7 @@ import { createSignal, For, Show } from "solid-js";
 import { useApp } from "../app/state";
 import { Avatar } from "../avatar/Avatar";
 import { Attachments } from "../files/Attachments";
+import { ClockIcon } from "../icons";
 import { Formatted } from "./Formatted";
 import { plainText } from "./format";
 import type { Tick } from "./rows";
@@ -44,13 +45,15 @@ export function TickMark(props: { tick: Tick }) {
       aria-label={TICK_LABEL[props.tick]}
       title={TICK_LABEL[props.tick]}
     >
-      {props.tick === "pending"
-        ? "🕓"
-        : props.tick === "failed"
-          ? "!"
-          : props.tick === "sent"
-            ? "✓"
-            : "✓✓"}
+      {props.tick === "pending" ? (
+        <ClockIcon />
+      ) : props.tick === "failed" ? (
+        "!"
+      ) : props.tick === "sent" ? (
+        "✓"
+      ) : (
+        "✓✓"
+      )}
     </span>
   );
 }
