@@ -137,14 +137,24 @@ pub async fn type_into(client: &Client, css: &str, text: &str) {
 }
 
 /// Clicks `css`, retrying for a while: a toast can lie over a button for a few seconds,
-/// and a user would wait for it too.
+/// and a user would wait for it too. A refused click scrolls the element to the middle
+/// of its list first (a row below the fold of a long rail is "not interactable").
 pub async fn click(client: &Client, css: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let error = match find(client, css).await.click().await {
+        let element = find(client, css).await;
+        let error = match element.clone().click().await {
             Ok(()) => return,
             Err(e) => e,
         };
+        if let Ok(element) = serde_json::to_value(&element) {
+            let _ = client
+                .execute(
+                    "arguments[0].scrollIntoView({block: 'center'})",
+                    vec![element],
+                )
+                .await;
+        }
         if Instant::now() >= deadline {
             if let Ok(png) = client.screenshot().await {
                 let _ = std::fs::write(std::env::temp_dir().join("confab-e2e-failure.png"), png);
