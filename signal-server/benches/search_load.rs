@@ -353,16 +353,17 @@ async fn seed(
     tx.commit().await?;
 
     if db == Db::Postgres {
-        // Built over the seeded rows afterwards, as an upgrade builds them.
-        for index in [
-            "messages_search_words",
-            "messages_search_trigrams",
-            "messages_search_recent",
-            "messages_search_room_recent",
-        ] {
-            sqlx::query(sqlx::AssertSqlSafe(format!("drop index {index}")))
-                .execute(pool)
-                .await?;
+        // Built over the seeded rows afterwards, as an upgrade builds them: every search
+        // index (the word index's name carries a hash of its definition).
+        let drops: Vec<String> = sqlx::query_scalar(
+            "select format('drop index %I', indexname) from pg_indexes \
+             where tablename = 'messages' and indexname like 'messages\\_search\\_%'",
+        )
+        .fetch_all(pool)
+        .await?;
+        anyhow::ensure!(drops.len() >= 4, "search indexes to drop: {drops:?}");
+        for drop in drops {
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(pool).await?;
         }
     }
     let corpus = Corpus::new();
