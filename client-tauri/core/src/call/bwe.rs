@@ -338,7 +338,7 @@ pub(crate) struct Bwe {
     /// drained, left (see [`PROBE_DRAIN`]).
     probe_windows: VecDeque<(Instant, Instant)>,
     next_probe: Option<Instant>,
-    /// The last probe raised the target and the path carried nearly all of it: there may
+    /// The last probe raised the target and the path carried most of it (70 %): there may
     /// be more, so the next probe goes out whether or not the sender is
     /// application-limited (libwebrtc's "further probing").
     probe_further: bool,
