@@ -133,9 +133,7 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
     assert!(names.iter().any(|n| n.contains("cli_")), "{names:?}");
 
     // The picture for the README.
-    let png = client.screenshot().await.expect("screenshot");
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::write(dir.join("call-view.png"), &png).expect("saving the screenshot");
+    let png = save_screenshot(client, "call-view.png").await;
     if let Some(path) = std::env::var_os("CONFAB_SCREENSHOT") {
         std::fs::write(path, &png).expect("saving the screenshot");
     }
@@ -156,6 +154,14 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
         .close()
         .await
         .expect("closing the session");
+}
+
+/// Saves the window as `$CARGO_TARGET_TMPDIR/name`; returns the PNG.
+async fn save_screenshot(client: &fantoccini::Client, name: &str) -> Vec<u8> {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name), &png)
+        .expect("saving the screenshot");
+    png
 }
 
 /// The first connection event `pick` accepts, within 30 s.
@@ -389,12 +395,7 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     .await;
     b2.close().await;
     // The conversation as it looks now, for the README (docs/conversation.png).
-    let png = c.screenshot().await.expect("screenshot");
-    std::fs::write(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("conversation.png"),
-        &png,
-    )
-    .expect("saving the screenshot");
+    save_screenshot(c, "conversation.png").await;
 
     // B rings: the overlay names B; A accepts with video.
     let mut ring = Reaped(
@@ -455,12 +456,7 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         ring.0.try_wait().expect("ring status").is_none(),
         "B is still in the call"
     );
-    let png = c.screenshot().await.expect("screenshot");
-    std::fs::write(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("shell-call-bar.png"),
-        &png,
-    )
-    .expect("saving the screenshot");
+    save_screenshot(c, "shell-call-bar.png").await;
 
     // A hangs up from the bar; B's ring ends because A left.
     click(c, "[data-testid='hang-up']").await;
