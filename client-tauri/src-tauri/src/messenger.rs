@@ -521,16 +521,18 @@ impl Messenger {
         self.summary_soon(room).await
     }
 
-    /// The room's summary: the model's once it has heard of the room, else the server's.
+    /// The room's summary from the server, which the model learns if it has not heard of
+    /// the room yet (the live event may come after the answer).
     async fn summary_soon(&self, room: RoomId) -> Result<ConversationView> {
         let summaries = self.inner.conn.api().room_summaries().await?;
-        summaries
+        let summary = summaries
             .into_iter()
             .find(|s| s.room.id == room)
-            .map(|s| ConversationView::new(s, self.inner.me))
             .ok_or_else(|| AppError::NotFound {
                 message: "No such conversation.".into(),
-            })
+            })?;
+        self.inner.conn.learn_room(summary.clone());
+        Ok(ConversationView::new(summary, self.inner.me))
     }
 
     pub async fn members(&self, room: RoomId) -> Result<Vec<MemberView>> {

@@ -475,6 +475,8 @@ async fn offline_the_banner_shows_the_message_waits_and_goes_out_and_a_restart_r
         .unwrap();
     let messenger = session.messenger().await.unwrap();
     let room = messenger.create_group("Notes", &[]).await.unwrap().id;
+    // Listed at once, whether or not the live `room_added` has come yet.
+    assert_eq!(messenger.conversation(room).unwrap().title, "Notes");
     until(&mut rx, "online", |o| match o {
         Out::Event(MessengerEvent::Connection {
             state: ConnectionState::Online,

@@ -872,6 +872,17 @@ impl Connection {
         self.shared.read(Model::rooms)
     }
 
+    /// Adds a room the server has just answered for (one this client created, say) when
+    /// the model has not heard of it yet, so it is listed and opens at once, offline too;
+    /// the live `room_added` then updates it as usual.
+    pub fn learn_room(&self, summary: RoomSummary) {
+        self.shared.update(|m, out| {
+            if m.room(summary.room.id).is_none() {
+                m.upsert_summary(summary, out);
+            }
+        });
+    }
+
     /// One room's summary.
     pub fn room(&self, id: RoomId) -> Option<RoomSummary> {
         self.shared.read(|m| m.room(id).map(|r| r.summary.clone()))
