@@ -29,8 +29,12 @@
 //!   rate or more is followed by another 500 ms later whatever the encoder sends
 //!   (libwebrtc's further probing): after a cap is lifted the encoder follows the target
 //!   up, is no longer application-limited, and 8 % a second alone would take 12 s from 1
-//!   to 2.6 Mbit/s. A probe that arrives well slower than it was sent and than
-//!   the target, with a quarter of it lost (a queue overflowed), cuts the target to what
+//!   to 2.6 Mbit/s. A probe that met a bottleneck (it arrived at under 90 % of its
+//!   send rate) is read by the arrival rate of its later half: a token bucket lets its
+//!   burst through at once, and over the whole cluster a 500 kbit/s cap read as 625, so
+//!   every probe under a cap nudged the target over it. A probe that arrives well slower
+//!   than it was sent and than the target, with a quarter of it lost (a queue
+//!   overflowed), cuts the target to what
 //!   arrived: that is how it finds a link that got slower, which an application-limited
 //!   sender's own traffic never queues on (a probe runs at the top too, at the target, to
 //!   check it).
@@ -236,7 +240,7 @@ impl Trendline {
 }
 
 /// One probe cluster: when it runs, at what total rate, and what came back about it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Cluster {
     start: Instant,
     end: Instant,
@@ -251,6 +255,8 @@ struct Cluster {
     first_arrival: Option<(Duration, usize)>,
     last_arrival: Option<Duration>,
     arrived: usize,
+    /// Each arrived packet (receiver clock, bytes), for the rate after the first half.
+    arrivals: Vec<(Duration, usize)>,
     /// Feedback has named a packet sent after the cluster: it is all reported.
     done: bool,
 }
@@ -279,6 +285,9 @@ impl Cluster {
                 self.first_arrival = Some((at, r.size));
             }
             self.last_arrival = Some(self.last_arrival.map_or(at, |l| l.max(at)));
+            if self.arrivals.len() < CLUSTER_ARRIVALS_MAX {
+                self.arrivals.push((at, r.size));
+            }
         } else {
             self.lost += 1;
         }
@@ -296,7 +305,11 @@ impl Cluster {
 
     /// How fast the cluster was sent and how fast it arrived, bit/s (the first arrival's
     /// bytes were there before the arrival span started). The path carried it at the
-    /// lower of the two.
+    /// lower of the two. When it did not carry the probe's rate (a bottleneck), the
+    /// arrival rate is the one over the later half of the arrivals: a token bucket lets
+    /// its burst through at line rate before the queue forms (tc tbf's 4 KB, a fifth of
+    /// a 150 ms probe at 1 Mbit/s, made a 500 kbit/s cap read as 625), while once the
+    /// queue stands the bottleneck delivers at its own rate.
     fn result(&self) -> Option<(f64, f64)> {
         if self.arrived < 5 {
             return None;
@@ -309,9 +322,33 @@ impl Cluster {
         let floor = Duration::from_millis(5);
         let send = self.sent_bytes as f64 * 8.0 / send_span.max(floor).as_secs_f64();
         let recv = (self.recv_bytes - first_size) as f64 * 8.0 / recv_span.max(floor).as_secs_f64();
-        Some((send, recv))
+        if recv >= send * SATURATED_SHARE || self.arrivals.len() < self.arrived {
+            return Some((send, recv));
+        }
+        // As for the whole: the first late arrival's bytes came before the span starts.
+        let middle = first + recv_span / 2;
+        let mut late: Vec<(Duration, usize)> = self
+            .arrivals
+            .iter()
+            .copied()
+            .filter(|(at, _)| *at >= middle)
+            .collect();
+        late.sort_unstable_by_key(|(at, _)| *at);
+        let (Some(&(late_first, _)), true) = (late.first(), late.len() >= 3) else {
+            return Some((send, recv));
+        };
+        let late_bytes: usize = late[1..].iter().map(|(_, size)| size).sum();
+        let late_span = self.last_arrival?.saturating_sub(late_first).max(floor);
+        let late = late_bytes as f64 * 8.0 / late_span.as_secs_f64();
+        Some((send, recv.min(late)))
     }
 }
+
+/// Arrivals a probe cluster keeps (150 ms at 3 Mbit/s is about 50 packets).
+const CLUSTER_ARRIVALS_MAX: usize = 512;
+
+/// A cluster that arrived at less than this share of its send rate met a bottleneck.
+const SATURATED_SHARE: f64 = 0.9;
 
 /// The estimator (sans-IO: reports and the clock in, a target out).
 #[derive(Debug)]
@@ -391,12 +428,13 @@ impl Bwe {
 
     /// When the current probe cluster is sent.
     pub fn cluster_window(&self) -> Option<(Instant, Instant)> {
-        self.cluster.map(|c| (c.start, c.end))
+        self.cluster.as_ref().map(|c| (c.start, c.end))
     }
 
     /// The total rate to send at now (media plus probe), while a probe cluster runs.
     pub fn probe_rate(&self, now: Instant) -> Option<f64> {
         self.cluster
+            .as_ref()
             .filter(|c| now >= c.start && now < c.end)
             .map(|c| c.rate)
     }
@@ -406,6 +444,7 @@ impl Bwe {
     pub fn tick(&mut self, now: Instant) {
         if self
             .cluster
+            .as_ref()
             .is_some_and(|c| !c.done && now > c.end + Duration::from_secs(1))
         {
             // Its feedback never came (a blackout): forget it.
@@ -456,6 +495,7 @@ impl Bwe {
             last_arrival: None,
             arrived: 0,
             done: false,
+            arrivals: Vec::new(),
         });
     }
 
@@ -569,11 +609,9 @@ impl Bwe {
 
     /// Evaluates the probe cluster once its feedback is in.
     fn finish_probe(&mut self, now: Instant) {
-        let Some(c) = self.cluster else { return };
-        if !c.done {
+        let Some(c) = self.cluster.take_if(|c| c.done) else {
             return;
-        }
-        self.cluster = None;
+        };
         let result = c.result();
         let raised = match result {
             Some((send, recv))
@@ -1244,6 +1282,58 @@ mod tests {
                 .all(|(t, _)| (450_000.0..=1_100_000.0).contains(t)),
             "{:?}",
             kbps(&trace)
+        );
+    }
+
+    #[test]
+    fn a_probe_through_a_token_bucket_reads_the_bucket_rate_not_its_burst() {
+        // 150 ms at 1 Mbit/s into a 500 kbit/s token bucket with a 4 KB burst (tc tbf's
+        // 32 kbit, as tests/loss.rs has it). The burst lets the first 4 KB through at once;
+        // taken over the whole cluster the arrivals read as about 625 kbit/s, and every
+        // probe an application-limited sender made under the cap nudged the estimate up
+        // to that (on the real link: 586-610 kbit/s after 20 s).
+        let start = Instant::now();
+        let mut link = Link::new(500_000.0, 0.0, start);
+        let mut cluster = Cluster {
+            start,
+            end: start + PROBE_DURATION,
+            rate: 1_000_000.0,
+            target_before: 500_000.0,
+            sent_bytes: 0,
+            first_departure: None,
+            last_departure: None,
+            recv_bytes: 0,
+            lost: 0,
+            first_arrival: None,
+            last_arrival: None,
+            arrived: 0,
+            arrivals: Vec::new(),
+            done: false,
+        };
+        let mut departure = start;
+        let mut id = 0;
+        while departure < start + PROBE_DURATION {
+            let arrival = link.send(departure, 1200);
+            cluster.add(&PacketReport {
+                ssrc: 1,
+                id,
+                rtp_sequence_number: id as u16,
+                is_twcc: true,
+                twcc_sequence_number: id as u16,
+                size: 1200,
+                arrived: arrival.is_some(),
+                departure,
+                arrival: arrival.map(|a| a.saturating_duration_since(start)),
+                ecn: Ecn::NotEct,
+            });
+            id += 1;
+            departure += Duration::from_micros(9_600);
+        }
+        let (send, recv) = cluster.result().expect("a result");
+        assert!(send > 900_000.0, "sent at {send}");
+        assert!(
+            (450_000.0..=550_000.0).contains(&recv),
+            "arrived at the bucket's 500 kbit/s, not {recv}"
         );
     }
 
