@@ -14,7 +14,7 @@ mod files;
 mod search;
 
 pub use communities::CommunityQuery;
-pub use files::{TransferError, file_name};
+pub use files::{MEDIA_MAX, MediaResponse, TransferError, file_name};
 pub use search::SearchQuery;
 
 use crate::keystore::{AccountKey, StoreError, TokenStore};
@@ -1170,6 +1170,12 @@ fn ca_file() -> Option<std::path::PathBuf> {
             .filter(|v| !v.is_empty())
             .map(Into::into)
     })
+}
+
+/// Whether a CA file is trusted besides the operating system's store: then a webview,
+/// which trusts only the latter, cannot load the server's pictures itself.
+pub fn extra_ca_in_effect() -> bool {
+    ca_file().is_some()
 }
 
 /// The TLS client configuration for `https://` and `wss://`: certificates are checked

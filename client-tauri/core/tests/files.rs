@@ -1,14 +1,15 @@
 //! Files through the client engine against a real server: a picture uploaded from a
 //! path with its progress, sent in a message through the outbox, seen by the other
-//! member with its dimensions and placeholder, fetched by its signed preview link and
-//! saved by a download to a path byte for byte; a cancelled download leaves nothing.
+//! member with its dimensions and placeholder, fetched by its signed preview link (and
+//! through `fetch_media`, a part by `Range`) and saved by a download to a path byte for
+//! byte; a cancelled download leaves nothing.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::{Db, PASSWORD, TestServer, on_both_databases, register};
-use confab_core::api::{ApiClient, TransferError};
+use confab_core::api::{ApiClient, ApiError, TransferError};
 use confab_core::connection::{Connection, ConnectionConfig, ConnectionEvent};
 use shared::api::CreateRoomRequest;
 use shared::files::FileKind;
@@ -126,6 +127,47 @@ async fn a_picture_goes_up_out_and_down_again(db: Db) {
     assert!(resp.status().is_success());
     assert_eq!(resp.headers()["content-type"], "image/webp");
     assert!(bob.absolute("https://elsewhere.example/x").is_err());
+
+    // The same links through the engine, as the desktop app's webview asks for them when
+    // only the app trusts the server's CA: a part by `Range`, the preview whole, and
+    // nothing that is not this server's file or picture link.
+    let part = bob
+        .fetch_media(&links.url, Some("bytes=0-7"))
+        .await
+        .unwrap();
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, b"\x89PNG\r\n\x1a\n");
+    assert!(
+        part.headers
+            .iter()
+            .any(|(n, v)| n == "content-range" && v.starts_with("bytes 0-7/")),
+        "{:?}",
+        part.headers
+    );
+    let whole = bob
+        .fetch_media(links.preview_url.as_deref().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(whole.status, 200);
+    assert!(
+        whole
+            .headers
+            .contains(&("content-type".into(), "image/webp".into()))
+    );
+    assert!(whole.body.starts_with(b"RIFF"));
+    for refused in [
+        "/api/me",
+        "/api/rooms",
+        "https://elsewhere.example/api/files/x",
+    ] {
+        assert!(
+            matches!(
+                bob.fetch_media(refused, None).await,
+                Err(TransferError::Api(ApiError::InvalidServerUrl { .. }))
+            ),
+            "{refused} went through"
+        );
+    }
 
     // Down, to a path of Bob's choosing: the re-encoded original, complete.
     let dest = dir.join("saved.png");

@@ -14,6 +14,7 @@ mod screens;
 pub mod session;
 pub mod settings;
 pub mod views;
+mod webview_media;
 
 use media::Media;
 use notify::{AppOutlet, Attention};
@@ -203,6 +204,7 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_opener::init())
         .invoke_handler(builder.invoke_handler())
+        .register_asynchronous_uri_scheme_protocol(webview_media::SCHEME, webview_media::handle)
         .on_window_event(|window, event| {
             if let tauri::WindowEvent::Focused(focused) = event
                 && let Some(state) = window.try_state::<AppState>()

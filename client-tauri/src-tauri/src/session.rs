@@ -102,6 +102,9 @@ impl Session {
             secure_storage: self.store.fallback_reason.is_none(),
             storage_note: self.store.fallback_reason.clone(),
             insecure: server_url.as_deref().is_some_and(is_insecure),
+            picture_base: server_url
+                .as_deref()
+                .map(crate::webview_media::picture_base),
             server_url,
         }
     }
@@ -140,6 +143,7 @@ impl Session {
         self.close_messenger().await;
         Ok(ServerPick {
             insecure: is_insecure(&normalized),
+            picture_base: crate::webview_media::picture_base(&normalized),
             url: normalized,
         })
     }

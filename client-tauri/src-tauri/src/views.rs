@@ -27,6 +27,9 @@ pub struct AppInfo {
     /// The picked server is reached over plain `http://` across a public network: the
     /// UI warns that passwords and messages travel unencrypted.
     pub insecure: bool,
+    /// Where the webview loads the server's picture paths from: the server, or the app's
+    /// own `confab-media:` scheme when only the app trusts the server's CA.
+    pub picture_base: Option<String>,
 }
 
 /// The server just picked: its normalized address and whether to warn (as in `AppInfo`).
@@ -35,6 +38,7 @@ pub struct AppInfo {
 pub struct ServerPick {
     pub url: String,
     pub insecure: bool,
+    pub picture_base: String,
 }
 
 /// The signed-in user.

@@ -567,10 +567,12 @@ async fn forgot_password_with_the_mailed_link() {
 /// at its #general), adds a channel in its settings and opens it; a picture drawn in the
 /// page is dropped on the conversation and goes out with a line of text; its preview
 /// loads from the server's signed link; a search for a word of the line lists it, and
-/// the hit opens the channel at that message.
+/// the hit opens the channel at that message. The server is on https with the test's own
+/// CA, which only the app trusts (`CONFAB_CA_FILE`), not WebKit: the preview comes
+/// through the app's `confab-media:` scheme (`webview_media.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_community_channel_a_picture_and_a_search_that_lands_on_it() {
-    let desktop = Desktop::start(Path::new(env!("CARGO_BIN_EXE_confab"))).await;
+    let desktop = Desktop::start_over_tls(Path::new(env!("CARGO_BIN_EXE_confab"))).await;
     let c = &desktop.client;
     desktop.sign_up(&Desktop::unique("e2e")).await;
 
@@ -655,6 +657,16 @@ async fn a_community_channel_a_picture_and_a_search_that_lands_on_it() {
     if loaded.is_none() {
         panic!("the preview did not load:\n{}", page_source(c).await);
     }
+    let src = find(c, &format!("{image} img"))
+        .await
+        .attr("src")
+        .await
+        .expect("src")
+        .unwrap_or_default();
+    assert!(
+        src.starts_with("confab-media://localhost/api/files/"),
+        "{src}"
+    );
 
     // Search for a word of it, then land on the message.
     click(c, "[data-testid='channel-search']").await;

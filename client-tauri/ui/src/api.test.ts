@@ -18,11 +18,16 @@ describe("api", () => {
   it("returns the data of an ok result", async () => {
     vi.mocked(bindings.commands.setServer).mockResolvedValueOnce({
       status: "ok",
-      data: { url: "https://chat.example.com", insecure: false },
+      data: {
+        url: "https://chat.example.com",
+        insecure: false,
+        pictureBase: "https://chat.example.com",
+      },
     });
     await expect(api.setServer("chat.example.com")).resolves.toEqual({
       url: "https://chat.example.com",
       insecure: false,
+      pictureBase: "https://chat.example.com",
     });
   });
 

@@ -259,6 +259,11 @@ export type AppInfo_Deserialize = {
 	 *  UI warns that passwords and messages travel unencrypted.
 	 */
 	insecure: boolean,
+	/**
+	 *  Where the webview loads the server's picture paths from: the server, or the app's
+	 *  own `confab-media:` scheme when only the app trusts the server's CA.
+	 */
+	pictureBase?: string | null,
 };
 
 /**  The app's own facts, for the first screen. */
@@ -275,6 +280,11 @@ export type AppInfo_Serialize = {
 	 *  UI warns that passwords and messages travel unencrypted.
 	 */
 	insecure: boolean,
+	/**
+	 *  Where the webview loads the server's picture paths from: the server, or the app's
+	 *  own `confab-media:` scheme when only the app trusts the server's CA.
+	 */
+	pictureBase: string | null,
 };
 
 /**  A file attached to a message, or just uploaded. */
@@ -793,10 +803,18 @@ export type DraftView = {
 	body: string,
 };
 
-/**  Where a file's bytes are, absolute, until `expires_at`. */
+/**
+ *  Where a file's bytes are, absolute, until `expires_at`, as the webview loads them: from
+ *  the server, or through the app when only the app can verify the server
+ *  (`webview_media.rs`).
+ */
 export type FileLinksView = FileLinksView_Serialize | FileLinksView_Deserialize;
 
-/**  Where a file's bytes are, absolute, until `expires_at`. */
+/**
+ *  Where a file's bytes are, absolute, until `expires_at`, as the webview loads them: from
+ *  the server, or through the app when only the app can verify the server
+ *  (`webview_media.rs`).
+ */
 export type FileLinksView_Deserialize = {
 	url: string,
 	previewUrl?: string | null,
@@ -804,7 +822,11 @@ export type FileLinksView_Deserialize = {
 	expiresAt: string,
 };
 
-/**  Where a file's bytes are, absolute, until `expires_at`. */
+/**
+ *  Where a file's bytes are, absolute, until `expires_at`, as the webview loads them: from
+ *  the server, or through the app when only the app can verify the server
+ *  (`webview_media.rs`).
+ */
 export type FileLinksView_Serialize = {
 	url: string,
 	previewUrl: string | null,
@@ -1409,6 +1431,7 @@ export type SearchResults_Serialize = {
 export type ServerPick = {
 	url: string,
 	insecure: boolean,
+	pictureBase: string,
 };
 
 /**  The sign-up form, as typed. */

@@ -36,7 +36,7 @@ async function boot(): Promise<void> {
   }
   // Worth reading: sessions will not survive a restart.
   if (!info.secureStorage && info.storageNote) toast(info.storageNote, "info", 15000);
-  state.setServerUrl(info.serverUrl);
+  state.setServerUrl(info.serverUrl, info.pictureBase);
   state.setInsecure(info.insecure);
   if (info.serverUrl === null) {
     state.go({ name: "server" });

@@ -19,6 +19,33 @@ use tokio_util::sync::CancellationToken;
 /// How long one upload or download may take in all (the API's other calls get 30 s).
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// The most [`ApiClient::fetch_media`] reads (a preview, a picture or a part of a file).
+pub const MEDIA_MAX: u64 = 64 << 20;
+
+/// The response headers [`ApiClient::fetch_media`] passes on: what a viewer needs to show,
+/// cache and seek the bytes, and the server's own protections.
+const MEDIA_HEADERS: &[&str] = &[
+    "content-type",
+    "content-range",
+    "accept-ranges",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "content-disposition",
+    "x-content-type-options",
+    "content-security-policy",
+];
+
+/// What the server answered for a file or picture link.
+#[derive(Debug)]
+pub struct MediaResponse {
+    /// The HTTP status (200, 206 for a range, 404, ...).
+    pub status: u16,
+    /// Those of [`MEDIA_HEADERS`] the server sent, lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
 /// What can go wrong moving a file.
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
@@ -33,6 +60,9 @@ pub enum TransferError {
     /// Cancelled by the caller (nothing is left behind).
     #[error("cancelled")]
     Cancelled,
+    /// More than a viewer is given at once ([`MEDIA_MAX`]); download it instead.
+    #[error("the file is larger than the {} MiB shown at once", MEDIA_MAX >> 20)]
+    TooLarge,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TransferError + '_ {
@@ -123,6 +153,64 @@ impl ApiClient {
             return Err(invalid("it is not on this server".into()));
         }
         Ok(url)
+    }
+
+    /// Fetches a file or picture link of this server (`/api/files/...`, `/api/pictures/...`)
+    /// for a viewer that cannot reach the server itself: the desktop app's webview, which
+    /// trusts only the operating system's CAs, when a private CA is in effect (see
+    /// [`super::extra_ca_in_effect`]). Any other address is refused; `range` (a `Range`
+    /// header) is passed on, so a part can be asked for; the answer is read whole, at most
+    /// [`MEDIA_MAX`] bytes. The server's status comes back as it is (a 404 or 416 is a
+    /// [`MediaResponse`], not an error).
+    pub async fn fetch_media(
+        &self,
+        link: &str,
+        range: Option<&str>,
+    ) -> Result<MediaResponse, TransferError> {
+        let url = self.absolute(link)?;
+        let base = self.server_url().path();
+        let rest = url
+            .path()
+            .strip_prefix(base)
+            .or_else(|| url.path().strip_prefix('/'))
+            .unwrap_or_default();
+        if !(rest.starts_with("api/files/") || rest.starts_with("api/pictures/")) {
+            return Err(ApiError::InvalidServerUrl {
+                url: link.to_owned(),
+                reason: "it is not a file or picture link".into(),
+            }
+            .into());
+        }
+        let mut req = self.inner.http.get(url);
+        if let Some(range) = range {
+            req = req.header(header::RANGE, range);
+        }
+        let resp = req.send().await.map_err(ApiError::from)?;
+        if resp.content_length().is_some_and(|n| n > MEDIA_MAX) {
+            return Err(TransferError::TooLarge);
+        }
+        let status = resp.status().as_u16();
+        let headers = MEDIA_HEADERS
+            .iter()
+            .filter_map(|name| {
+                let value = resp.headers().get(*name)?.to_str().ok()?;
+                Some(((*name).to_owned(), value.to_owned()))
+            })
+            .collect();
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(ApiError::from)?;
+            if (body.len() + chunk.len()) as u64 > MEDIA_MAX {
+                return Err(TransferError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(MediaResponse {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Downloads a signed link to `dest`: into a temporary file beside it, renamed into

@@ -54,7 +54,9 @@ impl From<Attachment> for AttachmentView {
     }
 }
 
-/// Where a file's bytes are, absolute, until `expires_at`.
+/// Where a file's bytes are, absolute, until `expires_at`, as the webview loads them: from
+/// the server, or through the app when only the app can verify the server
+/// (`webview_media.rs`).
 #[derive(Clone, Debug, Serialize, Type)]
 #[serde(rename_all = "camelCase")]
 pub struct FileLinksView {
@@ -120,7 +122,9 @@ impl From<TransferError> for AppError {
     fn from(e: TransferError) -> Self {
         match e {
             TransferError::Api(e) => e.into(),
-            TransferError::Io { .. } => AppError::field("path", e.to_string()),
+            TransferError::Io { .. } | TransferError::TooLarge => {
+                AppError::field("path", e.to_string())
+            }
             TransferError::Cancelled => AppError::Conflict {
                 message: "Cancelled.".into(),
                 fields: Default::default(),
@@ -202,7 +206,7 @@ impl Messenger {
         let api = self.inner.conn.api();
         let abs = |link: &str| {
             api.absolute(link)
-                .map(|u| u.to_string())
+                .map(|u| crate::webview_media::for_webview(&u))
                 .unwrap_or_default()
         };
         let view = FileLinksView {

@@ -18,10 +18,13 @@ export interface AppState {
   route: Accessor<Route>;
   me: Accessor<Me | null>;
   serverUrl: Accessor<string | null>;
+  /** Where pictures' paths are loaded from: the server, or the app's proxy (Rust decides). */
+  pictureBase: Accessor<string | null>;
   /** The server is reached over plain http beyond the local network (Rust decides). */
   insecure: Accessor<boolean>;
   setMe(me: Me | null): void;
-  setServerUrl(url: string | null): void;
+  /** The server, and where its pictures load from (the server itself by default). */
+  setServerUrl(url: string | null, pictureBase?: string | null): void;
   setInsecure(insecure: boolean): void;
   go(route: Route): void;
   /** Reports an error: a signed-out error sends the user to Auth, others become a toast. */
@@ -34,14 +37,19 @@ export function createAppState(initial: Route = { name: "booting" }): AppState {
   const [route, setRoute] = createSignal<Route>(initial);
   const [me, setMe] = createSignal<Me | null>(null);
   const [serverUrl, setServerUrl] = createSignal<string | null>(null);
+  const [pictureBase, setPictureBase] = createSignal<string | null>(null);
   const [insecure, setInsecure] = createSignal(false);
   const state: AppState = {
     route,
     me,
     serverUrl,
+    pictureBase,
     setMe: (m) => setMe(m),
     insecure,
-    setServerUrl: (u) => setServerUrl(u),
+    setServerUrl: (u, base) => {
+      setServerUrl(u);
+      setPictureBase(base ?? u);
+    },
     setInsecure: (i) => setInsecure(i),
     go: (r) => setRoute(r),
     fail(err) {

@@ -78,6 +78,16 @@ describe("avatars wherever a name appears", () => {
     expect(avatarIn(row(3))?.textContent).toBe("CY");
   });
 
+  it("loads pictures through the app's proxy when Rust says the webview cannot verify the server", async () => {
+    const { app } = await mountShell(ipc.backend, { rooms: [direct(ana)] });
+    app.setServerUrl("https://chat.internal/", "confab-media://localhost/");
+    await flush();
+    expect(srcIn($("[data-testid='rail-room']"))).toBe(
+      "confab-media://localhost/api/pictures/p-ana",
+    );
+    expect(app.serverUrl()).toBe("https://chat.internal/");
+  });
+
   it("falls back to the initials when the picture does not load", async () => {
     await mountShell(ipc.backend, { rooms: [direct(ana)] });
     const rail = $("[data-testid='rail-room']");

@@ -1,8 +1,8 @@
 // Someone's avatar wherever their name appears (messages, the rail, contacts, member
 // lists, search hits): their picture from the server, else their initials. The picture
 // path comes from the server (an unguessable /api/pictures/ID that changes with every new
-// picture), put after the server's address; a picture that fails to load falls back to
-// the initials too.
+// picture), put after the server's address (or the app's proxy's, when only the app
+// trusts the server's CA); a picture that fails to load falls back to the initials too.
 
 import { createEffect, createSignal, type JSX, on, Show } from "solid-js";
 import { useApp } from "../app/state";
@@ -41,7 +41,7 @@ export function Avatar(props: {
   children?: JSX.Element;
 }) {
   const app = useApp();
-  const src = () => pictureSrc(props.url, app.serverUrl());
+  const src = () => pictureSrc(props.url, app.pictureBase());
   const [broken, setBroken] = createSignal(false);
   // A new picture gets its own chance to load.
   createEffect(on(src, () => setBroken(false), { defer: true }));

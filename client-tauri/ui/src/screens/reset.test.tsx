@@ -180,7 +180,9 @@ describe("plain-http warning", () => {
   });
 
   it("is cleared when the next server is safe", async () => {
-    ipc.backend.on("setServer", (url: string) => ({ url, insecure: false }));
+    // A server with a private CA: pictures come through the app's own scheme.
+    const pictureBase = "confab-media://localhost/";
+    ipc.backend.on("setServer", (url: string) => ({ url, insecure: false, pictureBase }));
     const app = createAppState({ name: "server" });
     app.setInsecure(true);
     renderWith(app, "server");
@@ -188,6 +190,7 @@ describe("plain-http warning", () => {
     fill({ "server-url": "https://chat.example.com" });
     await click("#server-continue");
     expect(app.insecure()).toBe(false);
+    expect(app.pictureBase()).toBe(pictureBase);
     expect($("#insecure-warning")).toBeNull();
   });
 });

@@ -21,7 +21,7 @@ export function ServerScreen(props: { current?: string | null }) {
     await form.run(
       async () => {
         const picked = await api.setServer(value);
-        app.setServerUrl(picked.url);
+        app.setServerUrl(picked.url, picked.pictureBase);
         app.setInsecure(picked.insecure);
         app.go({ name: "auth", tab: props.current ? "login" : "signup" });
       },
