@@ -8,7 +8,8 @@
 //!
 //! The messenger story: A signs up in the app; B (`confab-cli`) sends a contact request
 //! and A accepts it in the contacts view; B writes, A's rail shows the unread badge and a
-//! notification is asked of the session bus, A opens the room and sees the message; B's
+//! notification is asked of the session bus (dunst shows it), A clicks it and the window
+//! opens the room with the message; B's
 //! second device (a confab-core Connection in this process) sees A's read receipt, B
 //! types and A sees the typing line; A replies and B's `chat tail` prints it; B's device
 //! reads it and A's reply shows the read tick; B rings,
@@ -188,6 +189,31 @@ async fn next_event<T>(
 }
 
 /// The titles of the display's windows, as `xwininfo -tree` lists them (package x11-utils).
+/// dunst, the notification service, on `display` and this test's session bus; it answers
+/// on the bus before this returns.
+async fn notification_service(display: &str) -> Reaped {
+    let dunst = Reaped(
+        Command::new("dunst")
+            .env("DISPLAY", display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting dunst (package dunst)"),
+    );
+    eventually(20, "dunst on the session bus", || async {
+        Command::new("dunstctl")
+            .arg("is-paused")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|_| ())
+    })
+    .await;
+    // Nothing shown before (say, the contact request's notice): the next is the message's.
+    let _ = Command::new("dunstctl").arg("close-all").status();
+    dunst
+}
+
 fn window_titles(display: &str) -> String {
     let out = Command::new("xwininfo")
         .args(["-root", "-tree", "-display", display])
@@ -264,6 +290,8 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
             .expect("starting dbus-monitor (package dbus)"),
     );
     let notifications = lines(&mut monitor);
+    // And a real notification service on the window's display, to click it.
+    let _dunst = notification_service(&desktop.display.name).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.cli_output(&b, &["chat", "send", &room, "hello from the cli"]);
     let unread = eventually(30, "the unread badge", || async {
@@ -307,8 +335,26 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     b2.wait_synced().await;
     let room_id: RoomId = room.parse().expect("room id");
 
-    // A opens it and sees the message; the badge goes.
-    desktop.open_room(&room).await;
+    // A clicks the notification (its default action): the window opens the room and
+    // shows the message; the badge goes.
+    eventually(30, "a notification shown by the service", || async {
+        let count = Command::new("dunstctl")
+            .args(["count", "displayed"])
+            .output()
+            .ok()?;
+        (String::from_utf8_lossy(&count.stdout).trim() != "0").then_some(())
+    })
+    .await;
+    let clicked = Command::new("dunstctl")
+        .args(["action", "0"])
+        .status()
+        .expect("dunstctl");
+    assert!(clicked.success(), "dunstctl action: {clicked}");
+    find(
+        c,
+        &format!("[data-testid='conversation'][data-room-id='{room}']"),
+    )
+    .await;
     let body = find(
         c,
         "[data-testid='message'][data-mine='false'] [data-testid='message-body']",
