@@ -50,8 +50,9 @@ apt_ensure python3-aiosmtpd nginx caddy iproute2 nftables
 # Speech for the echo-cancellation test (client-tauri/media/tests/aec.rs).
 apt_ensure espeak-ng
 # A real notification service on the desktop tests' display, whose notifications the
-# messenger story clicks (dunstctl action) to open the room (client-tauri/src-tauri/tests/e2e.rs).
-apt_ensure dunst
+# messenger story clicks (dunstctl action) to open the room, and gdbus, with which it reads
+# and clicks the tray icon's menu on the session bus (client-tauri/src-tauri/tests/e2e.rs).
+apt_ensure dunst libglib2.0-bin
 # Redis for the several-nodes suite (signal-server/tests/cluster.rs): the machine's on 6379
 # when it answers, else a throwaway one for the duration of the tests; the suite starts one
 # of its own for its Redis-restart fault.

@@ -7,12 +7,14 @@
 //! the app and `confab-cli` are told to trust (`CONFAB_CA_FILE`).
 //!
 //! The messenger story: A signs up in the app; B (`confab-cli`) sends a contact request
-//! and A accepts it in the contacts view; B writes, A's rail shows the unread badge and a
-//! notification is asked of the session bus (dunst shows it), A clicks it and the window
-//! opens the room with the message; B's
-//! second device (a confab-core Connection in this process) sees A's read receipt, B
-//! types and A sees the typing line; A replies and B's `chat tail` prints it; B's device
-//! reads it and A's reply shows the read tick; B rings,
+//! and A accepts it in the contacts view; B writes, A's rail shows the unread badge, the
+//! window title and the tray icon's label count it, and a notification is asked of the
+//! session bus (dunst shows it); A clicks it and the window opens the room with the
+//! message, and the counts go; the tray menu's "Mute notifications" checks the account
+//! menu's box, and unchecking that clears the tray's check; B's second device (a
+//! confab-core Connection in this process) sees A's read receipt, B types and A sees the
+//! typing line; A replies and B's `chat tail` prints it; B's device reads it and A's reply
+//! shows the read tick; B rings,
 //! the incoming-call overlay shows B's name, A accepts, remote frames arrive; A opens
 //! another conversation and the call keeps running (the call bar's tile keeps counting
 //! frames); A hangs up and B's `ring` ends as answered.
@@ -191,9 +193,18 @@ async fn next_event<T>(
 /// The titles of the display's windows, as `xwininfo -tree` lists them (package x11-utils).
 /// dunst, the notification service, on `display` and this test's session bus; it answers
 /// on the bus before this returns.
-async fn notification_service(display: &str) -> Reaped {
+async fn notification_service(display: &str, dir: &Path) -> Reaped {
+    // Notifications stay until acted on (dunst's default lets them expire after 10 s).
+    let config = dir.join("dunstrc");
+    std::fs::write(
+        &config,
+        "[urgency_low]\ntimeout = 0\n[urgency_normal]\ntimeout = 0\n[urgency_critical]\ntimeout = 0\n",
+    )
+    .expect("writing dunstrc");
     let dunst = Reaped(
         Command::new("dunst")
+            .arg("-config")
+            .arg(&config)
             .env("DISPLAY", display)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -212,6 +223,99 @@ async fn notification_service(display: &str) -> Reaped {
     // Nothing shown before (say, the contact request's notice): the next is the message's.
     let _ = Command::new("dunstctl").arg("close-all").status();
     dunst
+}
+
+/// The app's tray icon: libayatana-appindicator exports it on the session bus as a
+/// StatusNotifierItem with its menu (com.canonical.dbusmenu), whether or not a tray shows
+/// it; the test reads and clicks it there with gdbus, as a tray would.
+const TRAY_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_confab";
+
+fn gdbus(args: &[&str]) -> Option<String> {
+    let out = Command::new("gdbus")
+        // A name that never answers (dbus-monitor's) must not hold the test for gdbus's
+        // default 25 s.
+        .args(["call", "--session", "--timeout", "3"])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The bus name serving the tray icon: the newest, should an app of an earlier test still
+/// be on its way out (unique names only grow).
+fn tray_name() -> Option<String> {
+    let names = gdbus(&[
+        "--dest",
+        "org.freedesktop.DBus",
+        "--object-path",
+        "/org/freedesktop/DBus",
+        "--method",
+        "org.freedesktop.DBus.ListNames",
+    ])?;
+    names
+        .split('\'')
+        .filter(|n| n.starts_with(":1.") && tray_get(n, "Id").is_some())
+        .max_by_key(|n| n[3..].parse::<u64>().unwrap_or(0))
+        .map(str::to_owned)
+}
+
+/// A property of the tray icon, as gdbus prints it.
+fn tray_get(tray: &str, property: &str) -> Option<String> {
+    gdbus(&[
+        "--dest",
+        tray,
+        "--object-path",
+        TRAY_PATH,
+        "--method",
+        "org.freedesktop.DBus.Properties.Get",
+        "org.kde.StatusNotifierItem",
+        property,
+    ])
+}
+
+/// The tray menu's item labelled `label`: its id and whether it is checked.
+fn tray_item(tray: &str, label: &str) -> Option<(u32, bool)> {
+    let menu = format!("{TRAY_PATH}/Menu");
+    let layout = gdbus(&[
+        "--dest",
+        tray,
+        "--object-path",
+        &menu,
+        "--method",
+        "com.canonical.dbusmenu.GetLayout",
+        "0",
+        "int32 -1",
+        "[]",
+    ])?;
+    // Items print as `<(ID, {'label': <'...'>, 'toggle-state': <0 or 1>, ...}, @av [])>`.
+    layout.split("<(").find_map(|item| {
+        if !item.contains(&format!("'label': <'{label}'>")) {
+            return None;
+        }
+        let id = item.split(',').next()?.trim().parse().ok()?;
+        Some((id, item.contains("'toggle-state': <1>")))
+    })
+}
+
+/// Clicks a tray menu item, as a tray does (dbusmenu's `Event`).
+fn tray_click(tray: &str, id: u32) {
+    let menu = format!("{TRAY_PATH}/Menu");
+    let id = id.to_string();
+    let done = gdbus(&[
+        "--dest",
+        tray,
+        "--object-path",
+        &menu,
+        "--method",
+        "com.canonical.dbusmenu.Event",
+        &id,
+        "clicked",
+        "<int32 0>",
+        "0",
+    ]);
+    assert!(done.is_some(), "clicking tray item {id}");
 }
 
 fn window_titles(display: &str) -> String {
@@ -291,7 +395,7 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     );
     let notifications = lines(&mut monitor);
     // And a real notification service on the window's display, to click it.
-    let _dunst = notification_service(&desktop.display.name).await;
+    let _dunst = notification_service(&desktop.display.name, desktop.work.path()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     desktop.cli_output(&b, &["chat", "send", &room, "hello from the cli"]);
     let unread = eventually(30, "the unread badge", || async {
@@ -306,11 +410,21 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         &format!("{} [data-testid='unread-badge']", rail_room(&room)),
     )
     .await;
-    // The window's title counts it.
+    // The window's title counts it, and so does the tray icon's label.
     eventually(30, "the unread count in the window title", || async {
         window_titles(&desktop.display.name)
             .contains("\"Confab (1)\"")
             .then_some(())
+    })
+    .await;
+    let tray = eventually(30, "the tray icon on the session bus", || async {
+        tray_name()
+    })
+    .await;
+    eventually(30, "the unread count on the tray icon", || async {
+        tray_get(&tray, "XAyatanaLabel")
+            .filter(|l| l.contains("<'1'>"))
+            .map(|_| ())
     })
     .await;
     // A is in the contacts view, no room open: the message asks for a notification.
@@ -372,6 +486,36 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
         (titles.contains("\"Confab\"") && !titles.contains("\"Confab (")).then_some(())
     })
     .await;
+    eventually(30, "the tray icon without a count", || async {
+        tray_get(&tray, "XAyatanaLabel")
+            .filter(|l| l.contains("<''>"))
+            .map(|_| ())
+    })
+    .await;
+
+    // The tray menu's "Mute notifications" mutes them in the window's account menu too,
+    // and unmuting there clears the tray's check.
+    let (mute, checked) = tray_item(&tray, "Mute notifications").expect("the tray's mute item");
+    assert!(!checked, "notifications start unmuted");
+    tray_click(&tray, mute);
+    click(c, ".account-toggle").await;
+    let boxed = "[data-testid='mute-notifications']";
+    eventually(30, "the account menu's mute box checked", || async {
+        find(c, boxed)
+            .await
+            .prop("checked")
+            .await
+            .ok()
+            .flatten()
+            .filter(|v| v == "true")
+    })
+    .await;
+    click(c, boxed).await;
+    eventually(30, "the tray's mute item unchecked", || async {
+        tray_item(&tray, "Mute notifications").filter(|(_, checked)| !checked)
+    })
+    .await;
+    click(c, ".account-toggle").await;
     // B sees that A read it.
     next_event(&mut b2_events, "A's read receipt at B", |e| match e {
         ConnectionEvent::Read {

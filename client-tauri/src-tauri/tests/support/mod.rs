@@ -505,6 +505,14 @@ impl Desktop {
         let c = &self.client;
         self.open_room(room).await;
         click(c, "[data-testid='conversation'] .room-call").await;
+        // One CI run (2026-12-02) timed out here once with the click taken and no pre-join
+        // screen; it never happened in local runs. Say so and click once more rather than
+        // lose the whole story to it, so the log shows whether it recurs.
+        let shown = within(15, || async { c.find(Locator::Css("#prejoin")).await.ok() }).await;
+        if shown.is_none() {
+            eprintln!("no #prejoin 15 s after clicking the call button: clicking it again");
+            click(c, "[data-testid='conversation'] .room-call").await;
+        }
         find(c, "#prejoin").await;
         for checkbox in ["#use-test-pattern", "#use-test-tone"] {
             let el = find(c, checkbox).await;

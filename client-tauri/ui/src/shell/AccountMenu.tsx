@@ -219,6 +219,7 @@ export function AccountMenu() {
           <label class="check">
             <input
               type="checkbox"
+              data-testid="mute-notifications"
               checked={shell.store.state.notificationsMuted}
               onChange={(e) => {
                 const muted = e.currentTarget.checked;
