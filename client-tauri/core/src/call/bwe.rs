@@ -262,6 +262,26 @@ struct Cluster {
 }
 
 impl Cluster {
+    /// A cluster sent from `start` for [`PROBE_DURATION`] at `rate`, with nothing back yet.
+    fn new(start: Instant, rate: f64, target_before: f64) -> Self {
+        Self {
+            start,
+            end: start + PROBE_DURATION,
+            rate,
+            target_before,
+            sent_bytes: 0,
+            first_departure: None,
+            last_departure: None,
+            recv_bytes: 0,
+            lost: 0,
+            first_arrival: None,
+            last_arrival: None,
+            arrived: 0,
+            arrivals: Vec::new(),
+            done: false,
+        }
+    }
+
     fn add(&mut self, r: &PacketReport) {
         if r.departure < self.start || r.departure > self.end {
             if r.departure > self.end {
@@ -481,22 +501,11 @@ impl Bwe {
         if self.probe_windows.len() > 2 {
             self.probe_windows.pop_front();
         }
-        self.cluster = Some(Cluster {
-            start: now,
-            end: now + PROBE_DURATION,
-            rate: (self.target * PROBE_FACTOR).min(self.max),
-            target_before: self.target,
-            sent_bytes: 0,
-            first_departure: None,
-            last_departure: None,
-            recv_bytes: 0,
-            lost: 0,
-            first_arrival: None,
-            last_arrival: None,
-            arrived: 0,
-            done: false,
-            arrivals: Vec::new(),
-        });
+        self.cluster = Some(Cluster::new(
+            now,
+            (self.target * PROBE_FACTOR).min(self.max),
+            self.target,
+        ));
     }
 
     /// One feedback's worth of packet reports, received at `now`.
@@ -1294,22 +1303,7 @@ mod tests {
         // to that (on the real link: 586-610 kbit/s after 20 s).
         let start = Instant::now();
         let mut link = Link::new(500_000.0, 0.0, start);
-        let mut cluster = Cluster {
-            start,
-            end: start + PROBE_DURATION,
-            rate: 1_000_000.0,
-            target_before: 500_000.0,
-            sent_bytes: 0,
-            first_departure: None,
-            last_departure: None,
-            recv_bytes: 0,
-            lost: 0,
-            first_arrival: None,
-            last_arrival: None,
-            arrived: 0,
-            arrivals: Vec::new(),
-            done: false,
-        };
+        let mut cluster = Cluster::new(start, 1_000_000.0, 500_000.0);
         let mut departure = start;
         let mut id = 0;
         while departure < start + PROBE_DURATION {
