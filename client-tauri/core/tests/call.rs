@@ -365,3 +365,81 @@ async fn mute_camera_off_and_switching_devices() {
     a.leave().await;
     b.leave().await;
 }
+
+/// The next frame of our own encoded video.
+async fn next_local(
+    rx: &mut tokio::sync::broadcast::Receiver<Arc<confab_core::call::LocalEncodedFrame>>,
+) -> Arc<confab_core::call::LocalEncodedFrame> {
+    match timeout(PATIENCE, rx.recv()).await {
+        Ok(Ok(frame)) => frame,
+        Ok(Err(e)) => panic!("our encoded video: {e}"),
+        Err(_) => panic!("no encoded frame of our own in time"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_self_view_decodes_our_own_frames_from_the_keyframe_it_asks_for() {
+    use confab_media::video::pattern::read_marker;
+    use confab_media::video::vp8::Vp8Decoder;
+    let server = TestServer::start(Db::Sqlite).await;
+    let alice = member(&server, 440.0).await;
+    let room = room_for(&[&alice]).await;
+    let (call, mut events) = join(&alice, room);
+    wait_for(&mut events, "joined", |e| {
+        matches!(e, CallEvent::Joined { .. })
+    })
+    .await;
+    let local = call.local_video_control().clone();
+    let mut rx = call.local_encoded_frames();
+    // Alone in the call, the encoder's only keyframe is its first: a self-view that
+    // starts later sees delta frames until it asks.
+    let mut deltas = 0;
+    for _ in 0..100 {
+        if next_local(&mut rx).await.is_keyframe {
+            deltas = 0;
+        } else {
+            deltas += 1;
+        }
+        if deltas == 5 {
+            break;
+        }
+    }
+    assert_eq!(deltas, 5, "keyframes keep coming unasked");
+    // A burst of requests costs at most two keyframes (one answers those the capture
+    // thread read before it, one those after, half a second later).
+    for _ in 0..10 {
+        local.request_keyframe();
+    }
+    let mut decoder = Vp8Decoder::new().unwrap();
+    let (mut keyframes, mut decoded, mut last_counter) = (0, 0, None::<u32>);
+    for _ in 0..45 {
+        let frame = next_local(&mut rx).await;
+        if frame.is_keyframe {
+            keyframes += 1;
+        } else if keyframes == 0 {
+            continue;
+        }
+        let picture = decoder
+            .decode(&frame.data, frame.captured_at_us)
+            .unwrap()
+            .expect("a picture per frame");
+        assert_eq!(
+            (picture.width(), picture.height()),
+            (frame.width, frame.height)
+        );
+        let counter = read_marker(&picture)
+            .expect("the test pattern's marker")
+            .counter;
+        if let Some(last) = last_counter {
+            assert!(counter > last, "counters go up: {counter} after {last}");
+        }
+        last_counter = Some(counter);
+        decoded += 1;
+    }
+    assert!(
+        (1..=2).contains(&keyframes),
+        "{keyframes} keyframes for a burst of requests"
+    );
+    assert!(decoded >= 30, "decoded {decoded} of our frames");
+    call.leave().await;
+}

@@ -15,11 +15,14 @@
 //! Render cost: in a 1:1 call the app and a `confab-cli` peer do the same call work
 //! (capture, VP8 encode and decode at 640x480 30 fps, Opus both ways); the app also
 //! shows the remote video and its own self-view. So the app tree's CPU minus the peer's
-//! CPU is what the render path costs for the two tiles. The remote tile is decoded in
-//! the webview (WebCodecs; Rust then skips its own VP8 decode, which the peer still
-//! does) unless the app runs with `CONFAB_WEBVIEW_DECODE=0`, when it is converted to
-//! RGBA in Rust and drawn with putImageData like the self-view. The bench says which
-//! path the tile took; `bench/desktop-bench.sh` runs the call both ways back to back.
+//! CPU is what the render path costs for the two tiles. Both are decoded in the webview
+//! (WebCodecs: the remote tile from the peer's frames, Rust then skipping its own VP8
+//! decode, which the peer still does; the self-view from our own encoded frames)
+//! unless the app runs with `CONFAB_WEBVIEW_DECODE=0`, when they are converted to RGBA
+//! in Rust and drawn with putImageData. The bench says which path each tile took;
+//! `bench/desktop-bench.sh` runs the call both ways back to back. Then it turns the
+//! app's camera off and measures again: what the app tree still spends (the remote tile
+//! and receiving the call) bounds one remote tile's cost from above.
 //! `CONFAB_BENCH_PART=render` runs only the call. The RGBA conversion alone is timed too.
 
 #[path = "../tests/support/mod.rs"]
@@ -383,7 +386,7 @@ async fn main() {
 /// 20 s, and what the difference (the render path) comes to.
 async fn render_cost(desktop: &Desktop, app: &Path) {
     let room = desktop.create_room("bench").await;
-    let cli = desktop.cli_participant(&room, &Desktop::unique("peer"), 90);
+    let cli = desktop.cli_participant(&room, &Desktop::unique("peer"), 150);
     desktop.join_call_with_test_pattern(&room).await;
     let client = &desktop.client;
     eventually(60, "remote frames", || async {
@@ -416,8 +419,59 @@ async fn render_cost(desktop: &Desktop, app: &Path) {
         }
     );
 
-    let window = Duration::from_secs(20);
+    let self_view = client
+        .find(fantoccini::Locator::Css(".tile[data-local='true']"))
+        .await
+        .expect("the self-view")
+        .attr("data-decoder")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "rgba".to_owned());
+    println!("self-view drawn by: {self_view}");
     let cli_pid = cli.0.id();
+    let both = call_cpu(client, app, cli_pid).await;
+    println!(
+        "  render path (app tree - peer): {:.1} % of a core",
+        both.app - both.peer
+    );
+    println!(
+        "  frames drawn by the webview: {:.1} per second (remote + self-view)",
+        both.drawn_per_s
+    );
+
+    // Our camera off: the app no longer captures, encodes or draws a self-view, and
+    // what it still spends is the remote tile plus receiving the call (audio both
+    // ways, the peer's RTP): an upper bound of one remote tile's cost.
+    support::click(client, "#toggle-camera").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let remote_only = call_cpu(client, app, cli_pid).await;
+    println!(
+        "  our camera off, only the remote tile drawn: app tree {:.1} % of a core ({:.1} frames drawn per second)",
+        remote_only.app, remote_only.drawn_per_s
+    );
+    support::click(client, "#toggle-camera").await;
+    println!(
+        "  machine load (1, 5, 15 min): {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
+/// CPU of the app tree and of the peer, in % of one core, over one measuring window.
+struct CallCpu {
+    app: f64,
+    peer: f64,
+    drawn_per_s: f64,
+}
+
+/// Measures the call for 20 s and prints each process and its busy threads.
+async fn call_cpu(client: &fantoccini::Client, app: &Path, cli_pid: u32) -> CallCpu {
+    let window = Duration::from_secs(20);
     let before = app_tree(app);
     let threads_before: HashMap<u32, _> = before.keys().map(|pid| (*pid, threads(*pid))).collect();
     let cli_before = cpu_ticks_of(cli_pid);
@@ -430,7 +484,7 @@ async fn render_cost(desktop: &Desktop, app: &Path) {
 
     let pct = |ticks: u64| ticks as f64 / TICKS / window.as_secs_f64() * 100.0;
     println!(
-        "in a 1:1 call, 640x480 30 fps both ways, over {} s:",
+        "in a 1:1 call, 640x480 30 fps from the peer, over {} s:",
         window.as_secs()
     );
     let mut app_total = 0;
@@ -456,24 +510,12 @@ async fn render_cost(desktop: &Desktop, app: &Path) {
     let cli_used = cli_after.saturating_sub(cli_before);
     println!("  app tree total           {:>6.1} %", pct(app_total));
     println!("  confab-cli peer (no UI)  {:>6.1} %", pct(cli_used));
-    println!(
-        "  render path (app tree - peer): {:.1} % of a core",
-        pct(app_total) - pct(cli_used)
-    );
-    println!(
-        "  frames drawn by the webview: {:.1} per second (remote + local preview)",
-        (drawn_after - drawn_before) / window.as_secs_f64()
-    );
     print_tree("in the call", &after);
-    println!(
-        "  machine load (1, 5, 15 min): {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
+    CallCpu {
+        app: pct(app_total),
+        peer: pct(cli_used),
+        drawn_per_s: (drawn_after - drawn_before) / window.as_secs_f64(),
+    }
 }
 
 /// Frames the UI has drawn so far (its `window.__confabRenderStats`).

@@ -26,19 +26,25 @@
 //!
 //! | bytes  | field                                                        |
 //! |--------|--------------------------------------------------------------|
-//! | 0      | source: 1 remote camera, 2 remote shared screen              |
+//! | 0      | source: 0 local camera, 1 remote camera, 2 remote screen     |
 //! | 1      | flags: bit 0 keyframe                                        |
 //! | 2..4   | reserved, 0                                                  |
 //! | 4..8   | width (u32 LE), from the last keyframe                       |
 //! | 8..12  | height (u32 LE)                                              |
 //! | 12..16 | reserved, 0                                                  |
 //! | 16..24 | sequence number for this watcher (u64 LE); a jump: dropped   |
-//! | 24..40 | participant id (UUID bytes)                                  |
-//! | 40..48 | when Rust reassembled it, microseconds since the Unix epoch  |
+//! | 24..40 | participant id (UUID bytes), zero for local                  |
+//! | 40..48 | when Rust reassembled it (local: captured), µs since epoch   |
+//!
+//! The self-view in a call takes the same path (`watch_video("local", channel)`): our
+//! own frames as the encoder made them for the peers, so no picture crosses the IPC at
+//! all while every tile decodes in the webview. The pre-join preview does not encode and
+//! stays on the RGBA pull.
 
 use crate::error::AppError;
 use confab_core::call::{
-    EncodedVideoFrame, I420Frame, RemoteVideoControl, RemoteVideoFrame, VideoKind,
+    EncodedVideoFrame, I420Frame, LocalEncodedFrame, LocalVideoControl, RemoteVideoControl,
+    RemoteVideoFrame, VideoKind,
 };
 use confab_media::video::pattern::read_marker;
 use specta::Type;
@@ -227,22 +233,65 @@ pub fn encode(frame: &BoardFrame, max_width: u32, max_height: u32) -> FrameBytes
 /// Header size of an encoded-frame message.
 pub const ENCODED_HEADER_LEN: usize = 48;
 
-/// The channel message for one encoded frame: header plus the VP8 bytes.
+/// The channel message for one encoded remote frame: header plus the VP8 bytes.
 pub fn encode_vp8(frame: &EncodedVideoFrame, seq: u64) -> FrameBytes {
-    let mut out = Vec::with_capacity(ENCODED_HEADER_LEN + frame.data.len());
-    out.push(match frame.kind {
+    let source = match frame.kind {
         VideoKind::Camera => 1,
         VideoKind::Screen => 2,
-    });
-    out.push(u8::from(frame.is_keyframe));
+    };
+    encoded_message(
+        EncodedHeader {
+            source,
+            is_keyframe: frame.is_keyframe,
+            width: frame.width,
+            height: frame.height,
+            seq,
+            participant: Some(frame.participant_id.0),
+            at_us: frame.received_at_us,
+        },
+        &frame.data,
+    )
+}
+
+/// The channel message for one frame of our own encoded video (source 0, no
+/// participant, the capture time).
+pub fn encode_local_vp8(frame: &LocalEncodedFrame, seq: u64) -> FrameBytes {
+    encoded_message(
+        EncodedHeader {
+            source: 0,
+            is_keyframe: frame.is_keyframe,
+            width: frame.width,
+            height: frame.height,
+            seq,
+            participant: None,
+            at_us: frame.captured_at_us,
+        },
+        &frame.data,
+    )
+}
+
+struct EncodedHeader {
+    source: u8,
+    is_keyframe: bool,
+    width: u32,
+    height: u32,
+    seq: u64,
+    participant: Option<Uuid>,
+    at_us: u64,
+}
+
+fn encoded_message(h: EncodedHeader, data: &[u8]) -> FrameBytes {
+    let mut out = Vec::with_capacity(ENCODED_HEADER_LEN + data.len());
+    out.push(h.source);
+    out.push(u8::from(h.is_keyframe));
     out.extend_from_slice(&[0, 0]);
-    out.extend_from_slice(&frame.width.to_le_bytes());
-    out.extend_from_slice(&frame.height.to_le_bytes());
+    out.extend_from_slice(&h.width.to_le_bytes());
+    out.extend_from_slice(&h.height.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(frame.participant_id.0.as_bytes());
-    out.extend_from_slice(&frame.received_at_us.to_le_bytes());
-    out.extend_from_slice(&frame.data);
+    out.extend_from_slice(&h.seq.to_le_bytes());
+    out.extend_from_slice(h.participant.unwrap_or(Uuid::nil()).as_bytes());
+    out.extend_from_slice(&h.at_us.to_le_bytes());
+    out.extend_from_slice(data);
     FrameBytes(out)
 }
 
@@ -271,8 +320,12 @@ pub struct WebviewVideo {
 #[derive(Default)]
 struct Route {
     control: Option<RemoteVideoControl>,
+    /// Remote tiles that decode for themselves.
     watchers: HashMap<String, Watcher>,
     last_rgba_pull: Option<Instant>,
+    /// The call's own encoded video, and the self-view that decodes it.
+    local: Option<LocalVideoControl>,
+    local_watcher: Option<Watcher>,
 }
 
 struct Watcher {
@@ -280,6 +333,33 @@ struct Watcher {
     seq: u64,
     /// Nothing but a keyframe helps it now (it is new, or frames were lost on the way).
     waiting_for_keyframe: bool,
+}
+
+impl Watcher {
+    fn new(channel: Channel<FrameBytes>) -> Self {
+        Self {
+            channel,
+            seq: 0,
+            waiting_for_keyframe: true,
+        }
+    }
+
+    /// Sends the frame `message` makes unless this watcher waits for a keyframe and it is
+    /// none; false when the channel is gone.
+    fn offer(&mut self, is_keyframe: bool, message: impl FnOnce(u64) -> FrameBytes) -> bool {
+        if self.waiting_for_keyframe && !is_keyframe {
+            return true;
+        }
+        self.waiting_for_keyframe = false;
+        self.seq += 1;
+        match self.channel.send(message(self.seq)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::debug!(error = %e, "a video channel closed");
+                false
+            }
+        }
+    }
 }
 
 impl Default for WebviewVideo {
@@ -315,10 +395,11 @@ impl WebviewVideo {
     }
 
     /// A call started: its frames go to the tiles that watch from now on.
-    pub fn attach(&self, control: RemoteVideoControl) {
+    pub fn attach(&self, control: RemoteVideoControl, local: LocalVideoControl) {
         let mut route = self.lock();
         *route = Route {
             control: Some(control),
+            local: Some(local),
             ..Route::default()
         };
         route.apply();
@@ -335,6 +416,16 @@ impl WebviewVideo {
         if !self.enabled {
             return Err(AppError::call("Decoding in the window is turned off."));
         }
+        if key == LOCAL {
+            let mut route = self.lock();
+            let local = route
+                .local
+                .clone()
+                .ok_or_else(|| AppError::call("You are not in a call."))?;
+            route.local_watcher = Some(Watcher::new(channel));
+            local.request_keyframe();
+            return Ok(());
+        }
         let (participant, kind) = parse_remote_key(key)
             .ok_or_else(|| AppError::field("source", "Not a remote video."))?;
         let mut route = self.lock();
@@ -342,14 +433,7 @@ impl WebviewVideo {
             .control
             .clone()
             .ok_or_else(|| AppError::call("You are not in a call."))?;
-        route.watchers.insert(
-            key.to_owned(),
-            Watcher {
-                channel,
-                seq: 0,
-                waiting_for_keyframe: true,
-            },
-        );
+        route.watchers.insert(key.to_owned(), Watcher::new(channel));
         route.apply();
         control.request_keyframe(participant, kind);
         Ok(())
@@ -357,12 +441,25 @@ impl WebviewVideo {
 
     pub fn unwatch(&self, key: &str) {
         let mut route = self.lock();
+        if key == LOCAL {
+            route.local_watcher = None;
+            return;
+        }
         route.watchers.remove(key);
         route.apply();
     }
 
     /// The tile's decoder needs a keyframe (it failed, or lost frames).
     pub fn request_keyframe(&self, key: &str) -> Result<(), AppError> {
+        if key == LOCAL {
+            let route = self.lock();
+            let local = route
+                .local
+                .as_ref()
+                .ok_or_else(|| AppError::call("You are not in a call."))?;
+            local.request_keyframe();
+            return Ok(());
+        }
         let (participant, kind) = parse_remote_key(key)
             .ok_or_else(|| AppError::field("source", "Not a remote video."))?;
         let route = self.lock();
@@ -399,15 +496,34 @@ impl WebviewVideo {
         let Some(watcher) = route.watchers.get_mut(&key) else {
             return;
         };
-        if watcher.waiting_for_keyframe && !frame.is_keyframe {
-            return;
-        }
-        watcher.waiting_for_keyframe = false;
-        watcher.seq += 1;
-        if let Err(e) = watcher.channel.send(encode_vp8(frame, watcher.seq)) {
-            tracing::debug!(error = %e, source = %key, "a video channel closed");
+        if !watcher.offer(frame.is_keyframe, |seq| encode_vp8(frame, seq)) {
             route.watchers.remove(&key);
             route.apply();
+        }
+    }
+
+    /// Sends a frame of our own video to the self-view's watcher, if any.
+    pub fn deliver_local(&self, frame: &LocalEncodedFrame) {
+        let mut route = self.lock();
+        let Some(watcher) = route.local_watcher.as_mut() else {
+            return;
+        };
+        if !watcher.offer(frame.is_keyframe, |seq| encode_local_vp8(frame, seq)) {
+            route.local_watcher = None;
+        }
+    }
+
+    /// Our own frames were lost on the way to the self-view: it waits for a keyframe.
+    pub fn local_lagged(&self) {
+        let mut route = self.lock();
+        let Route {
+            local,
+            local_watcher,
+            ..
+        } = &mut *route;
+        if let (Some(local), Some(watcher)) = (local.as_ref(), local_watcher.as_mut()) {
+            watcher.waiting_for_keyframe = true;
+            local.request_keyframe();
         }
     }
 
@@ -573,13 +689,10 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_watcher_gets_vp8_frames_from_a_keyframe_on_and_rust_stops_decoding() {
-        let video = WebviewVideo::default();
-        let control = RemoteVideoControl::default();
-        let mut keyframe_requests = control.keyframes_for_tests();
-        let id = Uuid::new_v4();
-        let key = id.to_string();
+    type Recorded = Arc<Mutex<Vec<Vec<u8>>>>;
+
+    /// A channel that keeps the raw messages sent down it.
+    fn recording_channel() -> (Channel<FrameBytes>, Recorded) {
         let got = Arc::new(Mutex::new(Vec::<Vec<u8>>::new()));
         let sink = Arc::clone(&got);
         let channel = Channel::new(move |body| {
@@ -588,13 +701,26 @@ mod tests {
             }
             Ok(())
         });
+        (channel, got)
+    }
+
+    #[test]
+    fn a_watcher_gets_vp8_frames_from_a_keyframe_on_and_rust_stops_decoding() {
+        let video = WebviewVideo::default();
+        let control = RemoteVideoControl::default();
+        let mut keyframe_requests = control.keyframes_for_tests();
+        let id = Uuid::new_v4();
+        let key = id.to_string();
+        let (channel, got) = recording_channel();
         assert!(video.watch(&key, channel.clone()).is_err(), "no call yet");
-        video.attach(control.clone());
+        video.attach(control.clone(), LocalVideoControl::default());
         assert!(control.decoding(), "nobody decodes for us yet");
         assert!(
-            video.watch("local", channel.clone()).is_err(),
-            "not a remote video"
+            video.watch("screen:nobody", channel.clone()).is_err(),
+            "not a participant"
         );
+        video.watch(LOCAL, channel.clone()).expect("the self-view");
+        assert!(control.decoding(), "the self-view is not a remote tile");
         video.watch(&key, channel).expect("watch");
         assert!(!control.decoding(), "the webview decodes it");
         assert_eq!(
@@ -641,6 +767,52 @@ mod tests {
         assert!(control.decoding());
         video.detach();
         assert!(video.request_keyframe(&key).is_err());
+    }
+
+    #[test]
+    fn the_self_view_gets_our_encoded_frames_from_a_keyframe_on() {
+        let video = WebviewVideo::default();
+        let (channel, got) = recording_channel();
+        assert!(video.watch(LOCAL, channel.clone()).is_err(), "no call yet");
+        assert!(video.request_keyframe(LOCAL).is_err(), "no call yet");
+        let control = RemoteVideoControl::default();
+        video.attach(control.clone(), LocalVideoControl::default());
+        video.watch(LOCAL, channel).expect("watch");
+        video.request_keyframe(LOCAL).expect("a keyframe");
+        let frame = |is_keyframe: bool, data: &'static [u8]| LocalEncodedFrame {
+            data: data.to_vec().into(),
+            is_keyframe,
+            width: 320,
+            height: 240,
+            captured_at_us: 77,
+        };
+        video.deliver_local(&frame(false, b"delta"));
+        video.deliver_local(&frame(true, b"key"));
+        video.deliver_local(&frame(false, b"next"));
+        video.local_lagged();
+        video.deliver_local(&frame(false, b"after a gap"));
+        video.deliver_local(&frame(true, b"key again"));
+        let messages = got.lock().expect("lock").clone();
+        let payloads: Vec<&[u8]> = messages.iter().map(|m| &m[ENCODED_HEADER_LEN..]).collect();
+        assert_eq!(payloads, [&b"key"[..], b"next", b"key again"]);
+        let m = &messages[0];
+        assert_eq!((m[0], m[1]), (0, 1), "local, keyframe");
+        assert_eq!(u32::from_le_bytes(m[4..8].try_into().expect("4")), 320);
+        assert_eq!(u32::from_le_bytes(m[8..12].try_into().expect("4")), 240);
+        assert_eq!(&m[24..40], Uuid::nil().as_bytes());
+        assert_eq!(u64::from_le_bytes(m[40..48].try_into().expect("8")), 77);
+        let seqs: Vec<u64> = messages
+            .iter()
+            .map(|m| u64::from_le_bytes(m[16..24].try_into().expect("8")))
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert!(
+            control.decoding(),
+            "remote decoding is not the self-view's business"
+        );
+        video.unwatch(LOCAL);
+        video.deliver_local(&frame(true, b"nobody watches"));
+        assert_eq!(got.lock().expect("lock").len(), 3);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use crate::screens::ScreenView;
 use crate::views::{AudioChoice, CallSettings, ParticipantView, PeerState, VideoChoice};
 use confab_core::call::setup;
 use confab_core::call::{
-    Call, CallConfig, CallEvent as CoreEvent, EncodedVideoFrame, I420Frame, Preview,
-    RemoteVideoFrame, VideoKind,
+    Call, CallConfig, CallEvent as CoreEvent, EncodedVideoFrame, I420Frame, LocalEncodedFrame,
+    Preview, RemoteVideoFrame, VideoKind,
 };
 use confab_core::connection::Connection;
 use shared::RoomId;
@@ -144,9 +144,16 @@ impl Media {
         let mut tasks = Tasks::default();
         tasks.spawn(pump_local(call.local_video(), Arc::clone(&self.board)));
         tasks.spawn(pump_remote(call.video_frames(), Arc::clone(&self.board)));
-        self.video.attach(call.remote_video().clone());
+        self.video.attach(
+            call.remote_video().clone(),
+            call.local_video_control().clone(),
+        );
         tasks.spawn(pump_encoded(
             call.remote_video().encoded_frames(),
+            Arc::clone(&self.video),
+        ));
+        tasks.spawn(pump_local_encoded(
+            call.local_encoded_frames(),
             Arc::clone(&self.video),
         ));
         tasks.spawn(pump_level(app.clone(), call.microphone_level()));
@@ -279,6 +286,20 @@ async fn pump_encoded(
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             _ = tick.tick() => video.tick(),
+        }
+    }
+}
+
+/// Our own encoded frames to the self-view's decoder (in the webview).
+async fn pump_local_encoded(
+    mut frames: broadcast::Receiver<Arc<LocalEncodedFrame>>,
+    video: Arc<WebviewVideo>,
+) {
+    loop {
+        match frames.recv().await {
+            Ok(frame) => video.deliver_local(&frame),
+            Err(broadcast::error::RecvError::Lagged(_)) => video.local_lagged(),
+            Err(broadcast::error::RecvError::Closed) => break,
         }
     }
 }

@@ -1,10 +1,11 @@
 //! End to end, in the real desktop window: a real `confab-server`, the real app under
 //! Xvfb driven through tauri-driver and WebKitWebDriver, and a `confab-cli` participant.
 //! A user picks the server, signs up, creates a room and joins its call with the test
-//! pattern while `confab-cli` joins the same room; the remote tile must show frames
-//! whose painted frame counter advances, and the participant list must show both. That
-//! server speaks only https and wss, with a certificate from a CA the test creates and
-//! the app and `confab-cli` are told to trust (`CONFAB_CA_FILE`).
+//! pattern while `confab-cli` joins the same room; the remote tile and the self-view must
+//! show frames whose painted frame counter advances, both decoded in the window, and the
+//! participant list must show both. That server speaks only https and wss, with a
+//! certificate from a CA the test creates and the app and `confab-cli` are told to trust
+//! (`CONFAB_CA_FILE`).
 //!
 //! The messenger story: A signs up in the app; B (`confab-cli`) sends a contact request
 //! and A accepts it in the contacts view; B writes, A's rail shows the unread badge, the
@@ -17,7 +18,8 @@
 //! shows the read tick; B rings,
 //! the incoming-call overlay shows B's name, A accepts, remote frames arrive; A opens
 //! another conversation and the call keeps running (the call bar's tile keeps counting
-//! frames); A hangs up and B's `ring` ends as answered.
+//! frames); A hangs up and B's `ring` ends as answered; the tray menu's "Quit" ends the
+//! app.
 //!
 //! Needs Xvfb, WebKitWebDriver (webkit2gtk-driver) and tauri-driver, which
 //! `scripts/test.sh` installs, and the UI built into `client-tauri/ui/dist` before the
@@ -103,12 +105,7 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
             page_source(client).await
         );
     };
-    eventually(30, "the remote frame counter to advance", || async {
-        attr_u64(client, remote, "data-frame-counter")
-            .await
-            .filter(|n| *n >= first + 10)
-    })
-    .await;
+    counter_advances(client, remote, first, "the remote frame counter").await;
     // The window decoded them itself (WebCodecs' VideoDecoder: VP8 through GStreamer),
     // not from RGBA pictures; else the tile says why it fell back.
     let tile = client.find(Locator::Css(remote)).await.expect("the tile");
@@ -118,6 +115,20 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
         decoder.as_deref(),
         Some("webcodecs"),
         "the remote tile was not decoded in the window: {fallback:?}"
+    );
+    // So is the self-view, from our own encoded frames: its counter advances too.
+    let own = ".tile[data-local='true'][data-frame-counter]";
+    let first_own = eventually(30, "the self-view's frame counter", || async {
+        attr_u64(client, own, "data-frame-counter").await
+    })
+    .await;
+    counter_advances(client, own, first_own, "the self-view's frame counter").await;
+    let tile = client.find(Locator::Css(own)).await.expect("the self-view");
+    let fallback = tile.attr("data-decoder-fallback").await.ok().flatten();
+    assert_eq!(
+        tile.attr("data-decoder").await.ok().flatten().as_deref(),
+        Some("webcodecs"),
+        "the self-view was not decoded in the window: {fallback:?}"
     );
 
     // The participant list shows both.
@@ -160,6 +171,16 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
 }
 
 /// Saves the window as `$CARGO_TARGET_TMPDIR/name`; returns the PNG.
+/// Waits until the test-pattern counter `tile` shows is 10 frames past `first`.
+async fn counter_advances(client: &fantoccini::Client, tile: &str, first: u64, what: &str) {
+    eventually(30, &format!("{what} to advance"), || async {
+        attr_u64(client, tile, "data-frame-counter")
+            .await
+            .filter(|n| *n >= first + 10)
+    })
+    .await;
+}
+
 async fn save_screenshot(client: &fantoccini::Client, name: &str) -> Vec<u8> {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name), &png)
@@ -667,12 +688,16 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     }
     let status = status.expect("B's ring ends once A hangs up");
     assert!(status.success(), "confab-cli ring ended with {status}");
-    desktop
-        .client
-        .clone()
-        .close()
-        .await
-        .expect("closing the session");
+
+    // The tray menu's "Quit" ends the app: its tray icon leaves the bus and its window
+    // the display. (The WebDriver session goes with it.)
+    let (quit, _) = tray_item(&tray, "Quit").expect("the tray's quit item");
+    tray_click(&tray, quit);
+    eventually(30, "the app to quit from the tray", || async {
+        let window = window_titles(&desktop.display.name).contains("\"Confab");
+        (tray_get(&tray, "Id").is_none() && !window).then_some(())
+    })
+    .await;
 }
 
 /// "Forgot password?" in the window: the server mails a real aiosmtpd (the server

@@ -37,15 +37,18 @@ export const commands = {
 	 */
 	nextFrame: (source: string, after: number, maxWidth: number, maxHeight: number) => typedError<unknown, AppError_Serialize>(__TAURI_INVOKE("next_frame", { source, after, maxWidth, maxHeight })),
 	/**
-	 *  Pushes `source`'s (a participant id, or `screen:<participant id>`) VP8 frames to
-	 *  `channel` from its next keyframe on, each a 48-byte header plus the frame as an
-	 *  `ArrayBuffer` (see `frames.rs`). Fails when no call runs or decoding in the window is
-	 *  turned off: the tile then pulls RGBA frames with `next_frame`.
+	 *  Pushes `source`'s (`"local"`, a participant id, or `screen:<participant id>`) VP8
+	 *  frames to `channel` from its next keyframe on, each a 48-byte header plus the frame
+	 *  as an `ArrayBuffer` (see `frames.rs`). Fails when no call runs or decoding in the
+	 *  window is turned off: the tile then pulls RGBA frames with `next_frame`.
 	 */
 	watchVideo: (source: string, channel: Channel<unknown>) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("watch_video", { source, channel })),
 	/**  Stops pushing `source`'s frames (its tile went away or fell back to RGBA). */
 	unwatchVideo: (source: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("unwatch_video", { source })),
-	/**  Asks `source`'s sender for a keyframe: the tile's decoder starts or failed. */
+	/**
+	 *  Asks `source`'s sender (our own encoder for `"local"`) for a keyframe: the tile's
+	 *  decoder starts or failed.
+	 */
 	requestKeyframe: (source: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("request_keyframe", { source })),
 	joinCall: (roomId: string, settings: CallSettings_Deserialize) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("join_call", { roomId, settings })),
 	leaveCall: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("leave_call")),

@@ -14,6 +14,7 @@ use confab_media::{AUDIO_FRAME_SAMPLES, AudioFrame, I420Frame};
 use rtc::media::Sample;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use shared::ParticipantId;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -150,6 +151,10 @@ pub(crate) enum VideoControl {
     TargetBitrate(u32),
 }
 
+/// The least time between keyframes forced for the self-view (each one also goes to the
+/// peers, several times the size of a delta frame).
+pub(crate) const SELF_VIEW_KEYFRAME_GAP: Duration = Duration::from_millis(500);
+
 /// Commands for the audio thread.
 #[derive(Debug)]
 pub(crate) enum AudioControl {
@@ -216,6 +221,11 @@ impl Pacer {
 #[derive(Clone, Debug)]
 pub(crate) struct LocalTap {
     pub video: broadcast::Sender<Arc<I420Frame>>,
+    /// The same frames as encoded for the peers, sent only while someone is subscribed.
+    pub encoded: broadcast::Sender<Arc<LocalEncodedFrame>>,
+    /// A self-view decoder needs a keyframe: one comes within [`SELF_VIEW_KEYFRAME_GAP`]
+    /// of the last keyframe, and a keyframe the encoder makes anyway answers it.
+    pub self_view_keyframe: Arc<AtomicBool>,
     pub level: Arc<watch::Sender<f32>>,
     /// What the video encoder currently sends.
     pub sending: Arc<watch::Sender<SendingVideo>>,
@@ -234,6 +244,8 @@ impl LocalTap {
     pub fn new() -> Self {
         Self {
             video: broadcast::channel(2).0,
+            encoded: broadcast::channel(LOCAL_ENCODED_FRAMES).0,
+            self_view_keyframe: Arc::default(),
             level: Arc::new(watch::channel(0.0).0),
             sending: Arc::new(watch::channel(SendingVideo::default()).0),
         }
@@ -244,6 +256,44 @@ impl LocalTap {
         if self.video.receiver_count() > 0 {
             let _ = self.video.send(Arc::clone(frame));
         }
+    }
+
+    fn wants_encoded(&self) -> bool {
+        self.encoded.receiver_count() > 0
+    }
+}
+
+/// Encoded frames a slow self-view consumer may fall behind by (a second at 30 fps)
+/// before it loses the oldest and needs a keyframe.
+const LOCAL_ENCODED_FRAMES: usize = 30;
+
+/// Our own video as the encoder made it for the peers: for a consumer that decodes it
+/// itself (the desktop app's self-view is drawn by its webview from these, a few KB each,
+/// instead of from pictures). It shows what the others get, at the size and quality the
+/// bandwidth allows.
+#[derive(Debug)]
+pub struct LocalEncodedFrame {
+    /// The VP8 frame (RFC 6386).
+    pub data: Bytes,
+    pub is_keyframe: bool,
+    pub width: u32,
+    pub height: u32,
+    /// When it was captured, microseconds since the Unix epoch.
+    pub captured_at_us: u64,
+}
+
+/// Keyframe requests for the self-view of a call ([`crate::call::Call::local_video_control`],
+/// its frames come from [`crate::call::Call::local_encoded_frames`]). Cheap to clone, and
+/// holding one keeps nothing of the call alive. The default one goes nowhere.
+#[derive(Clone, Debug, Default)]
+pub struct LocalVideoControl {
+    pub(crate) keyframe: Arc<AtomicBool>,
+}
+
+impl LocalVideoControl {
+    /// Asks the encoder for a keyframe soon (at most one every half second is forced).
+    pub fn request_keyframe(&self) {
+        self.keyframe.store(true, Ordering::Relaxed);
     }
 }
 
@@ -411,6 +461,30 @@ impl LevelBackoff {
     }
 }
 
+/// Keyframes the self-view asked for: forced at most every [`SELF_VIEW_KEYFRAME_GAP`]
+/// after the last keyframe of any cause, so a burst of requests costs one.
+#[derive(Debug, Default)]
+struct SelfViewKeyframes {
+    wanted: bool,
+    last: Option<Instant>,
+}
+
+impl SelfViewKeyframes {
+    /// Whether to force a keyframe for the frame captured at `now`.
+    fn due(&self, now: Instant) -> bool {
+        self.wanted
+            && self
+                .last
+                .is_none_or(|t| now.saturating_duration_since(t) >= SELF_VIEW_KEYFRAME_GAP)
+    }
+
+    /// The encoder made a keyframe: it answers any request.
+    fn made(&mut self, now: Instant) {
+        self.wanted = false;
+        self.last = Some(now);
+    }
+}
+
 /// The encoder and what it sends, rebuilt when the level changes.
 struct Sending {
     encoder: Vp8Encoder,
@@ -505,6 +579,7 @@ fn video_thread(
         // With a camera at half rate, every other captured frame is skipped.
         let mut skip_next = false;
         let mut backoff = LevelBackoff::default();
+        let mut self_view = SelfViewKeyframes::default();
         loop {
             loop {
                 match control.try_recv() {
@@ -582,11 +657,34 @@ fn video_thread(
             };
             let captured = Instant::now();
             tap.frame(&frame);
+            if tap.self_view_keyframe.swap(false, Ordering::Relaxed) {
+                self_view.wanted = true;
+            }
+            if self_view.due(captured) {
+                sending.encoder.force_keyframe();
+            }
             match sending.encoder.encode(&frame) {
-                Ok(Some(EncodedFrame { data, .. })) => {
+                Ok(Some(EncodedFrame {
+                    data,
+                    is_keyframe,
+                    timestamp_us,
+                })) => {
+                    let data = Bytes::from(data);
+                    if is_keyframe {
+                        self_view.made(captured);
+                    }
+                    if tap.wants_encoded() {
+                        let _ = tap.encoded.send(Arc::new(LocalEncodedFrame {
+                            data: data.clone(),
+                            is_keyframe,
+                            width: sending.width,
+                            height: sending.height,
+                            captured_at_us: timestamp_us,
+                        }));
+                    }
                     let media = EncodedMedia {
                         kind: RtpCodecKind::Video,
-                        data: Bytes::from(data),
+                        data,
                         duration: interval,
                         captured,
                     };

@@ -25,7 +25,7 @@ mod stats;
 pub use confab_media::I420Frame;
 pub use confab_media::audio::apm::VoiceProcessing;
 pub use confab_media::video::screen::{ScreenSource, ScreenTarget};
-pub use local::{AudioSource, VideoSource};
+pub use local::{AudioSource, LocalEncodedFrame, LocalVideoControl, VideoSource};
 pub use preview::{Preview, PreviewError};
 pub use remote::{
     EncodedVideoFrame, RemoteAudio, RemoteVideoControl, RemoteVideoFrame, VideoKind,
@@ -190,6 +190,7 @@ pub struct Call {
     video: broadcast::Sender<Arc<RemoteVideoFrame>>,
     audio: broadcast::Sender<Arc<RemoteAudio>>,
     local: LocalTap,
+    local_video: LocalVideoControl,
     remote_video: RemoteVideoControl,
 }
 
@@ -263,6 +264,9 @@ impl Call {
         let (video_tx, _) = broadcast::channel(VIDEO_SINK_FRAMES);
         let (audio_tx, _) = broadcast::channel(AUDIO_SINK_FRAMES);
         let remote_video = RemoteVideoControl::default();
+        let local_video = LocalVideoControl {
+            keyframe: Arc::clone(&tap.self_view_keyframe),
+        };
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let task = CallTask {
@@ -314,6 +318,7 @@ impl Call {
                 video: video_tx,
                 audio: audio_tx,
                 local: tap,
+                local_video,
                 remote_video,
             },
             event_rx,
@@ -340,6 +345,18 @@ impl Call {
     /// only copied while a receiver exists.
     pub fn local_video(&self) -> broadcast::Receiver<Arc<I420Frame>> {
         self.local.video.subscribe()
+    }
+
+    /// Our video as encoded for the peers, for a self-view that decodes it itself. Frames
+    /// are only passed on while a receiver exists; the first may not be decodable until a
+    /// keyframe ([`LocalVideoControl::request_keyframe`]).
+    pub fn local_encoded_frames(&self) -> broadcast::Receiver<Arc<LocalEncodedFrame>> {
+        self.local.encoded.subscribe()
+    }
+
+    /// Keyframe requests for that self-view.
+    pub fn local_video_control(&self) -> &LocalVideoControl {
+        &self.local_video
     }
 
     /// Our microphone's peak level (0..1) over the last 20 ms; 0 while muted.

@@ -1,5 +1,5 @@
-//! Remote video for tiles that decode it in the webview: hand-overs to the media
-//! state's `WebviewVideo` (`frames.rs`).
+//! Video for tiles that decode it in the webview (remote tiles and the self-view in a
+//! call): hand-overs to the media state's `WebviewVideo` (`frames.rs`).
 
 use super::Result;
 use crate::AppState;
@@ -7,10 +7,10 @@ use crate::frames::FrameBytes;
 use tauri::State;
 use tauri::ipc::Channel;
 
-/// Pushes `source`'s (a participant id, or `screen:<participant id>`) VP8 frames to
-/// `channel` from its next keyframe on, each a 48-byte header plus the frame as an
-/// `ArrayBuffer` (see `frames.rs`). Fails when no call runs or decoding in the window is
-/// turned off: the tile then pulls RGBA frames with `next_frame`.
+/// Pushes `source`'s (`"local"`, a participant id, or `screen:<participant id>`) VP8
+/// frames to `channel` from its next keyframe on, each a 48-byte header plus the frame
+/// as an `ArrayBuffer` (see `frames.rs`). Fails when no call runs or decoding in the
+/// window is turned off: the tile then pulls RGBA frames with `next_frame`.
 #[tauri::command]
 #[specta::specta]
 pub async fn watch_video(
@@ -29,7 +29,8 @@ pub async fn unwatch_video(state: State<'_, AppState>, source: String) -> Result
     Ok(())
 }
 
-/// Asks `source`'s sender for a keyframe: the tile's decoder starts or failed.
+/// Asks `source`'s sender (our own encoder for `"local"`) for a keyframe: the tile's
+/// decoder starts or failed.
 #[tauri::command]
 #[specta::specta]
 pub async fn request_keyframe(state: State<'_, AppState>, source: String) -> Result<()> {

@@ -1,9 +1,10 @@
 // A running call, independent of what the window shows: it joins, follows CallEvents
 // through the CallModel, pulls and draws frames for whichever tiles are on screen (the call
 // view's grid, or the floating tile while the user is in a conversation), and keeps the
-// local mute/camera state and the Ctrl+D / Ctrl+E shortcuts. Remote video is decoded in the
-// webview when it can (WebCodecs: Rust pushes the VP8 frames, media/decoder.ts), else, and
-// for the local self-view, RGBA pictures are pulled (media/feed.ts). It ends with leave(),
+// local mute/camera state and the Ctrl+D / Ctrl+E shortcuts. Video, remote and the
+// self-view alike, is decoded in the webview when it can (WebCodecs: Rust pushes the VP8
+// frames, ours as encoded for the others, media/decoder.ts), else RGBA pictures are
+// pulled (media/feed.ts). It ends with leave(),
 // the "ended" event, or a failed join; onEnded is then called once.
 
 import { type Accessor, createRoot, createSignal } from "solid-js";
@@ -89,7 +90,7 @@ export function startCall(opts: CallOptions): CallSession {
     const renderer = new FrameRenderer(lookup);
     const feed = openFrameFeed(renderer.push, renderer.displaySize);
 
-    // Remote sources decoded here: null until WebCodecs' VP8 support is known.
+    // Sources decoded here: null until WebCodecs' VP8 support is known.
     let webcodecs: boolean | null = null;
     const decoders = new Map<string, { decoder: TileDecoder; watch: VideoWatch }>();
     /** Sources whose decoder failed: drawn from RGBA for the rest of the call. */
@@ -142,7 +143,7 @@ export function startCall(opts: CallOptions): CallSession {
       const pulled: string[] = [];
       const decoded = new Set<string>();
       for (const key of wanted) {
-        if (key === LOCAL_KEY || webcodecs === false || rgbaOnly.has(key)) pulled.push(key);
+        if (webcodecs === false || rgbaOnly.has(key)) pulled.push(key);
         else if (webcodecs === true) decoded.add(key);
       }
       for (const key of decoded) {

@@ -1,4 +1,4 @@
-// The call's remote video decoded in the webview, with the IPC faked at its boundary:
+// The call's video (remote tiles and the self-view) decoded in the webview, with the IPC faked at its boundary:
 // the bindings' commands, and Tauri's callback registry that a Channel's messages arrive
 // through. WebCodecs is stood in for (jsdom has none).
 
@@ -39,25 +39,31 @@ const emit = (ev: CallEvent) => ipc.backend.emit("callEvent", ev);
 const remoteTile = () =>
   document.querySelector<HTMLElement>(`.tile[data-participant-id="${PARTICIPANT_ID}"]`);
 
-describe("remote video decoded in the webview", () => {
+describe("video decoded in the webview", () => {
   let session: ReturnType<typeof startCall>;
   let callbacks: Map<number, (m: unknown) => void>;
   let drawImage: ReturnType<typeof vi.fn>;
   let rafs: (() => void)[];
 
-  /** Sends a message down the channel the UI handed to watchVideo, as Rust does. */
+  /** Sends a message down the channel the UI handed to watchVideo for `source` (by
+   * default the remote participant's), as Rust does. */
   const channelSend = (() => {
-    let index = 0;
+    const index = new Map<number, number>();
     return {
       reset: () => {
-        index = 0;
+        index.clear();
       },
-      send(buf: ArrayBuffer) {
-        const args = ipc.backend.callsTo("watchVideo").at(-1);
+      send(buf: ArrayBuffer, source: string = PARTICIPANT_ID) {
+        const args = ipc.backend
+          .callsTo("watchVideo")
+          .filter((a) => a[0] === source)
+          .at(-1);
         const channel = args?.[1] as { id: number } | undefined;
         const cb = channel ? callbacks.get(channel.id) : undefined;
-        if (!cb) throw new Error("no channel registered");
-        cb({ index: index++, message: buf });
+        if (!channel || !cb) throw new Error(`no channel registered for ${source}`);
+        const i = index.get(channel.id) ?? 0;
+        index.set(channel.id, i + 1);
+        cb({ index: i, message: buf });
       },
     };
   })();
@@ -130,10 +136,10 @@ describe("remote video decoded in the webview", () => {
 
   it("watches the remote tile's VP8 frames, asks for a keyframe and draws what it decodes", async () => {
     await start();
-    expect(ipc.backend.callsTo("watchVideo").map((a) => a[0])).toEqual([PARTICIPANT_ID]);
-    expect(ipc.backend.callsTo("requestKeyframe")).toEqual([[PARTICIPANT_ID]]);
-    // The remote tile is not pulled as RGBA; the local self-view still is.
-    expect(new Set(ipc.backend.callsTo("nextFrame").map((a) => a[0]))).toEqual(new Set(["local"]));
+    expect(ipc.backend.callsTo("watchVideo").map((a) => a[0])).toEqual(["local", PARTICIPANT_ID]);
+    expect(ipc.backend.callsTo("requestKeyframe")).toEqual([["local"], [PARTICIPANT_ID]]);
+    // No tile is pulled as RGBA: no picture crosses the IPC.
+    expect(ipc.backend.callsTo("nextFrame")).toEqual([]);
 
     channelSend.send(buildEncoded({ seq: 1n, keyframe: true, id: PARTICIPANT_BYTES }));
     channelSend.send(buildEncoded({ seq: 2n, id: PARTICIPANT_BYTES, timestampUs: 2000n }));
@@ -144,6 +150,25 @@ describe("remote video decoded in the webview", () => {
     expect(tile?.dataset.frames).toBe("1");
     expect(tile?.dataset.decoder).toBe("webcodecs");
     await vi.waitFor(() => expect(tile?.dataset.frameCounter).toBe("5"));
+  });
+
+  it("draws the self-view from our own encoded frames", async () => {
+    await start();
+    channelSend.send(
+      buildEncoded({ source: 0, seq: 1n, keyframe: true, id: new Array<number>(16).fill(0) }),
+      "local",
+    );
+    channelSend.send(
+      buildEncoded({ source: 0, seq: 2n, id: new Array<number>(16).fill(0), timestampUs: 2000n }),
+      "local",
+    );
+    expect(fakeDecoders[0]?.chunks.map((c) => c.type)).toEqual(["key", "delta"]);
+    runFrames();
+    const self = document.querySelector<HTMLElement>('.tile[data-local="true"]');
+    expect(self?.dataset.decoder).toBe("webcodecs");
+    expect(self?.dataset.frames).toBe("1");
+    expect(remoteTile()?.dataset.frames).toBeUndefined();
+    await vi.waitFor(() => expect(self?.dataset.frameCounter).toBe("5"));
   });
 
   it("falls back to pulling RGBA frames when the decoder keeps failing", async () => {

@@ -39,9 +39,17 @@ describe("encoded frame messages", () => {
     });
   });
 
+  it("reads our own frames: source 0, no participant", () => {
+    const h = parseEncodedHeader(buildEncoded({ source: 0, id: new Array<number>(16).fill(0) }));
+    expect(h).toMatchObject({
+      source: "local",
+      participantId: "00000000-0000-0000-0000-000000000000",
+    });
+  });
+
   it("refuses what is not one", () => {
     expect(parseEncodedHeader(new ArrayBuffer(48))).toBeNull(); // no frame after it
-    expect(parseEncodedHeader(buildEncoded({ source: 0 }))).toBeNull(); // local: never encoded
+    expect(parseEncodedHeader(buildEncoded({ source: 3 }))).toBeNull();
     expect(parseEncodedHeader(buildEncoded({ width: 100_000 }))).toBeNull();
   });
 

@@ -1,17 +1,19 @@
-// Remote video decoded in the webview. Instead of pulling RGBA pictures (1.2 MB each at
-// 640x480), a remote tile can take the track's VP8 frames (a few KB each) pushed by Rust
+// Video decoded in the webview. Instead of pulling RGBA pictures (1.2 MB each at
+// 640x480), a tile can take the track's VP8 frames (a few KB each) pushed by Rust
 // through a Tauri Channel, decode them with WebCodecs' VideoDecoder and draw the
-// VideoFrame on its canvas. A message is a 48-byte little-endian header, then the frame:
+// VideoFrame on its canvas: a remote tile its participant's track, the self-view in a call
+// our own frames as encoded for the others. A message is a 48-byte little-endian header,
+// then the frame:
 //
-//   0      u8   source (1 = remote camera, 2 = remote shared screen)
+//   0      u8   source (0 = our camera, 1 = remote camera, 2 = remote shared screen)
 //   1      u8   flags: bit 0 keyframe
 //   2..4        reserved
 //   4..8   u32  width  (from the last keyframe)
 //   8..12  u32  height
 //   12..16      reserved
 //   16..24 u64  sequence number on this channel (consecutive; a jump: frames dropped)
-//   24..40      participant id, 16 raw UUID bytes
-//   40..48 u64  when Rust reassembled it, microseconds since the Unix epoch
+//   24..40      participant id, 16 raw UUID bytes (zero for ours)
+//   40..48 u64  when Rust reassembled it (ours: captured), microseconds since the epoch
 //
 // A decoder starts at a keyframe and asks Rust for one (a PLI to the sender) when it
 // starts, when frames went missing and after a decode error; if it keeps failing the tile
@@ -24,7 +26,7 @@ import { type FrameTarget, renderStats } from "./renderer";
 export const ENCODED_HEADER_BYTES = 48;
 
 export interface EncodedHeader {
-  source: "remote" | "screen";
+  source: "local" | "remote" | "screen";
   keyframe: boolean;
   width: number;
   height: number;
@@ -38,12 +40,12 @@ export function parseEncodedHeader(buf: ArrayBuffer): EncodedHeader | null {
   if (buf.byteLength <= ENCODED_HEADER_BYTES) return null;
   const v = new DataView(buf, 0, ENCODED_HEADER_BYTES);
   const src = v.getUint8(0);
-  if (src !== 1 && src !== 2) return null;
+  if (src > 2) return null;
   const width = v.getUint32(4, true);
   const height = v.getUint32(8, true);
   if (width > MAX_DIMENSION || height > MAX_DIMENSION) return null;
   return {
-    source: src === 1 ? "remote" : "screen",
+    source: src === 0 ? "local" : src === 1 ? "remote" : "screen",
     keyframe: (v.getUint8(1) & 1) === 1,
     width,
     height,
@@ -90,7 +92,7 @@ const KEYFRAME_REQUEST_MS = 500;
 /** Without a readable test-pattern marker, look for one only every this many frames. */
 const MARKER_RETRY_FRAMES = 30;
 
-/** One remote tile's decoder: encoded messages in, VideoFrames drawn on its canvas. */
+/** One tile's decoder: encoded messages in, VideoFrames drawn on its canvas. */
 export class TileDecoder {
   private decoder: VideoDecoder | null = null;
   private needKeyframe = true;
