@@ -2,7 +2,7 @@
 //! web and network processes; RSS, and PSS summed, since RSS counts WebKitGTK's and
 //! Mesa's shared pages once per process), bare and with 20 rooms and 2,000 cached
 //! messages; how long opening a room with 10,000 cached messages takes to answer and to
-//! paint; and what rendering remote video costs.
+//! paint, and how smoothly 1,000 of them scroll; and what rendering video costs.
 //!
 //! `bench/desktop-bench.sh` runs it against the release build (and adds the `.deb`
 //! size); by hand:
@@ -366,6 +366,38 @@ async fn main() {
         timings["paintedMs"].as_f64().unwrap_or(f64::NAN),
         timings["messages"],
         timings["rowsInDom"],
+    );
+    // Scrolling 1,000 messages up at 60 px a frame, older pages loading on the way: the
+    // gaps between animation frames, as the UI's probe measures them.
+    let mut timeouts = desktop.client.get_timeouts().await.expect("the timeouts");
+    timeouts.set_script(Some(Duration::from_secs(180)));
+    desktop
+        .client
+        .update_timeouts(timeouts)
+        .await
+        .expect("a longer script timeout");
+    let scroll = desktop
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__confabMeasureScroll(1000, 60).then(done, (e) => done({error: String(e)}));",
+            vec![],
+        )
+        .await
+        .expect("the scroll probe");
+    if let Some(e) = scroll.get("error") {
+        println!("the scroll probe failed: {e}");
+    }
+    println!(
+        "scroll 1,000 messages up ({} rows scrolled): {} frames, mean {:.1} ms, p95 {:.1} ms, slowest {:.1} ms ({} over 50 ms; older pages applied in {} ms of script; {} rows in the DOM)",
+        scroll["rowsScrolled"],
+        scroll["frames"],
+        scroll["meanFrameMs"].as_f64().unwrap_or(f64::NAN),
+        scroll["p95FrameMs"].as_f64().unwrap_or(f64::NAN),
+        scroll["maxFrameMs"].as_f64().unwrap_or(f64::NAN),
+        scroll["slow"].as_array().map_or(0, Vec::len),
+        scroll["prependMs"],
+        scroll["rowsInDom"],
     );
     let idle_loaded = (loaded, loaded_pss);
 
