@@ -12,8 +12,9 @@
 #   sudo bench/call-loss.sh --debug          # a debug build (faster to build, more CPU)
 #   sudo bench/call-loss.sh --no-chromium
 #
-# Needs root, iproute2 and nftables. Prints one JSON line per loss level and direction
-# (LOSS-FIGURES ...), and with --rate one per second (RATE-TRACE ...) and a summary.
+# Needs root; installs iproute2, nftables and Chromium when they are missing. Prints one
+# JSON line per loss level and direction (LOSS-FIGURES ...), and with --rate one per second
+# (RATE-TRACE ...) and a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confab-target}"
@@ -39,9 +40,13 @@ if [ "$(id -u)" != 0 ]; then
     echo "call-loss.sh needs root (network namespaces, nftables, tc)" >&2
     exit 1
 fi
-for tool in ip nft tc; do
-    command -v "$tool" >/dev/null || { echo "call-loss.sh needs $tool (iproute2, nftables)" >&2; exit 1; }
-done
+. scripts/lib.sh
+rust_ensure
+client_deps_ensure
+apt_ensure iproute2 nftables
+if [ "$chromium" = 1 ] && [ "$test_name" = loss_figures ]; then
+    apt_ensure chromium
+fi
 
 # Build first, then run the test binary directly (no cargo lock held while it runs).
 bin=$(cargo test "${profile[@]}" --locked -p confab-core --test loss --no-run --message-format=json 2>/dev/null |
