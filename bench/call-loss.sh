@@ -11,6 +11,8 @@
 #   sudo bench/call-loss.sh --rate           # 500 kbit/s cap, then 3 Mbit/s
 #   sudo bench/call-loss.sh --debug          # a debug build (faster to build, more CPU)
 #   sudo bench/call-loss.sh --no-chromium
+#   sudo bench/call-loss.sh --trace          # per second: rates, estimate, target; and
+#                                            # the estimator's cuts and probes
 #
 # Needs root; installs iproute2, nftables and Chromium when they are missing. Prints one
 # JSON line per loss level and direction (LOSS-FIGURES ...), and with --rate one per second
@@ -31,7 +33,8 @@ while [ $# -gt 0 ]; do
         --rate) test_name=rate_figures; shift ;;
         --debug) profile=(); shift ;;
         --no-chromium) chromium=0; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        --trace) export CONFAB_LOSS_TRACE=1 CONFAB_TEST_LOG="${CONFAB_TEST_LOG:-confab_core::call::bwe=debug,warn}"; shift ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -48,8 +51,9 @@ if [ "$chromium" = 1 ] && [ "$test_name" = loss_figures ]; then
     apt_ensure chromium
 fi
 
-# Build first, then run the test binary directly (no cargo lock held while it runs).
-bin=$(cargo test "${profile[@]}" --locked -p confab-core --test loss --no-run --message-format=json 2>/dev/null |
+# Build first, then run the test binary directly (no cargo lock held while it runs). With
+# --workspace, so that features resolve as for the test suite and its build is reused.
+bin=$(cargo test "${profile[@]}" --locked --workspace --test loss --no-run --message-format=json 2>/dev/null |
     python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -59,7 +63,7 @@ for line in sys.stdin:
 
 CONFAB_LOSS_LEVELS="$levels" CONFAB_LOSS_SECONDS="$seconds" CONFAB_RATE_SECONDS="$seconds" \
     "$bin" --ignored --exact "$test_name" --nocapture --test-threads 1 |
-    grep -E '^(LOSS-FIGURES|RATE-TRACE|RATE-FIGURES|RATE-LOG|SKIPPED)' || true
+    grep -E '^(LOSS-FIGURES|LOSS-LOG|TRACE|RATE-TRACE|RATE-FIGURES|RATE-LOG|SKIPPED)' || true
 
 if [ "$chromium" = 1 ] && [ "$test_name" = loss_figures ]; then
     python3 bench/chromium-peer/loss.py --levels "$levels" --seconds "$seconds" | grep -E '^LOSS-FIGURES' || true

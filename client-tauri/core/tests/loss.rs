@@ -438,6 +438,8 @@ async fn loss_figures() {
                         serde_json::json!({
                             "fps": stats["fps"],
                             "recv_kbps": stats["recv_kbps"],
+                            "send_kbps": stats["send_kbps"],
+                            "retransmitted": stats["retransmitted_packets_sent"],
                             "estimate_kbps": stats["estimate_kbps"],
                             "send_target_kbps": stats["send_target_kbps"],
                             "send": format!("{}x{}@{}", stats["send_width"], stats["send_height"], stats["send_fps"]),
@@ -485,6 +487,15 @@ async fn loss_figures() {
         }
     }
     ns.set_loss(0);
+    // With CONFAB_TEST_LOG (e.g. confab_core::call::bwe=debug), both senders' estimator
+    // logs: their cuts and probes, to read beside the TRACE lines.
+    if std::env::var_os("CONFAB_TEST_LOG").is_some() {
+        for s in sides {
+            for line in s.log().lines().filter(|l| l.contains("bwe")) {
+                println!("LOSS-LOG {} {line}", s.side);
+            }
+        }
+    }
     hang_up([inside, outside]).await;
     drop(server);
     drop(ns);
