@@ -70,6 +70,7 @@ const COMMANDS: &[&str] = &[
     "connection_state",
     "set_notifications_muted",
     "notifications_muted",
+    "take_invite_link",
     "ring_user",
     "answer_call",
     "decline_call",

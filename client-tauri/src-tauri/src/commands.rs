@@ -634,6 +634,13 @@ pub fn notifications_muted(state: State<'_, AppState>) -> bool {
     state.attention.muted()
 }
 
+/// The `confab://` link opened last and not yet taken (crate::links), once.
+#[tauri::command]
+#[specta::specta]
+pub fn take_invite_link(pending: State<'_, crate::links::PendingLink>) -> Option<String> {
+    pending.take()
+}
+
 // --- ringing calls -----------------------------------------------------------------------
 
 /// Calls a contact: opens our direct room and joins its call, which rings them.

@@ -194,6 +194,9 @@ pub enum MessengerEvent {
     OpenRoom {
         room_id: RoomId,
     },
+    /// A `confab://invite/…` link was opened (by the OS, or a second start of the app): the
+    /// window takes it with `take_invite_link` and joins (crate::links).
+    InviteLinkOpened,
     /// A community of mine is new or changed (its channels, in order, included; their
     /// conversations come as `roomUpserted`).
     CommunityUpserted {

@@ -7,6 +7,7 @@ mod devices;
 mod error;
 pub mod events;
 pub mod frames;
+pub mod links;
 mod media;
 pub mod messenger;
 pub mod notify;
@@ -105,6 +106,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::connection_state,
             commands::set_notifications_muted,
             commands::notifications_muted,
+            commands::take_invite_link,
             commands::ring_user,
             commands::answer_call,
             commands::decline_call,
@@ -198,7 +200,18 @@ pub fn run() {
         )
         .init();
     let builder = specta_builder();
+    let context = tauri::generate_context!();
+    let instance = links::instance_id(&context.config().identifier);
     let result = tauri::Builder::default()
+        // First: a second start in this profile hands its arguments (a `confab://` link)
+        // to this one, which the deep-link plugin turns into an "opened" event, and exits.
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .callback(|app, _args, _cwd| notify::show_window(app))
+                .dbus_id(instance)
+                .build(),
+        )
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
@@ -214,6 +227,19 @@ pub fn run() {
         })
         .setup(move |app| {
             builder.mount_events(app);
+            {
+                use tauri_plugin_deep_link::DeepLinkExt;
+                app.manage(links::PendingLink::default());
+                let handle = app.handle().clone();
+                app.deep_link().on_open_url(move |event| {
+                    links::opened(&handle, &handle.state::<links::PendingLink>(), event.urls());
+                });
+                // Started by a link: it waits for the window.
+                if let Ok(Some(urls)) = app.deep_link().get_current() {
+                    links::opened(app.handle(), &app.state::<links::PendingLink>(), urls);
+                }
+                links::register_when_not_installed(app.handle());
+            }
             if let Some(window) = app.get_webview_window("main") {
                 window.with_webview(software_rendering)?;
             }
@@ -241,7 +267,7 @@ pub fn run() {
             });
             Ok(())
         })
-        .run(tauri::generate_context!());
+        .run(context);
     if let Err(e) = result {
         eprintln!("confab: {e}");
         std::process::exit(1);

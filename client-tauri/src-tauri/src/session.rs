@@ -439,9 +439,18 @@ impl JoinTarget {
                     .path_segments()
                     .map(Iterator::collect)
                     .unwrap_or_default();
-                match segments.iter().rposition(|s| *s == "invite") {
-                    Some(i) if i + 2 == segments.len() => segments[i + 1].to_owned(),
-                    _ => return Err(invalid()),
+                // The app's own link, `confab://invite/<code>` (crate::links): "invite" is
+                // its host.
+                if url.scheme() == crate::links::SCHEME {
+                    match (url.host_str(), segments.as_slice()) {
+                        (Some("invite"), [code]) => (*code).to_owned(),
+                        _ => return Err(invalid()),
+                    }
+                } else {
+                    match segments.iter().rposition(|s| *s == "invite") {
+                        Some(i) if i + 2 == segments.len() => segments[i + 1].to_owned(),
+                        _ => return Err(invalid()),
+                    }
                 }
             }
             Err(_) => input.to_owned(),
@@ -545,6 +554,7 @@ mod tests {
         for link in [
             format!("http://127.0.0.1:8080/invite/{token}"),
             format!("https://chat.example.com/confab/invite/{token}"),
+            format!("confab://invite/{token}"),
             token.to_owned(),
         ] {
             assert_eq!(
@@ -560,6 +570,10 @@ mod tests {
             "http://x/invite/",
             "has spaces in it for sure",
             "http://x/invite/tok/extra",
+            "confab://invite/",
+            "confab://rooms/abcDEF123_-abcDEF123_-",
+            "confab://invite/abcDEF123_-abcDEF123_-/extra",
+            "confab://invite/<script>alert(1)</script>",
         ] {
             assert!(
                 matches!(JoinTarget::parse(bad), Err(AppError::Invalid { .. })),

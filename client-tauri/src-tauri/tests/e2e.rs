@@ -703,6 +703,8 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
 /// "Forgot password?" in the window: the server mails a real aiosmtpd (the server
 /// suite's capture script); the user pastes the mailed link, sets a new password, is sent
 /// back to log in with a note, and logs in with the new password; the old one fails.
+/// Before that login, a `confab://` invite link is opened (a second start of the app hands
+/// it over); once signed in, the window has joined that group and shows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forgot_password_with_the_mailed_link() {
     let smtp = SmtpCapture::start();
@@ -765,10 +767,54 @@ async fn forgot_password_with_the_mailed_link() {
         api.login(&name, PASSWORD).await.is_err(),
         "the old password still works"
     );
+
+    // Someone's invite page offers `confab://invite/<code>`; clicked before A signs in, the
+    // desktop starts the app a second time with it, which hands it to the running window
+    // and exits. Once signed in, the window joins that group and opens it.
+    let owner = ApiClient::new(&desktop.server_url, Arc::new(MemoryStore::new())).expect("client");
+    let owner_name = Desktop::unique("owner");
+    owner
+        .register(&shared::api::RegisterRequest {
+            username: owner_name.clone(),
+            email: format!("{owner_name}@example.com"),
+            password: PASSWORD.to_owned(),
+            confirm_password: PASSWORD.to_owned(),
+        })
+        .await
+        .expect("register the group's owner");
+    owner
+        .login(&owner_name, PASSWORD)
+        .await
+        .expect("the owner signs in");
+    let group = owner
+        .create_room(&shared::api::CreateRoomRequest {
+            title: "Linked group".to_owned(),
+            max_participants: None,
+        })
+        .await
+        .expect("a group");
+    let invite = owner
+        .create_invite(
+            group.id,
+            &shared::api::CreateInviteRequest {
+                expires_in: None,
+                max_uses: None,
+            },
+        )
+        .await
+        .expect("an invite");
+    desktop.open_link(&format!("confab://invite/{}", invite.token));
+
     type_into(c, "#login-login", &name).await;
     type_into(c, "#login-password", NEW_PASSWORD).await;
     click(c, "#login-submit").await;
     find(c, SHELL).await;
+    find(
+        c,
+        &format!("[data-testid='conversation'][data-room-id='{}']", group.id),
+    )
+    .await;
+    find(c, &rail_room(&group.id.to_string())).await;
     drop(smtp);
     desktop
         .client

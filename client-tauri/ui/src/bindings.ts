@@ -112,6 +112,8 @@ export const commands = {
 	connectionState: () => typedError<ConnectionState, AppError_Serialize>(__TAURI_INVOKE("connection_state")),
 	setNotificationsMuted: (muted: boolean) => __TAURI_INVOKE<void>("set_notifications_muted", { muted }),
 	notificationsMuted: () => __TAURI_INVOKE<boolean>("notifications_muted"),
+	/**  The `confab://` link opened last and not yet taken (crate::links), once. */
+	takeInviteLink: () => __TAURI_INVOKE<string | null>("take_invite_link"),
 	/**  Calls a contact: opens our direct room and joins its call, which rings them. */
 	ringUser: (userId: UserId, settings: CallSettings_Deserialize) => typedError<RoomId, AppError_Serialize>(__TAURI_INVOKE("ring_user", { userId, settings })),
 	/**  Answers a ringing call (audio only: `settings.video` off). */
@@ -1045,6 +1047,11 @@ export type MessengerEvent_Deserialize =
 /**  Show this room (asked by the tray or a notification). */
 { type: "openRoom"; roomId: RoomId } | 
 /**
+ *  A `confab://invite/…` link was opened (by the OS, or a second start of the app): the
+ *  window takes it with `take_invite_link` and joins (crate::links).
+ */
+{ type: "inviteLinkOpened" } | 
+/**
  *  A community of mine is new or changed (its channels, in order, included; their
  *  conversations come as `roomUpserted`).
  */
@@ -1097,6 +1104,11 @@ export type MessengerEvent_Serialize =
 { type: "notificationsMuted"; muted: boolean } | 
 /**  Show this room (asked by the tray or a notification). */
 { type: "openRoom"; roomId: RoomId } | 
+/**
+ *  A `confab://invite/…` link was opened (by the OS, or a second start of the app): the
+ *  window takes it with `take_invite_link` and joins (crate::links).
+ */
+{ type: "inviteLinkOpened" } | 
 /**
  *  A community of mine is new or changed (its channels, in order, included; their
  *  conversations come as `roomUpserted`).

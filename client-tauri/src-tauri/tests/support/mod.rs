@@ -273,6 +273,8 @@ pub struct Desktop {
     pub server_url: String,
     /// The CA the app and `confab-cli` trust, for a server on https and wss.
     pub ca_file: Option<PathBuf>,
+    /// The app binary the driver started.
+    pub app: PathBuf,
     // Dropped in this order: the driver (and the app with it), the display, the server,
     // then their files.
     _driver: Reaped,
@@ -398,12 +400,51 @@ impl Desktop {
             client,
             server_url,
             ca_file,
+            app: app.to_owned(),
             work,
             _driver: driver,
             display,
             _server: server,
             _turn: turn,
         }
+    }
+
+    /// Opens `link` as the desktop does when a `confab://` link is clicked: a second start
+    /// of the app with the link as its one argument, in the running app's session (its
+    /// display, D-Bus session and data directories). Returns once that start has exited:
+    /// it hands the link to the running app (single-instance) and ends.
+    pub fn open_link(&self, link: &str) {
+        let mut start = Command::new(&self.app);
+        start
+            .arg(link)
+            .env("DISPLAY", &self.display.name)
+            .env("XDG_CONFIG_HOME", self.work.path().join("config"))
+            .env("XDG_DATA_HOME", self.work.path().join("data"))
+            .env("XDG_CACHE_HOME", self.work.path().join("cache"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        trust(&mut start, self.ca_file.as_deref());
+        let mut child = Reaped(start.spawn().expect("a second start of the app"));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.0.try_wait().expect("its status") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the second start did not hand its link over and exit within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.0.stderr.take() {
+            use std::io::Read;
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        assert!(
+            status.success(),
+            "the second start failed: {status}\n{stderr}"
+        );
     }
 
     /// Picks this server and signs up as `username`; ends in the app shell.

@@ -57,6 +57,8 @@ export const messenger = {
   connectionState: () => unwrap(commands.connectionState()),
   setNotificationsMuted: (muted: boolean) => commands.setNotificationsMuted(muted),
   notificationsMuted: () => commands.notificationsMuted(),
+  /** The `confab://invite/…` link opened last and not yet taken, once. */
+  takeInviteLink: () => commands.takeInviteLink(),
   ringUser: (...a: Parameters<typeof commands.ringUser>) => unwrap(commands.ringUser(...a)),
   answerCall: (...a: Parameters<typeof commands.answerCall>) => unwrap(commands.answerCall(...a)),
   declineCall: (roomId: string) => unwrap(commands.declineCall(roomId)),

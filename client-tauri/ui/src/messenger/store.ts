@@ -58,6 +58,8 @@ export interface MessengerHooks {
   openRoom?(roomId: RoomId): void;
   /** Something the user should hear about (a missed or declined call). */
   notice?(text: string): void;
+  /** An invite link was opened: take it (`takeInviteLink`) and join. */
+  inviteLink?(): void;
   fail?(err: unknown): void;
 }
 
@@ -394,6 +396,9 @@ export function createMessenger(
           break;
         case "openRoom":
           hooks.openRoom?.(ev.roomId);
+          break;
+        case "inviteLinkOpened":
+          hooks.inviteLink?.();
           break;
         case "communityUpserted":
         case "communityRemoved":

@@ -82,12 +82,9 @@ function JoinGroup() {
     const value = form.value("target").trim();
     if (form.show(value ? {} : { target: "Paste an invite link or a room id" })) return;
     await form.run(async () => {
-      const room = await shell.api.joinRoom(value);
-      toastSuccess(`You joined “${room.title}”`);
+      await shell.join(value);
       const input = form.input("target");
       if (input) input.value = "";
-      await shell.store.load().catch(() => undefined);
-      shell.openRoom(room.id);
     });
   };
   return (

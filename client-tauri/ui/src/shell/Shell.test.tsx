@@ -1,7 +1,7 @@
 import { cleanup } from "@solidjs/testing-library";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { contact, direct, message, page, request, room, user } from "../test/fixtures";
-import { type FakeBackend, flush } from "../test/ipc";
+import { type FakeBackend, flush, IpcError } from "../test/ipc";
 
 const ipc = vi.hoisted(() => ({ backend: null as unknown as FakeBackend }));
 vi.mock("../bindings", async (importOriginal) => {
@@ -11,6 +11,17 @@ vi.mock("../bindings", async (importOriginal) => {
 });
 
 const { mountShell, openRoom, $, $$, byTestId, allByTestId } = await import("../test/shell");
+
+/** What joining answers (a RoomView). */
+const groupView = {
+  id: "g",
+  title: "Invited",
+  ownerId: "u-owner",
+  isOwner: false,
+  maxParticipants: 8,
+  memberCount: 3,
+  createdAt: "2026-01-01T10:00:00Z",
+};
 
 const ana = user("ana", { displayName: "Ana" });
 const bo = user("bo");
@@ -565,6 +576,55 @@ describe("shell chrome", () => {
     emit({ type: "openRoom", roomId: "g" });
     await flush();
     expect(byTestId("conversation").dataset.roomId).toBe("g");
+  });
+
+  it("joins the group of an invite link the OS hands over while it runs", async () => {
+    const rooms = [room("a")];
+    const { emit } = await mountShell(ipc.backend, {
+      rooms,
+      pages: { a: page("a", []), g: page("g", []) },
+    });
+    const link = "confab://invite/abcDEF123_-abcDEF123_-";
+    ipc.backend.plain("takeInviteLink", () => link);
+    ipc.backend.on("joinRoom", () => {
+      rooms.push(room("g", { title: "Invited" }));
+      return { ...groupView, id: "g", title: "Invited" };
+    });
+    emit({ type: "inviteLinkOpened" });
+    await flush(6);
+    expect(ipc.backend.callsTo("joinRoom")).toEqual([[link]]);
+    expect(byTestId("conversation").dataset.roomId).toBe("g");
+    expect($$("[data-testid='rail-room']").map((r) => r.dataset.roomId)).toContain("g");
+  });
+
+  it("joins the group of a link opened before signing in, once signed in", async () => {
+    const link = "confab://invite/abcDEF123_-abcDEF123_-";
+    ipc.backend.on("joinRoom", () => ({ ...groupView, id: "g", title: "Invited" }));
+    await mountShell(ipc.backend, {
+      rooms: [room("g", { title: "Invited" })],
+      pages: { g: page("g", []) },
+      inviteLink: link,
+    });
+    await flush(6);
+    expect(ipc.backend.callsTo("joinRoom")).toEqual([[link]]);
+    expect(byTestId("conversation").dataset.roomId).toBe("g");
+  });
+
+  it("says why a link that is not an invite does not join", async () => {
+    const { app, emit } = await mountShell(ipc.backend, { rooms: [room("a")] });
+    const fail = vi.spyOn(app, "fail");
+    ipc.backend.plain("takeInviteLink", () => "confab://rooms/nothing");
+    ipc.backend.on("joinRoom", () => {
+      throw new IpcError({
+        kind: "invalid",
+        message: "Paste a room id, an invite link or an invite code.",
+        fields: { target: "Paste a room id, an invite link or an invite code." },
+      });
+    });
+    emit({ type: "inviteLinkOpened" });
+    await flush(6);
+    expect(fail).toHaveBeenCalledOnce();
+    expect(byTestId("conversation")).toBeNull();
   });
 
   it("account menu: theme, profile and log out", async () => {

@@ -22,7 +22,7 @@ import { createMessenger } from "../messenger/store";
 import type { MessengerEvent, RoomId } from "../messenger/types";
 import { Prejoin } from "../screens/Prejoin";
 import { Search } from "../search/Search";
-import { toastError, toastInfo } from "../toasts";
+import { toastError, toastInfo, toastSuccess } from "../toasts";
 import { AccountMenu } from "./AccountMenu";
 import { CallBar } from "./CallBar";
 import { Contacts } from "./Contacts";
@@ -73,6 +73,7 @@ export function Shell(props: {
     openRoom: (roomId) => openRoom(roomId),
     notice: (t) => toastInfo(t),
     fail: (e) => app.fail(e),
+    inviteLink: () => joinOpenedLink(),
   });
   const communities = createCommunities(
     cApi,
@@ -95,6 +96,20 @@ export function Shell(props: {
   const openRoom = (roomId: RoomId, focus?: Focus) => {
     setSpace(communities.ofRoom(roomId)?.id ?? null);
     setView({ kind: "room", roomId, focus });
+  };
+
+  const join = async (target: string) => {
+    const room = await mApi.joinRoom(target);
+    toastSuccess(`You joined “${room.title}”`);
+    await store.load().catch(() => undefined);
+    openRoom(room.id);
+  };
+  /** A `confab://invite/…` link the OS handed to the app (before sign-in, or now). */
+  const joinOpenedLink = () => {
+    mApi
+      .takeInviteLink()
+      .then((link) => (link ? join(link) : undefined))
+      .catch((e: unknown) => app.fail(e));
   };
 
   const begin = (roomId: RoomId, title: string, settings: CallSettings, answer = false) => {
@@ -149,6 +164,7 @@ export function Shell(props: {
     view,
     go,
     openRoom,
+    join,
     calls,
     space,
     setSpace,
@@ -166,6 +182,7 @@ export function Shell(props: {
       .drafts()
       .then((kept) => drafts.fill(kept))
       .catch((e: unknown) => console.warn("no saved drafts", e));
+    joinOpenedLink();
   });
   onCleanup(() => drafts.flush());
   onCleanup(() => {

@@ -46,6 +46,8 @@ export interface Shell {
   view: Accessor<View>;
   go(view: View): void;
   openRoom(roomId: RoomId, focus?: Focus): void;
+  /** Joins a group by invite link, code or room id, and opens it. */
+  join(target: string): Promise<void>;
   calls: Calls;
   /** The community whose channels the rail shows; null: direct messages and groups. */
   space: Accessor<CommunityId | null>;

@@ -15,6 +15,8 @@ export interface FakeBackend {
   module: { commands: Record<string, unknown>; events: Record<string, unknown> };
   /** Sets what a command answers (its data; throw an AppError-shaped object to fail). */
   on(name: string, handler: Handler): void;
+  /** The same for a command that cannot fail, whose binding returns its value bare. */
+  plain(name: string, handler: Handler): void;
   /** Every call so far: [command, args]. */
   calls: [string, unknown[]][];
   callsTo(name: string): unknown[][];
@@ -29,6 +31,7 @@ export class IpcError {
 /** `real` is the real bindings module: its constants (LIMITS, ...) are kept. */
 export function fakeBackend(real: object = {}): FakeBackend {
   const handlers = new Map<string, Handler>();
+  const plain = new Set<string>();
   const listeners = new Map<string, Set<Listener>>();
   const calls: [string, unknown[]][] = [];
   const commands = new Proxy(
@@ -46,7 +49,8 @@ export function fakeBackend(real: object = {}): FakeBackend {
             };
           }
           try {
-            return { status: "ok", data: await (h as (...a: unknown[]) => unknown)(...args) };
+            const data = await (h as (...a: unknown[]) => unknown)(...args);
+            return plain.has(name) ? data : { status: "ok", data };
           } catch (e) {
             if (e instanceof IpcError) return { status: "error", error: e.error };
             throw e;
@@ -74,7 +78,14 @@ export function fakeBackend(real: object = {}): FakeBackend {
   };
   return {
     module: { ...real, commands, events },
-    on: (name, h) => handlers.set(name, h),
+    on: (name, h) => {
+      plain.delete(name);
+      handlers.set(name, h);
+    },
+    plain: (name, h) => {
+      plain.add(name);
+      handlers.set(name, h);
+    },
     calls,
     callsTo: (name) => calls.filter(([n]) => n === name).map(([, a]) => a),
     emit(name, payload) {
@@ -82,6 +93,7 @@ export function fakeBackend(real: object = {}): FakeBackend {
     },
     reset() {
       handlers.clear();
+      plain.clear();
       calls.length = 0;
     },
   };

@@ -20,6 +20,8 @@ export interface ShellSetup {
   pages?: Record<string, TimelinePage>;
   communities?: CommunityView[];
   drafts?: { roomId: string; body: string }[];
+  /** A `confab://` link opened before the shell mounted (taken once). */
+  inviteLink?: string;
 }
 
 export async function mountShell(backend: FakeBackend, setup: ShellSetup = {}) {
@@ -28,7 +30,13 @@ export async function mountShell(backend: FakeBackend, setup: ShellSetup = {}) {
   backend.on("contacts", () => setup.contacts ?? { contacts: [], incoming: [], outgoing: [] });
   backend.on("ringing", () => []);
   backend.on("connectionState", () => "online");
-  backend.on("notificationsMuted", () => false);
+  backend.plain("notificationsMuted", () => false);
+  let link = setup.inviteLink ?? null;
+  backend.plain("takeInviteLink", () => {
+    const taken = link;
+    link = null;
+    return taken;
+  });
   backend.on("closeConversation", () => undefined);
   backend.on("roomMembers", () => []);
   backend.on("markRead", (_room: string, seq: number) => seq);
