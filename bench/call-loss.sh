@@ -51,6 +51,7 @@ if [ "$chromium" = 1 ] && [ "$test_name" = loss_figures ]; then
     apt_ensure chromium
 fi
 
+# The first line a test prints shares libtest's "test loss_figures ... ": hence -o, not ^.
 # Build first, then run the test binary directly (no cargo lock held while it runs). With
 # --workspace, so that features resolve as for the test suite and its build is reused.
 bin=$(cargo test "${profile[@]}" --locked --workspace --test loss --no-run --message-format=json 2>/dev/null |
@@ -63,7 +64,7 @@ for line in sys.stdin:
 
 CONFAB_LOSS_LEVELS="$levels" CONFAB_LOSS_SECONDS="$seconds" CONFAB_RATE_SECONDS="$seconds" \
     "$bin" --ignored --exact "$test_name" --nocapture --test-threads 1 |
-    grep -E '^(LOSS-FIGURES|LOSS-LOG|TRACE|RATE-TRACE|RATE-FIGURES|RATE-LOG|SKIPPED)' || true
+    grep -oE '(LOSS-FIGURES|LOSS-LOG|TRACE|RATE-TRACE|RATE-FIGURES|RATE-LOG|SKIPPED).*' || true
 
 if [ "$chromium" = 1 ] && [ "$test_name" = loss_figures ]; then
     python3 bench/chromium-peer/loss.py --levels "$levels" --seconds "$seconds" | grep -E '^LOSS-FIGURES' || true

@@ -2,7 +2,7 @@
 # The desktop app's figures: the size of its .deb, the idle memory of its whole process
 # tree, and what rendering remote video costs, decoded in the webview and as RGBA
 # (client-tauri/src-tauri/benches/desktop.rs).
-# Builds the release app and the .deb first (scripts/package.sh).
+# Builds the .deb first (scripts/package.sh, the `dist` profile), then the release app.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/confab-target}"
 scripts/package.sh --bundles deb
 rust_ensure
 desktop_test_tools_ensure
-deb=$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -n 1)
+deb=$(ls -t "$CARGO_TARGET_DIR"/dist/bundle/deb/*.deb | head -n 1)
 echo "==> $(basename "$deb"): $(stat -c %s "$deb") bytes ($(du -h "$deb" | cut -f1))"
 dpkg-deb --info "$deb" | grep -E 'Installed-Size|Depends'
 cargo build --release --locked -p signal-server -p confab-core --bins

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the desktop installer: a .deb of the release app with the icons from icons/
-# (into $CARGO_TARGET_DIR/release/bundle/deb/, default target/). Extra arguments go to
-# `tauri build`, e.g. `./scripts/package.sh --bundles rpm`.
+# Builds the desktop installer: a .deb of the app with the icons from icons/, built with the
+# workspace's `dist` profile (release plus link-time optimization), into
+# $CARGO_TARGET_DIR/dist/bundle/deb/ (default target/). Extra arguments go to `tauri build`,
+# e.g. `./scripts/package.sh --bundles rpm`.
 #
 # The Tauri CLI comes from npm and is installed beside the build, not into the UI's
 # packages: the npm registry this project is built against lacks the CLI's other
@@ -23,4 +24,10 @@ fi
 if [ "$#" -eq 0 ]; then
     set -- --bundles deb
 fi
+# The cargo profile goes after `--` (cargo's arguments); the Tauri CLI reads it there to
+# find the binary under $CARGO_TARGET_DIR/dist/.
+case " $* " in
+    *" -- "*) ;;
+    *) set -- "$@" -- --profile dist ;;
+esac
 (cd client-tauri && "$cli_dir/node_modules/.bin/tauri" build "$@")
