@@ -231,12 +231,11 @@ pub fn run() {
                 use tauri_plugin_deep_link::DeepLinkExt;
                 app.manage(links::PendingLink::default());
                 let handle = app.handle().clone();
-                app.deep_link().on_open_url(move |event| {
-                    links::opened(&handle, &handle.state::<links::PendingLink>(), event.urls());
-                });
+                app.deep_link()
+                    .on_open_url(move |event| links::opened(&handle, event.urls()));
                 // Started by a link: it waits for the window.
                 if let Ok(Some(urls)) = app.deep_link().get_current() {
-                    links::opened(app.handle(), &app.state::<links::PendingLink>(), urls);
+                    links::opened(app.handle(), urls);
                 }
                 links::register_when_not_installed(app.handle());
             }

@@ -12,7 +12,7 @@
 use crate::events::MessengerEvent;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use tauri::{AppHandle, Runtime};
+use tauri::{AppHandle, Manager, Runtime};
 use tauri_specta::Event as _;
 use url::Url;
 
@@ -46,9 +46,10 @@ impl PendingLink {
     }
 }
 
-/// Links the OS (or a second start) handed over: kept for the window, which is told and
-/// shown.
-pub fn opened<R: Runtime>(app: &AppHandle<R>, pending: &PendingLink, urls: Vec<Url>) {
+/// Links the OS (or a second start) handed over: kept for the window (in the app's
+/// [`PendingLink`]), which is told and shown.
+pub fn opened<R: Runtime>(app: &AppHandle<R>, urls: Vec<Url>) {
+    let pending = app.state::<PendingLink>();
     let mut kept = false;
     for url in &urls {
         kept |= pending.offer(url);
