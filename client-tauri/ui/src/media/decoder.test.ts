@@ -4,7 +4,7 @@ import {
   buildEncoded,
   FakeChunk,
   FakeVideoDecoder,
-  type FakeVideoFrame,
+  FakeVideoFrame,
   fakeDecoders,
   markerBand,
 } from "../test/vp8";
@@ -201,5 +201,25 @@ describe("TileDecoder", () => {
     decoder.push(buildEncoded({ seq: 1n, keyframe: true }));
     runFrame();
     await vi.waitFor(() => expect(target.tile.dataset.frameCounter).toBe("77"));
+  });
+
+  it("reads the counter at most four times a second once it has one", async () => {
+    const copies = vi.spyOn(FakeVideoFrame.prototype, "copyTo");
+    FakeVideoDecoder.band = markerBand(5, 1n);
+    decoder.push(buildEncoded({ seq: 1n, keyframe: true }));
+    runFrame();
+    await vi.waitFor(() => expect(target.tile.dataset.frameCounter).toBe("5"));
+    // Frames drawn within 250 ms of that read are drawn, their counter not read.
+    FakeVideoDecoder.band = markerBand(6, 2n);
+    clock = 100;
+    decoder.push(buildEncoded({ seq: 2n, timestampUs: 2n }));
+    runFrame();
+    expect(target.tile.dataset.frames).toBe("2");
+    expect(copies).toHaveBeenCalledTimes(1);
+    clock = 260;
+    decoder.push(buildEncoded({ seq: 3n, timestampUs: 3n }));
+    runFrame();
+    expect(copies).toHaveBeenCalledTimes(2);
+    await vi.waitFor(() => expect(target.tile.dataset.frameCounter).toBe("6"));
   });
 });

@@ -91,6 +91,12 @@ const ERROR_WINDOW_MS = 10_000;
 const KEYFRAME_REQUEST_MS = 500;
 /** Without a readable test-pattern marker, look for one only every this many frames. */
 const MARKER_RETRY_FRAMES = 30;
+/**
+ * With one, read it at most this often: the counter only shows that frames advance, and
+ * copying the band out of every frame and decoding it in script is a share of the
+ * webview's main thread in a test call.
+ */
+const MARKER_READ_MS = 250;
 
 /** One tile's decoder: encoded messages in, VideoFrames drawn on its canvas. */
 export class TileDecoder {
@@ -109,6 +115,7 @@ export class TileDecoder {
   private drawn = 0;
   private markerSeen = false;
   private sinceMarkerTry = 0;
+  private lastMarkerRead = Number.NEGATIVE_INFINITY;
   /** Decoded frames replaced by a newer one before they could be drawn. */
   dropped = 0;
 
@@ -270,9 +277,16 @@ export class TileDecoder {
   }
 
   private shouldReadMarker(): boolean {
-    if (this.markerSeen) return true;
-    this.sinceMarkerTry = (this.sinceMarkerTry + 1) % MARKER_RETRY_FRAMES;
-    return this.sinceMarkerTry === 1;
+    const now = this.now();
+    let read: boolean;
+    if (this.markerSeen) {
+      read = now - this.lastMarkerRead >= MARKER_READ_MS;
+    } else {
+      this.sinceMarkerTry = (this.sinceMarkerTry + 1) % MARKER_RETRY_FRAMES;
+      read = this.sinceMarkerTry === 1;
+    }
+    if (read) this.lastMarkerRead = now;
+    return read;
   }
 
   private draw({ canvas }: FrameTarget, frame: VideoFrame): boolean {
