@@ -18,7 +18,8 @@
 //! shows the read tick; B rings,
 //! the incoming-call overlay shows B's name, A accepts, remote frames arrive; A opens
 //! another conversation and the call keeps running (the call bar's tile keeps counting
-//! frames); A hangs up and B's `ring` ends as answered; the tray menu's "Quit" ends the
+//! frames); A hangs up and B's `ring` ends as answered; A minimizes the window (openbox
+//! runs from here) and the tray menu's "Open Confab" shows it again; its "Quit" ends the
 //! app.
 //!
 //! Needs Xvfb, WebKitWebDriver (webkit2gtk-driver) and tauri-driver, which
@@ -115,6 +116,13 @@ async fn sign_up_create_a_room_and_see_a_cli_participant_in_the_call() {
         decoder.as_deref(),
         Some("webcodecs"),
         "the remote tile was not decoded in the window: {fallback:?}"
+    );
+    // Its frames came over the app's video socket (a WebSocket on loopback), not through
+    // a Channel: the window's CSP and WebKit let the page reach it.
+    assert_eq!(
+        tile.attr("data-video-via").await.ok().flatten().as_deref(),
+        Some("socket"),
+        "the remote tile's frames did not come over the video socket"
     );
     // So is the self-view, from our own encoded frames: its counter advances too.
     let own = ".tile[data-local='true'][data-frame-counter]";
@@ -345,6 +353,25 @@ fn window_titles(display: &str) -> String {
         .output()
         .expect("running xwininfo (apt-get install x11-utils)");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// xdotool on `display`: its output, or None when it failed (a search that found nothing).
+fn xdotool(display: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new("xdotool")
+        .args(args)
+        .env("DISPLAY", display)
+        .output()
+        .expect("running xdotool (scripts/lib.sh installs it)");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The mapped windows whose title matches `title` (a regex), by id.
+fn visible_windows(display: &str, title: &str) -> Vec<String> {
+    xdotool(display, &["search", "--onlyvisible", "--name", title])
+        .map(|out| out.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// Lines of a child's stdout, read on a thread.
@@ -688,6 +715,42 @@ async fn contacts_chat_and_a_ringing_call_that_outlives_the_conversation() {
     }
     let status = status.expect("B's ring ends once A hangs up");
     assert!(status.success(), "confab-cli ring ended with {status}");
+
+    // The tray menu's "Open Confab" brings a minimized window back. Minimizing needs a
+    // window manager: openbox takes over the display's windows from here on.
+    let _wm = Reaped(
+        Command::new("openbox")
+            .env("DISPLAY", &desktop.display.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openbox (scripts/lib.sh installs it)"),
+    );
+    let display = desktop.display.name.clone();
+    let shown = eventually(30, "the window managed by openbox", || async {
+        let ids = visible_windows(&display, "^Confab");
+        let managed = Command::new("xprop")
+            .args(["-display", &display, "-root", "_NET_SUPPORTING_WM_CHECK"])
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("window id"));
+        (managed && !ids.is_empty()).then_some(ids)
+    })
+    .await;
+    for id in &shown {
+        xdotool(&display, &["windowminimize", id]);
+    }
+    eventually(30, "the window minimized", || async {
+        visible_windows(&display, "^Confab")
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let (open, _) = tray_item(&tray, "Open Confab").expect("the tray's open item");
+    tray_click(&tray, open);
+    eventually(30, "the window shown again from the tray", || async {
+        (!visible_windows(&display, "^Confab").is_empty()).then_some(())
+    })
+    .await;
 
     // The tray menu's "Quit" ends the app: its tray icon leaves the bus and its window
     // the display. (The WebDriver session goes with it.)
