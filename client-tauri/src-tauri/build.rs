@@ -23,6 +23,7 @@ const COMMANDS: &[&str] = &[
     "next_frame",
     "watch_video",
     "unwatch_video",
+    "video_socket",
     "request_keyframe",
     "join_call",
     "leave_call",

@@ -328,17 +328,56 @@ struct Route {
     local_watcher: Option<Watcher>,
 }
 
+/// Where a watcher's frames go: a Tauri channel (each frame an IPC call of its own: a
+/// script run in the webview, which then fetches the bytes) or a connection of the video
+/// socket (`video_socket.rs`: each frame one WebSocket message on loopback).
+pub enum FrameSink {
+    Channel(Channel<FrameBytes>),
+    /// The connection's queue; a full one drops the frame (the tile sees the gap in the
+    /// sequence numbers and asks for a keyframe).
+    Socket(tokio::sync::mpsc::Sender<Vec<u8>>),
+}
+
+impl From<Channel<FrameBytes>> for FrameSink {
+    fn from(channel: Channel<FrameBytes>) -> Self {
+        Self::Channel(channel)
+    }
+}
+
+impl FrameSink {
+    /// False when the other end is gone.
+    fn send(&self, frame: FrameBytes) -> bool {
+        match self {
+            Self::Channel(channel) => match channel.send(frame) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "a video channel closed");
+                    false
+                }
+            },
+            Self::Socket(queue) => match queue.try_send(frame.0) {
+                Ok(()) => true,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!("a video socket fell behind: a frame dropped");
+                    true
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+            },
+        }
+    }
+}
+
 struct Watcher {
-    channel: Channel<FrameBytes>,
+    sink: FrameSink,
     seq: u64,
     /// Nothing but a keyframe helps it now (it is new, or frames were lost on the way).
     waiting_for_keyframe: bool,
 }
 
 impl Watcher {
-    fn new(channel: Channel<FrameBytes>) -> Self {
+    fn new(sink: FrameSink) -> Self {
         Self {
-            channel,
+            sink,
             seq: 0,
             waiting_for_keyframe: true,
         }
@@ -352,13 +391,7 @@ impl Watcher {
         }
         self.waiting_for_keyframe = false;
         self.seq += 1;
-        match self.channel.send(message(self.seq)) {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::debug!(error = %e, "a video channel closed");
-                false
-            }
-        }
+        self.sink.send(message(self.seq))
     }
 }
 
@@ -410,9 +443,10 @@ impl WebviewVideo {
         *self.lock() = Route::default();
     }
 
-    /// `key`'s encoded frames go to `channel` from its next keyframe on (one is asked
-    /// for); a second watch of the same key replaces the first.
-    pub fn watch(&self, key: &str, channel: Channel<FrameBytes>) -> Result<(), AppError> {
+    /// `key`'s encoded frames go to `sink` from its next keyframe on (one is asked for);
+    /// a second watch of the same key replaces the first.
+    pub fn watch(&self, key: &str, sink: impl Into<FrameSink>) -> Result<(), AppError> {
+        let sink = sink.into();
         if !self.enabled {
             return Err(AppError::call("Decoding in the window is turned off."));
         }
@@ -422,7 +456,7 @@ impl WebviewVideo {
                 .local
                 .clone()
                 .ok_or_else(|| AppError::call("You are not in a call."))?;
-            route.local_watcher = Some(Watcher::new(channel));
+            route.local_watcher = Some(Watcher::new(sink));
             local.request_keyframe();
             return Ok(());
         }
@@ -433,7 +467,7 @@ impl WebviewVideo {
             .control
             .clone()
             .ok_or_else(|| AppError::call("You are not in a call."))?;
-        route.watchers.insert(key.to_owned(), Watcher::new(channel));
+        route.watchers.insert(key.to_owned(), Watcher::new(sink));
         route.apply();
         control.request_keyframe(participant, kind);
         Ok(())

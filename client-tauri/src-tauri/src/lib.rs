@@ -14,6 +14,7 @@ pub mod notify;
 mod screens;
 pub mod session;
 pub mod settings;
+mod video_socket;
 pub mod views;
 mod webview_media;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     session: Session,
     media: Media,
     attention: Arc<Attention>,
+    /// Where the window's tiles take their VP8 frames from, if it runs.
+    video_socket: Option<video_socket::VideoSocket>,
 }
 
 /// The commands and events, for Tauri and for the TypeScript bindings.
@@ -59,6 +62,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             commands::next_frame,
             commands::call::watch_video,
             commands::call::unwatch_video,
+            commands::call::video_socket,
             commands::call::request_keyframe,
             commands::join_call,
             commands::leave_call,
@@ -254,6 +258,7 @@ pub fn run() {
                 }
                 Err(e) => tracing::warn!(error = %e, "no tray icon"),
             }
+            let media = Media::default();
             app.manage(AppState {
                 session: Session::new(
                     Settings::load(config.join("settings.json")),
@@ -261,7 +266,8 @@ pub fn run() {
                     data,
                     outlet,
                 ),
-                media: Media::default(),
+                video_socket: video_socket::VideoSocket::start(media.video_handle()),
+                media,
                 attention,
             });
             Ok(())

@@ -78,6 +78,11 @@ impl Media {
         &self.video
     }
 
+    /// The same, to keep (the video socket serves it).
+    pub fn video_handle(&self) -> Arc<WebviewVideo> {
+        Arc::clone(&self.video)
+    }
+
     /// (Re)starts the preview with these sources.
     pub async fn start_preview<R: Runtime>(
         &self,

@@ -4,8 +4,9 @@
 //   (the generator may call them MeView_Serialize or Me);
 // - commands that return a Result are unwrapped: the data is returned, an error is thrown
 //   as an ApiError carrying the AppError;
-// - video frames are pulled with nextFrame (see media/feed.ts), or a remote tile's VP8
-//   frames are pushed through a Channel (watchVideo, see media/decoder.ts).
+// - video frames are pulled with nextFrame (see media/feed.ts), or a tile's VP8 frames
+//   are pushed over the app's video socket or through a Channel (watchVideo, see
+//   media/decoder.ts).
 
 import { Channel } from "@tauri-apps/api/core";
 import { commands, events, LIMITS as LIMITS_FROM_RUST, LOCAL_FRAME_SOURCE } from "./bindings";
@@ -165,12 +166,100 @@ function toBuffer(data: unknown): ArrayBuffer | null {
 
 /** A remote source's VP8 frames pushed to `onMessage` (see media/decoder.ts). */
 export interface VideoWatch {
-  /** Settles when Rust took the watch; rejects when it refused (the tile falls back). */
-  ready: Promise<void>;
+  /**
+   * Settles when Rust took the watch, with the way the frames come; rejects when it
+   * refused (the tile falls back).
+   */
+  ready: Promise<VideoVia>;
   close(): void;
 }
 
+/** How a watched tile's frames come: the video socket or a Tauri Channel. */
+export type VideoVia = "socket" | "channel";
+
+/**
+ * Pushes `source`'s VP8 frames to `onMessage`: over the app's video socket (a WebSocket on
+ * loopback, one message a frame) when it runs and takes the watch, else through a Tauri
+ * Channel (each frame an IPC call of its own, which costs the webview far more).
+ */
 export function watchVideo(source: string, onMessage: (buf: ArrayBuffer) => void): VideoWatch {
+  let closed = false;
+  let inner: VideoWatch | null = null;
+  const ready = (async () => {
+    const base = await videoSocketBase();
+    if (closed) throw new Error("closed before it started");
+    if (base) {
+      const socket = socketWatch(`${base}/${source}`, onMessage);
+      inner = socket;
+      try {
+        return await socket.ready;
+      } catch (err) {
+        socket.close();
+        if (closed) throw err;
+        console.warn(`video ${source}: the video socket refused, using IPC (${String(err)})`);
+      }
+    }
+    const channel = channelWatch(source, onMessage);
+    inner = channel;
+    return await channel.ready;
+  })();
+  return {
+    ready,
+    close() {
+      if (closed) return;
+      closed = true;
+      inner?.close();
+    },
+  };
+}
+
+let socketBase: Promise<string> | null = null;
+
+/** The video socket's address, asked once it answers; null when it does not run. */
+async function videoSocketBase(): Promise<string | null> {
+  socketBase ??= unwrap(commands.videoSocket());
+  try {
+    return await socketBase;
+  } catch {
+    socketBase = null;
+    return null;
+  }
+}
+
+/** Forget the address (tests change the backend between cases). */
+export function resetVideoSocket(): void {
+  socketBase = null;
+}
+
+function socketWatch(url: string, onMessage: (buf: ArrayBuffer) => void): VideoWatch {
+  let open = true;
+  let ws: WebSocket;
+  try {
+    ws = new WebSocket(url);
+  } catch (err) {
+    return { ready: Promise.reject(err), close() {} };
+  }
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = (e: MessageEvent) => {
+    if (open && e.data instanceof ArrayBuffer) onMessage(e.data);
+  };
+  const ready = new Promise<VideoVia>((resolve, reject) => {
+    ws.onopen = () => resolve("socket");
+    // Refused at the handshake (no call, a wrong token) or never reached: only the close
+    // says which, and neither tells the page why. Later closes settle nothing.
+    ws.onclose = (e: CloseEvent) => reject(new Error(`closed (${e.code})`));
+  });
+  return {
+    ready,
+    close() {
+      if (!open) return;
+      open = false;
+      ws.close();
+    },
+  };
+}
+
+function channelWatch(source: string, onMessage: (buf: ArrayBuffer) => void): VideoWatch {
   let open = true;
   let channel: Channel<unknown>;
   try {
@@ -183,7 +272,7 @@ export function watchVideo(source: string, onMessage: (buf: ArrayBuffer) => void
     return { ready: Promise.reject(err), close() {} };
   }
   return {
-    ready: unwrap(commands.watchVideo(source, channel)).then(() => undefined),
+    ready: unwrap(commands.watchVideo(source, channel)).then(() => "channel" as const),
     close() {
       if (!open) return;
       open = false;

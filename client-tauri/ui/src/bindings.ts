@@ -46,6 +46,12 @@ export const commands = {
 	/**  Stops pushing `source`'s frames (its tile went away or fell back to RGBA). */
 	unwatchVideo: (source: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("unwatch_video", { source })),
 	/**
+	 *  Where a tile takes the same frames over a WebSocket instead (`video_socket.rs`):
+	 *  `ws://127.0.0.1:<port>/video/<token>`, to which it appends `/<source>`. Fails when the
+	 *  socket does not run; the tile then uses `watch_video`.
+	 */
+	videoSocket: () => typedError<string, AppError_Serialize>(__TAURI_INVOKE("video_socket")),
+	/**
 	 *  Asks `source`'s sender (our own encoder for `"local"`) for a keyframe: the tile's
 	 *  decoder starts or failed.
 	 */

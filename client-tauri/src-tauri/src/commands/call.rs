@@ -21,6 +21,19 @@ pub async fn watch_video(
     state.media.video().watch(&source, channel)
 }
 
+/// Where a tile takes the same frames over a WebSocket instead (`video_socket.rs`):
+/// `ws://127.0.0.1:<port>/video/<token>`, to which it appends `/<source>`. Fails when the
+/// socket does not run; the tile then uses `watch_video`.
+#[tauri::command]
+#[specta::specta]
+pub async fn video_socket(state: State<'_, AppState>) -> Result<String> {
+    state
+        .video_socket
+        .as_ref()
+        .map(|socket| socket.base().to_owned())
+        .ok_or_else(|| crate::error::AppError::call("The video socket is not running."))
+}
+
 /// Stops pushing `source`'s frames (its tile went away or fell back to RGBA).
 #[tauri::command]
 #[specta::specta]

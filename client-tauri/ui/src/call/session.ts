@@ -127,7 +127,13 @@ export function startCall(opts: CallOptions): CallSession {
       });
       const watch = watchVideo(key, decoder.push);
       decoders.set(key, { decoder, watch });
-      watch.ready.catch((err: unknown) => fallBack(key, `not taken: ${describe(err)}`));
+      watch.ready.then(
+        (via) => {
+          const tile = lookup(key)?.tile;
+          if (tile) tile.dataset.videoVia = via;
+        },
+        (err: unknown) => fallBack(key, `not taken: ${describe(err)}`),
+      );
     };
 
     const syncSources = () => {

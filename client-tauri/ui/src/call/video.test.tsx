@@ -4,7 +4,7 @@
 
 import { cleanup, render } from "@solidjs/testing-library";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { CallEvent, CallSettings } from "../api";
+import { type CallEvent, type CallSettings, resetVideoSocket } from "../api";
 import { resetVp8Support } from "../media/decoder";
 import { buildFrame, PARTICIPANT_BYTES, PARTICIPANT_ID } from "../test/frames";
 import { type FakeBackend, flush, IpcError } from "../test/ipc";
@@ -34,6 +34,33 @@ const settings: CallSettings = {
   muted: false,
   cameraOff: false,
 };
+
+/** A WebSocket the test opens, refuses and sends down, as the app's video socket would. */
+class FakeSocket {
+  static all: FakeSocket[] = [];
+  binaryType = "blob";
+  closed = false;
+  onopen: (() => void) | null = null;
+  onclose: ((e: { code: number }) => void) | null = null;
+  onmessage: ((e: { data: unknown }) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this);
+  }
+  close() {
+    this.closed = true;
+  }
+  opened() {
+    this.onopen?.();
+  }
+  refused() {
+    this.onclose?.({ code: 1006 });
+  }
+  message(data: ArrayBuffer) {
+    this.onmessage?.({ data });
+  }
+}
+
+const SOCKET = "ws://127.0.0.1:9/video/token";
 
 const emit = (ev: CallEvent) => ipc.backend.emit("callEvent", ev);
 const remoteTile = () =>
@@ -125,6 +152,9 @@ describe("video decoded in the webview", () => {
     );
     rafs = [];
     vi.stubGlobal("requestAnimationFrame", (cb: () => void) => rafs.push(cb));
+    resetVideoSocket();
+    FakeSocket.all = [];
+    vi.stubGlobal("WebSocket", FakeSocket);
   });
 
   afterEach(async () => {
@@ -169,6 +199,42 @@ describe("video decoded in the webview", () => {
     expect(self?.dataset.frames).toBe("1");
     expect(remoteTile()?.dataset.frames).toBeUndefined();
     await vi.waitFor(() => expect(self?.dataset.frameCounter).toBe("5"));
+  });
+
+  it("takes the frames over the app's video socket when it runs", async () => {
+    ipc.backend.on("videoSocket", () => SOCKET);
+    await start();
+    expect(FakeSocket.all.map((w) => w.url)).toEqual([
+      `${SOCKET}/local`,
+      `${SOCKET}/${PARTICIPANT_ID}`,
+    ]);
+    expect(FakeSocket.all.map((w) => w.binaryType)).toEqual(["arraybuffer", "arraybuffer"]);
+    for (const w of FakeSocket.all) w.opened();
+    await flush();
+    expect(ipc.backend.callsTo("watchVideo")).toEqual([]); // no channel
+    const remote = FakeSocket.all[1];
+    remote?.message(buildEncoded({ seq: 1n, keyframe: true, id: PARTICIPANT_BYTES }));
+    remote?.message(buildEncoded({ seq: 2n, id: PARTICIPANT_BYTES, timestampUs: 2000n }));
+    expect(fakeDecoders.at(-1)?.chunks.map((c) => c.type)).toEqual(["key", "delta"]);
+    runFrames();
+    expect(remoteTile()?.dataset.decoder).toBe("webcodecs");
+    expect(remoteTile()?.dataset.frames).toBe("1");
+    expect(remoteTile()?.dataset.videoVia).toBe("socket");
+    await session.leave();
+    expect(FakeSocket.all.map((w) => w.closed)).toEqual([true, true]);
+  });
+
+  it("uses a channel when the video socket refuses the watch", async () => {
+    ipc.backend.on("videoSocket", () => SOCKET);
+    await start();
+    for (const w of FakeSocket.all) w.refused();
+    await flush();
+    expect(ipc.backend.callsTo("watchVideo").map((a) => a[0])).toEqual(["local", PARTICIPANT_ID]);
+    channelSend.send(buildEncoded({ seq: 1n, keyframe: true, id: PARTICIPANT_BYTES }));
+    runFrames();
+    expect(remoteTile()?.dataset.decoder).toBe("webcodecs");
+    expect(remoteTile()?.dataset.decoderFallback).toBeUndefined();
+    expect(remoteTile()?.dataset.videoVia).toBe("channel");
   });
 
   it("falls back to pulling RGBA frames when the decoder keeps failing", async () => {
