@@ -127,12 +127,16 @@ export function startCall(opts: CallOptions): CallSession {
       });
       const watch = watchVideo(key, decoder.push);
       decoders.set(key, { decoder, watch });
+      // Settled for a watch since stopped (its tile went away): nothing to do.
+      const current = () => decoders.get(key)?.watch === watch;
       watch.ready.then(
         (via) => {
-          const tile = lookup(key)?.tile;
+          const tile = current() ? lookup(key)?.tile : undefined;
           if (tile) tile.dataset.videoVia = via;
         },
-        (err: unknown) => fallBack(key, `not taken: ${describe(err)}`),
+        (err: unknown) => {
+          if (current()) fallBack(key, `not taken: ${describe(err)}`);
+        },
       );
     };
 
