@@ -16,8 +16,12 @@ echo "==> $(basename "$deb"): $(stat -c %s "$deb") bytes ($(du -h "$deb" | cut -
 dpkg-deb --info "$deb" | grep -E 'Installed-Size|Depends'
 cargo build --release --locked -p signal-server -p confab-core --bins
 scripts/with-keyring.sh cargo bench --locked -p confab-app --features custom-protocol --bench desktop
-# The same call with both tiles drawn the old way (decoded or converted in Rust, RGBA
+# The same call with the encoded frames through a Tauri Channel instead of the video
+# socket, then with both tiles drawn the old way (decoded or converted in Rust, RGBA
 # through IPC), back to back, for the comparison.
+echo "==> the call again, VP8 frames through a Channel (CONFAB_VIDEO_SOCKET=0)"
+CONFAB_BENCH_PART=render CONFAB_VIDEO_SOCKET=0 scripts/with-keyring.sh \
+    cargo bench --locked -p confab-app --features custom-protocol --bench desktop
 echo "==> the call again, video as RGBA (CONFAB_WEBVIEW_DECODE=0)"
 CONFAB_BENCH_PART=render CONFAB_WEBVIEW_DECODE=0 scripts/with-keyring.sh \
     cargo bench --locked -p confab-app --features custom-protocol --bench desktop

@@ -19,8 +19,9 @@
 //! (WebCodecs: the remote tile from the peer's frames, Rust then skipping its own VP8
 //! decode, which the peer still does; the self-view from our own encoded frames)
 //! unless the app runs with `CONFAB_WEBVIEW_DECODE=0`, when they are converted to RGBA
-//! in Rust and drawn with putImageData. The bench says which path each tile took;
-//! `bench/desktop-bench.sh` runs the call both ways back to back. Then it turns the
+//! in Rust and drawn with putImageData. The bench says which path each tile took, and
+//! whether the encoded frames came over the video socket or (`CONFAB_VIDEO_SOCKET=0`)
+//! through a Tauri Channel; `bench/desktop-bench.sh` runs the call each way back to back. Then it turns the
 //! app's camera off and measures again: what the app tree still spends (the remote tile
 //! and receiving the call) bounds one remote tile's cost from above.
 //! `CONFAB_BENCH_PART=render` runs only the call. The RGBA conversion alone is timed too.
@@ -461,6 +462,13 @@ async fn render_cost(desktop: &Desktop, app: &Path) {
         .flatten()
         .unwrap_or_else(|| "rgba".to_owned());
     println!("self-view drawn by: {self_view}");
+    let via = tile
+        .attr("data-video-via")
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "-".to_owned());
+    println!("remote tile's frames came by: {via} (socket: the video socket; channel: a Tauri Channel)");
     let cli_pid = cli.0.id();
     let both = call_cpu(client, app, cli_pid).await;
     println!(
