@@ -468,7 +468,9 @@ async fn render_cost(desktop: &Desktop, app: &Path) {
         .ok()
         .flatten()
         .unwrap_or_else(|| "-".to_owned());
-    println!("remote tile's frames came by: {via} (socket: the video socket; channel: a Tauri Channel)");
+    println!(
+        "remote tile's frames came by: {via} (socket: the video socket; channel: a Tauri Channel)"
+    );
     let cli_pid = cli.0.id();
     let both = call_cpu(client, app, cli_pid).await;
     println!(
