@@ -338,6 +338,15 @@ pub enum FrameSink {
     Socket(tokio::sync::mpsc::Sender<Vec<u8>>),
 }
 
+impl std::fmt::Debug for FrameSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Channel(_) => "FrameSink::Channel",
+            Self::Socket(_) => "FrameSink::Socket",
+        })
+    }
+}
+
 impl From<Channel<FrameBytes>> for FrameSink {
     fn from(channel: Channel<FrameBytes>) -> Self {
         Self::Channel(channel)

@@ -96,6 +96,8 @@ fn refuse(status: StatusCode, reason: &str) -> ErrorResponse {
     response
 }
 
+// The handshake callback's error type is tungstenite's (an HTTP response), not ours.
+#[allow(clippy::result_large_err)]
 async fn serve(stream: TcpStream, token: Arc<str>, video: Arc<WebviewVideo>) {
     let _ = stream.set_nodelay(true);
     let (queue, mut frames) = mpsc::channel(QUEUE);
