@@ -415,6 +415,16 @@ async fn main() {
     );
 }
 
+/// An element's attribute, or `default` when it has none.
+async fn attr_or(element: &fantoccini::elements::Element, name: &str, default: &str) -> String {
+    element
+        .attr(name)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| default.to_owned())
+}
+
 /// A 1:1 call with a `confab-cli` peer: the CPU of the app tree and of the peer over
 /// 20 s, and what the difference (the render path) comes to.
 async fn render_cost(desktop: &Desktop, app: &Path) {
@@ -437,12 +447,7 @@ async fn render_cost(desktop: &Desktop, app: &Path) {
         .find(fantoccini::Locator::Css(".tile[data-local='false']"))
         .await
         .expect("the remote tile");
-    let path = tile
-        .attr("data-decoder")
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "rgba".to_owned());
+    let path = attr_or(&tile, "data-decoder", "rgba").await;
     println!(
         "remote tile drawn by: {path} ({})",
         if path == "webcodecs" {
@@ -455,19 +460,10 @@ async fn render_cost(desktop: &Desktop, app: &Path) {
     let self_view = client
         .find(fantoccini::Locator::Css(".tile[data-local='true']"))
         .await
-        .expect("the self-view")
-        .attr("data-decoder")
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "rgba".to_owned());
+        .expect("the self-view");
+    let self_view = attr_or(&self_view, "data-decoder", "rgba").await;
     println!("self-view drawn by: {self_view}");
-    let via = tile
-        .attr("data-video-via")
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "-".to_owned());
+    let via = attr_or(&tile, "data-video-via", "-").await;
     println!(
         "remote tile's frames came by: {via} (socket: the video socket; channel: a Tauri Channel)"
     );

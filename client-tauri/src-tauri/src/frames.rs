@@ -651,6 +651,18 @@ fn scale_i420(image: &I420Frame, width: u32, height: u32) -> Result<I420Frame, S
     Ok(small)
 }
 
+/// One of our own encoded frames, 320x240, captured at 77 µs, for tests.
+#[cfg(test)]
+pub(crate) fn local_frame(is_keyframe: bool, data: &'static [u8]) -> LocalEncodedFrame {
+    LocalEncodedFrame {
+        data: data.to_vec().into(),
+        is_keyframe,
+        width: 320,
+        height: 240,
+        captured_at_us: 77,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,13 +834,7 @@ mod tests {
         video.attach(control.clone(), LocalVideoControl::default());
         video.watch(LOCAL, channel).expect("watch");
         video.request_keyframe(LOCAL).expect("a keyframe");
-        let frame = |is_keyframe: bool, data: &'static [u8]| LocalEncodedFrame {
-            data: data.to_vec().into(),
-            is_keyframe,
-            width: 320,
-            height: 240,
-            captured_at_us: 77,
-        };
+        let frame = local_frame;
         video.deliver_local(&frame(false, b"delta"));
         video.deliver_local(&frame(true, b"key"));
         video.deliver_local(&frame(false, b"next"));

@@ -158,7 +158,7 @@ mod tests {
     /// encoded frames arrive from a keyframe on, one message each.
     #[tokio::test]
     async fn the_window_gets_frames_over_a_real_socket() {
-        use confab_core::call::{LocalEncodedFrame, LocalVideoControl, RemoteVideoControl};
+        use confab_core::call::{LocalVideoControl, RemoteVideoControl};
         use tokio_tungstenite::connect_async;
         use tokio_tungstenite::tungstenite::Error;
 
@@ -185,13 +185,7 @@ mod tests {
         let (mut ws, _) = connect_async(format!("{base}/local"))
             .await
             .expect("the self-view's socket");
-        let frame = |is_keyframe: bool, data: &'static [u8]| LocalEncodedFrame {
-            data: data.to_vec().into(),
-            is_keyframe,
-            width: 320,
-            height: 240,
-            captured_at_us: 5,
-        };
+        let frame = crate::frames::local_frame;
         video.deliver_local(&frame(false, b"delta"));
         video.deliver_local(&frame(true, b"key"));
         video.deliver_local(&frame(false, b"next"));
