@@ -21,9 +21,10 @@
 //! unless the app runs with `CONFAB_WEBVIEW_DECODE=0`, when they are converted to RGBA
 //! in Rust and drawn with putImageData. The bench says which path each tile took, and
 //! whether the encoded frames came over the video socket or (`CONFAB_VIDEO_SOCKET=0`)
-//! through a Tauri Channel; `bench/desktop-bench.sh` runs the call each way back to back. Then it turns the
-//! app's camera off and measures again: what the app tree still spends (the remote tile
-//! and receiving the call) bounds one remote tile's cost from above.
+//! through a Tauri Channel; `bench/desktop-bench.sh` runs the call each way back to
+//! back. Then it turns the app's camera off and measures again: what the app tree
+//! still spends (the remote tile and receiving the call) bounds one remote tile's cost
+//! from above.
 //! `CONFAB_BENCH_PART=render` runs only the call. The RGBA conversion alone is timed too.
 
 #[path = "../tests/support/mod.rs"]

@@ -18,9 +18,10 @@
 //! | 24..40 | participant id (UUID bytes), zero for local                  |
 //!
 //! Remote video can skip all of that: a tile whose webview decodes VP8 itself (WebCodecs'
-//! `VideoDecoder`) calls `watch_video(source, channel)` and gets the remote track's
-//! reassembled VP8 frames pushed through a Tauri `Channel`, a few KB each instead of a
-//! picture, as raw bytes (an `ArrayBuffer`): a 48-byte header, then the VP8 frame
+//! `VideoDecoder`) connects to the video socket (`video_socket.rs`), or else calls
+//! `watch_video(source, channel)`, and gets the remote track's reassembled VP8 frames
+//! pushed down that WebSocket or Tauri `Channel` ([`FrameSink`]), a few KB each instead
+//! of a picture, as raw bytes (an `ArrayBuffer`): a 48-byte header, then the VP8 frame
 //! (`ui/src/media/decoder.ts` reads it). While every remote tile decodes for itself,
 //! the call stops decoding video in Rust ([`WebviewVideo`]).
 //!
@@ -36,7 +37,7 @@
 //! | 24..40 | participant id (UUID bytes), zero for local                  |
 //! | 40..48 | when Rust reassembled it (local: captured), µs since epoch   |
 //!
-//! The self-view in a call takes the same path (`watch_video("local", channel)`): our
+//! The self-view in a call takes the same path (source `local`): our
 //! own frames as the encoder made them for the peers, so no picture crosses the IPC at
 //! all while every tile decodes in the webview. The pre-join preview does not encode and
 //! stays on the RGBA pull.

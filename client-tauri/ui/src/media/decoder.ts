@@ -1,6 +1,6 @@
 // Video decoded in the webview. Instead of pulling RGBA pictures (1.2 MB each at
-// 640x480), a tile can take the track's VP8 frames (a few KB each) pushed by Rust
-// through a Tauri Channel, decode them with WebCodecs' VideoDecoder and draw the
+// 640x480), a tile can take the track's VP8 frames (a few KB each) pushed by Rust over
+// the app's video socket or through a Tauri Channel (api.ts's watchVideo), decode them with WebCodecs' VideoDecoder and draw the
 // VideoFrame on its canvas: a remote tile its participant's track, the self-view in a call
 // our own frames as encoded for the others. A message is a 48-byte little-endian header,
 // then the frame:
